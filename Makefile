@@ -1,0 +1,41 @@
+# The two commands: `make demo` and `make test`. Each installs what it needs into .venv itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(VENV)/.stamp-dev: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+$(VENV)/.stamp-demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.stamp-demo
+	$(PY) examples/demo.py
+
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+
+typecheck: $(VENV)/.stamp-dev
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.stamp-dev
+	scripts/ensure-postgres.sh
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+bench: $(VENV)/.stamp-dev
+	benchmarks/run.sh
+
+clean:
+	rm -rf $(VENV) .bench-venv-mlflow .assay build dist src/*.egg-info

@@ -1,0 +1,99 @@
+"""Read and write a run's artifacts under its artifact URI, through fsspec.
+
+The run's artifact URI is a directory URL (``/abs/path``, ``file:///...``, ``s3://bucket/prefix``); every
+path given here is relative to it and may not escape it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from assay.artifacts.uri import clean_path
+from assay.entities import FileInfo
+from assay.errors import InvalidInput, NotFound
+
+
+class ArtifactRepository:
+    """The artifacts of one run, rooted at ``root`` (a directory URL)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.fs: Any
+        self.fs, self._base = fsspec.core.url_to_fs(self.root)
+
+    def _full(self, path: str) -> str:
+        rel = clean_path(path)
+        return f"{self._base}/{rel}" if rel else self._base
+
+    def write_bytes(self, data: bytes, path: str) -> None:
+        """Write ``data`` to the artifact file ``path`` (parents are created)."""
+        rel = clean_path(path)
+        if not rel:
+            raise InvalidInput("an artifact needs a file name, e.g. 'notes.md'")
+        full = self._full(rel)
+        self.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(full, "wb") as f:
+            f.write(data)
+
+    def upload(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        """Copy a local file or directory under ``artifact_path`` (a directory keeps its own name)."""
+        src = Path(local_path)
+        if not src.exists():
+            raise NotFound(f"cannot log artifact {str(src)!r}: no such file or directory")
+        dest = clean_path(artifact_path)
+        target = self._full(f"{dest}/{src.name}" if dest else src.name)
+        if src.is_dir():
+            for file in sorted(p for p in src.rglob("*") if p.is_file()):
+                rel = file.relative_to(src).as_posix()
+                self.fs.makedirs(f"{target}/{rel}".rsplit("/", 1)[0], exist_ok=True)
+                self.fs.put_file(str(file), f"{target}/{rel}")
+        else:
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(src), target)
+
+    def list(self, path: str | None = None) -> list[FileInfo]:
+        """The entries directly under ``path`` (the root by default), directories first, by name."""
+        rel = clean_path(path)
+        full = self._full(rel)
+        if not self.fs.exists(full):
+            return []
+        if not self.fs.isdir(full):
+            return [FileInfo(rel, False, self.fs.size(full))]
+        out = []
+        for entry in self.fs.ls(full, detail=True):
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            is_dir = entry["type"] == "directory"
+            out.append(
+                FileInfo(f"{rel}/{name}" if rel else name, is_dir, None if is_dir else entry.get("size"))
+            )
+        return sorted(out, key=lambda f: (not f.is_dir, f.path))
+
+    def read_bytes(self, path: str) -> bytes:
+        full = self._full(path)
+        if not self.fs.isfile(full):
+            raise NotFound(f"no artifact file {clean_path(path)!r} in {self.root}")
+        data: bytes = self.fs.cat_file(full)
+        return data
+
+    def download(self, path: str | None, dst: str | os.PathLike[str]) -> Path:
+        """Copy the artifact file or directory ``path`` into local directory ``dst``; returns the local path."""
+        rel = clean_path(path)
+        full = self._full(rel)
+        if not self.fs.exists(full):
+            raise NotFound(f"no artifact {rel or '/'!r} in {self.root}")
+        dst_dir = Path(dst)
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        name = rel.rsplit("/", 1)[-1] if rel else "artifacts"
+        local = dst_dir / name
+        if self.fs.isdir(full):
+            for file in self.fs.find(full):
+                sub = file[len(full) :].lstrip("/")
+                (local / sub).parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(file, str(local / sub))
+        else:
+            self.fs.get_file(full, str(local))
+        return local

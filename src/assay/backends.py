@@ -1,0 +1,85 @@
+"""Which tracking backend a URI names: a public registry of URI schemes, in one visible place.
+
+``sqlite``/plain paths and ``postgresql`` open the embedded service over the SQL store; team mode registers
+``http``/``https`` here. ``register(scheme, factory)`` adds another. Backends are cached per URI, so every
+Client of a process shares one connection pool and one background writer per store.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from assay.errors import InvalidInput
+from assay.services.tracking import Tracking
+
+Factory = Callable[[str], Tracking]
+
+_factories: dict[str, Factory] = {}
+_cache: dict[str, Tracking] = {}
+_lock = threading.Lock()
+
+
+def register(scheme: str, factory: Factory) -> None:
+    """Make ``factory(uri)`` the backend for URIs starting with ``scheme://``."""
+    _factories[scheme] = factory
+
+
+def assay_home() -> Path:
+    """``$ASSAY_HOME``, default ``./.assay``: the embedded store and artifacts live here."""
+    return Path(os.environ.get("ASSAY_HOME", ".assay")).expanduser()
+
+
+def default_tracking_uri() -> str:
+    """``$ASSAY_TRACKING_URI``, else the SQLite store in ``$ASSAY_HOME``."""
+    return os.environ.get("ASSAY_TRACKING_URI") or str(assay_home().resolve() / "assay.db")
+
+
+def _scheme(uri: str) -> str:
+    if "://" not in uri:
+        return "sqlite"
+    scheme = uri.split("://", 1)[0].split("+", 1)[0]
+    return "postgresql" if scheme == "postgres" else scheme
+
+
+def _embedded(uri: str) -> Tracking:
+    from assay.services.tracking import TrackingService
+    from assay.store.sql import SqlStore
+
+    store = SqlStore(uri)
+    root = os.environ.get("ASSAY_ARTIFACT_ROOT")
+    if not root:
+        if store.url.startswith("sqlite:///") and store.url != "sqlite:///:memory:":
+            root = str(Path(store.url[len("sqlite:///") :]).parent / "artifacts")
+        else:
+            root = str((assay_home() / "artifacts").resolve())
+    return TrackingService(store, root)
+
+
+register("sqlite", _embedded)
+register("postgresql", _embedded)
+
+
+def get_backend(uri: str | None = None) -> Tracking:
+    """The (cached) backend for ``uri``, default ``default_tracking_uri()``."""
+    uri = uri or default_tracking_uri()
+    with _lock:
+        backend = _cache.get(uri)
+        if backend is None:
+            scheme = _scheme(uri)
+            factory = _factories.get(scheme)
+            if factory is None:
+                known = ", ".join(sorted(_factories))
+                raise InvalidInput(f"no tracking backend for {uri!r}: known schemes are {known}, or a path")
+            backend = _cache[uri] = factory(uri)
+        return backend
+
+
+def reset() -> None:
+    """Forget cached backends (closing them); tests use it after changing ASSAY_TRACKING_URI."""
+    with _lock:
+        for b in _cache.values():
+            b.close()
+        _cache.clear()

@@ -1,0 +1,173 @@
+"""The things assay stores, as frozen dataclasses: experiments, runs, metric points and summaries, artifacts.
+
+Pure module: no I/O. Times are integer milliseconds since the Unix epoch (UTC), as in MLflow.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. RUNNING is the only status that is not final."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class Lifecycle(enum.StrEnum):
+    """Soft deletion: a deleted run or experiment is hidden from searches until restored."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
+    created_at: int = 0
+    tags: Mapping[str, str] = field(default_factory=dict)
+    run_count: int | None = None
+    last_activity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    user: str
+    artifact_uri: str
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
+    parent_run_id: str | None = None
+    heartbeat_at: int | None = None
+
+    @property
+    def duration(self) -> int | None:
+        """Milliseconds from start to end, or None while running."""
+        return None if self.end_time is None else self.end_time - self.start_time
+
+
+class MetricSummary(NamedTuple):
+    """What the store keeps per (run, key) so searching and sorting never scan a series.
+
+    A NamedTuple rather than a dataclass: searches build one per run and metric, and tuples build fast.
+    """
+
+    key: str
+    last: float
+    min: float
+    max: float
+    last_step: int
+    last_timestamp: int
+    num_points: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run as read back: its info, params and tags as given, and a summary of each metric series."""
+
+    info: RunInfo
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    metric_summaries: Mapping[str, MetricSummary]
+
+    @property
+    def id(self) -> str:
+        return self.info.run_id
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest value (at the highest step) of each metric, as MLflow's ``run.data.metrics``."""
+        return {k: s.last for k, s in self.metric_summaries.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricHistory:
+    """One metric series in logged order: parallel numpy arrays of steps, timestamps (ms) and values."""
+
+    key: str
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def to_pandas(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame({"step": self.steps, "timestamp": self.timestamps, "value": self.values})
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBatch:
+    """Points of one (run, key) series to append, as the background writer sends them to a sink."""
+
+    run_id: str
+    key: str
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One entry of an artifact listing; ``path`` is relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+
+class RunList(list[Run]):
+    """A page of search results: a list of runs plus the token for the next page (None at the end)."""
+
+    def __init__(self, runs: list[Run] | None = None, next_page_token: str | None = None) -> None:
+        super().__init__(runs or [])
+        self.next_page_token = next_page_token
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per run: ``run_id``, attributes, then ``params.*``, ``metrics.*`` and ``tags.*`` columns."""
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for run in self:
+            i = run.info
+            row: dict[str, Any] = {
+                "run_id": i.run_id,
+                "experiment_id": i.experiment_id,
+                "name": i.name,
+                "status": i.status.value,
+                "start_time": pd.to_datetime(i.start_time, unit="ms", utc=True),
+                "end_time": None if i.end_time is None else pd.to_datetime(i.end_time, unit="ms", utc=True),
+                "duration_s": None if i.duration is None else i.duration / 1000.0,
+                "user": i.user,
+                "parent_run_id": i.parent_run_id,
+            }
+            row.update({f"params.{k}": v for k, v in run.params.items()})
+            row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
+            row.update({f"tags.{k}": v for k, v in run.tags.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)

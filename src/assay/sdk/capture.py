@@ -1,0 +1,126 @@
+"""What a run records about where it ran: git state, interpreter, host, command line, installed packages.
+
+What is the same for every run of a process is computed once and reused (git state for a few seconds,
+so a notebook that edits code between runs still sees the change). Each part can be switched off.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GIT_TTL_S = 5.0
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str
+    branch: str
+    remote: str
+    dirty: bool
+    diff: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    tags: dict[str, str] = field(default_factory=dict)
+    requirements: str = ""
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def source_dir() -> Path:
+    """The directory of the running script, or the working directory (notebooks, REPL)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path and Path(path).exists():
+        return Path(path).resolve().parent
+    return Path.cwd()
+
+
+_git_cache: dict[Path, tuple[float, GitState | None]] = {}
+
+
+def git_state(cwd: Path | None = None) -> GitState | None:
+    """The git commit, branch, origin remote and uncommitted diff of ``cwd``'s repository, or None."""
+    cwd = cwd or source_dir()
+    with _lock:
+        hit = _git_cache.get(cwd)
+        if hit and time.monotonic() - hit[0] < GIT_TTL_S:
+            return hit[1]
+    commit = _git(["rev-parse", "HEAD"], cwd)
+    state = None
+    if commit:
+        diff = _git(["diff", "HEAD", "--no-color"], cwd) or ""
+        untracked = _git(["ls-files", "--others", "--exclude-standard"], cwd) or ""
+        state = GitState(
+            commit=commit,
+            branch=_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "",
+            remote=_git(["config", "--get", "remote.origin.url"], cwd) or "",
+            dirty=bool(diff or untracked),
+            diff=diff,
+        )
+    with _lock:
+        _git_cache[cwd] = (time.monotonic(), state)
+    return state
+
+
+_env_cache: list[Environment] = []
+
+
+def environment() -> Environment:
+    """Interpreter, host, user, platform, command line and ``pip freeze``-style package list (cached)."""
+    with _lock:
+        if _env_cache:
+            return _env_cache[0]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    pkgs = sorted(
+        {
+            f"{d.metadata['Name']}=={d.version}"
+            for d in importlib.metadata.distributions()
+            if d.metadata["Name"]
+        },
+        key=str.lower,
+    )
+    env = Environment(
+        tags={
+            "assay.python": platform.python_version(),
+            "assay.platform": platform.platform(terse=True),
+            "assay.host": socket.gethostname(),
+            "assay.user": user,
+            "assay.pid": str(os.getpid()),
+            "assay.command": " ".join([Path(sys.executable).name, *sys.argv])[:4000],
+        },
+        requirements="\n".join(pkgs) + "\n",
+    )
+    with _lock:
+        _env_cache[:] = [env]
+    return env
+
+
+def git_tags(state: GitState) -> dict[str, str]:
+    return {
+        "assay.git.commit": state.commit,
+        "assay.git.branch": state.branch,
+        "assay.git.remote": state.remote,
+        "assay.git.dirty": "true" if state.dirty else "false",
+    }

@@ -1,0 +1,322 @@
+"""``assay.Client``: every tracking operation, explicit about run ids, with no global state.
+
+The Client is a thin layer over a ``Tracking`` backend (embedded or remote) plus the process's background
+writer for that backend: metrics are buffered and written in batches, everything else is a direct call.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from assay import backends
+from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
+from assay.errors import InvalidInput, InvalidState, MissingDependency, NotFound
+from assay.sdk import capture, lifecycle
+from assay.sdk.sysmetrics import SystemSampler
+from assay.sdk.writer import BackgroundWriter, RunBuffer
+from assay.services import validation as v
+from assay.services.tracking import Tracking, was_reaped
+
+_writers: dict[int, BackgroundWriter] = {}
+_sampler: list[SystemSampler] = []
+
+
+def _env_flag(name: str, default: bool = True) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+def writer_for(backend: Tracking) -> BackgroundWriter:
+    """The process's one background writer for ``backend`` (created on first use, flushed at exit)."""
+    w = _writers.get(id(backend))
+    if w is None:
+        w = _writers[id(backend)] = BackgroundWriter(
+            backend,
+            interval=float(os.environ.get("ASSAY_FLUSH_INTERVAL", "0.05")),
+            heartbeat_interval=float(os.environ.get("ASSAY_HEARTBEAT_INTERVAL", "5")),
+        )
+        lifecycle.on_shutdown(lambda _status: w.close())
+    return w
+
+
+def sampler() -> SystemSampler:
+    if not _sampler:
+        _sampler.append(SystemSampler())
+    return _sampler[0]
+
+
+class Client:
+    """Tracking operations on the store named by ``tracking_uri`` (default: $ASSAY_TRACKING_URI or ./.assay)."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri or backends.default_tracking_uri()
+        self.backend = backends.get_backend(self.tracking_uri)
+        self._writer: BackgroundWriter | None = None
+
+    @property
+    def writer(self) -> BackgroundWriter:
+        if self._writer is None:
+            self._writer = writer_for(self.backend)
+        return self._writer
+
+    # ---- experiments ----------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> Experiment:
+        return self.backend.create_experiment(name)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.backend.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.backend.get_experiment_by_name(name)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        exp = self.backend.get_experiment_by_name(name)
+        return exp if exp is not None else self.backend.create_experiment(name)
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        return self.backend.list_experiments(include_deleted)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.backend.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.backend.restore_experiment(experiment_id)
+
+    # ---- runs ---------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        capture_git: bool | None = None,
+        capture_environment: bool | None = None,
+        log_system_metrics: bool | None = None,
+    ) -> RunInfo:
+        """Start a RUNNING run, recording git state, environment and (in the background) system metrics.
+
+        Each capture defaults to on and can be switched off here or with ASSAY_CAPTURE_GIT=0,
+        ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0.
+        """
+        all_tags: dict[str, Any] = {}
+        artifacts: dict[str, str] = {}
+        if capture_environment if capture_environment is not None else _env_flag("ASSAY_CAPTURE_ENVIRONMENT"):
+            env = capture.environment()
+            all_tags.update(env.tags)
+            artifacts["environment/requirements.txt"] = env.requirements
+        if capture_git if capture_git is not None else _env_flag("ASSAY_CAPTURE_GIT"):
+            state = capture.git_state()
+            if state is not None:
+                all_tags.update(capture.git_tags(state))
+                if state.diff:
+                    artifacts["git/diff.patch"] = state.diff
+        all_tags.update(tags or {})
+        info = self.backend.create_run(
+            experiment_id, name=name, params=params, tags=all_tags, parent_run_id=parent_run_id
+        )
+        buf = self.writer.buffer(info.run_id)
+        for path, text in artifacts.items():
+            self.writer.submit(partial(self.backend.write_artifact, info.run_id, path, text.encode()))
+        if log_system_metrics if log_system_metrics is not None else _env_flag("ASSAY_SYSTEM_METRICS"):
+            sampler().add(buf)
+        return info
+
+    def get_run(self, run_id: str) -> Run:
+        return self.backend.get_run(run_id)
+
+    def _buffer(self, run_id: str) -> RunBuffer:
+        buf = self.writer.buffers.get(run_id)
+        if buf is None:
+            info = self.backend.get_run_info(run_id)
+            if info.status.is_final and not was_reaped(info):
+                raise InvalidState(
+                    f"run {run_id} has ended ({info.status.value}); start a new run to log more"
+                )
+            buf = self.writer.buffer(run_id)
+        return buf
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Buffer one point; ``timestamp`` is in ms since the epoch (default: now); ``step`` default: last + 1."""
+        buf = self.writer.buffers.get(run_id) or self._buffer(run_id)
+        if buf.closed:
+            raise InvalidState(f"run {run_id} has ended; start a new run to log more")
+        q = buf.series.get(key)
+        if q is None:
+            q = buf.series.setdefault(v.check_key(key, "metric"), deque())
+        if type(value) is not float:
+            value = v.metric_value(key, value)
+        if step is not None and type(step) is not int:
+            step = v.metric_step(key, step)
+        q.append((value, step, time.time() if timestamp is None else timestamp / 1000.0))
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        ts = int(time.time() * 1000) if timestamp is None else timestamp
+        for key, value in metrics.items():
+            self.log_metric(run_id, key, value, step, ts)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.backend.log_params(run_id, {key: value})
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.backend.log_params(run_id, params)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.backend.set_tags(run_id, {key: value})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.backend.set_tags(run_id, tags)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.backend.delete_tag(run_id, key)
+
+    def set_terminated(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> None:
+        """End a run: write its buffered points and its final status in one step."""
+        try:
+            final = RunStatus(status if isinstance(status, RunStatus) else str(status).upper())
+        except ValueError:
+            raise InvalidInput(f"unknown run status {status!r}: use FINISHED, FAILED or KILLED") from None
+        if _sampler:
+            _sampler[0].remove(run_id)
+        batches = self.writer.release(run_id)
+        self.backend.end_run(run_id, final, batches=batches)
+
+    end_run = set_terminated
+
+    def flush(self) -> None:
+        """Write every buffered point now (also done in the background, at end of run and at exit)."""
+        self.writer.flush()
+
+    def delete_run(self, run_id: str) -> None:
+        self.backend.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.backend.restore_run(run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        if run_id in self.writer.buffers:
+            self.writer.flush()
+        return self.backend.get_metric_history(run_id, key)
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunList:
+        """Runs matching ``filter`` in the named experiments (names or ids; default: all), ordered and paged."""
+        ids = [
+            self._experiment_id(e)
+            for e in ([experiment] if isinstance(experiment, str) else experiment or [])
+        ]
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        return self.backend.search_runs(ids, filter, order_by, max_results, page_token, include_deleted)
+
+    def _experiment_id(self, name_or_id: str) -> str:
+        exp = self.backend.get_experiment_by_name(name_or_id)
+        if exp is not None:
+            return exp.experiment_id
+        if str(name_or_id).isdigit():
+            return self.backend.get_experiment(str(name_or_id)).experiment_id
+        raise NotFound(f"no experiment named {name_or_id!r}")
+
+    # ---- artifacts ----------------------------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Copy a local file or directory into the run's artifacts (under ``artifact_path``)."""
+        self.backend.upload_artifact(run_id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Copy the contents of ``local_dir`` (not the directory itself) under ``artifact_path``."""
+        src = Path(local_dir)
+        if not src.is_dir():
+            raise NotFound(f"{str(src)!r} is not a directory")
+        for child in sorted(src.iterdir()):
+            self.backend.upload_artifact(run_id, child, artifact_path)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.backend.write_artifact(run_id, artifact_file, text.encode())
+
+    def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
+        """Save ``data`` as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            payload = yaml.safe_dump(dict(data), sort_keys=False).encode()
+        else:
+            payload = orjson.dumps(
+                data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+            )
+        self.backend.write_artifact(run_id, artifact_file, payload)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Save a matplotlib or plotly figure; the extension picks the format (png, svg, pdf, html, json)."""
+        self.backend.write_artifact(run_id, artifact_file, render_figure(figure, artifact_file))
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self.backend.list_artifacts(run_id, path)
+
+    def download_artifacts(
+        self, run_id: str, path: str | None = None, dst: str | os.PathLike[str] = "."
+    ) -> Path:
+        return self.backend.download_artifacts(run_id, path, dst)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        return self.backend.read_artifact(run_id, path)
+
+
+def render_figure(figure: Any, artifact_file: str) -> bytes:
+    ext = artifact_file.rsplit(".", 1)[-1].lower() if "." in artifact_file else ""
+    module = type(figure).__module__
+    if module.startswith("matplotlib"):
+        if ext not in ("png", "svg", "pdf", "jpg", "jpeg"):
+            raise InvalidInput(f"matplotlib figures save as .png, .svg, .pdf or .jpg, not {artifact_file!r}")
+        buf = io.BytesIO()
+        figure.savefig(buf, format=ext, bbox_inches="tight")
+        return buf.getvalue()
+    if module.startswith("plotly"):
+        if ext == "html":
+            return str(figure.to_html(include_plotlyjs=True, full_html=True)).encode()
+        if ext == "json":
+            return str(figure.to_json()).encode()
+        try:
+            return bytes(figure.to_image(format=ext))
+        except (ImportError, ValueError, RuntimeError) as exc:
+            raise MissingDependency(
+                f"plotly needs kaleido to save {artifact_file!r} as an image ({exc}); "
+                "pip install kaleido, or log it as .html or .json"
+            ) from exc
+    raise InvalidInput(f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}")
+
+
+def reset() -> None:
+    """Flush and stop every background writer and forget cached backends (tests, or switching stores)."""
+    for w in list(_writers.values()):
+        w.close()
+    _writers.clear()
+    backends.reset()

@@ -1,0 +1,337 @@
+"""The module-level API (``assay.start_run``, ``assay.log_metric``, ...), familiar to MLflow users.
+
+It keeps the current experiment and a stack of active runs for the process. ``log_metric`` is the hot
+path: it looks up the active run's per-key deque (validating a key the first time it is seen), checks the
+value's type and appends a tuple; the background writer does the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from assay import backends
+from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
+from assay.errors import InvalidInput, InvalidState
+from assay.sdk import lifecycle
+from assay.sdk.client import Client
+from assay.sdk.writer import RunBuffer
+from assay.services import validation as v
+
+_time = time.time
+
+
+class ActiveRun:
+    """A started run; use it as a context manager so it ends FINISHED, FAILED (exception) or KILLED (Ctrl-C)."""
+
+    def __init__(self, client: Client, info: RunInfo, buffer: RunBuffer) -> None:
+        self.client = client
+        self.info = info
+        self.buffer = buffer
+
+    @property
+    def id(self) -> str:
+        return self.info.run_id
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, tp: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.buffer.closed:
+            return
+        if exc is None:
+            end_run(RunStatus.FINISHED, run_id=self.id)
+            return
+        status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+        try:
+            text = "".join(traceback.format_exception(tp, exc, tb))
+            self.client.set_tags(self.id, {"assay.error": f"{type(exc).__name__}: {exc}"[:8000]})
+            self.client.log_text(self.id, text, "error/traceback.txt")
+        finally:
+            end_run(status, run_id=self.id)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.info.name} ({self.id})>"
+
+
+class _State:
+    tracking_uri: str | None = None
+    client: Client | None = None
+    experiment_id: str | None = None
+    stack: list[ActiveRun] = []
+    hooked = False
+
+
+_state = _State()
+# The hot path reads this module global directly: the buffer of the innermost active run, or None.
+_cur: RunBuffer | None = None
+
+
+def _client() -> Client:
+    if _state.client is None:
+        _state.client = Client(_state.tracking_uri)
+    return _state.client
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """Use another store (a SQLite path or postgresql:// URL) from now on; None: back to the default."""
+    if _state.stack:
+        raise InvalidState("end the active run before changing the tracking URI")
+    _state.tracking_uri = uri
+    _state.client = None
+    _state.experiment_id = None
+
+
+def get_tracking_uri() -> str:
+    return _state.tracking_uri or backends.default_tracking_uri()
+
+
+def set_experiment(name: str) -> Experiment:
+    """Make ``name`` the experiment new runs go to, creating it if needed."""
+    exp = _client().get_or_create_experiment(v.check_name(name, "experiment"))
+    _state.experiment_id = exp.experiment_id
+    return exp
+
+
+def _experiment_id(experiment: str | None) -> str:
+    if experiment is not None:
+        return set_experiment(experiment).experiment_id
+    if _state.experiment_id is None:
+        name = os.environ.get("ASSAY_EXPERIMENT", "Default")
+        _state.experiment_id = _client().get_or_create_experiment(name).experiment_id
+    return _state.experiment_id
+
+
+def _on_exit(status: RunStatus) -> None:
+    while _state.stack:
+        end_run(status)
+
+
+def start_run(
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    experiment: str | None = None,
+    nested: bool = False,
+    log_system_metrics: bool | None = None,
+    capture_git: bool | None = None,
+    capture_environment: bool | None = None,
+) -> ActiveRun:
+    """Start a run and make it active; ``with assay.start_run(...) as run:`` ends it for you.
+
+    A run started while another is active must say ``nested=True``; it becomes the other's child.
+    """
+    global _cur
+    if _state.stack and not nested:
+        raise InvalidState(
+            f"run {_state.stack[-1].id} is already active: end it with assay.end_run(), "
+            "or pass nested=True to start a child run"
+        )
+    client = _client()
+    info = client.create_run(
+        _experiment_id(experiment),
+        name=name,
+        params=params,
+        tags=tags,
+        parent_run_id=_state.stack[-1].id if _state.stack else None,
+        capture_git=capture_git,
+        capture_environment=capture_environment,
+        log_system_metrics=log_system_metrics,
+    )
+    if not _state.hooked:
+        _state.hooked = True
+        lifecycle.on_shutdown(_on_exit)
+    run = ActiveRun(client, info, client.writer.buffers[info.run_id])
+    _state.stack.append(run)
+    _cur = run.buffer
+    return run
+
+
+def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = None) -> None:
+    """End the active run (or ``run_id``, which must be active) with ``status``; its points are written first."""
+    global _cur
+    if not _state.stack:
+        raise InvalidState("no active run to end: start one with assay.start_run()")
+    index = len(_state.stack) - 1
+    if run_id is not None:
+        ids = [r.id for r in _state.stack]
+        if run_id not in ids:
+            raise InvalidState(f"run {run_id} is not active in this process")
+        index = ids.index(run_id)
+    run = _state.stack[index]
+    # Children end with their parent.
+    for child in reversed(_state.stack[index + 1 :]):
+        child.client.set_terminated(child.id, status)
+    del _state.stack[index:]
+    _cur = _state.stack[-1].buffer if _state.stack else None
+    run.client.set_terminated(run.id, status)
+
+
+def active_run() -> ActiveRun | None:
+    return _state.stack[-1] if _state.stack else None
+
+
+def _active() -> ActiveRun:
+    if not _state.stack:
+        raise InvalidState(
+            "no active run: start one with assay.start_run() (or use assay.Client with a run id)"
+        )
+    return _state.stack[-1]
+
+
+def _no_run() -> RunBuffer:
+    _active()
+    raise AssertionError("unreachable")
+
+
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    """Log one point of metric ``key`` to the active run; costs about a microsecond (it only buffers).
+
+    ``step`` defaults to the key's previous step + 1 (0 first); ``timestamp`` is ms since the epoch.
+    NaN and infinities are stored as such; anything but a real number raises InvalidInput.
+    """
+    buf = _cur
+    if buf is None:
+        buf = _no_run()
+    q = buf.series.get(key)
+    if q is None:
+        q = buf.series.setdefault(v.check_key(key, "metric"), deque())
+    if type(value) is not float:
+        value = v.metric_value(key, value)
+    if step is not None and type(step) is not int:
+        step = v.metric_step(key, step)
+    q.append((value, step, _time() if timestamp is None else timestamp / 1000.0))
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+    """Log several metrics at one step and one timestamp."""
+    ts = int(_time() * 1000) if timestamp is None else timestamp
+    for key, value in metrics.items():
+        log_metric(key, value, step, ts)
+
+
+def log_param(key: str, value: Any) -> None:
+    run = _active()
+    run.client.log_param(run.id, key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    run = _active()
+    run.client.log_params(run.id, params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run = _active()
+    run.client.set_tag(run.id, key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    run = _active()
+    run.client.set_tags(run.id, tags)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a file or a directory (with its name) into the active run's artifacts."""
+    run = _active()
+    run.client.log_artifact(run.id, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    run = _active()
+    run.client.log_artifacts(run.id, local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    run = _active()
+    run.client.log_text(run.id, text, artifact_file)
+
+
+def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:
+    run = _active()
+    run.client.log_dict(run.id, data, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    run = _active()
+    run.client.log_figure(run.id, figure, artifact_file)
+
+
+def flush() -> None:
+    """Write every buffered point now."""
+    _client().flush()
+
+
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> MetricHistory:
+    return _client().get_metric_history(run_id, key)
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | str | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+) -> RunList:
+    """Runs matching ``filter`` (see README, "Search"); ``.to_pandas()`` on the result gives a DataFrame."""
+    return _client().search_runs(experiment, filter, order_by, max_results, page_token)
+
+
+def list_experiments() -> list[Experiment]:
+    return _client().list_experiments()
+
+
+def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:
+    return _client().list_artifacts(run_id, path)
+
+
+def download_artifacts(
+    run_id_or_uri: str, path: str | None = None, dst: str | os.PathLike[str] = "."
+) -> os.PathLike[str]:
+    """Download ``runs:/<id>/<path>`` (or a run id and a path) into ``dst``; returns the local path."""
+    if run_id_or_uri.startswith("runs:/"):
+        from assay.artifacts import parse_runs_uri
+
+        if path is not None:
+            raise InvalidInput("give either a runs:/ URI or a run id and a path, not both")
+        run_id_or_uri, path = parse_runs_uri(run_id_or_uri)
+    return _client().download_artifacts(run_id_or_uri, path, dst)
+
+
+__all__ = [
+    "ActiveRun",
+    "active_run",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "list_artifacts",
+    "list_experiments",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -1,0 +1,1 @@
+"""Services: every capability of assay as methods, with validation and invariants, above the storage."""

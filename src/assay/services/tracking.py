@@ -1,0 +1,393 @@
+"""The tracking service: experiments, runs, params, tags, metric series, search and artifacts.
+
+``Tracking`` is the interface the SDK and CLI call; ``TrackingService`` implements it in-process over the
+SQL store and an artifact root (embedded mode). The HTTP client of team mode implements the same interface,
+so the SDK never knows which side of the wire it is on. Validation happens here, once, above the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import os
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from assay.artifacts import ArtifactRepository
+from assay.entities import (
+    Experiment,
+    FileInfo,
+    Lifecycle,
+    MetricHistory,
+    Run,
+    RunInfo,
+    RunList,
+    RunStatus,
+    SeriesBatch,
+)
+from assay.errors import InvalidInput, InvalidState, NotFound
+from assay.query import parse_filter, parse_order_by
+from assay.services import validation as v
+from assay.store.sql import SqlStore
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def heartbeat_timeout_ms() -> int:
+    """How long a RUNNING run may go without a heartbeat before it reads as KILLED (ASSAY_HEARTBEAT_TIMEOUT)."""
+    return int(float(os.environ.get("ASSAY_HEARTBEAT_TIMEOUT", "20")) * 1000)
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, num = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "o" and num.isdigit():
+            return int(num)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidInput(
+        f"page token {token!r} is not one this server issued: pass the token from the last page"
+    )
+
+
+def was_reaped(info: RunInfo) -> bool:
+    """A run marked KILLED because its heartbeat stopped (not ended by a caller): it may come back."""
+    return (
+        info.status is RunStatus.KILLED
+        and info.heartbeat_at is not None
+        and info.heartbeat_at == info.end_time
+    )
+
+
+class Tracking(ABC):
+    """What tracking offers, whatever the backend. Implementations are thread-safe.
+
+    Every method raises assay.errors.NotFound for unknown ids, InvalidInput for values that break a rule,
+    Conflict when a request contradicts stored data and InvalidState for writes to ended or deleted runs.
+    """
+
+    # experiments
+    @abstractmethod
+    def create_experiment(self, name: str) -> Experiment: ...
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+    @abstractmethod
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]: ...
+    @abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None: ...
+    @abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    # runs
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+    ) -> RunInfo: ...
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+    @abstractmethod
+    def get_run_info(self, run_id: str) -> RunInfo: ...
+    @abstractmethod
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None: ...
+    @abstractmethod
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None: ...
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+    @abstractmethod
+    def log_series(self, batches: Sequence[SeriesBatch]) -> None:
+        """Append points; every batch's run must accept writes. All or nothing."""
+
+    @abstractmethod
+    def end_run(
+        self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
+    ) -> None: ...
+    @abstractmethod
+    def heartbeat(self, run_ids: Sequence[str]) -> None: ...
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None: ...
+    @abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] = (),
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunList: ...
+
+    # artifacts
+    @abstractmethod
+    def write_artifact(self, run_id: str, path: str, data: bytes) -> None: ...
+    @abstractmethod
+    def upload_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None
+    ) -> None: ...
+    @abstractmethod
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]: ...
+    @abstractmethod
+    def read_artifact(self, run_id: str, path: str) -> bytes: ...
+    @abstractmethod
+    def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release connections; the default does nothing."""
+
+
+class TrackingService(Tracking):
+    """Tracking in-process over a SQL store and an artifact root (embedded mode, and the server's core)."""
+
+    def __init__(self, store: SqlStore, artifact_root: str) -> None:
+        self.store = store
+        self.artifact_root = artifact_root.rstrip("/")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- experiments ----------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> Experiment:
+        v.check_name(name, "experiment")
+        eid = self.store.create_experiment(name, self.artifact_root, now_ms())
+        return self.store.get_experiment(eid)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(str(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        self._reap()
+        return self.store.list_experiments(include_deleted)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.ACTIVE)
+
+    # ---- runs -------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+    ) -> RunInfo:
+        exp = self.store.get_experiment(str(experiment_id))
+        if exp.lifecycle is Lifecycle.DELETED:
+            raise InvalidState(f"experiment {exp.name!r} is deleted: restore it before starting runs in it")
+        rid = run_id or uuid.uuid4().hex
+        if len(rid) > 32 or not rid.isalnum():
+            raise InvalidInput(f"run id {rid!r} must be up to 32 letters and digits")
+        start = now_ms() if start_time is None else int(start_time)
+        info = RunInfo(
+            run_id=rid,
+            experiment_id=exp.experiment_id,
+            name=v.check_name(name, "run") if name is not None else _default_run_name(rid),
+            status=RunStatus.RUNNING,
+            start_time=start,
+            end_time=None,
+            user=user or _current_user(),
+            artifact_uri=f"{exp.artifact_location}/{rid}/artifacts",
+            parent_run_id=parent_run_id,
+            heartbeat_at=start,
+        )
+        p = {v.check_key(k, "param"): v.param_value(k, val) for k, val in (params or {}).items()}
+        t = {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in (tags or {}).items()}
+        self.store.create_run(info, p, t)
+        return info
+
+    def _reap(self) -> None:
+        self.store.reap_stale_runs(now_ms() - heartbeat_timeout_ms())
+
+    def get_run(self, run_id: str) -> Run:
+        self._reap()
+        return self.store.get_run(run_id)
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        self._reap()
+        return self.store.get_run_info(run_id)
+
+    def _writable(self, run_id: str) -> RunInfo:
+        info = self.store.get_run_info(run_id)
+        _check_writable(info)
+        return info
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        items = {v.check_key(k, "param"): v.param_value(k, val) for k, val in params.items()}
+        self._writable(run_id)
+        self.store.log_params(run_id, items)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        items = {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in tags.items()}
+        info = self.store.get_run_info(run_id)
+        if info.lifecycle is Lifecycle.DELETED:
+            raise InvalidState(f"run {run_id} is deleted: restore it (assay runs restore {run_id}) to tag it")
+        self.store.set_tags(run_id, items)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.get_run_info(run_id)
+        if not self.store.delete_tag(run_id, key):
+            raise NotFound(f"run {run_id} has no tag {key!r}")
+
+    def log_series(self, batches: Sequence[SeriesBatch]) -> None:
+        if not batches:
+            return
+        ids = {b.run_id for b in batches}
+        infos = self.store.get_run_infos(ids)
+        for rid in ids:
+            if rid not in infos:
+                raise NotFound(f"no run with id {rid!r}")
+            _check_writable(infos[rid])
+        self.store.append_series(batches)
+
+    def end_run(
+        self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
+    ) -> None:
+        status = RunStatus(status)
+        if status is RunStatus.RUNNING:
+            raise InvalidInput("end_run needs a final status: FINISHED, FAILED or KILLED")
+        info = self.store.get_run_info(run_id)
+        if info.status.is_final and not was_reaped(info):
+            raise InvalidState(f"run {run_id} already ended as {info.status.value}")
+        self.store.end_run(run_id, status, now_ms() if end_time is None else int(end_time), batches)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        self.store.heartbeat(run_ids, now_ms())
+
+    def delete_run(self, run_id: str) -> None:
+        self.store.get_run_info(run_id)
+        self.store.set_run_lifecycle(run_id, Lifecycle.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.get_run_info(run_id)
+        self.store.set_run_lifecycle(run_id, Lifecycle.ACTIVE)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        self.store.get_run_info(run_id)
+        return self.store.get_metric_history(run_id, key)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] = (),
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunList:
+        expr = parse_filter(filter)
+        keys = parse_order_by(order_by)
+        if max_results is not None and max_results < 1:
+            raise InvalidInput(f"max_results must be at least 1, got {max_results}")
+        offset = decode_page_token(page_token)
+        for eid in experiment_ids:
+            self.store.get_experiment(str(eid))
+        self._reap()
+        runs, more = self.store.search_runs(
+            [str(e) for e in experiment_ids],
+            expr,
+            keys,
+            max_results,
+            offset,
+            None if include_deleted else Lifecycle.ACTIVE,
+        )
+        token = encode_page_token(offset + len(runs)) if more else None
+        return RunList(runs, token)
+
+    # ---- artifacts -----------------------------------------------------------------------------------
+
+    def _repo(self, run_id: str) -> ArtifactRepository:
+        return ArtifactRepository(self.store.get_run_info(run_id).artifact_uri)
+
+    def write_artifact(self, run_id: str, path: str, data: bytes) -> None:
+        self._repo(run_id).write_bytes(data, path)
+
+    def upload_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None
+    ) -> None:
+        self._repo(run_id).upload(local_path, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self._repo(run_id).list(path)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        return self._repo(run_id).read_bytes(path)
+
+    def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path:
+        return self._repo(run_id).download(path, dst)
+
+
+def _check_writable(info: RunInfo) -> None:
+    if info.lifecycle is Lifecycle.DELETED:
+        raise InvalidState(
+            f"run {info.run_id} is deleted: restore it (assay runs restore {info.run_id}) first"
+        )
+    if info.status.is_final and not was_reaped(info):
+        raise InvalidState(f"run {info.run_id} has ended ({info.status.value}); start a new run to log more")
+
+
+_USER: list[str] = []
+
+
+def _current_user() -> str:
+    if not _USER:
+        try:
+            _USER.append(getpass.getuser())
+        except (KeyError, OSError):
+            _USER.append("unknown")
+    return _USER[0]
+
+
+_ADJ = ("amber", "brisk", "calm", "deft", "eager", "fair", "keen", "lucid", "merry", "noble", "quick", "sly")
+_NOUN = (
+    "otter",
+    "heron",
+    "lynx",
+    "finch",
+    "bison",
+    "crane",
+    "gecko",
+    "ibex",
+    "koala",
+    "moth",
+    "newt",
+    "wren",
+)
+
+
+def _default_run_name(run_id: str) -> str:
+    n = int(run_id[:8], 16) if all(c in "0123456789abcdef" for c in run_id[:8]) else hash(run_id)
+    return f"{_ADJ[n % len(_ADJ)]}-{_NOUN[(n // 12) % len(_NOUN)]}-{n % 1000}"

@@ -1,0 +1,1 @@
+"""Storage: the SQL store (SQLite or PostgreSQL) and nothing above it."""

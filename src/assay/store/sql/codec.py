@@ -1,0 +1,60 @@
+"""Packing of metric series chunks: numpy arrays to little-endian bytes and back, and summaries of a batch."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+_I8 = np.dtype("<i8")
+_F8 = np.dtype("<f8")
+
+
+def pack_int(a: npt.NDArray[np.int64]) -> bytes:
+    return np.ascontiguousarray(a, dtype=_I8).tobytes()
+
+
+def pack_float(a: npt.NDArray[np.float64]) -> bytes:
+    return np.ascontiguousarray(a, dtype=_F8).tobytes()
+
+
+def unpack_int(chunks: list[bytes]) -> npt.NDArray[np.int64]:
+    if len(chunks) == 1:
+        return np.frombuffer(chunks[0], dtype=_I8).astype(np.int64)
+    return np.frombuffer(b"".join(chunks), dtype=_I8).astype(np.int64, copy=False)
+
+
+def unpack_float(chunks: list[bytes]) -> npt.NDArray[np.float64]:
+    if len(chunks) == 1:
+        return np.frombuffer(chunks[0], dtype=_F8).astype(np.float64)
+    return np.frombuffer(b"".join(chunks), dtype=_F8).astype(np.float64, copy=False)
+
+
+class BatchSummary(NamedTuple):
+    """Last (at the highest step, latest logged on ties), min and max of a batch; NaN becomes None."""
+
+    last: float | None
+    min: float | None
+    max: float | None
+    last_step: int
+    last_timestamp: int
+    num_points: int
+
+
+def _finite_or_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def summarize(
+    steps: npt.NDArray[np.int64], timestamps: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> BatchSummary:
+    n = int(values.shape[0])
+    # Index of the last occurrence of the highest step.
+    i = n - 1 - int(np.argmax(steps[::-1]))
+    if np.isnan(values).all():
+        lo = hi = None
+    else:
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    return BatchSummary(_finite_or_none(float(values[i])), lo, hi, int(steps[i]), int(timestamps[i]), n)

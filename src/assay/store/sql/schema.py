@@ -1,0 +1,104 @@
+"""The SQL schema, as SQLAlchemy Core tables. Alembic migrations create it; tests check the two agree.
+
+Metric series are stored in chunks: one row per (run, key, flush) holding packed numpy arrays, so ingest
+writes a row per series per batch and reading a million-point history is one range read, not a million
+rows. ``latest_metrics`` keeps last/min/max per (run, key) so searching and sorting never touch series.
+NaN is stored as NULL in the summary columns (SQLite cannot store NaN in a REAL column).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey("runs.run_id", ondelete="CASCADE")
+
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+_big_id = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("user_name", String(256), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    Index("ix_runs_status", "status"),
+)
+
+
+def _key_value_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("run_id", String(32), _run_fk(), primary_key=True),
+        Column("key", String(250), primary_key=True),
+        Column("value", Text, nullable=False),
+        # The value as a number when it reads as one, so `<`, `>` and ordering compare numerically.
+        Column("num_value", Float, nullable=True),
+    )
+
+
+params = _key_value_table("params")
+tags = _key_value_table("tags")
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("last_value", Float, nullable=True),
+    Column("min_value", Float, nullable=True),
+    Column("max_value", Float, nullable=True),
+    Column("last_step", BigInteger, nullable=False),
+    Column("last_timestamp", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("chunk_id", _big_id, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), _run_fk(), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("n", Integer, nullable=False),
+    # Little-endian packed arrays: int64 steps, int64 timestamps (ms), float64 values.
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_series", "run_id", "key", "chunk_id"),
+)

@@ -1,0 +1,538 @@
+"""The SQL store: the only code that reads and writes assay's tables.
+
+It enforces what the database must (uniqueness, a param's value never changing) and nothing above that:
+validation of keys and values, run ids and clocks belong to the services. Thread-safe: every method takes
+its own connection from the engine's pool. Write transactions take the write lock up front on SQLite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from assay.entities import (
+    Experiment,
+    Lifecycle,
+    MetricHistory,
+    MetricSummary,
+    Run,
+    RunInfo,
+    RunStatus,
+    SeriesBatch,
+)
+from assay.errors import Conflict, NotFound
+from assay.query import Expr, OrderKey
+from assay.store.sql import codec, dialect
+from assay.store.sql.migrate import ensure_schema
+from assay.store.sql.schema import experiments, latest_metrics, metric_chunks, params, runs, tags
+from assay.store.sql.search import build_search
+
+_RUN_COLUMNS = (
+    runs.c.run_id,
+    runs.c.experiment_id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.user_name,
+    runs.c.artifact_uri,
+    runs.c.lifecycle,
+    runs.c.parent_run_id,
+    runs.c.heartbeat_at,
+)
+
+
+def as_number(value: str) -> float | None:
+    """The number a param or tag value reads as, or None (NaN counts as none: it orders nowhere)."""
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return None if math.isnan(x) else x
+
+
+def _nan_if_none(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _run_info(row: Any) -> RunInfo:
+    return RunInfo(
+        run_id=row[0],
+        experiment_id=str(row[1]),
+        name=row[2],
+        status=RunStatus(row[3]),
+        start_time=row[4],
+        end_time=row[5],
+        user=row[6],
+        artifact_uri=row[7],
+        lifecycle=Lifecycle(row[8]),
+        parent_run_id=row[9],
+        heartbeat_at=row[10],
+    )
+
+
+def _decode_number(x: Any) -> float:
+    if x is None:
+        return math.nan
+    if isinstance(x, str):  # +-infinity, written as a string by the JSON aggregation
+        return float(x)
+    return float(x)
+
+
+def _decode_summaries(text: str | None) -> dict[str, MetricSummary]:
+    if not text:
+        return {}
+    out: dict[str, MetricSummary] = {}
+    for key, (last, lo, hi, step, ts, count) in orjson.loads(text).items():
+        out[key] = MetricSummary(
+            key, _decode_number(last), _decode_number(lo), _decode_number(hi), step, ts, count
+        )
+    return out
+
+
+class SqlStore:
+    """assay's tables on SQLite or PostgreSQL; ``url`` is a SQLAlchemy URL or a path (see dialect)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = dialect.normalize_url(url)
+        self.engine = dialect.create_store_engine(self.url)
+        ensure_schema(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _write(self) -> Connection:
+        return self.engine.connect().execution_options(assay_write=True)
+
+    # ---- experiments -------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_root: str, now: int) -> str:
+        """Insert an experiment; its artifact location is ``artifact_root/<id>``. Conflict if the name exists."""
+        with self._write() as conn, conn.begin():
+            try:
+                key = conn.execute(
+                    experiments.insert().values(name=name, artifact_location="", created_at=now)
+                ).inserted_primary_key
+                assert key is not None
+                eid = key[0]
+            except IntegrityError as exc:
+                raise Conflict(f"an experiment named {name!r} already exists") from exc
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == eid)
+                .values(artifact_location=f"{artifact_root.rstrip('/')}/{eid}")
+            )
+        return str(eid)
+
+    def _experiment_query(self) -> Any:
+        counts = (
+            select(
+                runs.c.experiment_id,
+                func.count().label("n"),
+                func.max(func.coalesce(runs.c.end_time, runs.c.heartbeat_at, runs.c.start_time)).label(
+                    "last"
+                ),
+            )
+            .where(runs.c.lifecycle == Lifecycle.ACTIVE.value)
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        return select(experiments, counts.c.n, counts.c.last).select_from(
+            experiments.outerjoin(counts, counts.c.experiment_id == experiments.c.experiment_id)
+        )
+
+    @staticmethod
+    def _experiment(row: Row[Any]) -> Experiment:
+        return Experiment(
+            experiment_id=str(row.experiment_id),
+            name=row.name,
+            artifact_location=row.artifact_location,
+            lifecycle=Lifecycle(row.lifecycle),
+            created_at=row.created_at,
+            run_count=row.n or 0,
+            last_activity=row.last if row.last is not None else row.created_at,
+        )
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        try:
+            eid = int(experiment_id)
+        except ValueError:
+            raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+        with self.engine.connect() as conn:
+            row = conn.execute(self._experiment_query().where(experiments.c.experiment_id == eid)).first()
+        if row is None:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._experiment_query().where(experiments.c.name == name)).first()
+        return None if row is None else self._experiment(row)
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        q = self._experiment_query().order_by(experiments.c.experiment_id)
+        if not include_deleted:
+            q = q.where(experiments.c.lifecycle == Lifecycle.ACTIVE.value)
+        with self.engine.connect() as conn:
+            return [self._experiment(r) for r in conn.execute(q)]
+
+    def set_experiment_lifecycle(self, experiment_id: str, lifecycle: Lifecycle) -> None:
+        with self._write() as conn, conn.begin():
+            n = conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == int(experiment_id))
+                .values(lifecycle=lifecycle.value)
+            ).rowcount
+        if n == 0:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+
+    # ---- runs --------------------------------------------------------------------------------------
+
+    def create_run(self, info: RunInfo, run_params: Mapping[str, str], run_tags: Mapping[str, str]) -> None:
+        """Insert a run with its first params and tags, in one transaction."""
+        with self._write() as conn, conn.begin():
+            try:
+                conn.execute(
+                    runs.insert().values(
+                        run_id=info.run_id,
+                        experiment_id=int(info.experiment_id),
+                        name=info.name,
+                        status=info.status.value,
+                        start_time=info.start_time,
+                        end_time=info.end_time,
+                        user_name=info.user,
+                        artifact_uri=info.artifact_uri,
+                        lifecycle=info.lifecycle.value,
+                        parent_run_id=info.parent_run_id,
+                        heartbeat_at=info.heartbeat_at,
+                    )
+                )
+            except IntegrityError as exc:
+                raise Conflict(f"a run with id {info.run_id!r} already exists") from exc
+            self._insert_kv(conn, params, info.run_id, run_params)
+            self._insert_kv(conn, tags, info.run_id, run_tags)
+
+    @staticmethod
+    def _insert_kv(conn: Connection, table: Any, run_id: str, items: Mapping[str, str]) -> None:
+        if items:
+            conn.execute(
+                table.insert(),
+                [
+                    {"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)}
+                    for k, v in items.items()
+                ],
+            )
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.run_id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return _run_info(row)
+
+    def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*_RUN_COLUMNS).where(runs.c.run_id.in_(ids))).all()
+        return {r[0]: _run_info(r) for r in rows}
+
+    def get_run(self, run_id: str) -> Run:
+        info = self.get_run_info(run_id)
+        with self.engine.connect() as conn:
+            p = dict(
+                conn.execute(select(params.c.key, params.c.value).where(params.c.run_id == run_id)).all()
+            )
+            t = dict(conn.execute(select(tags.c.key, tags.c.value).where(tags.c.run_id == run_id)).all())
+            m = conn.execute(select(latest_metrics).where(latest_metrics.c.run_id == run_id)).all()
+        summaries = {
+            r.key: MetricSummary(
+                r.key,
+                _nan_if_none(r.last_value),
+                _nan_if_none(r.min_value),
+                _nan_if_none(r.max_value),
+                r.last_step,
+                r.last_timestamp,
+                r._mapping["count"],
+            )
+            for r in m
+        }
+        return Run(info, p, t, summaries)
+
+    def end_run(self, run_id: str, status: RunStatus, end_time: int, batches: Sequence[SeriesBatch]) -> None:
+        """Append the run's last points and set its final status, in one transaction."""
+        with self._write() as conn, conn.begin():
+            if batches:
+                self._append(conn, batches)
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status.value, end_time=end_time, heartbeat_at=None)
+            )
+            self._compact(conn, run_id)
+
+    def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                update(runs).where(runs.c.run_id == run_id).values(status=status.value, end_time=end_time)
+            )
+
+    def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(lifecycle=lifecycle.value))
+
+    def log_params(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Add params; one already logged must be given the same value again, or Conflict (nothing written)."""
+        if not items:
+            return
+        with self._write() as conn, conn.begin():
+            existing = dict(
+                conn.execute(
+                    select(params.c.key, params.c.value).where(
+                        params.c.run_id == run_id, params.c.key.in_(list(items))
+                    )
+                ).all()
+            )
+            for k, old in existing.items():
+                if items[k] != old:
+                    raise Conflict(
+                        f"param {k!r} of run {run_id} is already {old!r}; it cannot change to {items[k]!r}. "
+                        "Params are inputs fixed for a run: log a different key, or start a new run."
+                    )
+            self._insert_kv(conn, params, run_id, {k: v for k, v in items.items() if k not in existing})
+
+    def set_tags(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Set tags, replacing earlier values."""
+        if not items:
+            return
+        stmt = dialect.upsert(
+            self.engine,
+            tags,
+            ("run_id", "key"),
+            {"value": lambda ex, _t: ex.value, "num_value": lambda ex, _t: ex.num_value},
+        )
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                stmt,
+                [
+                    {"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)}
+                    for k, v in items.items()
+                ],
+            )
+
+    def delete_tag(self, run_id: str, key: str) -> bool:
+        with self._write() as conn, conn.begin():
+            n = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key)).rowcount
+        return bool(n)
+
+    # ---- heartbeats ----------------------------------------------------------------------------------
+
+    def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
+        if not run_ids:
+            return
+        with self._write() as conn, conn.begin():
+            # A run reaped as KILLED while its process was merely slow (suspended laptop) comes back to life.
+            reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
+            conn.execute(
+                update(runs)
+                .where(
+                    runs.c.run_id.in_(list(run_ids)), or_(runs.c.status == RunStatus.RUNNING.value, reaped)
+                )
+                .values(heartbeat_at=now, status=RunStatus.RUNNING.value, end_time=None)
+            )
+
+    def reap_stale_runs(self, cutoff: int) -> int:
+        """Mark KILLED every RUNNING run whose last heartbeat is older than ``cutoff``; end = last heartbeat."""
+        stale = and_(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.heartbeat_at.is_not(None),
+            runs.c.heartbeat_at < cutoff,
+        )
+        with self.engine.connect() as conn:  # a cheap read first: usually nothing is stale
+            if conn.execute(select(runs.c.run_id).where(stale).limit(1)).first() is None:
+                return 0
+        with self._write() as conn, conn.begin():
+            return int(
+                conn.execute(
+                    update(runs)
+                    .where(stale)
+                    .values(status=RunStatus.KILLED.value, end_time=runs.c.heartbeat_at)
+                ).rowcount
+            )
+
+    # ---- metrics -------------------------------------------------------------------------------------
+
+    def append_series(self, batches: Sequence[SeriesBatch]) -> None:
+        """Append chunks of points and update the per-(run, key) summaries, in one transaction."""
+        if not batches:
+            return
+        with self._write() as conn, conn.begin():
+            self._append(conn, batches)
+
+    def _summary_upsert(self) -> Any:
+        def pick_last(ex: Any, t: Any, col: str) -> Any:
+            from sqlalchemy import case
+
+            return case((ex.last_step >= t.c.last_step, getattr(ex, col)), else_=getattr(t.c, col))
+
+        def pick(ex: Any, t: Any, col: str, newer_wins: Any) -> Any:
+            from sqlalchemy import case
+
+            new, old = getattr(ex, col), getattr(t.c, col)
+            return case((old.is_(None), new), (new.is_(None), old), (newer_wins(new, old), new), else_=old)
+
+        return dialect.upsert(
+            self.engine,
+            latest_metrics,
+            ("run_id", "key"),
+            {
+                "last_value": lambda ex, t: pick_last(ex, t, "last_value"),
+                "last_timestamp": lambda ex, t: pick_last(ex, t, "last_timestamp"),
+                "last_step": lambda ex, t: pick_last(ex, t, "last_step"),
+                "min_value": lambda ex, t: pick(ex, t, "min_value", lambda a, b: a < b),
+                "max_value": lambda ex, t: pick(ex, t, "max_value", lambda a, b: a > b),
+                "count": lambda ex, t: t.c.count + ex.count,
+            },
+        )
+
+    def _append(self, conn: Connection, batches: Sequence[SeriesBatch]) -> None:
+        chunk_rows = []
+        summary_rows = []
+        for b in batches:
+            chunk_rows.append(
+                {
+                    "run_id": b.run_id,
+                    "key": b.key,
+                    "n": int(b.values.shape[0]),
+                    "steps": codec.pack_int(b.steps),
+                    "timestamps": codec.pack_int(b.timestamps),
+                    "vals": codec.pack_float(b.values),
+                }
+            )
+            s = codec.summarize(b.steps, b.timestamps, b.values)
+            summary_rows.append(
+                {
+                    "run_id": b.run_id,
+                    "key": b.key,
+                    "last_value": s.last,
+                    "min_value": s.min,
+                    "max_value": s.max,
+                    "last_step": s.last_step,
+                    "last_timestamp": s.last_timestamp,
+                    "count": s.num_points,
+                }
+            )
+        conn.execute(metric_chunks.insert(), chunk_rows)
+        conn.execute(self._summary_upsert(), summary_rows)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """The whole series in logged order (empty arrays if nothing was logged under ``key``)."""
+        q = (
+            select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
+            .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+            .order_by(metric_chunks.c.chunk_id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            empty_i = np.empty(0, dtype=np.int64)
+            return MetricHistory(key, empty_i, empty_i.copy(), np.empty(0, dtype=np.float64))
+        return MetricHistory(
+            key,
+            codec.unpack_int([r[0] for r in rows]),
+            codec.unpack_int([r[1] for r in rows]),
+            codec.unpack_float([r[2] for r in rows]),
+        )
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(latest_metrics.c.key)
+                    .where(latest_metrics.c.run_id == run_id)
+                    .order_by(latest_metrics.c.key)
+                ).scalars()
+            )
+
+    def compact_series(self, run_id: str) -> None:
+        """Merge each series of a run into one chunk, so later reads are a single row per series."""
+        with self._write() as conn, conn.begin():
+            self._compact(conn, run_id)
+
+    def _compact(self, conn: Connection, run_id: str) -> None:
+        """Merge every multi-chunk series of ``run_id`` into a single chunk, inside ``conn``'s transaction."""
+        keys = (
+            conn.execute(
+                select(metric_chunks.c.key)
+                .where(metric_chunks.c.run_id == run_id)
+                .group_by(metric_chunks.c.key)
+                .having(func.count() > 1)
+            )
+            .scalars()
+            .all()
+        )
+        for key in keys:
+            rows = conn.execute(
+                select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
+                .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+                .order_by(metric_chunks.c.chunk_id)
+            ).all()
+            conn.execute(
+                delete(metric_chunks).where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+            )
+            conn.execute(
+                metric_chunks.insert().values(
+                    run_id=run_id,
+                    key=key,
+                    n=sum(len(r[2]) for r in rows) // 8,
+                    steps=b"".join(r[0] for r in rows),
+                    timestamps=b"".join(r[1] for r in rows),
+                    vals=b"".join(r[2] for r in rows),
+                )
+            )
+
+    # ---- search --------------------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_expr: Expr | None,
+        order_by: Sequence[OrderKey],
+        max_results: int | None,
+        offset: int,
+        lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    ) -> tuple[list[Run], bool]:
+        """A page of runs matching ``filter_expr``, ordered; the flag says whether more follow."""
+        limit = None if max_results is None else max_results + 1
+        q = build_search(
+            self.engine,
+            [int(e) for e in experiment_ids],
+            filter_expr,
+            order_by,
+            limit,
+            offset,
+            None if lifecycle is None else lifecycle.value,
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        more = max_results is not None and len(rows) > max_results
+        if more:
+            rows = rows[:max_results]
+        loads = orjson.loads
+        out = []
+        for r in rows:
+            out.append(
+                Run(
+                    _run_info(r),
+                    loads(r[11]) if r[11] else {},
+                    loads(r[12]) if r[12] else {},
+                    _decode_summaries(r[13]),
+                )
+            )
+        return out, more
