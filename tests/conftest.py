@@ -12,8 +12,9 @@ from assay.sdk import client as client_module
 from assay.sdk import fluent
 
 PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "assay_test"
-PG_URL = os.environ.get("ASSAY_TEST_PG_URL", f"postgresql://postgres@127.0.0.1:5432/{PG_DB}")
+# One database per test session (pid in the name), so concurrent sessions never drop each other's.
+PG_DB = f"assay_test_{os.getpid()}"
+PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 _TABLES = "metric_chunks, latest_metrics, params, tags, runs, experiments"
 
 
@@ -42,6 +43,9 @@ def pg_database() -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {PG_DB}")
     yield PG_URL
+    reset_sdk()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
 
 
 def _truncate_pg(url: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -22,7 +21,7 @@ from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, Ru
 from assay.errors import InvalidInput, InvalidState, MissingDependency, NotFound
 from assay.sdk import capture, lifecycle
 from assay.sdk.sysmetrics import SystemSampler
-from assay.sdk.writer import BackgroundWriter, RunBuffer
+from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
 from assay.services import validation as v
 from assay.services.tracking import Tracking, was_reaped
 
@@ -156,14 +155,14 @@ class Client:
         buf = self.writer.buffers.get(run_id) or self._buffer(run_id)
         if buf.closed:
             raise InvalidState(f"run {run_id} has ended; start a new run to log more")
-        q = buf.series.get(key)
-        if q is None:
-            q = buf.series.setdefault(v.check_key(key, "metric"), deque())
+        app = buf.appenders.get(key) or buf.open(v.check_key(key, "metric"))
         if type(value) is not float:
             value = v.metric_value(key, value)
         if step is not None and type(step) is not int:
             step = v.metric_step(key, step)
-        q.append((value, step, time.time() if timestamp is None else timestamp / 1000.0))
+        app[0](value)
+        app[1](NO_STEP if step is None else step)
+        app[2](time.time() if timestamp is None else timestamp / 1000.0)
 
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None

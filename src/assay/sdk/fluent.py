@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections import deque
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -20,7 +19,7 @@ from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, Ru
 from assay.errors import InvalidInput, InvalidState
 from assay.sdk import lifecycle
 from assay.sdk.client import Client
-from assay.sdk.writer import RunBuffer
+from assay.sdk.writer import NO_STEP, Appenders, RunBuffer
 from assay.services import validation as v
 
 _time = time.time
@@ -70,8 +69,10 @@ class _State:
 
 
 _state = _State()
-# The hot path reads this module global directly: the buffer of the innermost active run, or None.
+# The hot path reads these module globals directly: the buffer of the innermost active run (or None)
+# and its dict of per-key deques.
 _cur: RunBuffer | None = None
+_series: dict[str, Appenders] | None = None
 
 
 def _client() -> Client:
@@ -128,7 +129,6 @@ def start_run(
 
     A run started while another is active must say ``nested=True``; it becomes the other's child.
     """
-    global _cur
     if _state.stack and not nested:
         raise InvalidState(
             f"run {_state.stack[-1].id} is already active: end it with assay.end_run(), "
@@ -150,13 +150,18 @@ def start_run(
         lifecycle.on_shutdown(_on_exit)
     run = ActiveRun(client, info, client.writer.buffers[info.run_id])
     _state.stack.append(run)
-    _cur = run.buffer
+    _set_current(run.buffer)
     return run
+
+
+def _set_current(buf: RunBuffer | None) -> None:
+    global _cur, _series
+    _cur = buf
+    _series = None if buf is None else buf.appenders
 
 
 def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = None) -> None:
     """End the active run (or ``run_id``, which must be active) with ``status``; its points are written first."""
-    global _cur
     if not _state.stack:
         raise InvalidState("no active run to end: start one with assay.start_run()")
     index = len(_state.stack) - 1
@@ -170,7 +175,7 @@ def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = N
     for child in reversed(_state.stack[index + 1 :]):
         child.client.set_terminated(child.id, status)
     del _state.stack[index:]
-    _cur = _state.stack[-1].buffer if _state.stack else None
+    _set_current(_state.stack[-1].buffer if _state.stack else None)
     run.client.set_terminated(run.id, status)
 
 
@@ -192,22 +197,30 @@ def _no_run() -> RunBuffer:
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
-    """Log one point of metric ``key`` to the active run; costs about a microsecond (it only buffers).
+    """Log one point of metric ``key`` to the active run; costs well under a microsecond (it only buffers).
 
     ``step`` defaults to the key's previous step + 1 (0 first); ``timestamp`` is ms since the epoch.
     NaN and infinities are stored as such; anything but a real number raises InvalidInput.
     """
-    buf = _cur
-    if buf is None:
-        buf = _no_run()
-    q = buf.series.get(key)
-    if q is None:
-        q = buf.series.setdefault(v.check_key(key, "metric"), deque())
+    try:
+        append_value, append_step, append_time = _series[key]  # type: ignore[index]
+    except (KeyError, TypeError):
+        append_value, append_step, append_time = _open_series(key)
     if type(value) is not float:
         value = v.metric_value(key, value)
-    if step is not None and type(step) is not int:
+    if step is None:
+        step = NO_STEP
+    elif type(step) is not int:
         step = v.metric_step(key, step)
-    q.append((value, step, _time() if timestamp is None else timestamp / 1000.0))
+    append_value(value)
+    append_step(step)
+    append_time(_time() if timestamp is None else timestamp / 1000.0)
+
+
+def _open_series(key: str) -> Appenders:
+    """The slow path of log_metric: no active run, or the first point of ``key`` in this run."""
+    buf = _cur if _cur is not None else _no_run()
+    return buf.open(v.check_key(key, "metric"))
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:

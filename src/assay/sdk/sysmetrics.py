@@ -86,9 +86,4 @@ class SystemSampler:
             values = self.sample()
             for buf in targets:
                 for key, value in values.items():
-                    q = buf.series.get(key)
-                    if q is None:
-                        from collections import deque
-
-                        q = buf.series.setdefault(key, deque())
-                    q.append((value, None, now))
+                    buf.add(key, value, None, now)

@@ -1,7 +1,7 @@
 """The hot path's other half: per-run series buffers and the background thread that drains them.
 
-``log_metric`` appends a ``(value, step, time)`` tuple to a ``deque`` per (run, key) and returns; deque
-appends and pops are atomic under the GIL, so the caller takes no lock. A daemon thread wakes every
+``log_metric`` appends value, step and time to three typed arrays per (run, key) and returns (see
+SeriesBuffer for why that needs no lock). A daemon thread wakes every
 ``interval`` seconds, drains every buffer into numpy arrays and hands one list of SeriesBatch to the sink
 (the tracking backend). It also heartbeats the live runs and runs queued side tasks (artifact writes of
 automatic capture) off the caller's thread. If the sink fails, the batches stay pending and are sent
@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from assay.entities import SeriesBatch
 from assay.errors import AssayError
@@ -25,52 +27,96 @@ from assay.services.tracking import Tracking
 
 log = logging.getLogger("assay")
 
-Point = tuple[float, "int | None", float]
+Appenders = tuple[Callable[[float], None], Callable[[int], None], Callable[[float], None]]
+
+#: Stands for "no step given" in a step buffer; the writer replaces it with the previous step + 1.
+NO_STEP = -(2**63)
+
+
+class SeriesBuffer:
+    """Unwritten points of one (run, key): three typed arrays, appended to by the caller's thread.
+
+    ``array.append`` stores a C double or int64 without making a Python object, and the writer turns a
+    prefix of each array into numpy with one copy. The caller appends value, step, then time; the writer
+    takes ``k = len(times)`` points, so it only ever takes points whose three parts are all there, and
+    removes them with one ``del a[:k]`` per array. Each of those calls is atomic under the GIL.
+    """
+
+    __slots__ = ("append", "steps", "times", "values")
+
+    def __init__(self) -> None:
+        self.values = array("d")
+        self.steps = array("q")
+        self.times = array("d")
+        #: The hot path's view: the three bound append methods.
+        self.append = (self.values.append, self.steps.append, self.times.append)
+
+    def take(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+        k = len(self.times)
+        if not k:
+            return None
+        v, s, t = self.values[:k], self.steps[:k], self.times[:k]
+        del self.values[:k]
+        del self.steps[:k]
+        del self.times[:k]
+        return (
+            np.frombuffer(v, dtype=np.float64),
+            np.frombuffer(s, dtype=np.int64),
+            np.frombuffer(t, dtype=np.float64),
+        )
+
+
+def fill_steps(steps: npt.NDArray[np.int64], start: int) -> npt.NDArray[np.int64]:
+    """Replace NO_STEP entries by the previous point's step + 1 (``start`` for a leading one)."""
+    missing = steps == NO_STEP
+    if not missing.any():
+        return steps
+    pos = np.arange(steps.shape[0])
+    last = np.maximum.accumulate(np.where(missing, -1, pos))
+    base = np.where(last >= 0, steps[np.maximum(last, 0)], start - 1)
+    offset = np.where(last >= 0, pos - last, pos + 1)
+    return np.where(missing, base + offset, steps).astype(np.int64)
 
 
 class RunBuffer:
-    """The buffered, not yet written points of one run: a deque per metric key."""
+    """The buffered, not yet written points of one run: a SeriesBuffer per metric key."""
 
-    __slots__ = ("closed", "next_step", "run_id", "series")
+    __slots__ = ("appenders", "closed", "next_step", "run_id", "series")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.series: dict[str, deque[Point]] = {}
+        self.series: dict[str, SeriesBuffer] = {}
+        #: key -> the series' three append methods; what ``log_metric`` looks up.
+        self.appenders: dict[str, Appenders] = {}
         self.next_step: dict[str, int] = {}
         self.closed = False
 
+    def open(self, key: str) -> Appenders:
+        """The appenders of ``key``'s series, created on first use (``key`` must already be valid)."""
+        app = self.appenders.get(key)
+        if app is None:
+            sb = self.series.setdefault(key, SeriesBuffer())
+            app = self.appenders.setdefault(key, sb.append)
+        return app
+
+    def add(self, key: str, value: float, step: int | None, when: float) -> None:
+        """Append one point (slower than the hot path's direct appends; for background samplers)."""
+        va, sa, ta = self.open(key)
+        va(value)
+        sa(NO_STEP if step is None else step)
+        ta(when)
+
     def drain(self) -> list[SeriesBatch]:
-        """Take every buffered point out, as one batch per key, assigning auto-incremented steps."""
+        """Take every complete buffered point out, as one batch per key, filling in missing steps."""
         out = []
-        for key, q in list(self.series.items()):
-            n = len(q)
-            if not n:
+        for key, sb in list(self.series.items()):
+            taken = sb.take()
+            if taken is None:
                 continue
-            pop = q.popleft
-            items = [pop() for _ in range(n)]
-            values, steps, times = zip(*items, strict=True)
-            nxt = self.next_step.get(key, 0)
-            if None in steps:
-                filled = []
-                for s in steps:
-                    if s is None:
-                        s = nxt
-                    filled.append(s)
-                    nxt = s + 1
-                step_arr = np.array(filled, dtype=np.int64)
-            else:
-                step_arr = np.array(steps, dtype=np.int64)
-                nxt = int(step_arr[-1]) + 1
-            self.next_step[key] = nxt
-            out.append(
-                SeriesBatch(
-                    self.run_id,
-                    key,
-                    step_arr,
-                    (np.array(times, dtype=np.float64) * 1000.0).astype(np.int64),
-                    np.array(values, dtype=np.float64),
-                )
-            )
+            values, steps, times = taken
+            steps = fill_steps(steps, self.next_step.get(key, 0))
+            self.next_step[key] = int(steps[-1]) + 1
+            out.append(SeriesBatch(self.run_id, key, steps, (times * 1000.0).astype(np.int64), values))
         return out
 
 

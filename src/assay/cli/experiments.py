@@ -1,0 +1,58 @@
+"""``assay experiments``: list the experiments of the store with their run counts and last activity."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from assay.cli import render
+from assay.cli.context import tracking
+
+if TYPE_CHECKING:
+    from assay.entities import Experiment
+
+app = typer.Typer(help="List experiments.", no_args_is_help=True)
+
+
+def experiment_json(exp: Experiment) -> dict[str, Any]:
+    """An experiment as a JSON object; times are milliseconds since the Unix epoch, as stored."""
+    return {
+        "experiment_id": exp.experiment_id,
+        "name": exp.name,
+        "run_count": exp.run_count,
+        "last_activity": exp.last_activity,
+        "created_at": exp.created_at,
+        "artifact_location": exp.artifact_location,
+        "lifecycle": exp.lifecycle.value,
+        "tags": dict(exp.tags),
+    }
+
+
+@app.command("ls")
+def ls(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include deleted experiments.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List experiments: id, name, number of runs, last activity and artifact location."""
+    exps = tracking(ctx).list_experiments(include_deleted=all_)
+    if as_json:
+        render.emit_json([experiment_json(e) for e in exps])
+        return
+    if not exps:
+        render.note("no experiments yet: runs logged with the SDK create them")
+        return
+    t = render.table("id", "name", "runs", "last activity", "artifact location")
+    t.columns[0].justify = "right"
+    t.columns[2].justify = "right"
+    for e in exps:
+        name = Text(e.name)
+        if e.lifecycle.value == "deleted":
+            name.append(" (deleted)", style="dim")
+        runs = "" if e.run_count is None else str(e.run_count)
+        t.add_row(
+            e.experiment_id, name, runs, render.fmt_time_ago(e.last_activity), Text(e.artifact_location)
+        )
+    render.console().print(t)

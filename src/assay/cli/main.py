@@ -1,0 +1,81 @@
+"""The ``assay`` application: global options, the error policy and the console-script entry point.
+
+Error policy: an ``AssayError`` (or an OS error such as an unwritable download directory) is the user's to
+fix, so it is printed as ``error: <message>`` on stderr with exit code 1 and no traceback. Usage errors keep
+Typer's behaviour (exit code 2); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from assay.cli import artifacts, experiments, runs
+from assay.cli.context import CliState
+from assay.errors import AssayError
+
+
+def report_error(message: str) -> None:
+    """Print ``error: <message>`` on stderr, as is (filter errors span lines to show a caret)."""
+    typer.echo(f"error: {message}", err=True)
+
+
+class AssayGroup(TyperGroup):
+    """The root command group: every subcommand runs inside its ``invoke``, so errors are handled here."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssayError as exc:
+            report_error(exc.message)
+            raise typer.Exit(1) from None
+        except BrokenPipeError:
+            raise  # a closed pipe (``assay runs ls | head``): the framework exits quietly
+        except OSError as exc:
+            report_error(str(exc))
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=AssayGroup,
+    name="assay",
+    help="Browse assay experiments, runs and artifacts.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            metavar="URI",
+            help="Store to use: a path to a SQLite file, sqlite:///..., postgresql://... "
+            "[default: $ASSAY_TRACKING_URI, else $ASSAY_HOME/assay.db]",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Browse assay experiments, runs and artifacts."""
+    ctx.obj = CliState(tracking_uri=tracking_uri)
+
+
+def main() -> None:
+    """Console-script entry point (``assay``): run the app, then release the backend's connections."""
+    try:
+        app()
+    finally:
+        if "assay.backends" in sys.modules:  # only if a command opened one: keep --help fast
+            from assay import backends
+
+            backends.reset()
