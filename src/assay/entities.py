@@ -6,7 +6,7 @@ Pure module: no I/O. Times are integer milliseconds since the Unix epoch (UTC), 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -130,6 +130,50 @@ class SeriesBatch:
     steps: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to create, as the SDK queues it: the id, clock and identity are decided by the caller."""
+
+    run_id: str
+    experiment_id: str
+    name: str
+    start_time: int
+    user: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """A run to end with ``status`` at ``end_time`` (ms)."""
+
+    run_id: str
+    status: RunStatus
+    end_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """What the background writer sends in one go, applied in this order in one transaction:
+    runs to create, then points to append, then runs to end."""
+
+    new_runs: Sequence[NewRun] = ()
+    series: Sequence[SeriesBatch] = ()
+    ends: Sequence[RunEnd] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.new_runs or self.series or self.ends)
+
+    def split(self) -> list[WriteBatch]:
+        """One batch per operation, in order: used to isolate an operation the backend refuses."""
+        return (
+            [WriteBatch(new_runs=[r]) for r in self.new_runs]
+            + [WriteBatch(series=[s]) for s in self.series]
+            + [WriteBatch(ends=[e]) for e in self.ends]
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,11 @@ writer for that backend: metrics are buffered and written in batches, everything
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -17,15 +19,29 @@ from typing import Any
 import orjson
 
 from assay import backends
-from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
+from assay.entities import (
+    Experiment,
+    FileInfo,
+    Lifecycle,
+    MetricHistory,
+    Run,
+    RunEnd,
+    RunInfo,
+    RunList,
+    RunStatus,
+)
 from assay.errors import InvalidInput, InvalidState, MissingDependency, NotFound
 from assay.sdk import capture, lifecycle
 from assay.sdk.sysmetrics import SystemSampler
 from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
 from assay.services import validation as v
-from assay.services.tracking import Tracking, was_reaped
+from assay.services.tracking import Tracking, new_run, now_ms, was_reaped
 
+#: How long a client trusts that an experiment it checked still accepts runs.
+_EXPERIMENT_TTL_S = 5.0
 _writers: dict[int, BackgroundWriter] = {}
+#: backend -> (artifact path, sha256 of content) -> runs:/ URI of the first run that stored it.
+_captured: dict[int, dict[tuple[str, str], str]] = {}
 _sampler: list[SystemSampler] = []
 
 
@@ -62,6 +78,7 @@ class Client:
         self.tracking_uri = tracking_uri or backends.default_tracking_uri()
         self.backend = backends.get_backend(self.tracking_uri)
         self._writer: BackgroundWriter | None = None
+        self._locations: dict[str, tuple[str, float]] = {}
 
     @property
     def writer(self) -> BackgroundWriter:
@@ -75,19 +92,20 @@ class Client:
         return self.backend.create_experiment(name)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        return self.backend.get_experiment(experiment_id)
+        return self._read().get_experiment(experiment_id)
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self.backend.get_experiment_by_name(name)
+        return self._read().get_experiment_by_name(name)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         exp = self.backend.get_experiment_by_name(name)
         return exp if exp is not None else self.backend.create_experiment(name)
 
     def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
-        return self.backend.list_experiments(include_deleted)
+        return self._read().list_experiments(include_deleted)
 
     def delete_experiment(self, experiment_id: str) -> None:
+        self._locations.pop(str(experiment_id), None)
         self.backend.delete_experiment(experiment_id)
 
     def restore_experiment(self, experiment_id: str) -> None:
@@ -112,35 +130,95 @@ class Client:
         ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0.
         """
         all_tags: dict[str, Any] = {}
-        artifacts: dict[str, str] = {}
+        files: list[tuple[str, str, str]] = []  # (tag, artifact path, text)
         if capture_environment if capture_environment is not None else _env_flag("ASSAY_CAPTURE_ENVIRONMENT"):
             env = capture.environment()
             all_tags.update(env.tags)
-            artifacts["environment/requirements.txt"] = env.requirements
+            files.append(("assay.environment.requirements", "environment/requirements.txt", env.requirements))
         if capture_git if capture_git is not None else _env_flag("ASSAY_CAPTURE_GIT"):
             state = capture.git_state()
             if state is not None:
                 all_tags.update(capture.git_tags(state))
                 if state.diff:
-                    artifacts["git/diff.patch"] = state.diff
+                    files.append(("assay.git.diff", "git/diff.patch", state.diff))
+        run_id = uuid.uuid4().hex
+        capture_tags, to_store = self._capture_files(run_id, files)
+        all_tags.update(capture_tags)
         all_tags.update(tags or {})
-        info = self.backend.create_run(
-            experiment_id, name=name, params=params, tags=all_tags, parent_run_id=parent_run_id
+        eid = str(experiment_id)
+        location = self._location(eid)
+        new = new_run(
+            eid, name=name, params=params, tags=all_tags, parent_run_id=parent_run_id, run_id=run_id
         )
-        buf = self.writer.buffer(info.run_id)
-        for path, text in artifacts.items():
-            self.writer.submit(partial(self.backend.write_artifact, info.run_id, path, text.encode()))
+        # Written by the background writer with the runs around it, in one transaction.
+        buf = self.writer.create(new)
+        for path, text in to_store:  # after the creation is queued, so they are written after it
+            self.writer.submit(partial(self.backend.write_artifact, run_id, path, text.encode()))
+        info = RunInfo(
+            run_id=new.run_id,
+            experiment_id=eid,
+            name=new.name,
+            status=RunStatus.RUNNING,
+            start_time=new.start_time,
+            end_time=None,
+            user=new.user,
+            artifact_uri=f"{location}/{new.run_id}/artifacts",
+            parent_run_id=parent_run_id,
+            heartbeat_at=new.start_time,
+        )
         if log_system_metrics if log_system_metrics is not None else _env_flag("ASSAY_SYSTEM_METRICS"):
             sampler().add(buf)
         return info
 
+    def _capture_files(
+        self, run_id: str, files: list[tuple[str, str, str]]
+    ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """Keep each captured file once per process and content: the first run that sees a given
+        requirements list or git diff stores it as its artifact; every run gets a tag with its runs:/ URI."""
+        captured = _captured.setdefault(id(self.backend), {})
+        tags = {}
+        to_store = []
+        for tag, path, text in files:
+            key = (path, hashlib.sha256(text.encode()).hexdigest())
+            uri = captured.get(key)
+            if uri is None:
+                uri = captured[key] = f"runs:/{run_id}/{path}"
+                to_store.append((path, text))
+            tags[tag] = uri
+        return tags, to_store
+
+    def _location(self, experiment_id: str) -> str:
+        """The artifact location of an experiment new runs may go to (checked once per client)."""
+        hit = self._locations.get(experiment_id)
+        if hit is not None and time.monotonic() - hit[1] < _EXPERIMENT_TTL_S:
+            return hit[0]
+        exp = self._read().get_experiment(experiment_id)
+        if exp.lifecycle is Lifecycle.DELETED:
+            raise InvalidState(
+                f"experiment {exp.name!r} is deleted: restore it (Client.restore_experiment) to start runs in it"
+            )
+        self._locations[experiment_id] = (exp.artifact_location, time.monotonic())
+        return exp.artifact_location
+
+    def _settle(self, run_id: str) -> str:
+        """Write ``run_id``'s queued creation before a direct call about it."""
+        if self._writer is not None and self._writer.unsent(run_id):
+            self._writer.flush()
+        return run_id
+
+    def _read(self) -> Tracking:
+        """The backend, after writing queued run creations and ends, so reads see this process's writes."""
+        if self._writer is not None and self._writer.dirty:
+            self._writer.flush()
+        return self.backend
+
     def get_run(self, run_id: str) -> Run:
-        return self.backend.get_run(run_id)
+        return self._read().get_run(run_id)
 
     def _buffer(self, run_id: str) -> RunBuffer:
         buf = self.writer.buffers.get(run_id)
         if buf is None:
-            info = self.backend.get_run_info(run_id)
+            info = self._read().get_run_info(run_id)
             if info.status.is_final and not was_reaped(info):
                 raise InvalidState(
                     f"run {run_id} has ended ({info.status.value}); start a new run to log more"
@@ -172,19 +250,19 @@ class Client:
             self.log_metric(run_id, key, value, step, ts)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self.backend.log_params(run_id, {key: value})
+        self.backend.log_params(self._settle(run_id), {key: value})
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        self.backend.log_params(run_id, params)
+        self.backend.log_params(self._settle(run_id), params)
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.backend.set_tags(run_id, {key: value})
+        self.backend.set_tags(self._settle(run_id), {key: value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self.backend.set_tags(run_id, tags)
+        self.backend.set_tags(self._settle(run_id), tags)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.backend.delete_tag(run_id, key)
+        self.backend.delete_tag(self._settle(run_id), key)
 
     def set_terminated(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> None:
         """End a run: write its buffered points and its final status in one step."""
@@ -192,10 +270,16 @@ class Client:
             final = RunStatus(status if isinstance(status, RunStatus) else str(status).upper())
         except ValueError:
             raise InvalidInput(f"unknown run status {status!r}: use FINISHED, FAILED or KILLED") from None
+        if final is RunStatus.RUNNING:
+            raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
         if _sampler:
             _sampler[0].remove(run_id)
-        batches = self.writer.release(run_id)
-        self.backend.end_run(run_id, final, batches=batches)
+        buf = self.writer.buffers.get(run_id)
+        if buf is not None and not buf.closed:
+            # A run of this process: queued after its last points, written with the next batch.
+            self.writer.end(RunEnd(run_id, final, now_ms()))
+        else:
+            self.backend.end_run(self._settle(run_id), final)
 
     end_run = set_terminated
 
@@ -204,13 +288,13 @@ class Client:
         self.writer.flush()
 
     def delete_run(self, run_id: str) -> None:
-        self.backend.delete_run(run_id)
+        self.backend.delete_run(self._settle(run_id))
 
     def restore_run(self, run_id: str) -> None:
-        self.backend.restore_run(run_id)
+        self.backend.restore_run(self._settle(run_id))
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        if run_id in self.writer.buffers:
+        if run_id in self.writer.buffers or self.writer.dirty:
             self.writer.flush()
         return self.backend.get_metric_history(run_id, key)
 
@@ -230,7 +314,7 @@ class Client:
         ]
         if isinstance(order_by, str):
             order_by = [order_by]
-        return self.backend.search_runs(ids, filter, order_by, max_results, page_token, include_deleted)
+        return self._read().search_runs(ids, filter, order_by, max_results, page_token, include_deleted)
 
     def _experiment_id(self, name_or_id: str) -> str:
         exp = self.backend.get_experiment_by_name(name_or_id)
@@ -246,7 +330,7 @@ class Client:
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
         """Copy a local file or directory into the run's artifacts (under ``artifact_path``)."""
-        self.backend.upload_artifact(run_id, local_path, artifact_path)
+        self.backend.upload_artifact(self._settle(run_id), local_path, artifact_path)
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
@@ -256,10 +340,10 @@ class Client:
         if not src.is_dir():
             raise NotFound(f"{str(src)!r} is not a directory")
         for child in sorted(src.iterdir()):
-            self.backend.upload_artifact(run_id, child, artifact_path)
+            self.backend.upload_artifact(self._settle(run_id), child, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.backend.write_artifact(run_id, artifact_file, text.encode())
+        self.backend.write_artifact(self._settle(run_id), artifact_file, text.encode())
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
         """Save ``data`` as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
@@ -271,22 +355,22 @@ class Client:
             payload = orjson.dumps(
                 data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
             )
-        self.backend.write_artifact(run_id, artifact_file, payload)
+        self.backend.write_artifact(self._settle(run_id), artifact_file, payload)
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         """Save a matplotlib or plotly figure; the extension picks the format (png, svg, pdf, html, json)."""
-        self.backend.write_artifact(run_id, artifact_file, render_figure(figure, artifact_file))
+        self.backend.write_artifact(self._settle(run_id), artifact_file, render_figure(figure, artifact_file))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return self.backend.list_artifacts(run_id, path)
+        return self._read().list_artifacts(run_id, path)
 
     def download_artifacts(
         self, run_id: str, path: str | None = None, dst: str | os.PathLike[str] = "."
     ) -> Path:
-        return self.backend.download_artifacts(run_id, path, dst)
+        return self._read().download_artifacts(run_id, path, dst)
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
-        return self.backend.read_artifact(run_id, path)
+        return self._read().read_artifact(run_id, path)
 
 
 def render_figure(figure: Any, artifact_file: str) -> bytes:
@@ -318,4 +402,5 @@ def reset() -> None:
     for w in list(_writers.values()):
         w.close()
     _writers.clear()
+    _captured.clear()
     backends.reset()

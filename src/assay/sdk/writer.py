@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from assay.entities import SeriesBatch
+from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
 from assay.errors import AssayError
 from assay.services.tracking import Tracking
 
@@ -121,16 +121,26 @@ class RunBuffer:
 
 
 class BackgroundWriter:
-    """One per backend and process: drains run buffers to ``backend.log_series`` and heartbeats runs."""
+    """One per backend and process: sends queued run creations, points and run ends to ``backend.ingest``.
+
+    Everything queued since the last tick goes in one WriteBatch (so one transaction for many runs),
+    heartbeats keep this process's runs alive, and side tasks (capture's artifact files) run after.
+    """
 
     def __init__(self, backend: Tracking, interval: float = 0.05, heartbeat_interval: float = 5.0) -> None:
         self.backend = backend
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
         self.buffers: dict[str, RunBuffer] = {}
-        self._pending: list[SeriesBatch] = []
+        self._new_runs: list[NewRun] = []
+        self._unsent: set[str] = set()  # ids of runs whose creation is not written yet
+        self._series: list[SeriesBatch] = []
+        self._ends: list[RunEnd] = []
         self._tasks: deque[Callable[[], Any]] = deque()
+        # _lock guards the queues and is held only to change them; _send_lock orders the sends, so
+        # the caller's thread never waits for the database to queue a run.
         self._lock = threading.RLock()
+        self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
         self._last_heartbeat = time.monotonic()
@@ -138,74 +148,101 @@ class BackgroundWriter:
         self._thread = threading.Thread(target=self._loop, name="assay-writer", daemon=True)
         self._thread.start()
 
-    # -- registration ------------------------------------------------------------------------------------
+    # -- queueing -----------------------------------------------------------------------------------
 
     def buffer(self, run_id: str) -> RunBuffer:
+        """The buffer of a run that exists already (created by another process or an earlier call)."""
         buf = self.buffers.get(run_id)
         if buf is None:
             with self._lock:
                 buf = self.buffers.setdefault(run_id, RunBuffer(run_id))
         return buf
 
-    def release(self, run_id: str) -> list[SeriesBatch]:
-        """Stop tracking ``run_id`` and return its unwritten points (pending ones included)."""
+    def create(self, new: NewRun) -> RunBuffer:
+        """Queue the creation of ``new`` and return its (empty) buffer."""
         with self._lock:
-            buf = self.buffers.pop(run_id, None)
-            mine = [b for b in self._pending if b.run_id == run_id]
-            self._pending = [b for b in self._pending if b.run_id != run_id]
+            self._new_runs.append(new)
+            self._unsent.add(new.run_id)
+            return self.buffers.setdefault(new.run_id, RunBuffer(new.run_id))
+
+    def end(self, end: RunEnd) -> None:
+        """Queue the end of a run of this process, after its last buffered points; its buffer closes."""
+        with self._lock:
+            buf = self.buffers.pop(end.run_id, None)
             if buf is not None:
                 buf.closed = True
-                mine += buf.drain()
-            return mine
+                self._series += buf.drain()
+            self._ends.append(end)
 
     def submit(self, task: Callable[[], Any]) -> None:
-        """Run ``task`` on the writer thread (errors are logged, not raised)."""
-        self._tasks.append(task)
-        self._wake.set()
+        """Run ``task`` on the writer thread after what is queued now is written (errors are logged)."""
+        with self._lock:
+            self._tasks.append(task)
+
+    def unsent(self, run_id: str) -> bool:
+        """Whether ``run_id``'s creation is still queued here (a direct backend call must flush first)."""
+        return run_id in self._unsent
+
+    @property
+    def dirty(self) -> bool:
+        """Whether runs are queued to be created or ended (reads should flush to see their own writes)."""
+        return bool(self._new_runs or self._ends or self._tasks)
 
     # -- flushing ---------------------------------------------------------------------------------------
 
     def flush(self, raise_errors: bool = True) -> None:
-        """Write everything buffered so far, and run queued tasks; by default errors reach the caller."""
-        with self._lock:
-            self._run_tasks()
-            batches = self._pending
-            self._pending = []
-            for buf in list(self.buffers.values()):
-                batches += buf.drain()
-            if not batches:
-                return
-            try:
-                self.backend.log_series(batches)
-            except AssayError:
-                # A run refused writes (ended or deleted elsewhere): keep the rest, drop nothing silently.
-                self._send_one_by_one(batches, raise_errors)
-            except Exception:
-                self._pending = batches + self._pending
-                if raise_errors:
-                    raise
-                if not self._warned:
-                    log.warning("assay: could not write metrics, will retry", exc_info=True)
-                    self._warned = True
-            else:
-                self._warned = False
+        """Write everything queued so far, then run side tasks; by default errors reach the caller."""
+        with self._send_lock:
+            with self._lock:
+                series = self._series
+                for buf in list(self.buffers.values()):
+                    series += buf.drain()
+                batch = WriteBatch(self._new_runs, series, self._ends)
+                self._new_runs, self._series, self._ends = [], [], []
+                tasks, self._tasks = self._tasks, deque()
+            if batch:
+                self._send(batch, raise_errors)
+            self._run_tasks(tasks)
 
-    def _send_one_by_one(self, batches: list[SeriesBatch], raise_errors: bool) -> None:
+    def _send(self, batch: WriteBatch, raise_errors: bool) -> None:
+        try:
+            self.backend.ingest(batch)
+        except AssayError:
+            # One operation was refused (a run ended or deleted elsewhere, say): send the others.
+            self._send_one_by_one(batch, raise_errors)
+        except Exception:
+            # The store is unreachable or failing: keep everything, in order, for the next try.
+            with self._lock:
+                self._new_runs = list(batch.new_runs) + self._new_runs
+                self._series = list(batch.series) + self._series
+                self._ends = list(batch.ends) + self._ends
+            if raise_errors:
+                raise
+            if not self._warned:
+                log.warning("assay: could not write to the tracking store, will retry", exc_info=True)
+                self._warned = True
+        else:
+            self._warned = False
+            for r in batch.new_runs:
+                self._unsent.discard(r.run_id)
+
+    def _send_one_by_one(self, batch: WriteBatch, raise_errors: bool) -> None:
         first: AssayError | None = None
-        for b in batches:
+        for op in batch.split():
             try:
-                self.backend.log_series([b])
+                self.backend.ingest(op)
             except AssayError as exc:
-                log.error(
-                    "assay: dropped %d points of %s for run %s: %s", len(b.values), b.key, b.run_id, exc
-                )
+                log.error("assay: dropped %s: %s", _describe(op), exc.message)
                 first = first or exc
+        for r in batch.new_runs:
+            self._unsent.discard(r.run_id)
         if first is not None and raise_errors:
             raise first
 
-    def _run_tasks(self) -> None:
-        while self._tasks:
-            task = self._tasks.popleft()
+    @staticmethod
+    def _run_tasks(tasks: deque[Callable[[], Any]]) -> None:
+        while tasks:
+            task = tasks.popleft()
             try:
                 task()
             except Exception:
@@ -232,3 +269,13 @@ class BackgroundWriter:
         self._wake.set()
         self._thread.join(timeout=5)
         self.flush(raise_errors=False)
+
+
+def _describe(op: WriteBatch) -> str:
+    if op.new_runs:
+        return f"the creation of run {op.new_runs[0].run_id}"
+    if op.series:
+        s = op.series[0]
+        return f"{len(s.values)} points of {s.key!r} for run {s.run_id}"
+    e = op.ends[0]
+    return f"the end ({e.status.value}) of run {e.run_id}"

@@ -22,16 +22,20 @@ from assay.entities import (
     FileInfo,
     Lifecycle,
     MetricHistory,
+    NewRun,
     Run,
+    RunEnd,
     RunInfo,
     RunList,
     RunStatus,
     SeriesBatch,
+    WriteBatch,
 )
 from assay.errors import InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
 from assay.services import validation as v
 from assay.store.sql import SqlStore
+from assay.store.sql.store import EndRefused
 
 
 def now_ms() -> int:
@@ -115,8 +119,16 @@ class Tracking(ABC):
     @abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...
     @abstractmethod
+    def ingest(self, batch: WriteBatch) -> None:
+        """Create runs, append points and end runs, in that order, all or nothing.
+
+        What the SDK's background writer sends. Every new run is validated as by create_run; every run
+        that receives points must exist (or be created in the same batch) and accept writes.
+        """
+
     def log_series(self, batches: Sequence[SeriesBatch]) -> None:
-        """Append points; every batch's run must accept writes. All or nothing."""
+        """Append points to existing runs (a WriteBatch of series only)."""
+        self.ingest(WriteBatch(series=batches))
 
     @abstractmethod
     def end_run(
@@ -205,29 +217,69 @@ class TrackingService(Tracking):
         start_time: int | None = None,
         user: str | None = None,
     ) -> RunInfo:
-        exp = self.store.get_experiment(str(experiment_id))
-        if exp.lifecycle is Lifecycle.DELETED:
-            raise InvalidState(f"experiment {exp.name!r} is deleted: restore it before starting runs in it")
-        rid = run_id or uuid.uuid4().hex
-        if len(rid) > 32 or not rid.isalnum():
-            raise InvalidInput(f"run id {rid!r} must be up to 32 letters and digits")
-        start = now_ms() if start_time is None else int(start_time)
-        info = RunInfo(
-            run_id=rid,
-            experiment_id=exp.experiment_id,
-            name=v.check_name(name, "run") if name is not None else _default_run_name(rid),
-            status=RunStatus.RUNNING,
-            start_time=start,
-            end_time=None,
-            user=user or _current_user(),
-            artifact_uri=f"{exp.artifact_location}/{rid}/artifacts",
+        new = new_run(
+            experiment_id,
+            name=name,
+            params=params,
+            tags=tags,
             parent_run_id=parent_run_id,
-            heartbeat_at=start,
+            run_id=run_id,
+            start_time=start_time,
+            user=user,
         )
-        p = {v.check_key(k, "param"): v.param_value(k, val) for k, val in (params or {}).items()}
-        t = {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in (tags or {}).items()}
-        self.store.create_run(info, p, t)
-        return info
+        location = self._experiment_location(new.experiment_id, {})
+        self._apply(WriteBatch(new_runs=[new]), {new.run_id: _artifact_uri(location, new.run_id)})
+        return RunInfo(
+            run_id=new.run_id,
+            experiment_id=new.experiment_id,
+            name=new.name,
+            status=RunStatus.RUNNING,
+            start_time=new.start_time,
+            end_time=None,
+            user=new.user,
+            artifact_uri=_artifact_uri(location, new.run_id),
+            parent_run_id=new.parent_run_id,
+            heartbeat_at=new.start_time,
+        )
+
+    def _experiment_location(self, experiment_id: str, seen: dict[str, str]) -> str:
+        """The artifact location of an experiment that accepts new runs (InvalidState if deleted)."""
+        if experiment_id not in seen:
+            location, lifecycle = self.store.experiment_for_new_run(experiment_id)
+            if lifecycle is Lifecycle.DELETED:
+                raise InvalidState(
+                    f"experiment {experiment_id} is deleted: restore it (Client.restore_experiment) "
+                    "to start runs in it"
+                )
+            seen[experiment_id] = location
+        return seen[experiment_id]
+
+    def ingest(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        seen: dict[str, str] = {}
+        uris: dict[str, str] = {}
+        for r in batch.new_runs:
+            check_new_run(r)
+            uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
+        existing = {b.run_id for b in batch.series} - set(uris)
+        if existing:
+            infos = self.store.get_run_infos(existing)
+            for rid in existing:
+                if rid not in infos:
+                    raise NotFound(f"no run with id {rid!r}")
+                _check_writable(infos[rid])
+        for e in batch.ends:
+            if not RunStatus(e.status).is_final:
+                raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
+        self._apply(batch, uris)
+
+    def _apply(self, batch: WriteBatch, uris: dict[str, str]) -> None:
+        try:
+            self.store.apply(batch, uris)
+        except EndRefused as exc:
+            info = self.store.get_run_info(exc.run_id)  # NotFound for an unknown id
+            raise InvalidState(f"run {exc.run_id} already ended as {info.status.value}") from None
 
     def _reap(self) -> None:
         self.store.reap_stale_runs(now_ms() - heartbeat_timeout_ms())
@@ -262,27 +314,14 @@ class TrackingService(Tracking):
         if not self.store.delete_tag(run_id, key):
             raise NotFound(f"run {run_id} has no tag {key!r}")
 
-    def log_series(self, batches: Sequence[SeriesBatch]) -> None:
-        if not batches:
-            return
-        ids = {b.run_id for b in batches}
-        infos = self.store.get_run_infos(ids)
-        for rid in ids:
-            if rid not in infos:
-                raise NotFound(f"no run with id {rid!r}")
-            _check_writable(infos[rid])
-        self.store.append_series(batches)
-
     def end_run(
         self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
     ) -> None:
         status = RunStatus(status)
         if status is RunStatus.RUNNING:
             raise InvalidInput("end_run needs a final status: FINISHED, FAILED or KILLED")
-        info = self.store.get_run_info(run_id)
-        if info.status.is_final and not was_reaped(info):
-            raise InvalidState(f"run {run_id} already ended as {info.status.value}")
-        self.store.end_run(run_id, status, now_ms() if end_time is None else int(end_time), batches)
+        end = RunEnd(run_id, status, now_ms() if end_time is None else int(end_time))
+        self.ingest(WriteBatch(series=batches, ends=[end]))
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         self.store.heartbeat(run_ids, now_ms())
@@ -348,6 +387,57 @@ class TrackingService(Tracking):
 
     def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path:
         return self._repo(run_id).download(path, dst)
+
+
+def _artifact_uri(location: str, run_id: str) -> str:
+    return f"{location}/{run_id}/artifacts"
+
+
+def new_run(
+    experiment_id: str,
+    name: str | None = None,
+    params: Mapping[str, object] | None = None,
+    tags: Mapping[str, object] | None = None,
+    parent_run_id: str | None = None,
+    run_id: str | None = None,
+    start_time: int | None = None,
+    user: str | None = None,
+) -> NewRun:
+    """Validate a run to create and fill in its id, clock and user: a pure step the SDK runs at the call."""
+    rid = run_id or uuid.uuid4().hex
+    p = {v.check_key(k, "param"): v.param_value(k, val) for k, val in (params or {}).items()}
+    t = {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in (tags or {}).items()}
+    new = NewRun(
+        run_id=rid,
+        experiment_id=str(experiment_id),
+        name=v.check_name(name, "run") if name is not None else _default_run_name(rid),
+        start_time=now_ms() if start_time is None else int(start_time),
+        user=user or _current_user(),
+        params=p,
+        tags=t,
+        parent_run_id=parent_run_id,
+    )
+    check_run_id(rid)
+    return new
+
+
+def check_run_id(run_id: str) -> None:
+    if not (0 < len(run_id) <= 32 and run_id.isascii() and run_id.isalnum()):
+        raise InvalidInput(f"run id {run_id!r} must be 1 to 32 ASCII letters and digits")
+
+
+def check_new_run(r: NewRun) -> None:
+    """The invariants of a run to create, checked again where it is applied (it may come over the wire)."""
+    check_run_id(r.run_id)
+    v.check_name(r.name, "run")
+    if not str(r.experiment_id).isdigit():
+        raise NotFound(f"no experiment with id {r.experiment_id!r}: ids are whole numbers")
+    for k, val in r.params.items():
+        v.param_value(v.check_key(k, "param"), val)
+    for k, val in r.tags.items():
+        v.tag_value(v.check_key(k, "tag"), val)
+    if r.parent_run_id is not None:
+        check_run_id(r.parent_run_id)
 
 
 def _check_writable(info: RunInfo) -> None:

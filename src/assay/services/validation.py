@@ -15,8 +15,24 @@ MAX_NAME = 256
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
 
 
+_valid_keys: set[str] = set()
+
+
 def check_key(key: Any, what: str) -> str:
-    """A metric/param/tag key: 1-250 characters of letters, digits, ``_ - . / :`` and spaces."""
+    """A metric/param/tag key: 1-250 characters of letters, digits, ``_ - . / :`` and spaces.
+
+    Keys already found valid are remembered (the same few keys are checked on every run).
+    """
+    if type(key) is str and key in _valid_keys:
+        return str(key)
+    _check_key(key, what)
+    if len(_valid_keys) > 100_000:
+        _valid_keys.clear()
+    _valid_keys.add(key)
+    return str(key)
+
+
+def _check_key(key: Any, what: str) -> None:
     if not isinstance(key, str):
         raise InvalidInput(f"{what} key must be a string, got {type(key).__name__} {key!r}")
     if not key or not key.strip():
@@ -31,9 +47,8 @@ def check_key(key: Any, what: str) -> str:
             f"{what} key {key!r} has characters that are not allowed ({''.join(bad)!r}): use letters, "
             "digits, '_', '-', '.', '/', ':' and spaces"
         )
-    if key.startswith("/") or any(part == ".." for part in key.split("/")):
+    if key.startswith("/") or ".." in key.split("/"):
         raise InvalidInput(f"{what} key {key!r} may not start with '/' or contain a '..' segment")
-    return key
 
 
 def check_name(name: Any, what: str) -> str:

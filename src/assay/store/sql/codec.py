@@ -47,10 +47,25 @@ def _finite_or_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _summarize_small(steps: list[int], timestamps: list[int], values: list[float]) -> BatchSummary:
+    i = len(steps) - 1
+    best = steps[i]
+    for j in range(i - 1, -1, -1):
+        if steps[j] > best:
+            best, i = steps[j], j
+    finite = [x for x in values if not math.isnan(x)]
+    lo = min(finite) if finite else None
+    hi = max(finite) if finite else None
+    return BatchSummary(_finite_or_none(values[i]), lo, hi, steps[i], timestamps[i], len(values))
+
+
 def summarize(
     steps: npt.NDArray[np.int64], timestamps: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
 ) -> BatchSummary:
+    """Summary of one batch. Small batches (the common end-of-run case) skip numpy's per-call overhead."""
     n = int(values.shape[0])
+    if n <= 32:
+        return _summarize_small(steps.tolist(), timestamps.tolist(), values.tolist())
     # Index of the last occurrence of the highest step.
     i = n - 1 - int(np.argmax(steps[::-1]))
     if np.isnan(values).all():

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Row, and_, delete, func, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from assay.entities import (
@@ -22,15 +22,18 @@ from assay.entities import (
     Lifecycle,
     MetricHistory,
     MetricSummary,
+    NewRun,
     Run,
     RunInfo,
     RunStatus,
     SeriesBatch,
+    WriteBatch,
 )
 from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
 from assay.store.sql import codec, dialect
 from assay.store.sql.migrate import ensure_schema
+from assay.store.sql.prepared import Prepared, integrity_error, raw_transaction
 from assay.store.sql.schema import experiments, latest_metrics, metric_chunks, params, runs, tags
 from assay.store.sql.search import build_search
 
@@ -97,6 +100,76 @@ def _decode_summaries(text: str | None) -> dict[str, MetricSummary]:
     return out
 
 
+class EndRefused(Exception):
+    """Raised by ``apply`` when a run to end is not running; the transaction is rolled back."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+def _run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "experiment_id": int(r.experiment_id),
+        "name": r.name,
+        "status": RunStatus.RUNNING.value,
+        "start_time": r.start_time,
+        "end_time": None,
+        "user_name": r.user,
+        "artifact_uri": artifact_uri,
+        "lifecycle": Lifecycle.ACTIVE.value,
+        "parent_run_id": r.parent_run_id,
+        "heartbeat_at": r.start_time,
+    }
+
+
+def _kv_rows(run_id: str, items: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)} for k, v in items.items()]
+
+
+class _HotStatements:
+    """The statements of the hot paths, compiled once per store (see prepared.py)."""
+
+    def __init__(self, engine: Engine, upsert_summary: Any) -> None:
+        kv_keys = ["run_id", "key", "value", "num_value"]
+        self.insert_run = Prepared(engine, runs.insert(), [c.name for c in runs.c])
+        self.insert_param = Prepared(engine, params.insert(), kv_keys)
+        self.insert_tag = Prepared(engine, tags.insert(), kv_keys)
+        self.experiment_light = Prepared(
+            engine,
+            select(experiments.c.artifact_location, experiments.c.lifecycle).where(
+                experiments.c.experiment_id == bindparam("eid")
+            ),
+        )
+        self.run_info = Prepared(engine, select(*_RUN_COLUMNS).where(runs.c.run_id == bindparam("rid")))
+        running = runs.c.status == RunStatus.RUNNING.value
+        reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
+        self.end_run = Prepared(
+            engine,
+            update(runs)
+            .where(runs.c.run_id == bindparam("rid"), or_(running, reaped))
+            .values(status=bindparam("status"), end_time=bindparam("end"), heartbeat_at=None),
+        )
+        self.heartbeat = Prepared(
+            engine,
+            update(runs)
+            .where(runs.c.run_id == bindparam("rid"), or_(running, reaped))
+            .values(heartbeat_at=bindparam("now"), status=RunStatus.RUNNING.value, end_time=None),
+        )
+        self.insert_chunk = Prepared(
+            engine, metric_chunks.insert(), ["run_id", "key", "n", "steps", "timestamps", "vals"]
+        )
+        self.upsert_summary = Prepared(engine, upsert_summary, [c.name for c in latest_metrics.c])
+        self.multi_chunk_keys = Prepared(
+            engine,
+            select(metric_chunks.c.key)
+            .where(metric_chunks.c.run_id == bindparam("rid"))
+            .group_by(metric_chunks.c.key)
+            .having(func.count() > 1),
+        )
+
+
 class SqlStore:
     """assay's tables on SQLite or PostgreSQL; ``url`` is a SQLAlchemy URL or a path (see dialect)."""
 
@@ -104,6 +177,8 @@ class SqlStore:
         self.url = dialect.normalize_url(url)
         self.engine = dialect.create_store_engine(self.url)
         ensure_schema(self.engine)
+        self._sql = _HotStatements(self.engine, self._summary_upsert())
+        self._integrity_error = integrity_error(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -195,44 +270,26 @@ class SqlStore:
 
     # ---- runs --------------------------------------------------------------------------------------
 
-    def create_run(self, info: RunInfo, run_params: Mapping[str, str], run_tags: Mapping[str, str]) -> None:
-        """Insert a run with its first params and tags, in one transaction."""
-        with self._write() as conn, conn.begin():
-            try:
-                conn.execute(
-                    runs.insert().values(
-                        run_id=info.run_id,
-                        experiment_id=int(info.experiment_id),
-                        name=info.name,
-                        status=info.status.value,
-                        start_time=info.start_time,
-                        end_time=info.end_time,
-                        user_name=info.user,
-                        artifact_uri=info.artifact_uri,
-                        lifecycle=info.lifecycle.value,
-                        parent_run_id=info.parent_run_id,
-                        heartbeat_at=info.heartbeat_at,
-                    )
-                )
-            except IntegrityError as exc:
-                raise Conflict(f"a run with id {info.run_id!r} already exists") from exc
-            self._insert_kv(conn, params, info.run_id, run_params)
-            self._insert_kv(conn, tags, info.run_id, run_tags)
-
     @staticmethod
     def _insert_kv(conn: Connection, table: Any, run_id: str, items: Mapping[str, str]) -> None:
         if items:
-            conn.execute(
-                table.insert(),
-                [
-                    {"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)}
-                    for k, v in items.items()
-                ],
-            )
+            conn.execute(table.insert(), _kv_rows(run_id, items))
+
+    def experiment_for_new_run(self, experiment_id: str) -> tuple[str, Lifecycle]:
+        """(artifact location, lifecycle) of an experiment: the cheap lookup ``create_run`` needs."""
+        try:
+            eid = int(experiment_id)
+        except ValueError:
+            raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.experiment_light.run(cur, {"eid": eid}).fetchone()
+        if row is None:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return row[0], Lifecycle(row[1])
 
     def get_run_info(self, run_id: str) -> RunInfo:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*_RUN_COLUMNS).where(runs.c.run_id == run_id)).first()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.run_info.run(cur, {"rid": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
         return _run_info(row)
@@ -265,17 +322,37 @@ class SqlStore:
         }
         return Run(info, p, t, summaries)
 
-    def end_run(self, run_id: str, status: RunStatus, end_time: int, batches: Sequence[SeriesBatch]) -> None:
-        """Append the run's last points and set its final status, in one transaction."""
-        with self._write() as conn, conn.begin():
-            if batches:
-                self._append(conn, batches)
-            conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run_id)
-                .values(status=status.value, end_time=end_time, heartbeat_at=None)
-            )
-            self._compact(conn, run_id)
+    def apply(self, batch: WriteBatch, artifact_uris: Mapping[str, str]) -> None:
+        """Create runs, append points, end runs: one transaction, all or nothing.
+
+        ``artifact_uris`` gives each new run's artifact URI. A run to end that is not RUNNING (or reaped
+        for a stale heartbeat) raises EndRefused and nothing is written; a duplicate run id, Conflict.
+        """
+        ended: list[str] = []
+        try:
+            with raw_transaction(self.engine) as cur:
+                if batch.new_runs:
+                    self._sql.insert_run.run_many(
+                        cur, [_run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
+                    )
+                    self._sql.insert_param.run_many(
+                        cur, [x for r in batch.new_runs for x in _kv_rows(r.run_id, r.params)]
+                    )
+                    self._sql.insert_tag.run_many(
+                        cur, [x for r in batch.new_runs for x in _kv_rows(r.run_id, r.tags)]
+                    )
+                self._append_raw(cur, batch.series)
+                for end in batch.ends:
+                    row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
+                    if not self._sql.end_run.run(cur, row).rowcount:
+                        raise EndRefused(end.run_id)
+                    if self._sql.multi_chunk_keys.run(cur, {"rid": end.run_id}).fetchone() is not None:
+                        ended.append(end.run_id)
+        except self._integrity_error as exc:
+            ids = ", ".join(r.run_id for r in batch.new_runs)
+            raise Conflict(f"a run with one of these ids already exists: {ids}") from exc
+        for run_id in ended:
+            self.compact_series(run_id)
 
     def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
         with self._write() as conn, conn.begin():
@@ -334,18 +411,12 @@ class SqlStore:
     # ---- heartbeats ----------------------------------------------------------------------------------
 
     def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
+        """Record that ``run_ids`` are alive; a run reaped while its process was merely slow (a suspended
+        laptop) comes back to RUNNING."""
         if not run_ids:
             return
-        with self._write() as conn, conn.begin():
-            # A run reaped as KILLED while its process was merely slow (suspended laptop) comes back to life.
-            reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
-            conn.execute(
-                update(runs)
-                .where(
-                    runs.c.run_id.in_(list(run_ids)), or_(runs.c.status == RunStatus.RUNNING.value, reaped)
-                )
-                .values(heartbeat_at=now, status=RunStatus.RUNNING.value, end_time=None)
-            )
+        with raw_transaction(self.engine) as cur:
+            self._sql.heartbeat.run_many(cur, [{"rid": rid, "now": now} for rid in run_ids])
 
     def reap_stale_runs(self, cutoff: int) -> int:
         """Mark KILLED every RUNNING run whose last heartbeat is older than ``cutoff``; end = last heartbeat."""
@@ -372,8 +443,8 @@ class SqlStore:
         """Append chunks of points and update the per-(run, key) summaries, in one transaction."""
         if not batches:
             return
-        with self._write() as conn, conn.begin():
-            self._append(conn, batches)
+        with raw_transaction(self.engine) as cur:
+            self._append_raw(cur, batches)
 
     def _summary_upsert(self) -> Any:
         def pick_last(ex: Any, t: Any, col: str) -> Any:
@@ -401,7 +472,7 @@ class SqlStore:
             },
         )
 
-    def _append(self, conn: Connection, batches: Sequence[SeriesBatch]) -> None:
+    def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch]) -> None:
         chunk_rows = []
         summary_rows = []
         for b in batches:
@@ -428,8 +499,8 @@ class SqlStore:
                     "count": s.num_points,
                 }
             )
-        conn.execute(metric_chunks.insert(), chunk_rows)
-        conn.execute(self._summary_upsert(), summary_rows)
+        self._sql.insert_chunk.run_many(cur, chunk_rows)
+        self._sql.upsert_summary.run_many(cur, summary_rows)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """The whole series in logged order (empty arrays if nothing was logged under ``key``)."""

@@ -1,0 +1,77 @@
+"""Hot-path statements: built with SQLAlchemy Core, compiled once, executed on the DBAPI cursor.
+
+Creating and ending runs and appending metric batches happen thousands of times a second; SQLAlchemy's
+per-execution machinery (coercion, caching lookups, events) costs more there than the database does.
+So those statements are compiled once per store for its dialect, and run straight on the driver's
+cursor inside ``raw_transaction``. Everything else goes through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ClauseElement
+
+
+class Prepared:
+    """``stmt`` compiled for ``engine``'s dialect; rows are dicts of bind names (missing: the defaults)."""
+
+    def __init__(self, engine: Engine, stmt: ClauseElement, keys: Sequence[str] | None = None) -> None:
+        compiled: Any = stmt.compile(
+            dialect=engine.dialect, column_keys=list(keys) if keys is not None else None
+        )
+        self.sql = str(compiled)
+        # Literal values written into the statement (status = 'RUNNING', heartbeat_at = NULL) are binds too.
+        self._defaults = {name: bp.effective_value for name, bp in compiled.binds.items() if not bp.required}
+        positional = engine.dialect.positional
+        order = getattr(compiled, "positiontup", None) or []
+        self._order: list[str] | None = list(order) if positional else None
+
+    def bind(self, row: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        merged = {**self._defaults, **row} if self._defaults else row
+        if self._order is None:
+            return merged
+        return tuple(merged[name] for name in self._order)
+
+    def run(self, cur: Any, row: Mapping[str, Any] | None = None) -> Any:
+        cur.execute(self.sql, self.bind(row or {}))
+        return cur
+
+    def run_many(self, cur: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            cur.executemany(self.sql, [self.bind(r) for r in rows])
+
+
+@contextmanager
+def raw_transaction(engine: Engine, write: bool = True) -> Iterator[Any]:
+    """A DBAPI cursor inside one transaction (on SQLite, ``BEGIN IMMEDIATE`` when ``write``)."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        dbapi_conn: Any = conn.connection.dbapi_connection
+        cur = dbapi_conn.cursor()
+        try:
+            if sqlite:
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                if sqlite:
+                    cur.execute("ROLLBACK")
+                else:
+                    dbapi_conn.rollback()
+                raise
+            if sqlite:
+                cur.execute("COMMIT")
+            else:
+                dbapi_conn.commit()
+        finally:
+            cur.close()
+
+
+def integrity_error(engine: Engine) -> type[Exception]:
+    """The driver's IntegrityError class (raw execution raises the driver's errors, not SQLAlchemy's)."""
+    err: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
+    return err
