@@ -79,3 +79,7 @@ def main() -> None:
             from assay import backends
 
             backends.reset()
+
+
+if __name__ == "__main__":
+    main()

@@ -91,6 +91,7 @@ def set_tracking_uri(uri: str | None) -> None:
 
 
 def get_tracking_uri() -> str:
+    """The store runs are tracked in: set_tracking_uri's, else $ASSAY_TRACKING_URI, else $ASSAY_HOME/assay.db."""
     return _state.tracking_uri or backends.default_tracking_uri()
 
 
@@ -180,6 +181,7 @@ def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = N
 
 
 def active_run() -> ActiveRun | None:
+    """The innermost active run of this process, or None."""
     return _state.stack[-1] if _state.stack else None
 
 
@@ -231,21 +233,25 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp
 
 
 def log_param(key: str, value: Any) -> None:
+    """Log a param of the active run (its value as text; re-logging a different value raises Conflict)."""
     run = _active()
     run.client.log_param(run.id, key, value)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
+    """Log several params of the active run, all or nothing."""
     run = _active()
     run.client.log_params(run.id, params)
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set a tag of the active run (tags, unlike params, may change)."""
     run = _active()
     run.client.set_tag(run.id, key, value)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags of the active run."""
     run = _active()
     run.client.set_tags(run.id, tags)
 
@@ -257,21 +263,25 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy the contents of ``local_dir`` (not the directory itself) into the active run's artifacts."""
     run = _active()
     run.client.log_artifacts(run.id, local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> None:
+    """Save ``text`` as an artifact file of the active run."""
     run = _active()
     run.client.log_text(run.id, text, artifact_file)
 
 
 def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:
+    """Save ``data`` as a JSON artifact, or YAML when ``artifact_file`` ends in .yaml/.yml."""
     run = _active()
     run.client.log_dict(run.id, data, artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str) -> None:
+    """Save a matplotlib or plotly figure as an artifact; the extension picks the format."""
     run = _active()
     run.client.log_figure(run.id, figure, artifact_file)
 
@@ -282,10 +292,12 @@ def flush() -> None:
 
 
 def get_run(run_id: str) -> Run:
+    """A run with its info, params, tags and metric summaries (NotFound for an unknown id)."""
     return _client().get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> MetricHistory:
+    """The whole series ``key`` of a run: numpy arrays of steps, timestamps (ms) and values, in logged order."""
     return _client().get_metric_history(run_id, key)
 
 
@@ -301,10 +313,12 @@ def search_runs(
 
 
 def list_experiments() -> list[Experiment]:
+    """The active experiments, with run counts and last activity."""
     return _client().list_experiments()
 
 
 def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:
+    """The artifact entries of a run directly under ``path`` (default: its root)."""
     return _client().list_artifacts(run_id, path)
 
 

@@ -70,6 +70,11 @@ def _key_value_table(name: str) -> Table:
         Column("value", Text, nullable=False),
         # The value as a number when it reads as one, so `<`, `>` and ordering compare numerically.
         Column("num_value", Float, nullable=True),
+        # Search filters find runs by (key, value) and (key, number) without visiting every run.
+        Index(f"ix_{name}_key_value", "key", "value"),
+        Index(f"ix_{name}_key_num", "key", "num_value"),
+        # On SQLite, cluster rows by (run_id, key): a run's params are adjacent on disk.
+        sqlite_with_rowid=False,
     )
 
 
@@ -87,6 +92,8 @@ latest_metrics = Table(
     Column("last_step", BigInteger, nullable=False),
     Column("last_timestamp", BigInteger, nullable=False),
     Column("count", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_last", "key", "last_value"),
+    sqlite_with_rowid=False,
 )
 
 metric_chunks = Table(

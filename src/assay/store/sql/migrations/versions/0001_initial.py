@@ -53,7 +53,10 @@ def upgrade() -> None:
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
             sa.Column("num_value", sa.Float, nullable=True),
+            sqlite_with_rowid=False,
         )
+        op.create_index(f"ix_{name}_key_value", name, ["key", "value"])
+        op.create_index(f"ix_{name}_key_num", name, ["key", "num_value"])
     op.create_table(
         "latest_metrics",
         sa.Column("run_id", sa.String(32), _run_fk(), primary_key=True),
@@ -64,7 +67,9 @@ def upgrade() -> None:
         sa.Column("last_step", sa.BigInteger, nullable=False),
         sa.Column("last_timestamp", sa.BigInteger, nullable=False),
         sa.Column("count", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
+    op.create_index("ix_latest_metrics_key_last", "latest_metrics", ["key", "last_value"])
     op.create_table(
         "metric_chunks",
         sa.Column("chunk_id", _big_id, primary_key=True, autoincrement=True),
