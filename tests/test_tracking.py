@@ -361,3 +361,13 @@ def test_log_figure_matplotlib_and_plotly(tracking_uri: str) -> None:
     c = Client()
     assert c.read_artifact(run.id, "roc.png")[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(c.read_artifact(run.id, "curve.json"))["data"][0]["y"] == [3, 4]
+
+
+def test_client_logging_to_a_deleted_run_is_refused_at_the_call(tracking_uri: str) -> None:
+    c = Client()
+    rid = _quiet_run(c)
+    c.flush()
+    c.delete_run(rid)
+    other = Client()  # a client that never saw the run
+    with pytest.raises(InvalidState, match="deleted"):
+        other.log_metric(rid, "m", 1.0)

@@ -35,7 +35,7 @@ from assay.sdk import capture, lifecycle
 from assay.sdk.sysmetrics import SystemSampler
 from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
 from assay.services import validation as v
-from assay.services.tracking import Tracking, new_run, now_ms, was_reaped
+from assay.services.tracking import Tracking, check_writable, new_run, now_ms
 
 #: How long a client trusts that an experiment it checked still accepts runs.
 _EXPERIMENT_TTL_S = 5.0
@@ -218,11 +218,7 @@ class Client:
     def _buffer(self, run_id: str) -> RunBuffer:
         buf = self.writer.buffers.get(run_id)
         if buf is None:
-            info = self._read().get_run_info(run_id)
-            if info.status.is_final and not was_reaped(info):
-                raise InvalidState(
-                    f"run {run_id} has ended ({info.status.value}); start a new run to log more"
-                )
+            check_writable(self._read().get_run_info(run_id))
             buf = self.writer.buffer(run_id)
         return buf
 
@@ -288,6 +284,10 @@ class Client:
         self.writer.flush()
 
     def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run: hidden from searches, refuses writes, restorable. A run of this process
+        stops being buffered and heartbeated here."""
+        if run_id in self.writer.buffers:
+            self.writer.forget(run_id)
         self.backend.delete_run(self._settle(run_id))
 
     def restore_run(self, run_id: str) -> None:

@@ -174,6 +174,15 @@ class BackgroundWriter:
                 self._series += buf.drain()
             self._ends.append(end)
 
+    def forget(self, run_id: str) -> None:
+        """Stop buffering and heartbeating ``run_id`` (after a flush, so nothing accepted is dropped)."""
+        self.flush()
+        with self._lock:
+            buf = self.buffers.pop(run_id, None)
+            if buf is not None:
+                buf.closed = True
+                self._series += buf.drain()
+
     def submit(self, task: Callable[[], Any]) -> None:
         """Run ``task`` on the writer thread after what is queued now is written (errors are logged)."""
         with self._lock:

@@ -268,7 +268,7 @@ class TrackingService(Tracking):
             for rid in existing:
                 if rid not in infos:
                     raise NotFound(f"no run with id {rid!r}")
-                _check_writable(infos[rid])
+                check_writable(infos[rid])
         for e in batch.ends:
             if not RunStatus(e.status).is_final:
                 raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
@@ -294,7 +294,7 @@ class TrackingService(Tracking):
 
     def _writable(self, run_id: str) -> RunInfo:
         info = self.store.get_run_info(run_id)
-        _check_writable(info)
+        check_writable(info)
         return info
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
@@ -440,7 +440,8 @@ def check_new_run(r: NewRun) -> None:
         check_run_id(r.parent_run_id)
 
 
-def _check_writable(info: RunInfo) -> None:
+def check_writable(info: RunInfo) -> None:
+    """InvalidState unless the run accepts writes: not deleted, and running (or reaped, so it may revive)."""
     if info.lifecycle is Lifecycle.DELETED:
         raise InvalidState(
             f"run {info.run_id} is deleted: restore it (assay runs restore {info.run_id}) first"
