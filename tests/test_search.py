@@ -832,14 +832,9 @@ def test_fluent_api_runs_are_found_by_fluent_search(tracking_uri: str) -> None:
     assert [r.info.name for r in ordered] == ["lr=0.1"] and ordered.next_page_token is not None
 
 
-# -- bugs --------------------------------------------------------------------------------------------------
+# -- edge cases: absent attributes, NaN, exact floats, like escapes, number spellings ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NOT over a nullable attribute (parent_run_id, end_time, duration) uses SQL three-valued "
-    "logic, so `not (cond)` drops runs that do not have the attribute (search.py _attr_condition)",
-)
 def test_not_of_condition_on_an_absent_attribute_includes_runs_without_it(client: assay.Client) -> None:
     eid = client.create_experiment("e").experiment_id
     parent = add_run(client, eid, "parent")
@@ -850,31 +845,57 @@ def test_not_of_condition_on_an_absent_attribute_includes_runs_without_it(client
         {
             f"not (attributes.parent_run_id = '{parent}')": {"parent", "live"},
             f"not (attributes.parent_run_id in ('{parent}'))": {"parent", "live"},
+            f"not (attributes.parent_run_id like '{parent[:4]}%')": {"parent", "live"},
             "not (attributes.duration >= 0)": {"live"},
             "not (attributes.end_time > 0)": {"live"},
+            "not (attributes.end_time in (0, 1))": {"parent", "child", "live"},
+            # like a missing param, a missing attribute fails every condition, != and not in included
+            f"attributes.parent_run_id != '{parent}'": set(),
+            "attributes.parent_run_id not in ('nope')": {"child"},
+            "not (attributes.parent_run_id != 'nope')": {"parent", "live"},
+            "attributes.end_time not in (0)": {"parent", "child"},
+            "not (attributes.duration < 0 or attributes.name = 'child')": {"parent", "live"},
         },
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `metrics.m in (nan)` never matches although `metrics.m = nan` does: the in-list branch of "
-    "search.py _metric_condition does not map NaN to IS NULL",
-)
 def test_metric_in_list_with_nan_matches_like_equals_nan(scored: assay.Client) -> None:
-    check_filters(scored, {"metrics.auc = nan": {"n"}, "metrics.auc in (nan)": {"n"}})
-
-
-def test_search_returns_metric_values_at_full_precision(
-    client: assay.Client, tracking_uri: str, request: pytest.FixtureRequest
-) -> None:
-    xfail_on(
-        request,
-        "sqlite",
-        tracking_uri,
-        "BUG: on SQLite, search decodes metric summaries from json_array(), which prints REALs with 15 "
-        "significant digits, so run.metrics from search_runs differ from the stored values (dialect.json_array)",
+    check_filters(
+        scored,
+        {
+            "metrics.auc = nan": {"n"},
+            "metrics.auc in (nan)": {"n"},
+            "metrics.auc in (0.5, nan)": {"a", "n"},
+            "metrics.auc not in (nan)": {"a", "b", "c"},
+            "metrics.auc not in (0.5, NaN)": {"b", "c"},
+            "not (metrics.auc in (nan))": {"a", "b", "c", "d"},
+            # a NaN metric fails every comparison with a number, != included (as a missing metric does)
+            "metrics.auc != 0.5": {"b", "c"},
+            "not (metrics.auc = 0.5)": {"b", "c", "d", "n"},
+        },
     )
+
+
+def test_nan_literal_on_an_attribute_matches_nothing_but_not_equal(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    add_run(client, eid, "done")
+    add_run(client, eid, "live", status=None)
+    check_filters(
+        client,
+        {
+            "attributes.start_time = nan": set(),
+            "attributes.start_time < nan": set(),
+            "attributes.start_time != nan": {"done", "live"},
+            "not (attributes.start_time >= nan)": {"done", "live"},
+            "attributes.end_time != nan": {"done"},
+            "not (attributes.end_time = nan)": {"done", "live"},
+            "attributes.start_time in (nan)": set(),
+            "attributes.start_time not in (nan)": {"done", "live"},
+        },
+    )
+
+
+def test_search_returns_metric_values_at_full_precision(client: assay.Client) -> None:
     eid = client.create_experiment("e").experiment_id
     values = {"third": 1 / 3, "sum": 0.1 + 0.2, "tiny": 1.2345678901234567e-300, "big": 123456789.12345678}
     rid = add_run(client, eid, "precise", metrics=values)
@@ -884,45 +905,106 @@ def test_search_returns_metric_values_at_full_precision(
     assert (run.metric_summaries["third"].min, run.metric_summaries["third"].max) == (1 / 3, 1 / 3)
 
 
-def test_like_pattern_without_wildcards_matches_backslashes_literally(
-    client: assay.Client, tracking_uri: str, request: pytest.FixtureRequest
+def same_summaries(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal metric summaries, NaN equal to NaN."""
+
+    def canon(x: Any) -> Any:
+        return "nan" if isinstance(x, float) and math.isnan(x) else (type(x), x)
+
+    return a.keys() == b.keys() and all([canon(x) for x in a[k]] == [canon(y) for y in b[k]] for k in a)
+
+
+def test_search_returns_every_float_exactly_as_get_run_does(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    rng = random.Random(5)
+    bits = np.frombuffer(rng.randbytes(8 * 300), dtype=np.float64).tolist()  # every exponent
+    edge = [0.0, 1e29, 1e31, 1e-29, 1e-31, 1e300, -1e-300, 5e-324, 2.2250738585072014e-308]
+    edge += [1.7976931348623157e308, -1.3569638649312073e228, 2.0**63, 1e16 + 2, 7.0, -1.5]
+    finite = [x for x in bits if math.isfinite(x)] + edge + [rng.random() * 10 ** rng.randint(-40, 40)]
+    special = [math.inf, -math.inf, math.nan]
+    runs = []
+    for start in range(0, len(finite), 50):
+        chunk = finite[start : start + 50]
+        runs.append(add_run(client, eid, f"r{start}", metrics={f"m{i}": x for i, x in enumerate(chunk)}))
+    # series: last, min and max differ; some of them infinite or NaN
+    series = {
+        "rising": [(0, 0.1), (1, 1 / 3), (2, 2 / 3)],
+        "falling": [(0, 2 / 3), (1, 0.1 + 0.2)],
+        "inf-max": [(0, math.inf), (1, 1 / 7)],
+        "neg-inf-last": [(0, 1 / 7), (1, -math.inf)],
+        "nan-last": [(0, 1 / 7), (1, math.nan)],
+        "all-nan": [(0, math.nan)],
+        "huge-min": [(0, -1e300), (1, 1 / 3)],
+    }
+    series.update({f"s{i}": [(0, x)] for i, x in enumerate(special)})
+    runs.append(add_run(client, eid, "series", metrics=series))
+    found = {r.id: r for r in client.search_runs("e")}
+    assert found.keys() == set(runs)
+    for rid in runs:
+        stored = client.get_run(rid).metric_summaries
+        got = found[rid].metric_summaries
+        assert same_summaries(got, stored), rid
+        assert all(type(s.last) is float and type(s.min) is float for s in got.values())
+    summaries = found[runs[-1]].metric_summaries
+    assert (summaries["inf-max"].max, summaries["neg-inf-last"].last) == (math.inf, -math.inf)
+    assert math.isnan(summaries["nan-last"].last) and summaries["nan-last"].max == 1 / 7
+    assert math.isnan(summaries["all-nan"].min) and summaries["huge-min"].min == -1e300
+    rising = summaries["rising"]
+    assert (rising.last, rising.min, rising.max) == (2 / 3, 0.1, 2 / 3)
+    assert (rising.last_step, rising.num_points) == (2, 3)
+
+
+def test_like_backslash_escapes_percent_underscore_and_itself_on_both_backends(
+    client: assay.Client,
 ) -> None:
-    xfail_on(
-        request,
-        "postgres",
-        tracking_uri,
-        "BUG: PostgreSQL LIKE treats backslash as the default escape character and SQLite has none, so "
-        "patterns with a backslash match differently on the two backends (search.py _compare)",
-    )
+    """In a pattern ``\\%``, ``\\_``, ``\\\\`` are a literal ``%``, ``_``, backslash; any other backslash is itself.
+
+    The filters are raw strings: the filter's quoted string reads ``\\\\`` as one backslash first.
+    """
     eid = client.create_experiment("e").experiment_id
     add_run(client, eid, "win", params={"path": "C:\\data\\x"})
     add_run(client, eid, "unix", params={"path": "C:data/x"})
-    assert names(client, "params.path = 'C:\\\\data\\\\x'") == ["win"]
-    assert names(client, "params.path like 'C:\\\\data\\\\x'") == ["win"]
-    assert names(client, "params.path like 'C:\\\\%'") == ["win"]
-
-
-def test_ilike_folds_case_of_non_ascii_letters(
-    client: assay.Client, tracking_uri: str, request: pytest.FixtureRequest
-) -> None:
-    xfail_on(
-        request,
-        "sqlite",
-        tracking_uri,
-        "BUG: on SQLite ilike compiles to lower(x) LIKE lower(y), and SQLite's lower() folds ASCII only, "
-        "so ilike is case-sensitive for non-ASCII letters there but not on PostgreSQL",
+    add_run(client, eid, "pct", params={"path": "50%off"})
+    add_run(client, eid, "under", params={"path": "a_b"})
+    add_run(client, eid, "aXb", params={"path": "aXb"})
+    add_run(client, eid, "trailing", params={"path": "dir\\"})
+    check_filters(
+        client,
+        {
+            r"params.path = 'C:\\data\\x'": {"win"},
+            # a backslash before a letter is a backslash: Windows paths need no doubling
+            r"params.path like 'C:\\data\\x'": {"win"},
+            r"params.path like 'C:\data\x'": {"win"},
+            r"params.path like 'C:\\\\%'": {"win"},  # pattern C:\\% : a backslash, then anything
+            r"params.path like 'C:\\%'": set(),  # pattern C:\% : a literal percent sign
+            r"params.path like 'C:%'": {"win", "unix"},
+            r"params.path like '50\%off'": {"pct"},
+            r"params.path like '%\%%'": {"pct"},
+            r"params.path like '50\%'": set(),
+            r"params.path not like '%\%%'": {"win", "unix", "under", "aXb", "trailing"},
+            r"params.path like 'a\_b'": {"under"},
+            r"params.path like 'a_b'": {"under", "aXb"},
+            r"params.path like '%\\'": {"trailing"},  # a backslash at the end is itself
+            r"params.path ilike 'c:\\\\D%'": {"win"},
+            r"params.path ilike 'A\_B'": {"under"},
+            r"attributes.name like 'a\_b'": set(),
+            r"attributes.name like 'a_b'": {"aXb"},
+        },
     )
+
+
+def test_ilike_folds_case_of_non_ascii_letters(client: assay.Client) -> None:
     eid = client.create_experiment("e").experiment_id
     add_run(client, eid, "accented", tags={"city": "Élan Zürich"})
+    add_run(client, eid, "Ärger", tags={"city": "Straße"})
     assert names(client, "tags.city ilike 'élan zürich'") == ["accented"]
     assert names(client, "tags.city ilike '%ZÜRICH'") == ["accented"]
+    assert names(client, "tags.city not ilike '%zürich'") == ["Ärger"]
+    assert names(client, "tags.city ilike 'STRA_E'") == ["Ärger"]  # ß is one character
+    assert names(client, "attributes.name ilike 'ä%'") == ["Ärger"]
+    assert names(client, "tags.city like 'élan%'") == []  # like stays case-sensitive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: store.as_number uses Python float(), so '1_000', ' 7 ' and non-ASCII digits count as numbers "
-    "for `<`/`>` and ordering (store.py as_number)",
-)
 def test_python_only_number_spellings_are_not_numeric_params(client: assay.Client) -> None:
     eid = client.create_experiment("e").experiment_id
     add_run(client, eid, "underscored", params={"n": "1_000"})
@@ -931,16 +1013,68 @@ def test_python_only_number_spellings_are_not_numeric_params(client: assay.Clien
     assert names(client, "params.n > 10") == ["plain"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-integer literal for attributes.experiment_id is truncated with int() "
-    "(search.py _attr_literal), so `experiment_id = 1.5` matches experiment 1 and `< 1.5` misses it",
-)
+def test_numeric_params_are_plain_decimal_numbers_and_infinities(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    numeric = {
+        "int": "12",
+        "signed": "+12.5",
+        "neg": "-.5",
+        "point": "12.",
+        "exp": "1.2E2",
+        "inf": "Infinity",
+    }
+    numeric |= {"ninf": "-INF"}
+    text = {"spaced": " 7 ", "newline": "7\n", "hex": "0x10", "bare-e": "1e", "nan": "NaN", "dots": "1.2.3"}
+    text |= {"fullwidth": "\uff17", "superscript": "\u00b2", "underscored": "1_0"}
+    for name, n in {**numeric, **text}.items():
+        add_run(client, eid, name, params={"n": n}, tags={"n": n})
+    check_filters(
+        client,
+        {
+            "params.n > 10": {"int", "signed", "point", "exp", "inf"},
+            "params.n < 0": {"neg", "ninf"},
+            "tags.n >= -inf": set(numeric),
+            "params.n = ' 7 '": {"spaced"},
+        },
+    )
+    ordered = names(client, order_by="params.n")
+    assert ordered[: len(numeric)] == ["ninf", "neg", "int", "point", "signed", "exp", "inf"]
+    assert set(ordered[len(numeric) :]) == set(text)
+
+
 def test_fractional_experiment_id_literal_is_not_truncated(client: assay.Client) -> None:
     eid = client.create_experiment("e").experiment_id
     add_run(client, eid, "r")
     assert names(client, f"attributes.experiment_id = {eid}.5") == []
     assert names(client, f"attributes.experiment_id < {eid}.5") == ["r"]
+    assert names(client, f"attributes.experiment_id > {eid}.5") == []
+    assert names(client, f"attributes.experiment_id != {eid}.5") == ["r"]
+    assert names(client, f"attributes.experiment_id in ({eid}.5, 0.5)") == []
+    assert names(client, f"attributes.experiment_id in ({eid}.0)") == ["r"]
+    assert names(client, f"attributes.experiment_id = {eid}e0") == ["r"]
+    assert names(client, f"attributes.experiment_id = '{eid}'") == ["r"]
+    with pytest.raises(assay.InvalidInput, match="use a number"):
+        client.search_runs("e", f"attributes.experiment_id = '{eid}.5'")
+
+
+def test_runs_of_a_deleted_experiment_are_hidden_unless_included(client: assay.Client) -> None:
+    kept = client.create_experiment("e").experiment_id
+    gone = client.create_experiment("gone").experiment_id
+    add_run(client, kept, "kept", params={"x": "1"})
+    add_run(client, gone, "orphan", params={"x": "1"})
+    deleted_run = add_run(client, gone, "deleted-orphan", params={"x": "1"})
+    client.delete_run(deleted_run)
+    client.delete_experiment(gone)
+    assert names(client, experiment=None) == ["kept"]
+    assert names(client, "params.x = '1'", experiment=None) == ["kept"]
+    assert names(client, experiment="gone") == []
+    assert names(client, experiment=["e", "gone"]) == ["kept"]
+    assert client.search_runs("gone", max_results=1).next_page_token is None
+    assert set(names(client, experiment="gone", include_deleted=True)) == {"orphan", "deleted-orphan"}
+    everything = names(client, "params.x = '1'", experiment=None, include_deleted=True)
+    assert set(everything) == {"kept", "orphan", "deleted-orphan"}
+    client.restore_experiment(gone)
+    assert set(names(client, experiment=None)) == {"kept", "orphan"}
 
 
 # -- 300 runs against a pure-Python reference ---------------------------------------------------------------

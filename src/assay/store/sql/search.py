@@ -1,9 +1,28 @@
-"""Compile a parsed filter and order-by (assay.query) into one SQL query over the run tables.
+r"""Compile a parsed filter and order-by (assay.query) into one SQL query over the run tables.
 
 Metric conditions read the ``latest_metrics`` summary, never a series. Each condition is an indexed
 EXISTS on (run_id, key); each order key is a LEFT JOIN on the same index. The page of runs is then
 decorated with its params, tags and metric summaries as JSON aggregated by the database, so a page of
 10,000 runs costs one round trip and a few JSON decodes per run rather than hundreds of thousands of rows.
+
+The semantics, the same on SQLite and PostgreSQL:
+
+- A condition on a field a run lacks is false for that run, and ``not (...)`` of it true. This holds for
+  metrics, params and tags (EXISTS) and for the attributes a run may lack (``parent_run_id``; ``end_time``
+  and ``duration`` while it runs): ``params.x != 'a'`` selects only runs that have ``x``.
+- NaN is stored as NULL in ``latest_metrics``. A NaN metric matches ``= nan`` and ``in (..., nan)``;
+  ``!= nan``, and ``not in (...)`` without nan, match every value that is not NaN. A NaN metric matches
+  no other comparison: ``metrics.m != 1`` (like ``< 1`` or ``> 1``) is false for it, as for a run without
+  ``m``, while ``not (metrics.m = 1)`` is true. On an attribute (never NaN) a nan literal matches nothing
+  but ``!=``.
+- ``like`` and ``ilike``: ``%`` matches any run of characters and ``_`` exactly one. In the pattern a
+  backslash escapes a following ``%``, ``_`` or backslash (``\%`` matches ``%``, ``\\`` one backslash);
+  before any other character, or at the end, it is a literal backslash. A filter's quoted string reads
+  ``\\`` as one backslash before that: ``params.p like '50\%'`` matches ``50%``, ``like 'C:\\data'``
+  (pattern ``C:\data``) matches ``C:\data``, and ``like 'C:\\\\%'`` (pattern ``C:\\%``) matches values
+  starting with ``C:\``. ``ilike`` folds the case of non-ASCII letters too.
+- ``attributes.experiment_id`` compares as a number: ``= 1.5`` matches no run, ``< 1.5`` experiment 1.
+- Runs that are deleted, or whose experiment is deleted, are found only with ``include_deleted``.
 """
 
 from __future__ import annotations
@@ -30,7 +49,7 @@ from assay.query import (
     Value,
 )
 from assay.store.sql import dialect
-from assay.store.sql.schema import latest_metrics, params, runs, tags
+from assay.store.sql.schema import experiments, latest_metrics, params, runs, tags
 
 _ATTR_COLUMNS: dict[str, ColumnElement[Any]] = {
     "run_id": runs.c.run_id,
@@ -44,10 +63,13 @@ _ATTR_COLUMNS: dict[str, ColumnElement[Any]] = {
     "experiment_id": runs.c.experiment_id,
 }
 _NUMERIC_ATTRS = {"start_time", "end_time", "duration", "experiment_id"}
+# Attributes a run may lack (NULL): a condition on them must be false, not NULL, when the run lacks them.
+_NULLABLE_ATTRS = {"end_time", "duration", "parent_run_id"}
 _ORDERING = {"<", "<=", ">", ">="}
+_LIKE = {"like", "ilike", "not like", "not ilike"}
 
 
-def _compare(col: Any, op: str, value: Any) -> Any:
+def _compare(engine: Engine, col: Any, op: str, value: Any) -> Any:
     if op == "=":
         return col == value
     if op == "!=":
@@ -60,14 +82,9 @@ def _compare(col: Any, op: str, value: Any) -> Any:
         return col > value
     if op == ">=":
         return col >= value
-    if op == "like":
-        return col.like(value)
-    if op == "ilike":
-        return col.ilike(value)
-    if op == "not like":
-        return col.not_like(value)
-    if op == "not ilike":
-        return col.not_ilike(value)
+    if op in _LIKE:
+        cond = dialect.like(engine, col, value, ignore_case="ilike" in op)
+        return not_(cond) if op.startswith("not") else cond
     raise AssertionError(op)
 
 
@@ -79,21 +96,25 @@ def _metric_value(field: Field, v: Value) -> float:
     return v.value
 
 
-def _metric_condition(node: Comparison | InList) -> ColumnElement[Any]:
+def _metric_condition(engine: Engine, node: Comparison | InList) -> ColumnElement[Any]:
     lm = latest_metrics.alias()
     col = lm.c.last_value
     field = node.field
     if isinstance(node, InList):
         vals = [_metric_value(field, v) for v in node.values]
-        cond: ColumnElement[Any] = col.in_(vals)
+        numbers = [x for x in vals if x == x]
+        cond: ColumnElement[Any] = or_(
+            col.in_(numbers) if numbers else false(),
+            col.is_(None) if len(numbers) < len(vals) else false(),  # NaN is stored as NULL
+        )
     else:
-        if node.op in ("like", "ilike", "not like", "not ilike"):
+        if node.op in _LIKE:
             raise InvalidInput(f"metrics.{field.key}: '{node.op}' works on text; metrics are numbers")
         x = _metric_value(field, node.value)
         if x != x:  # NaN is stored as NULL
             cond = col.is_(None) if node.op == "=" else col.is_not(None) if node.op == "!=" else false()
         else:
-            cond = _compare(col, node.op, x)
+            cond = _compare(engine, col, node.op, x)
     inner = exists().where(lm.c.run_id == runs.c.run_id, lm.c.key == field.key, cond)
     if isinstance(node, InList) and node.negated:
         return and_(exists().where(lm.c.run_id == runs.c.run_id, lm.c.key == field.key), not_(inner))
@@ -104,7 +125,7 @@ def _text_of(v: Value) -> str:
     return v.text if isinstance(v, Number) else v.value
 
 
-def _kv_condition(table: Any, node: Comparison | InList) -> ColumnElement[Any]:
+def _kv_condition(engine: Engine, table: Any, node: Comparison | InList) -> ColumnElement[Any]:
     """params and tags: `=`, `in`, `like` compare text; `< <= > >=` compare numbers when given a number."""
     t = table.alias()
     key = node.field.key
@@ -116,52 +137,64 @@ def _kv_condition(table: Any, node: Comparison | InList) -> ColumnElement[Any]:
                 not_(exists().where(t.c.run_id == runs.c.run_id, t.c.key == key, cond)),
             )
     elif node.op in _ORDERING and isinstance(node.value, Number):
-        cond = _compare(t.c.num_value, node.op, node.value.value)
+        cond = _compare(engine, t.c.num_value, node.op, node.value.value)
     else:
-        cond = _compare(t.c.value, node.op, _text_of(node.value))
+        cond = _compare(engine, t.c.value, node.op, _text_of(node.value))
     return exists().where(t.c.run_id == runs.c.run_id, t.c.key == key, cond)
 
 
 def _attr_literal(name: str, v: Value) -> Any:
     if name in _NUMERIC_ATTRS:
         if isinstance(v, String):
-            if name == "experiment_id" and v.value.isdigit():
+            if name == "experiment_id" and v.value.isascii() and v.value.isdigit():
                 return int(v.value)
             raise InvalidInput(f"attributes.{name} is compared with the string {v.value!r}: use a number")
-        return int(v.value) if name == "experiment_id" else v.value
+        x = v.value
+        if name == "experiment_id" and x.is_integer() and abs(x) < 2**63:
+            return int(x)  # an integer compares with the integer column (and its index) as it is
+        return x  # a fraction compares as a number: `experiment_id = 1.5` is false, `< 1.5` true for 1
     text = _text_of(v)
     return text.upper() if name == "status" else text
 
 
-def _attr_condition(node: Comparison | InList) -> Any:
+def _attr_condition(engine: Engine, node: Comparison | InList) -> Any:
     name = node.field.key
     col = _ATTR_COLUMNS[name]
+    cond: Any
     if isinstance(node, InList):
-        vals = [_attr_literal(name, v) for v in node.values]
-        return col.not_in(vals) if node.negated else col.in_(vals)
-    if name in _NUMERIC_ATTRS and node.op in ("like", "ilike", "not like", "not ilike"):
-        raise InvalidInput(f"attributes.{name}: '{node.op}' works on text; {name} is a number")
-    return _compare(col, node.op, _attr_literal(name, node.value))
+        vals = [x for x in (_attr_literal(name, v) for v in node.values) if x == x]  # NaN matches nothing
+        cond = col.not_in(vals) if node.negated else col.in_(vals)
+    else:
+        if name in _NUMERIC_ATTRS and node.op in _LIKE:
+            raise InvalidInput(f"attributes.{name}: '{node.op}' works on text; {name} is a number")
+        x = _attr_literal(name, node.value)
+        # an attribute is never NaN: it differs from a nan literal and orders nowhere against it
+        nan_cond = true() if node.op == "!=" else false()
+        cond = nan_cond if x != x else _compare(engine, col, node.op, x)
+    if name in _NULLABLE_ATTRS:
+        # A run lacking the attribute fails the condition (false, not NULL), so `not (...)` selects it.
+        return and_(col.is_not(None), cond)
+    return cond
 
 
-def compile_filter(expr: Expr | None) -> Any:
+def compile_filter(engine: Engine, expr: Expr | None) -> Any:
     """A WHERE clause over ``runs`` for a parsed filter (``true()`` for no filter)."""
     if expr is None:
         return true()
     if isinstance(expr, And):
-        return and_(*(compile_filter(e) for e in expr.items))
+        return and_(*(compile_filter(engine, e) for e in expr.items))
     if isinstance(expr, Or):
-        return or_(*(compile_filter(e) for e in expr.items))
+        return or_(*(compile_filter(engine, e) for e in expr.items))
     if isinstance(expr, Not):
-        return not_(compile_filter(expr.item))
+        return not_(compile_filter(engine, expr.item))
     kind = expr.field.kind
     if kind == "metric":
-        return _metric_condition(expr)
+        return _metric_condition(engine, expr)
     if kind == "param":
-        return _kv_condition(params, expr)
+        return _kv_condition(engine, params, expr)
     if kind == "tag":
-        return _kv_condition(tags, expr)
-    return _attr_condition(expr)
+        return _kv_condition(engine, tags, expr)
+    return _attr_condition(engine, expr)
 
 
 def _order_columns(query: Select[Any], order_by: Sequence[OrderKey]) -> tuple[Select[Any], list[Any]]:
@@ -194,14 +227,23 @@ def build_search(
     offset: int,
     lifecycle: str | None,
 ) -> Select[Any]:
-    """The full search query: the page of matching runs, each with params/tags/metrics JSON columns."""
+    """The full search query: the page of matching runs, each with params/tags/metrics JSON columns.
+
+    ``lifecycle`` (``None``: any) is that of the runs and of their experiments alike: with ``"active"``, the
+    runs of a deleted experiment are left out with it.
+    """
     base = select(*runs.c).select_from(runs)
     base, order_cols = _order_columns(base, order_by)
-    where = [compile_filter(expr)]
+    where = [compile_filter(engine, expr)]
     if experiment_ids:
         where.append(runs.c.experiment_id.in_(list(experiment_ids)))
     if lifecycle is not None:
         where.append(runs.c.lifecycle == lifecycle)
+        where.append(
+            runs.c.experiment_id.in_(
+                select(experiments.c.experiment_id).where(experiments.c.lifecycle == lifecycle)
+            )
+        )
     page_q = base.add_columns(func.row_number().over(order_by=order_cols).label("rn"))
     page_q = page_q.where(*where).order_by(*order_cols)
     if limit is not None:
@@ -220,7 +262,7 @@ def build_search(
     lm = latest_metrics
     metrics_json = agg(
         lm,
-        dialect.json_array(
+        dialect.json_metric_summary(
             engine,
             lm.c.last_value,
             lm.c.min_value,

@@ -8,6 +8,7 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -52,12 +53,16 @@ _RUN_COLUMNS = (
 )
 
 
+# A number as written in a filter: optional sign, ASCII digits with an optional point and exponent, or
+# inf/infinity/nan in any case. Python's float() also takes '1_000', ' 7 ' and non-ASCII digits: not numbers.
+_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))")
+
+
 def as_number(value: str) -> float | None:
     """The number a param or tag value reads as, or None (NaN counts as none: it orders nowhere)."""
-    try:
-        x = float(value)
-    except ValueError:
+    if _NUMBER.fullmatch(value) is None:
         return None
+    x = float(value)
     return None if math.isnan(x) else x
 
 
@@ -82,21 +87,30 @@ def _run_info(row: Any) -> RunInfo:
 
 
 def _decode_number(x: Any) -> float:
-    if x is None:
-        return math.nan
-    if isinstance(x, str):  # +-infinity, written as a string by the JSON aggregation
-        return float(x)
-    return float(x)
+    """A float of a search row's JSON: a number, a string (exact text, ``inf``, ``Infinity``) or null (NaN)."""
+    return math.nan if x is None else float(x)
 
 
 def _decode_summaries(text: str | None) -> dict[str, MetricSummary]:
+    """The metric summaries of a search row (see dialect.json_metric_summary for the arrays)."""
     if not text:
         return {}
     out: dict[str, MetricSummary] = {}
-    for key, (last, lo, hi, step, ts, count) in orjson.loads(text).items():
-        out[key] = MetricSummary(
-            key, _decode_number(last), _decode_number(lo), _decode_number(hi), step, ts, count
-        )
+    for key, v in orjson.loads(text).items():
+        n = len(v)
+        if n == 6:
+            last, lo, hi, step, ts, count = v
+        elif n == 4:  # min and max equal last
+            last, step, ts, count = v
+            lo = hi = last
+        else:  # min or max equals last, and v[1] is the other one
+            last, lo, step, ts, count = v
+            hi = last
+        if not (last.__class__ is lo.__class__ is hi.__class__ is float):  # NaN, infinities, PostgreSQL's 1
+            last, lo, hi = _decode_number(last), _decode_number(lo), _decode_number(hi)
+        if n == 5 and lo > last:  # min <= last <= max: above last, the other one is the max
+            lo, hi = last, lo
+        out[key] = MetricSummary(key, last, lo, hi, step, ts, count)
     return out
 
 
