@@ -12,12 +12,14 @@ import random
 import sys
 import time
 import uuid
+from typing import Any
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import _common as c
 
 N_RUNS = 10_000
 FILTER = "metrics.metric_0 > 0.5 and params.param_0 != 'lr'"
+ALL = "metrics.metric_0 >= 0"  # matches every run
 ORDER = ["metrics.metric_1 DESC"]
 
 
@@ -53,14 +55,21 @@ def assay_side() -> dict[str, float]:
         client.set_terminated(run.run_id)
     client.flush()
     want = expected(dataset())
-    top_t, top = c.timeit(lambda: client.search_runs("search", FILTER, ORDER, max_results=100), repeat=9)
-    all_t, everything = c.timeit(
-        lambda: client.search_runs("search", FILTER, ORDER, max_results=N_RUNS), repeat=5
-    )
-    assert len(top) == 100 and len(everything) == want, (len(everything), want)
+
+    def search(flt: str, n: int) -> list[Any]:
+        return client.search_runs("search", flt, ORDER, max_results=n)
+
+    def read_all() -> float:
+        return sum(r.metrics["metric_1"] + len(r.params) + len(r.tags) for r in search(ALL, N_RUNS))
+
+    top_t, top = c.timeit(lambda: search(FILTER, 100), repeat=9)
+    some_t, some = c.timeit(lambda: search(FILTER, N_RUNS), repeat=5)
+    all_t, everything = c.timeit(lambda: search(ALL, N_RUNS), repeat=5)
+    read_t, _ = c.timeit(read_all, repeat=5)
+    assert len(top) == 100 and len(some) == want and len(everything) == N_RUNS, (len(some), want)
     values = [r.metrics["metric_1"] for r in everything]
     assert values == sorted(values, reverse=True)
-    return {"top100_s": top_t, "all_s": all_t, "matched": want}
+    return {"top100_s": top_t, "some_s": some_t, "all_s": all_t, "read_s": read_t, "matched": want}
 
 
 def mlflow_side() -> None:
@@ -105,14 +114,15 @@ def mlflow_side() -> None:
     with store.ManagedSessionMaker() as session:
         session.bulk_save_objects(objects)
     want = expected(dataset())
-    top_t, top = c.timeit(
-        lambda: client.search_runs([exp_id], FILTER, order_by=ORDER, max_results=100), repeat=3
-    )
-    all_t, everything = c.timeit(
-        lambda: client.search_runs([exp_id], FILTER, order_by=ORDER, max_results=N_RUNS), repeat=1
-    )
-    assert len(top) == 100 and len(everything) == want, (len(everything), want)
-    c.emit({"top100_s": top_t, "all_s": all_t})
+
+    def search(flt: str, n: int) -> list[Any]:
+        return list(client.search_runs([exp_id], flt, order_by=ORDER, max_results=n))
+
+    top_t, top = c.timeit(lambda: search(FILTER, 100), repeat=3)
+    some_t, some = c.timeit(lambda: search(FILTER, N_RUNS), repeat=1)
+    all_t, everything = c.timeit(lambda: search(ALL, N_RUNS), repeat=1)
+    assert len(top) == 100 and len(some) == want and len(everything) == N_RUNS
+    c.emit({"top100_s": top_t, "some_s": some_t, "all_s": all_t})
 
 
 def main() -> None:
@@ -123,17 +133,15 @@ def main() -> None:
     a = assay_side()
     m = c.mlflow_side(__file__)
     print(f"  ({a['matched']:,.0f} runs match)")
-    c.row(
-        "filter + order, top 100", a["top100_s"] * 1000, "ms", m and m["top100_s"] * 1000, "lower", "<= 20 ms"
-    )
-    c.row(
-        f"filter + order, all {a['matched']:,.0f} matches",
-        a["all_s"] * 1000,
-        "ms",
-        m and m["all_s"] * 1000,
-        "lower",
-        "<= 200 ms",
-    )
+    ms = 1000.0
+    rows = [
+        ("filter + order, top 100", "top100_s", "<= 20 ms"),
+        (f"filter + order, all {a['matched']:,.0f} matches", "some_s", "-"),
+        (f"filter + order, all {N_RUNS:,} runs", "all_s", "<= 200 ms"),
+    ]
+    for label, key, target in rows:
+        c.row(label, a[key] * ms, "ms", m and m[key] * ms, "lower", target)
+    c.row("  ... and reading every run's data", a["read_s"] * ms, "ms", m and m["all_s"] * ms, "lower", "-")
 
 
 if __name__ == "__main__":

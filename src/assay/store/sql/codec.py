@@ -23,13 +23,13 @@ def pack_float(a: npt.NDArray[np.float64]) -> bytes:
 def unpack_int(chunks: list[bytes]) -> npt.NDArray[np.int64]:
     if len(chunks) == 1:
         return np.frombuffer(chunks[0], dtype=_I8).astype(np.int64)
-    return np.frombuffer(b"".join(chunks), dtype=_I8).astype(np.int64, copy=False)
+    return np.frombuffer(bytearray().join(chunks), dtype=_I8).astype(np.int64, copy=False)  # writable
 
 
 def unpack_float(chunks: list[bytes]) -> npt.NDArray[np.float64]:
     if len(chunks) == 1:
         return np.frombuffer(chunks[0], dtype=_F8).astype(np.float64)
-    return np.frombuffer(b"".join(chunks), dtype=_F8).astype(np.float64, copy=False)
+    return np.frombuffer(bytearray().join(chunks), dtype=_F8).astype(np.float64, copy=False)  # writable
 
 
 class BatchSummary(NamedTuple):

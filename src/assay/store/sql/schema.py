@@ -4,6 +4,8 @@ Metric series are stored in chunks: one row per (run, key, flush) holding packed
 writes a row per series per batch and reading a million-point history is one range read, not a million
 rows. ``latest_metrics`` keeps last/min/max per (run, key) so searching and sorting never touch series.
 NaN is stored as NULL in the summary columns (SQLite cannot store NaN in a REAL column).
+Each run row also carries msgpack documents of its params, tags and metric summaries (see ``runs``), so
+reading a page of 10,000 runs is one row per run rather than 350,000 rows or JSON aggregation.
 """
 
 from __future__ import annotations
@@ -56,7 +58,13 @@ runs = Table(
     Column("lifecycle", String(16), nullable=False, server_default="active"),
     Column("parent_run_id", String(32), nullable=True),
     Column("heartbeat_at", BigInteger, nullable=True),
-    Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+    # A read model of the run's params, tags and metric summaries (msgpack), rewritten in the same
+    # transaction as the rows it mirrors: search filters on the tables and reads a page of runs from these.
+    Column("params_doc", LargeBinary, nullable=True),
+    Column("tags_doc", LargeBinary, nullable=True),
+    Column("metrics_doc", LargeBinary, nullable=True),
+    # Covers the runs scan of a search (experiment, lifecycle, newest first) without reading wide rows.
+    Index("ix_runs_experiment_start", "experiment_id", "lifecycle", "start_time", "run_id"),
     Index("ix_runs_status", "status"),
 )
 

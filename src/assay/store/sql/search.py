@@ -1,9 +1,9 @@
 r"""Compile a parsed filter and order-by (assay.query) into one SQL query over the run tables.
 
 Metric conditions read the ``latest_metrics`` summary, never a series. Each condition is an indexed
-EXISTS on (run_id, key); each order key is a LEFT JOIN on the same index. The page of runs is then
-decorated with its params, tags and metric summaries as JSON aggregated by the database, so a page of
-10,000 runs costs one round trip and a few JSON decodes per run rather than hundreds of thousands of rows.
+``run_id IN (SELECT run_id ... WHERE key = ...)``; each order key is a LEFT JOIN on (run_id, key). The
+page is found and sorted on the narrow run columns; then the run rows' msgpack documents (see
+schema.runs) are read for it: params, tags and metric summaries in one row per run.
 
 The semantics, the same on SQLite and PostgreSQL:
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import Select, and_, false, not_, or_, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,6 +51,21 @@ from assay.query import (
 from assay.store.sql import dialect
 from assay.store.sql.schema import experiments, latest_metrics, params, runs, tags
 
+#: The run columns a search selects, in the order store._run_info reads them.
+_RUN_COLUMNS = (
+    runs.c.run_id,
+    runs.c.experiment_id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.user_name,
+    runs.c.artifact_uri,
+    runs.c.lifecycle,
+    runs.c.parent_run_id,
+    runs.c.heartbeat_at,
+)
+
 _ATTR_COLUMNS: dict[str, ColumnElement[Any]] = {
     "run_id": runs.c.run_id,
     "name": runs.c.name,
@@ -67,6 +82,16 @@ _NUMERIC_ATTRS = {"start_time", "end_time", "duration", "experiment_id"}
 _NULLABLE_ATTRS = {"end_time", "duration", "parent_run_id"}
 _ORDERING = {"<", "<=", ">", ">="}
 _LIKE = {"like", "ilike", "not like", "not ilike"}
+
+
+def _has(table: Any, key: str, cond: Any = None) -> Any:
+    """Runs with a row of ``key`` in ``table`` (matching ``cond``): ``run_id IN (SELECT run_id ...)``.
+
+    An uncorrelated IN lets the database read the (key, value) index once and probe a set, where a
+    correlated EXISTS looked the key up run by run (about twice as slow on 10,000 runs).
+    """
+    where = [table.c.key == key] if cond is None else [table.c.key == key, cond]
+    return runs.c.run_id.in_(select(table.c.run_id).where(*where))
 
 
 def _compare(engine: Engine, col: Any, op: str, value: Any) -> Any:
@@ -96,7 +121,7 @@ def _metric_value(field: Field, v: Value) -> float:
     return v.value
 
 
-def _metric_condition(engine: Engine, node: Comparison | InList) -> ColumnElement[Any]:
+def _metric_condition(engine: Engine, node: Comparison | InList) -> Any:
     lm = latest_metrics.alias()
     col = lm.c.last_value
     field = node.field
@@ -115,9 +140,9 @@ def _metric_condition(engine: Engine, node: Comparison | InList) -> ColumnElemen
             cond = col.is_(None) if node.op == "=" else col.is_not(None) if node.op == "!=" else false()
         else:
             cond = _compare(engine, col, node.op, x)
-    inner = exists().where(lm.c.run_id == runs.c.run_id, lm.c.key == field.key, cond)
+    inner = _has(lm, field.key, cond)
     if isinstance(node, InList) and node.negated:
-        return and_(exists().where(lm.c.run_id == runs.c.run_id, lm.c.key == field.key), not_(inner))
+        return and_(_has(lm, field.key), not_(inner))
     return inner
 
 
@@ -125,7 +150,7 @@ def _text_of(v: Value) -> str:
     return v.text if isinstance(v, Number) else v.value
 
 
-def _kv_condition(engine: Engine, table: Any, node: Comparison | InList) -> ColumnElement[Any]:
+def _kv_condition(engine: Engine, table: Any, node: Comparison | InList) -> Any:
     """params and tags: `=`, `in`, `like` compare text; `< <= > >=` compare numbers when given a number."""
     t = table.alias()
     key = node.field.key
@@ -133,14 +158,14 @@ def _kv_condition(engine: Engine, table: Any, node: Comparison | InList) -> Colu
         cond: ColumnElement[Any] = t.c.value.in_([_text_of(v) for v in node.values])
         if node.negated:
             return and_(
-                exists().where(t.c.run_id == runs.c.run_id, t.c.key == key),
-                not_(exists().where(t.c.run_id == runs.c.run_id, t.c.key == key, cond)),
+                _has(t, key),
+                not_(_has(t, key, cond)),
             )
     elif node.op in _ORDERING and isinstance(node.value, Number):
         cond = _compare(engine, t.c.num_value, node.op, node.value.value)
     else:
         cond = _compare(engine, t.c.value, node.op, _text_of(node.value))
-    return exists().where(t.c.run_id == runs.c.run_id, t.c.key == key, cond)
+    return _has(t, key, cond)
 
 
 def _attr_literal(name: str, v: Value) -> Any:
@@ -197,25 +222,30 @@ def compile_filter(engine: Engine, expr: Expr | None) -> Any:
     return _attr_condition(engine, expr)
 
 
-def _order_columns(query: Select[Any], order_by: Sequence[OrderKey]) -> tuple[Select[Any], list[Any]]:
-    cols: list[Any] = []
+def _sort_keys(
+    query: Select[Any], order_by: Sequence[OrderKey]
+) -> tuple[Select[Any], list[tuple[Any, bool]]]:
+    """The query joined to what the order needs, and the (expression, descending) sort keys, tie-breakers
+    last: newest first, then run id."""
+    keys: list[tuple[Any, bool]] = []
     for ok in order_by:
         f = ok.field
-        exprs: list[ColumnElement[Any]]
         if f.kind == "attribute":
-            exprs = [_ATTR_COLUMNS[f.key]]
+            keys.append((_ATTR_COLUMNS[f.key], ok.descending))
         elif f.kind == "metric":
             lm = latest_metrics.alias()
             query = query.outerjoin(lm, and_(lm.c.run_id == runs.c.run_id, lm.c.key == f.key))
-            exprs = [lm.c.last_value]
+            keys.append((lm.c.last_value, ok.descending))
         else:
             t = (params if f.kind == "param" else tags).alias()
             query = query.outerjoin(t, and_(t.c.run_id == runs.c.run_id, t.c.key == f.key))
-            exprs = [t.c.num_value, t.c.value]
-        for e in exprs:
-            cols.append((e.desc() if ok.descending else e.asc()).nulls_last())
-    cols += [runs.c.start_time.desc(), runs.c.run_id.asc()]
-    return query, cols
+            keys += [(t.c.num_value, ok.descending), (t.c.value, ok.descending)]
+    keys += [(runs.c.start_time, True), (runs.c.run_id, False)]
+    return query, keys
+
+
+def _ordered(expr: Any, descending: bool) -> Any:
+    return (expr.desc() if descending else expr.asc()).nulls_last()
 
 
 def build_search(
@@ -227,13 +257,13 @@ def build_search(
     offset: int,
     lifecycle: str | None,
 ) -> Select[Any]:
-    """The full search query: the page of matching runs, each with params/tags/metrics JSON columns.
+    """The search query: the page of matching runs' columns, filtered and ordered (documents come after).
 
     ``lifecycle`` (``None``: any) is that of the runs and of their experiments alike: with ``"active"``, the
     runs of a deleted experiment are left out with it.
     """
-    base = select(*runs.c).select_from(runs)
-    base, order_cols = _order_columns(base, order_by)
+    base: Select[Any] = select(*_RUN_COLUMNS).select_from(runs)
+    base, keys = _sort_keys(base, order_by)
     where = [compile_filter(engine, expr)]
     if experiment_ids:
         where.append(runs.c.experiment_id.in_(list(experiment_ids)))
@@ -244,50 +274,12 @@ def build_search(
                 select(experiments.c.experiment_id).where(experiments.c.lifecycle == lifecycle)
             )
         )
-    page_q = base.add_columns(func.row_number().over(order_by=order_cols).label("rn"))
-    page_q = page_q.where(*where).order_by(*order_cols)
+    page_q = base.where(*where).order_by(*(_ordered(e, d) for e, d in keys))
     if limit is not None:
         page_q = page_q.limit(limit)
     if offset:
         page_q = page_q.offset(offset)
-    page = page_q.subquery("page")
-
-    def agg(table: Any, value: ColumnElement[Any]) -> Any:
-        return (
-            select(dialect.json_object_agg(engine, table.c.key, value))
-            .where(table.c.run_id == page.c.run_id)
-            .scalar_subquery()
-        )
-
-    lm = latest_metrics
-    metrics_json = agg(
-        lm,
-        dialect.json_metric_summary(
-            engine,
-            lm.c.last_value,
-            lm.c.min_value,
-            lm.c.max_value,
-            lm.c.last_step,
-            lm.c.last_timestamp,
-            lm.c.count,
-        ),
-    )
-    return select(
-        page.c.run_id,
-        page.c.experiment_id,
-        page.c.name,
-        page.c.status,
-        page.c.start_time,
-        page.c.end_time,
-        page.c.user_name,
-        page.c.artifact_uri,
-        page.c.lifecycle,
-        page.c.parent_run_id,
-        page.c.heartbeat_at,
-        agg(params, params.c.value),
-        agg(tags, tags.c.value),
-        metrics_json,
-    ).order_by(page.c.rn)
+    return page_q
 
 
 __all__ = ["build_search", "compile_filter"]

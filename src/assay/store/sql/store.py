@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +21,6 @@ from assay.entities import (
     Experiment,
     Lifecycle,
     MetricHistory,
-    MetricSummary,
     NewRun,
     Run,
     RunInfo,
@@ -32,12 +30,13 @@ from assay.entities import (
 )
 from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
-from assay.store.sql import codec, dialect
+from assay.store.sql import codec, dialect, docs
 from assay.store.sql.migrate import ensure_schema
-from assay.store.sql.prepared import Prepared, integrity_error, raw_transaction
+from assay.store.sql.prepared import Prepared, fetch_all, integrity_error, raw_transaction
 from assay.store.sql.schema import experiments, latest_metrics, metric_chunks, params, runs, tags
 from assay.store.sql.search import build_search
 
+_DOC_COLUMNS = (runs.c.params_doc, runs.c.tags_doc, runs.c.metrics_doc)
 _RUN_COLUMNS = (
     runs.c.run_id,
     runs.c.experiment_id,
@@ -70,48 +69,30 @@ def _nan_if_none(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
+_STATUS = {s.value: s for s in RunStatus}
+_LIFECYCLE = {x.value: x for x in Lifecycle}
+
+
 def _run_info(row: Any) -> RunInfo:
+    """A RunInfo from a row of _RUN_COLUMNS (positional: searches build thousands of these)."""
     return RunInfo(
-        run_id=row[0],
-        experiment_id=str(row[1]),
-        name=row[2],
-        status=RunStatus(row[3]),
-        start_time=row[4],
-        end_time=row[5],
-        user=row[6],
-        artifact_uri=row[7],
-        lifecycle=Lifecycle(row[8]),
-        parent_run_id=row[9],
-        heartbeat_at=row[10],
+        row[0],
+        str(row[1]),
+        row[2],
+        _STATUS[row[3]],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        _LIFECYCLE[row[8]],
+        row[9],
+        row[10],
     )
 
 
-def _decode_number(x: Any) -> float:
-    """A float of a search row's JSON: a number, a string (exact text, ``inf``, ``Infinity``) or null (NaN)."""
-    return math.nan if x is None else float(x)
-
-
-def _decode_summaries(text: str | None) -> dict[str, MetricSummary]:
-    """The metric summaries of a search row (see dialect.json_metric_summary for the arrays)."""
-    if not text:
-        return {}
-    out: dict[str, MetricSummary] = {}
-    for key, v in orjson.loads(text).items():
-        n = len(v)
-        if n == 6:
-            last, lo, hi, step, ts, count = v
-        elif n == 4:  # min and max equal last
-            last, step, ts, count = v
-            lo = hi = last
-        else:  # min or max equals last, and v[1] is the other one
-            last, lo, step, ts, count = v
-            hi = last
-        if not (last.__class__ is lo.__class__ is hi.__class__ is float):  # NaN, infinities, PostgreSQL's 1
-            last, lo, hi = _decode_number(last), _decode_number(lo), _decode_number(hi)
-        if n == 5 and lo > last:  # min <= last <= max: above last, the other one is the max
-            lo, hi = last, lo
-        out[key] = MetricSummary(key, last, lo, hi, step, ts, count)
-    return out
+def _run_from_row(row: Any) -> Run:
+    """A Run from a row of _RUN_COLUMNS followed by the three documents."""
+    return Run(_run_info(row), docs.unpack_kv(row[11]), docs.unpack_kv(row[12]), docs.unpack_metrics(row[13]))
 
 
 class EndRefused(Exception):
@@ -135,6 +116,9 @@ def _run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
         "lifecycle": Lifecycle.ACTIVE.value,
         "parent_run_id": r.parent_run_id,
         "heartbeat_at": r.start_time,
+        "params_doc": docs.pack_kv(r.params),
+        "tags_doc": docs.pack_kv(r.tags),
+        "metrics_doc": None,
     }
 
 
@@ -157,6 +141,27 @@ class _HotStatements:
             ),
         )
         self.run_info = Prepared(engine, select(*_RUN_COLUMNS).where(runs.c.run_id == bindparam("rid")))
+        self.run_with_docs = Prepared(
+            engine, select(*_RUN_COLUMNS, *_DOC_COLUMNS).where(runs.c.run_id == bindparam("rid"))
+        )
+        lm = latest_metrics
+        self.summaries_of_run = Prepared(
+            engine,
+            select(
+                lm.c.key,
+                lm.c.last_value,
+                lm.c.min_value,
+                lm.c.max_value,
+                lm.c.last_step,
+                lm.c.last_timestamp,
+                lm.c["count"],
+            )
+            .where(lm.c.run_id == bindparam("rid"))
+            .order_by(lm.c.key),
+        )
+        self.set_metrics_doc = Prepared(
+            engine, update(runs).where(runs.c.run_id == bindparam("rid")).values(metrics_doc=bindparam("doc"))
+        )
         running = runs.c.status == RunStatus.RUNNING.value
         reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
         self.end_run = Prepared(
@@ -193,6 +198,9 @@ class SqlStore:
         ensure_schema(self.engine)
         self._sql = _HotStatements(self.engine, self._summary_upsert())
         self._integrity_error = integrity_error(self.engine)
+        self._docs_by_ids = dialect.rows_by_ids_sql(
+            self.engine, "run_id, params_doc, tags_doc, metrics_doc", "runs", "run_id"
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -221,21 +229,13 @@ class SqlStore:
         return str(eid)
 
     def _experiment_query(self) -> Any:
-        counts = (
-            select(
-                runs.c.experiment_id,
-                func.count().label("n"),
-                func.max(func.coalesce(runs.c.end_time, runs.c.heartbeat_at, runs.c.start_time)).label(
-                    "last"
-                ),
-            )
-            .where(runs.c.lifecycle == Lifecycle.ACTIVE.value)
-            .group_by(runs.c.experiment_id)
-            .subquery()
-        )
-        return select(experiments, counts.c.n, counts.c.last).select_from(
-            experiments.outerjoin(counts, counts.c.experiment_id == experiments.c.experiment_id)
-        )
+        """Experiments with their active run count and latest run start, each a correlated lookup on the
+        covering index (experiment_id, lifecycle, start_time): no scan of the runs table."""
+        r = runs.alias()
+        mine = and_(r.c.experiment_id == experiments.c.experiment_id, r.c.lifecycle == Lifecycle.ACTIVE.value)
+        n = select(func.count()).select_from(r).where(mine).scalar_subquery()
+        last = select(func.max(r.c.start_time)).where(mine).scalar_subquery()
+        return select(experiments, n.label("n"), last.label("last"))
 
     @staticmethod
     def _experiment(row: Row[Any]) -> Experiment:
@@ -315,26 +315,11 @@ class SqlStore:
         return {r[0]: _run_info(r) for r in rows}
 
     def get_run(self, run_id: str) -> Run:
-        info = self.get_run_info(run_id)
-        with self.engine.connect() as conn:
-            p = dict(
-                conn.execute(select(params.c.key, params.c.value).where(params.c.run_id == run_id)).all()
-            )
-            t = dict(conn.execute(select(tags.c.key, tags.c.value).where(tags.c.run_id == run_id)).all())
-            m = conn.execute(select(latest_metrics).where(latest_metrics.c.run_id == run_id)).all()
-        summaries = {
-            r.key: MetricSummary(
-                r.key,
-                _nan_if_none(r.last_value),
-                _nan_if_none(r.min_value),
-                _nan_if_none(r.max_value),
-                r.last_step,
-                r.last_timestamp,
-                r._mapping["count"],
-            )
-            for r in m
-        }
-        return Run(info, p, t, summaries)
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.run_with_docs.run(cur, {"rid": run_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return _run_from_row(row)
 
     def apply(self, batch: WriteBatch, artifact_uris: Mapping[str, str]) -> None:
         """Create runs, append points, end runs: one transaction, all or nothing.
@@ -397,6 +382,15 @@ class SqlStore:
                         "Params are inputs fixed for a run: log a different key, or start a new run."
                     )
             self._insert_kv(conn, params, run_id, {k: v for k, v in items.items() if k not in existing})
+            self._refresh_kv_doc(conn, params, runs.c.params_doc, run_id)
+
+    @staticmethod
+    def _refresh_kv_doc(conn: Connection, table: Any, column: Any, run_id: str) -> None:
+        """Rewrite a run's params or tags document from its rows (inside the caller's transaction)."""
+        items: dict[str, str] = dict(
+            conn.execute(select(table.c.key, table.c.value).where(table.c.run_id == run_id)).all()
+        )
+        conn.execute(update(runs).where(runs.c.run_id == run_id).values({column: docs.pack_kv(items)}))
 
     def set_tags(self, run_id: str, items: Mapping[str, str]) -> None:
         """Set tags, replacing earlier values."""
@@ -416,10 +410,13 @@ class SqlStore:
                     for k, v in items.items()
                 ],
             )
+            self._refresh_kv_doc(conn, tags, runs.c.tags_doc, run_id)
 
     def delete_tag(self, run_id: str, key: str) -> bool:
         with self._write() as conn, conn.begin():
             n = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key)).rowcount
+            if n:
+                self._refresh_kv_doc(conn, tags, runs.c.tags_doc, run_id)
         return bool(n)
 
     # ---- heartbeats ----------------------------------------------------------------------------------
@@ -515,6 +512,13 @@ class SqlStore:
             )
         self._sql.insert_chunk.run_many(cur, chunk_rows)
         self._sql.upsert_summary.run_many(cur, summary_rows)
+        # Rewrite the summary document of every run that got points, from the merged summaries.
+        touched = dict.fromkeys(b.run_id for b in batches)
+        updates = []
+        for run_id in touched:
+            rows = self._sql.summaries_of_run.run(cur, {"rid": run_id}).fetchall()
+            updates.append({"rid": run_id, "doc": docs.pack_metrics(rows)})
+        self._sql.set_metrics_doc.run_many(cur, updates)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """The whole series in logged order (empty arrays if nothing was logged under ``key``)."""
@@ -604,20 +608,17 @@ class SqlStore:
             offset,
             None if lifecycle is None else lifecycle.value,
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+        rows = fetch_all(self.engine, q)
         more = max_results is not None and len(rows) > max_results
         if more:
             rows = rows[:max_results]
-        loads = orjson.loads
+        sql, bind = self._docs_by_ids
+        with raw_transaction(self.engine, write=False) as cur:
+            cur.execute(sql, bind([r[0] for r in rows]))
+            found: dict[str, Any] = {d[0]: d for d in cur.fetchall()}
+        kv, metrics = docs.lazy_kv, docs.lazy_metrics
         out = []
         for r in rows:
-            out.append(
-                Run(
-                    _run_info(r),
-                    loads(r[11]) if r[11] else {},
-                    loads(r[12]) if r[12] else {},
-                    _decode_summaries(r[13]),
-                )
-            )
+            d = found[r[0]]
+            out.append(Run(_run_info(r), kv(d[1]), kv(d[2]), metrics(d[3])))
         return out, more

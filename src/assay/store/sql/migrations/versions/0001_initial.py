@@ -43,8 +43,13 @@ def upgrade() -> None:
         sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
         sa.Column("parent_run_id", sa.String(32), nullable=True),
         sa.Column("heartbeat_at", sa.BigInteger, nullable=True),
+        sa.Column("params_doc", sa.LargeBinary, nullable=True),
+        sa.Column("tags_doc", sa.LargeBinary, nullable=True),
+        sa.Column("metrics_doc", sa.LargeBinary, nullable=True),
     )
-    op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "start_time"])
+    op.create_index(
+        "ix_runs_experiment_start", "runs", ["experiment_id", "lifecycle", "start_time", "run_id"]
+    )
     op.create_index("ix_runs_status", "runs", ["status"])
     for name in ("params", "tags"):
         op.create_table(
