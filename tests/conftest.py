@@ -65,11 +65,14 @@ def reset_sdk() -> None:
     fluent.set_tracking_uri(None)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "http"])
 def tracking_uri(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """A tracking URI of an empty store, set as ASSAY_TRACKING_URI; artifacts under tmp_path."""
+    if request.param == "http":
+        yield from _http_uri(tmp_path, monkeypatch)
+        return
     if request.param == "sqlite":
         uri = str(tmp_path / "store" / "assay.db")
     else:
@@ -94,3 +97,21 @@ def sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     reset_sdk()
     yield uri
     reset_sdk()
+
+
+def _http_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of a real server (on a thread) over a fresh SQLite store: the same tests over HTTP."""
+    from assay.server.main import build_service
+    from assay.server.testing import ServerThread
+
+    service = build_service(str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "artifacts"))
+    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
+    monkeypatch.chdir(tmp_path)
+    try:
+        with ServerThread(service) as url:
+            monkeypatch.setenv("ASSAY_TRACKING_URI", url)
+            reset_sdk()
+            yield url
+            reset_sdk()
+    finally:
+        service.close()

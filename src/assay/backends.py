@@ -58,8 +58,16 @@ def _embedded(uri: str) -> Tracking:
     return TrackingService(store, root)
 
 
+def _remote(uri: str) -> Tracking:
+    from assay.remote import remote_backend  # httpx and pydantic load only for a server URI
+
+    return remote_backend(uri)
+
+
 register("sqlite", _embedded)
 register("postgresql", _embedded)
+register("http", _remote)
+register("https", _remote)
 
 
 def get_backend(uri: str | None = None) -> Tracking:

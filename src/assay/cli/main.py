@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, experiments, runs
+from assay.cli import artifacts, experiments, runs, server
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -42,7 +42,7 @@ class AssayGroup(TyperGroup):
 app = typer.Typer(
     cls=AssayGroup,
     name="assay",
-    help="Browse assay experiments, runs and artifacts.",
+    help="Browse assay experiments, runs and artifacts; serve them over HTTP.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -50,6 +50,8 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.command("server")(server.server)
+app.command("ui")(server.ui)
 
 
 @app.callback()

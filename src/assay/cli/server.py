@@ -1,0 +1,92 @@
+"""``assay server`` (team mode: the tracking API for other machines) and ``assay ui`` (this machine's store).
+
+Both serve the REST API of ``assay.server`` over a SQL store until Ctrl-C. The server has no
+authentication yet, so both bind 127.0.0.1 unless ``assay server --host`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import webbrowser
+from typing import Annotated
+
+import typer
+
+from assay.cli.context import CliState
+
+#: Where ``assay ui`` points the browser: the interactive API docs, until the UI pages land at "/".
+UI_PATH = "/docs"
+
+PortOpt = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TCP port to listen on.")]
+
+
+def _store(ctx: typer.Context, store: str | None) -> str:
+    from assay.backends import default_tracking_uri
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    return store or state.tracking_uri or default_tracking_uri()
+
+
+def server(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URI",
+            help="SQLite path or postgresql:// URL (default: --tracking-uri, $ASSAY_TRACKING_URI, "
+            "else $ASSAY_HOME/assay.db).",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            metavar="URL",
+            help="Artifact root, a directory or s3:// URL (default: $ASSAY_ARTIFACT_ROOT, else next to a "
+            "SQLite store, else $ASSAY_HOME/artifacts).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Interface to bind; 0.0.0.0 opens it to the network (no auth yet)."),
+    ] = "127.0.0.1",
+    port: PortOpt = 5000,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the tracking API; clients log to it with ASSAY_TRACKING_URI=http://HOST:PORT."""
+    from assay.server.main import serve
+
+    serve(_store(ctx, store), artifacts, host, port, workers)
+
+
+def ui(
+    ctx: typer.Context,
+    port: PortOpt = 5000,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+) -> None:
+    """Browse this machine's store (--tracking-uri, or the default) at http://127.0.0.1:PORT."""
+    from assay.server.main import serve
+
+    url = f"http://127.0.0.1:{port}"
+    if not no_browser:
+        threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
+    typer.echo(f"assay ui at {url}{UI_PATH} (Ctrl-C to stop)", err=True)
+    serve(_store(ctx, None), None, "127.0.0.1", port)
+
+
+def _open_when_up(url: str, timeout: float = 15.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/health", timeout=1.0)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        webbrowser.open(url + UI_PATH)
+        return

@@ -1,0 +1,198 @@
+"""``RemoteTracking``: the ``Tracking`` interface over the server's REST API (team mode).
+
+The SDK holds it like the embedded service and never knows the difference: every method sends one
+request (a directory upload or download, one per file) on one ``httpx.Client``, whose pool keeps HTTP/1.1
+connections alive between calls; httpcore sets TCP_NODELAY on every connection it opens, so small
+requests are not held back by Nagle's algorithm. Errors come back as the same AssayError classes with the
+same messages; connection and server failures do not (see ``assay.remote.errors``), so the SDK's writer
+retries them. Thread-safe: httpx clients may be shared by threads.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from assay import __version__
+from assay.entities import (
+    Experiment,
+    MetricHistory,
+    Run,
+    RunEnd,
+    RunInfo,
+    RunList,
+    RunStatus,
+    SeriesBatch,
+    WriteBatch,
+)
+from assay.errors import NotFound
+from assay.remote.artifacts import HttpArtifacts
+from assay.remote.errors import check
+from assay.remote.urls import API, key_segment, run_path, segment
+from assay.server import schemas as s
+from assay.server import wire
+from assay.services import validation as v
+from assay.services.tracking import Tracking, now_ms
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _texts(items: Mapping[str, object] | None, what: str) -> dict[str, str]:
+    """Params or tags as the JSON object of strings the API takes, by the service's own rules."""
+    rule = v.param_value if what == "param" else v.tag_value
+    return {v.check_key(k, what): rule(k, val) for k, val in (items or {}).items()}
+
+
+class RemoteTracking(HttpArtifacts, Tracking):
+    """Tracking on the assay server at ``base_url`` (e.g. ``http://127.0.0.1:5000``).
+
+    ``http`` replaces the HTTP client (any ``httpx.Client`` whose base URL is the server's, such as
+    FastAPI's TestClient); ``timeout`` is in seconds, per network operation.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            headers={"User-Agent": f"assay/{__version__}"},
+            transport=httpx.HTTPTransport(retries=1),  # connection attempts only
+        )
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, API + path, **kwargs)
+        check(response)
+        return response
+
+    def _fetch(self, model: type[M], path: str, method: str = "GET", **kwargs: Any) -> M:
+        """The response body of a request as ``model`` (one of assay.server.schemas)."""
+        return model.model_validate_json(self._call(method, path, **kwargs).content)
+
+    # ---- experiments ----------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> Experiment:
+        return self._fetch(s.ExperimentOut, "/experiments", "POST", json={"name": name}).entity()
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self._fetch(s.ExperimentOut, f"/experiments/{segment(experiment_id, 'experiment')}").entity()
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        try:
+            return self._fetch(s.ExperimentOut, "/experiments/by-name", params={"name": name}).entity()
+        except NotFound:
+            return None
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        listed = self._fetch(s.ExperimentList, "/experiments", params={"include_deleted": include_deleted})
+        return [e.entity() for e in listed.experiments]
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._call("DELETE", f"/experiments/{segment(experiment_id, 'experiment')}")
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._call("POST", f"/experiments/{segment(experiment_id, 'experiment')}/restore")
+
+    # ---- runs -------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+    ) -> RunInfo:
+        body = {
+            "experiment_id": str(experiment_id),
+            "name": name,
+            "params": _texts(params, "param"),
+            "tags": _texts(tags, "tag"),
+            "parent_run_id": parent_run_id,
+            "run_id": run_id,
+            "start_time": start_time,
+            "user": user,
+        }
+        return self._fetch(s.RunInfoOut, "/runs", "POST", json=body).entity()
+
+    def get_run(self, run_id: str) -> Run:
+        return self._fetch(s.RunOut, run_path(run_id)).entity()
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        return self._fetch(s.RunInfoOut, f"{run_path(run_id)}/info").entity()
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        self._call("POST", f"{run_path(run_id)}/params", json={"params": _texts(params, "param")})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        self._call("POST", f"{run_path(run_id)}/tags", json={"tags": _texts(tags, "tag")})
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._call("DELETE", f"{run_path(run_id)}/tags/{key_segment(key)}")
+
+    def ingest(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        body = wire.encode_ingest(batch, batch_id=uuid.uuid4().hex)
+        self._call("POST", "/ingest", content=body, headers={"Content-Type": wire.MSGPACK})
+
+    def end_run(
+        self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
+    ) -> None:
+        status = RunStatus(status)
+        if batches:  # points and end in one request, so in one transaction
+            end = RunEnd(run_id, status, now_ms() if end_time is None else int(end_time))
+            self.ingest(WriteBatch(series=batches, ends=[end]))
+            return
+        body = {"status": status.value, "end_time": end_time}
+        self._call("POST", f"{run_path(run_id)}/end", json=body)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            self._call("POST", "/runs/heartbeat", json={"run_ids": list(run_ids)})
+
+    def delete_run(self, run_id: str) -> None:
+        self._call("DELETE", run_path(run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        self._call("POST", f"{run_path(run_id)}/restore")
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        path = f"{run_path(run_id)}/metrics/{key_segment(key)}/history"
+        return wire.decode_history(self._call("GET", path, headers={"Accept": wire.MSGPACK}).content)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] = (),
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunList:
+        body = {
+            "experiment_ids": [str(e) for e in experiment_ids],
+            "filter": filter,
+            "order_by": None if order_by is None else list(order_by),
+            "max_results": max_results,
+            "page_token": page_token,
+            "include_deleted": include_deleted,
+        }
+        return self._fetch(s.RunListOut, "/runs/search", "POST", json=body).entity()
+
+
+def remote_backend(uri: str) -> RemoteTracking:
+    """The backend for ``http://`` and ``https://`` tracking URIs (register it with assay.backends)."""
+    return RemoteTracking(uri, timeout=float(os.environ.get("ASSAY_HTTP_TIMEOUT", "30")))

@@ -1,0 +1,51 @@
+"""``create_app(service)``: the REST API over a ``Tracking`` service, with OpenAPI at /openapi.json.
+
+Routes are thin (parse, call the service, serialize) and grouped by area in sibling modules. Sync routes
+are plain ``def`` functions, which FastAPI runs in its threadpool, so a slow database call never blocks the
+event loop; routes that stream bodies are ``async`` and hand the service calls to the threadpool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assay import __version__
+from assay.server import artifacts, errors, experiments, metrics, runs
+from assay.server.schemas import ErrorBody, Health
+from assay.services.tracking import Tracking
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(service: Tracking, owns_service: bool = False) -> FastAPI:
+    """The API app over ``service``; with ``owns_service`` the app closes it when it shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if owns_service:
+                service.close()
+
+    app = FastAPI(
+        title="assay",
+        version=__version__,
+        summary="Experiment tracking: experiments, runs, params, tags, metric series, search, artifacts.",
+        lifespan=lifespan,
+        responses={"default": {"model": ErrorBody, "description": "any failure, in the error shape"}},
+    )
+    app.state.service = service
+    errors.install(app)
+    for module in (experiments, runs, metrics, artifacts):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/health", tags=["server"])
+    def health() -> Health:
+        """Liveness: answers as soon as the server accepts requests."""
+        return Health(status="ok")
+
+    return app

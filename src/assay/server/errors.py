@@ -1,0 +1,103 @@
+"""Errors as JSON: ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status, for every failure.
+
+The code is the ``AssayError`` subclass's stable ``code``, so the remote client raises the same class with
+the same message. Request validation failures (422) use INVALID_ARGUMENT, the code of InvalidInput, which
+is what they are. Anything unexpected is answered 500 INTERNAL_ERROR without its traceback (it may hold
+paths or data the caller should not see); Starlette re-raises it after answering, so the server logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from assay.errors import (
+    AssayError,
+    Conflict,
+    FilterSyntaxError,
+    InvalidInput,
+    InvalidState,
+    MissingDependency,
+    NotFound,
+)
+from assay.server.schemas import ErrorBody, ErrorDetail
+
+log = logging.getLogger("assay.server")
+
+#: Checked in order, so a subclass listed before its base wins.
+STATUS: tuple[tuple[type[AssayError], int], ...] = (
+    (NotFound, 404),
+    (InvalidInput, 400),  # FilterSyntaxError too
+    (Conflict, 409),
+    (InvalidState, 409),
+    (MissingDependency, 501),
+)
+
+#: Codes of HTTP-level failures (no route, wrong method, wrong media type): not AssayErrors of the service.
+HTTP_CODES = {404: "NO_SUCH_ROUTE", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def status_of(exc: AssayError) -> int:
+    """The HTTP status of an AssayError: 500 for one that fits no class (a bug or a bare AssayError)."""
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, str | int] | None = None
+) -> Response:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, details=details))
+    return Response(
+        body.model_dump_json(exclude_none=True), status_code=status, media_type="application/json"
+    )
+
+
+async def on_assay_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AssayError)
+    details: dict[str, str | int] | None = None
+    if isinstance(exc, FilterSyntaxError):
+        details = {"reason": exc.reason, "text": exc.text, "position": exc.position}
+    status = status_of(exc)
+    if status == 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(status, exc.code, exc.message, details)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return error_response(422, InvalidInput.code, "invalid request: " + "; ".join(parts))
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = (
+            f"no route for {request.method} {request.url.path}: is this an assay server of this version?"
+        )
+    else:
+        message = str(exc.detail)
+    code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+    response = error_response(exc.status_code, code, message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(
+        500, AssayError.code, f"internal server error ({type(exc).__name__}); the server log has the details"
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Answer every failure of ``app`` in the error shape."""
+    app.add_exception_handler(AssayError, on_assay_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

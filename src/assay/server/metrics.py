@@ -1,0 +1,72 @@
+"""Metric routes: the batch ingest endpoint the SDK's background writer calls, and series histories.
+
+Both hot paths speak msgpack with packed arrays (see ``assay.server.wire`` for the format); the history
+also answers JSON lists for people and browsers, chosen by the ``Accept`` header.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from assay.server import wire
+from assay.server.deps import Service
+from assay.server.schemas import MetricHistoryOut
+from assay.services.tracking import Tracking
+
+log = logging.getLogger("assay.server")
+router = APIRouter(tags=["metrics"])
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}/history",
+    response_model=MetricHistoryOut,
+    responses={200: {"content": {wire.MSGPACK: _BINARY}, "description": "JSON lists, or packed arrays"}},
+)
+def metric_history(
+    run_id: str, key: str, service: Service, accept: Annotated[str | None, Header()] = None
+) -> Response:
+    """The whole series ``key`` (which may contain '/') in logged order.
+
+    With ``Accept: application/x-msgpack`` the arrays come packed (see ``assay.server.wire``), else as JSON
+    lists, non-finite values as the strings "NaN", "Infinity" and "-Infinity".
+    """
+    history = service.get_metric_history(run_id, key)
+    headers = {"Vary": "Accept"}
+    if accept is not None and wire.MSGPACK in accept:
+        return Response(wire.encode_history(history), media_type=wire.MSGPACK, headers=headers)
+    body = MetricHistoryOut.of(history).model_dump_json()
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _ingest(service: Tracking, body: bytes) -> None:
+    decoded = wire.decode_ingest(body)
+    if decoded.batch_id is not None:
+        log.debug("ingest batch %s", decoded.batch_id)  # kept for idempotent replay, which comes later
+    service.ingest(decoded.batch)
+
+
+@router.post(
+    "/ingest",
+    status_code=204,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "new runs, metric series and run ends; format in assay.server.wire",
+            "content": {wire.MSGPACK: _BINARY},
+        }
+    },
+)
+async def ingest(request: Request, service: Service) -> None:
+    """Create runs, append points and end runs, in that order, all or nothing (``Tracking.ingest``)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
+    if media_type != wire.MSGPACK:
+        raise HTTPException(415, f"the ingest body is {wire.MSGPACK}, not {media_type or 'unspecified'!r}")
+    body = await request.body()
+    await run_in_threadpool(_ingest, service, body)

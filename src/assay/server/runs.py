@@ -1,0 +1,101 @@
+"""Run routes: create, read, params, tags, end, heartbeat, delete/restore and search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assay.server.deps import Service
+from assay.server.schemas import (
+    CreateRun,
+    EndRun,
+    Heartbeat,
+    LogParams,
+    RunInfoOut,
+    RunListOut,
+    RunOut,
+    SearchRuns,
+    SetTags,
+)
+
+router = APIRouter(tags=["runs"])
+
+
+@router.post("/runs", status_code=201)
+def create_run(body: CreateRun, service: Service) -> RunInfoOut:
+    """Start a RUNNING run (the SDK usually creates runs in batches through /ingest instead)."""
+    info = service.create_run(
+        body.experiment_id,
+        name=body.name,
+        params=body.params,
+        tags=body.tags,
+        parent_run_id=body.parent_run_id,
+        run_id=body.run_id,
+        start_time=body.start_time,
+        user=body.user,
+    )
+    return RunInfoOut.of(info)
+
+
+@router.post("/runs/search")
+def search_runs(body: SearchRuns, service: Service) -> RunListOut:
+    """Runs matching ``filter``, ordered and paged; pass ``next_page_token`` back for the next page."""
+    found = service.search_runs(
+        body.experiment_ids,
+        body.filter,
+        body.order_by,
+        body.max_results,
+        body.page_token,
+        body.include_deleted,
+    )
+    return RunListOut.of(found)
+
+
+@router.post("/runs/heartbeat", status_code=204)
+def heartbeat(body: Heartbeat, service: Service) -> None:
+    """Keep the given running runs alive (a run without heartbeats reads as KILLED after a while)."""
+    service.heartbeat(body.run_ids)
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: str, service: Service) -> RunOut:
+    """A run with its info, params, tags and metric summaries."""
+    return RunOut.of(service.get_run(run_id))
+
+
+@router.get("/runs/{run_id}/info")
+def get_run_info(run_id: str, service: Service) -> RunInfoOut:
+    return RunInfoOut.of(service.get_run_info(run_id))
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(run_id: str, service: Service) -> None:
+    service.delete_run(run_id)
+
+
+@router.post("/runs/{run_id}/restore", status_code=204)
+def restore_run(run_id: str, service: Service) -> None:
+    service.restore_run(run_id)
+
+
+@router.post("/runs/{run_id}/params", status_code=204)
+def log_params(run_id: str, body: LogParams, service: Service) -> None:
+    """Log params, all or nothing; 409 CONFLICT if one was logged before with another value."""
+    service.log_params(run_id, body.params)
+
+
+@router.post("/runs/{run_id}/tags", status_code=204)
+def set_tags(run_id: str, body: SetTags, service: Service) -> None:
+    """Set (or overwrite) tags."""
+    service.set_tags(run_id, body.tags)
+
+
+@router.delete("/runs/{run_id}/tags/{key:path}", status_code=204)
+def delete_tag(run_id: str, key: str, service: Service) -> None:
+    """Delete one tag; ``key`` may contain '/'."""
+    service.delete_tag(run_id, key)
+
+
+@router.post("/runs/{run_id}/end", status_code=204)
+def end_run(run_id: str, body: EndRun, service: Service) -> None:
+    """End a run with a final status; 409 INVALID_STATE if it has ended already."""
+    service.end_run(run_id, body.status, body.end_time)

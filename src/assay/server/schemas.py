@@ -1,0 +1,215 @@
+"""Request and response bodies of the REST API, as pydantic models kept apart from the entities.
+
+The entities are the domain's frozen dataclasses; these models are the JSON contract, and the only place
+that knows how one maps to the other (``of`` builds a response from an entity, ``entity`` reads one back).
+The remote client parses responses with the same models, so the two sides share one definition.
+Non-finite floats (NaN, +/-inf metric summaries) travel as the strings "NaN", "Infinity" and "-Infinity",
+so the JSON stays standard; pydantic reads them back as floats.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.entities import (
+    Experiment,
+    FileInfo,
+    Lifecycle,
+    MetricHistory,
+    MetricSummary,
+    Run,
+    RunInfo,
+    RunList,
+    RunStatus,
+)
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused, so a typo is an error rather than a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response body: unknown fields are ignored, so an older client reads a newer server."""
+
+    model_config = ConfigDict(from_attributes=True, ser_json_inf_nan="strings")
+
+    @classmethod
+    def of(cls, entity: object) -> Self:
+        """The body for ``entity``, read attribute by attribute: the field names are the entity's."""
+        return cls.model_validate(entity, from_attributes=True)
+
+
+# ---- requests ------------------------------------------------------------------------------------------
+
+
+class CreateExperiment(Body):
+    name: str
+
+
+class CreateRun(Body):
+    experiment_id: str
+    name: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    parent_run_id: str | None = None
+    run_id: str | None = None
+    start_time: int | None = Field(default=None, description="ms since the Unix epoch; default: now")
+    user: str | None = None
+
+
+class LogParams(Body):
+    params: dict[str, str]
+
+
+class SetTags(Body):
+    tags: dict[str, str]
+
+
+class EndRun(Body):
+    status: RunStatus
+    end_time: int | None = Field(default=None, description="ms since the Unix epoch; default: now")
+
+
+class Heartbeat(Body):
+    run_ids: list[str]
+
+
+class SearchRuns(Body):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str | None = None
+    order_by: list[str] | None = None
+    max_results: int | None = None
+    page_token: str | None = None
+    include_deleted: bool = False
+
+
+# ---- responses -----------------------------------------------------------------------------------------
+
+
+class Health(Out):
+    status: str
+
+
+class ExperimentOut(Out):
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle: Lifecycle
+    created_at: int
+    tags: dict[str, str]
+    run_count: int | None
+    last_activity: int | None
+
+    def entity(self) -> Experiment:
+        return Experiment(**self.model_dump())
+
+
+class ExperimentList(Out):
+    experiments: list[ExperimentOut]
+
+
+class RunInfoOut(Out):
+    run_id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    user: str
+    artifact_uri: str
+    lifecycle: Lifecycle
+    parent_run_id: str | None
+    heartbeat_at: int | None
+
+    def entity(self) -> RunInfo:
+        return RunInfo(**self.model_dump())
+
+
+class MetricSummaryOut(Out):
+    key: str
+    last: float
+    min: float
+    max: float
+    last_step: int
+    last_timestamp: int
+    num_points: int
+
+
+class RunOut(Out):
+    info: RunInfoOut
+    params: dict[str, str]
+    tags: dict[str, str]
+    metric_summaries: dict[str, MetricSummaryOut]
+
+    def entity(self) -> Run:
+        return Run(
+            info=self.info.entity(),
+            params=self.params,
+            tags=self.tags,
+            metric_summaries={k: MetricSummary(**s.model_dump()) for k, s in self.metric_summaries.items()},
+        )
+
+
+class RunListOut(Out):
+    runs: list[RunOut]
+    next_page_token: str | None
+
+    @classmethod
+    def of(cls, entity: object) -> Self:
+        assert isinstance(entity, RunList)
+        return cls.model_validate(
+            {"runs": list(entity), "next_page_token": entity.next_page_token}, from_attributes=True
+        )
+
+    def entity(self) -> RunList:
+        return RunList([r.entity() for r in self.runs], self.next_page_token)
+
+
+class MetricHistoryOut(Out):
+    """A series as JSON lists (for people and browsers; the SDK asks for the msgpack form)."""
+
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+
+    @classmethod
+    def of(cls, entity: object) -> Self:
+        assert isinstance(entity, MetricHistory)
+        h = entity
+        return cls(
+            key=h.key, steps=h.steps.tolist(), timestamps=h.timestamps.tolist(), values=h.values.tolist()
+        )
+
+
+class FileInfoOut(Out):
+    path: str
+    is_dir: bool
+    size: int | None
+
+
+class FileList(Out):
+    files: list[FileInfoOut]
+
+    @classmethod
+    def of(cls, entity: object) -> Self:
+        return cls.model_validate({"files": entity}, from_attributes=True)
+
+    def entity(self) -> list[FileInfo]:
+        return [FileInfo(f.path, f.is_dir, f.size) for f in self.files]
+
+
+class ErrorDetail(Out):
+    code: str = Field(description="stable error code, e.g. NOT_FOUND (see assay.errors)")
+    message: str
+    details: dict[str, str | int] | None = Field(
+        default=None, description="for filter syntax errors: reason, text and position of the caret"
+    )
+
+
+class ErrorBody(Out):
+    error: ErrorDetail

@@ -1,0 +1,57 @@
+"""A real API server on a loopback port inside the current process, for tests and notebooks.
+
+``ServerThread(service)`` runs uvicorn on a background thread over a socket it bound itself (port 0, so no
+race for a free port) and stops it on exit. Requests cross a real TCP connection and the real HTTP stack,
+which FastAPI's TestClient skips; a separate process (``assay.server.main.serve``) is still the way to
+test a server that dies.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from assay.server.app import create_app
+from assay.server.protocol import NoDelayProtocol
+from assay.services.tracking import Tracking
+
+
+class ServerThread:
+    """``with ServerThread(service) as url:`` serves ``service`` at ``url`` (``http://127.0.0.1:<port>``)."""
+
+    def __init__(self, service: Tracking, startup_timeout: float = 10.0) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            create_app(service), loop="asyncio", http=NoDelayProtocol, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.startup_timeout = startup_timeout
+        self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the test server at {self.url} did not start")
+            time.sleep(0.005)
+        return self.url
+
+    def __exit__(
+        self, tp: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()

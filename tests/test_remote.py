@@ -1,0 +1,337 @@
+"""The SDK over HTTP against a real server process: ``assay.Client("http://...")`` behaves as embedded.
+
+Each test starts ``assay.server.main.serve`` in its own process on a free loopback port over a SQLite store
+in tmp_path, and stops it at the end (after the SDK's writers are flushed and closed). One test kills the
+server mid-run to check that the writer keeps what it could not send and delivers it after a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import assay
+from assay import backends
+from assay.errors import (
+    AssayError,
+    Conflict,
+    FilterSyntaxError,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
+from assay.remote import RemoteTracking, ServerError, remote_backend
+from assay.remote.errors import check
+from assay.sdk.client import writer_for
+from assay.server.main import build_service
+from assay.services.tracking import Tracking
+from conftest import reset_sdk
+
+#: A server process: serve(store, artifacts, host, port, workers) from the command line's arguments.
+_SERVE = (
+    "import sys; from assay.server.main import serve; "
+    "serve(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A server process over a store in ``root``; ``start`` again after ``kill`` reuses port and store."""
+
+    def __init__(self, root: Path, workers: int = 1) -> None:
+        self.root = root
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "server.log"
+
+    def start(self, timeout: float = 15.0) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+        env["ASSAY_HOME"] = str(self.root)
+        args = [str(self.root / "assay.db"), str(self.root / "artifacts"), str(self.port), str(self.workers)]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _SERVE, *args], env=env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=0.5).json() == {"status": "ok"}:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"the server did not answer /health within {timeout} s:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.proc = None
+
+
+@contextmanager
+def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Iterator[Server]:
+    """A started server, set as the tracking URI; the SDK is reset before it stops."""
+    backends.register("http", remote_backend)
+    server = Server(tmp_path / "server", workers)
+    server.root.mkdir()
+    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
+    monkeypatch.chdir(tmp_path)
+    server.start()
+    monkeypatch.setenv("ASSAY_TRACKING_URI", server.url)
+    reset_sdk()
+    try:
+        yield server
+    finally:
+        reset_sdk()  # flush and close the writers while the server is still up
+        server.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    with _serve(tmp_path, monkeypatch, workers=1) as srv:
+        yield srv
+
+
+def _quiet_run(c: assay.Client, exp: str = "e", **kw: object) -> str:
+    eid = c.get_or_create_experiment(exp).experiment_id
+    return c.create_run(eid, capture_git=False, capture_environment=False, **kw).run_id  # type: ignore[arg-type]
+
+
+def test_quickstart_flow_over_http(server: Server, tmp_path: Path) -> None:
+    assay.set_experiment("churn")
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "model.txt").write_text("weights")
+    (out / "sub" / "deep.txt").write_text("deep")
+    with assay.start_run(name="rf", params={"n_estimators": 100}, tags={"team": "growth"}) as run:
+        assay.log_param("max_depth", 8)
+        for i in range(5000):
+            assay.log_metric("loss", 1.0 / (i + 1))
+        assay.log_metric("system/cpu_percent", 12.5)
+        assay.log_artifact(str(out))
+        assay.log_text("# notes", "notes.md")
+        assay.log_dict({"lr": 0.1}, "cfg.json")
+    assert isinstance(assay.Client().backend, RemoteTracking)
+    got = assay.get_run(run.id)
+    assert got.info.status == assay.RunStatus.FINISHED
+    assert got.params == {"n_estimators": "100", "max_depth": "8"}
+    assert got.tags["team"] == "growth" and "assay.environment.requirements" in got.tags
+    assert got.metric_summaries["loss"].num_points == 5000 and got.metrics["loss"] == 1.0 / 5000
+    assert assay.get_metric_history(run.id, "system/cpu_percent").values.tolist() == [12.5]
+    assert {f.path for f in assay.list_artifacts(run.id)} >= {"out", "notes.md", "cfg.json", "environment"}
+    c = assay.Client()
+    assert c.read_artifact(run.id, "out/sub/deep.txt") == b"deep"
+    assert c.read_artifact(run.id, "cfg.json").startswith(b"{")
+
+
+def test_metric_history_round_trips_100k_points_exactly(server: Server) -> None:
+    c = assay.Client(server.url)
+    rid = _quiet_run(c)
+    n = 100_000
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal(n)
+    values[[10, 20, 30]] = [math.nan, math.inf, -math.inf]
+    steps = rng.permutation(n)
+    timestamps = 1_700_000_000_000 + np.arange(n)
+    for v, s, t in zip(values.tolist(), steps.tolist(), timestamps.tolist(), strict=True):
+        c.log_metric(rid, "train/loss", v, step=s, timestamp=t)
+    c.set_terminated(rid)
+    h = c.get_metric_history(rid, "train/loss")
+    assert len(h) == n and h.steps.dtype == np.int64 and h.values.dtype == np.float64
+    np.testing.assert_array_equal(h.steps, steps)
+    np.testing.assert_array_equal(h.timestamps, timestamps)
+    np.testing.assert_array_equal(h.values, values)  # NaN compares equal here
+    assert c.get_run(rid).metric_summaries["train/loss"].num_points == n
+
+
+def test_search_filter_order_and_paging(server: Server) -> None:
+    c = assay.Client(server.url)
+    accs = {}
+    for i, acc in enumerate([0.3, 0.9, 0.7, 0.8, 0.95, 0.6]):
+        rid = _quiet_run(c, "search", params={"model": "rf" if i % 2 else "gb"})
+        c.log_metric(rid, "acc", acc)
+        c.set_terminated(rid)
+        accs[rid] = acc
+    expected = sorted((r for r in accs if accs[r] > 0.5), key=lambda r: -accs[r])
+    seen: list[str] = []
+    token = None
+    while True:
+        page = c.search_runs(
+            "search", "metrics.acc > 0.5", ["metrics.acc DESC"], max_results=2, page_token=token
+        )
+        assert len(page) <= 2
+        seen += [r.id for r in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == expected
+    rf = c.search_runs(filter="params.model = 'rf' and attributes.status = 'FINISHED'")
+    assert {r.id for r in rf} == {r for i, r in enumerate(accs) if i % 2}
+    assert rf.to_pandas().shape[0] == 3
+
+
+def test_artifacts_list_and_download(server: Server, tmp_path: Path) -> None:
+    c = assay.Client(server.url)
+    rid = _quiet_run(c)
+    src = tmp_path / "data"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("A")
+    (src / "sub" / "b.txt").write_text("B")
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))  # larger than the server's in-memory limit
+    c.log_artifact(rid, src, "inputs")
+    c.log_artifacts(rid, src, "flat")
+    assert [(f.path, f.is_dir) for f in c.list_artifacts(rid)] == [("flat", True), ("inputs", True)]
+    assert [f.path for f in c.list_artifacts(rid, "inputs/data")] == [
+        "inputs/data/sub",
+        "inputs/data/a.txt",
+        "inputs/data/big.bin",
+    ]
+    local = Path(assay.download_artifacts(f"runs:/{rid}/inputs", dst=tmp_path / "dl"))
+    assert local == tmp_path / "dl" / "inputs"
+    assert (local / "data" / "sub" / "b.txt").read_text() == "B"
+    assert (local / "data" / "big.bin").read_bytes() == (src / "big.bin").read_bytes()
+    one = c.download_artifacts(rid, "flat/a.txt", tmp_path / "dl2")
+    assert one == tmp_path / "dl2" / "a.txt" and one.read_text() == "A"
+    everything = c.download_artifacts(rid, None, tmp_path / "dl3")
+    assert (everything / "flat" / "sub" / "b.txt").read_text() == "B"
+    with pytest.raises(NotFound):
+        c.download_artifacts(rid, "missing.txt", tmp_path / "dl4")
+    with pytest.raises(NotFound, match="no such file"):
+        c.log_artifact(rid, tmp_path / "nope.bin")
+
+
+def _errors(t: Tracking, rid: str, eid: str) -> list[tuple[type[AssayError], str]]:
+    """What each wrong call raises on ``t``: (class, message)."""
+    calls: list[Callable[[], object]] = [
+        lambda: t.get_run("0" * 32),
+        lambda: t.get_experiment("abc"),
+        lambda: t.get_experiment("999"),
+        lambda: t.create_experiment("errs"),
+        lambda: t.log_params(rid, {"lr": 0.2}),
+        lambda: t.log_params(rid, {"bad$key": 1}),
+        lambda: t.search_runs([eid], filter="metrics.acc > 0.5 adn params.x = 'y'"),
+        lambda: t.search_runs([eid], order_by=["metrics.acc SIDEWAYS"]),
+        lambda: t.search_runs([eid], page_token="nope"),
+        lambda: t.delete_tag(rid, "absent"),
+        lambda: t.end_run(rid, assay.RunStatus.RUNNING),
+        lambda: t.end_run(rid, assay.RunStatus.FINISHED),
+        lambda: t.write_artifact(rid, "../escape.txt", b"x"),
+    ]
+    out = []
+    for call in calls:
+        with pytest.raises(AssayError) as info:
+            call()
+        out.append((type(info.value), info.value.message))
+    return out
+
+
+def test_errors_arrive_as_the_same_classes_with_the_same_messages(server: Server, tmp_path: Path) -> None:
+    embedded = build_service(str(tmp_path / "embedded.db"), str(tmp_path / "embedded-artifacts"))
+    remote = RemoteTracking(server.url)
+    try:
+        results = []
+        for t in (embedded, remote):
+            eid = t.create_experiment("errs").experiment_id
+            rid = t.create_run(eid, params={"lr": 0.1}, run_id="f" * 32).run_id
+            t.end_run(rid, assay.RunStatus.FINISHED)
+            results.append(_errors(t, rid, eid))
+        assert results[1] == results[0]
+        kinds = {cls for cls, _ in results[0]}
+        assert kinds == {NotFound, Conflict, InvalidInput, FilterSyntaxError, InvalidState}
+        assert any("^" in message for cls, message in results[1] if cls is FilterSyntaxError)
+    finally:
+        remote.close()
+        embedded.close()
+
+
+def test_failures_that_are_not_assay_errors_stay_retryable() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = int(request.url.params["status"])
+        if request.url.params.get("html"):
+            return httpx.Response(status, text="<html>Bad gateway</html>")
+        body = {"error": {"code": request.url.params["code"], "message": "m"}}
+        return httpx.Response(status, json=body)
+
+    with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://x") as http:
+
+        def call(**params: str) -> None:
+            check(http.get("/", params=params))
+
+        with pytest.raises(ServerError, match="HTTP 502"):
+            call(status="502", html="1")
+        with pytest.raises(ServerError):
+            call(status="500", code="INTERNAL_ERROR")
+        with pytest.raises(AssayError) as refused:
+            call(status="405", code="METHOD_NOT_ALLOWED")
+        assert type(refused.value) is AssayError and refused.value.code == "METHOD_NOT_ALLOWED"
+        with pytest.raises(InvalidState):
+            call(status="409", code="INVALID_STATE")
+    assert not issubclass(ServerError, AssayError)
+
+
+@pytest.mark.slow
+def test_a_batch_sent_while_the_server_is_down_lands_after_restart(server: Server) -> None:
+    c = assay.Client(server.url)
+    rid = _quiet_run(c)
+    c.log_metric(rid, "m", 0.0, step=0)
+    c.flush()
+    server.kill()
+    for i in range(1, 101):
+        c.log_metric(rid, "m", float(i), step=i)
+    writer = writer_for(c.backend)
+    writer.flush(raise_errors=False)  # kept, not raised
+    with pytest.raises(httpx.TransportError):
+        writer.flush()  # what the writer sees: a connection error, not an AssayError
+    server.start()
+    writer.flush()
+    c.set_terminated(rid)
+    h = c.get_metric_history(rid, "m")
+    assert h.steps.tolist() == list(range(101)) and h.values.tolist() == [float(i) for i in range(101)]
+    assert c.get_run(rid).info.status == assay.RunStatus.FINISHED
+
+
+@pytest.mark.slow
+def test_several_workers_serve_with_low_latency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _serve(tmp_path, monkeypatch, workers=2) as srv:
+        c = assay.Client(srv.url)
+        rid = _quiet_run(c)
+        c.flush()
+        timings = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            c.get_run(rid)
+            timings.append(time.perf_counter() - t0)
+        # Without TCP_NODELAY on accepted sockets, every keep-alive response waits ~40 ms for an ACK.
+        assert statistics.median(timings) < 0.02, timings
