@@ -20,6 +20,8 @@ $(VENV)/.stamp-demo: pyproject.toml
 
 demo: $(VENV)/.stamp-demo
 	$(PY) examples/demo.py
+	@echo "Serving the demo runs on http://127.0.0.1:5000 (Ctrl-C to stop)"
+	$(VENV)/bin/assay ui --no-browser --port 5000
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check src tests benchmarks examples

@@ -400,3 +400,20 @@ def test_every_api_route_has_a_successful_test(
     assert len(routes) >= 20
     missing = sorted(route for route, endpoint in routes.items() if (route[0], endpoint) not in HITS)
     assert not missing, f"routes with no successful request in tests/test_server.py: {missing}"
+
+
+def test_home_page_lists_experiments_and_runs(tmp_path: Path) -> None:
+    from assay.entities import RunStatus
+    from assay.server.app import create_app
+    from assay.server.main import build_service
+
+    service = build_service(str(tmp_path / "home.db"), str(tmp_path / "artifacts"))
+    exp = service.create_experiment("churn <b>")
+    run = service.create_run(exp.experiment_id, name="rf")
+    service.end_run(run.run_id, RunStatus.FINISHED)
+    with TestClient(create_app(service)) as http:
+        page = http.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "churn &lt;b&gt;" in page.text and "<b>" not in page.text.split("<h2>")[1][:20]
+    assert run.run_id[:8] in page.text and "FINISHED" in page.text
+    service.close()

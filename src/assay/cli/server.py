@@ -15,8 +15,8 @@ import typer
 
 from assay.cli.context import CliState
 
-#: Where ``assay ui`` points the browser: the interactive API docs, until the UI pages land at "/".
-UI_PATH = "/docs"
+#: Where ``assay ui`` points the browser: the home page (experiments and their latest runs).
+UI_PATH = "/"
 
 PortOpt = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TCP port to listen on.")]
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from assay import __version__
-from assay.server import artifacts, errors, experiments, metrics, runs
+from assay.server import artifacts, errors, experiments, metrics, pages, runs
 from assay.server.schemas import ErrorBody, Health
 from assay.services.tracking import Tracking
 
@@ -42,6 +42,7 @@ def create_app(service: Tracking, owns_service: bool = False) -> FastAPI:
     errors.install(app)
     for module in (experiments, runs, metrics, artifacts):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(pages.router)
 
     @app.get("/health", tags=["server"])
     def health() -> Health:
