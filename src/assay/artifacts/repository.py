@@ -1,7 +1,9 @@
 """Read and write a run's artifacts under its artifact URI, through fsspec.
 
 The run's artifact URI is a directory URL (``/abs/path``, ``file:///...``, ``s3://bucket/prefix``); every
-path given here is relative to it and may not escape it.
+path given here is relative to it and may not escape it. S3 settings come from the usual places: AWS
+credentials and region from the environment or ~/.aws, and s3fs options from fsspec's environment
+variables (``FSSPEC_S3_ENDPOINT_URL=http://host:port`` for MinIO, moto or another S3-compatible server).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fsspec
 
 from assay.artifacts.uri import clean_path
 from assay.entities import FileInfo
-from assay.errors import InvalidInput, NotFound
+from assay.errors import InvalidInput, MissingDependency, NotFound
 
 
 class ArtifactRepository:
@@ -23,7 +25,12 @@ class ArtifactRepository:
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")
         self.fs: Any
-        self.fs, self._base = fsspec.core.url_to_fs(self.root)
+        try:
+            self.fs, self._base = fsspec.core.url_to_fs(self.root)
+        except ImportError as exc:  # fsspec names the package it needs (s3fs, gcsfs, ...)
+            scheme = self.root.split("://", 1)[0]
+            extra = " pip install 'assay[s3]'" if scheme in ("s3", "s3a") else f" {exc}"
+            raise MissingDependency(f"artifacts at {self.root!r} need a filesystem package:{extra}") from exc
 
     def _full(self, path: str) -> str:
         rel = clean_path(path)
