@@ -16,9 +16,13 @@ from assay.services.tracking import Tracking
 
 router = APIRouter(include_in_schema=False)
 
-_STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 2rem}td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left}th{background:#f4f4f4}
-.FINISHED{color:#1a7f37}.FAILED{color:#cf222e}.KILLED{color:#9a6700}.RUNNING{color:#0969da}code{color:#555}"""
+_STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2rem;color:#222}"
+    "table{border-collapse:collapse;margin:.5rem 0 2rem}"
+    "td,th{border-bottom:1px solid #ddd;padding:.3rem .7rem;text-align:left}th{background:#f4f4f4}"
+    ".FINISHED{color:#1a7f37}.FAILED{color:#cf222e}.KILLED{color:#9a6700}.RUNNING{color:#0969da}"
+    "code{color:#555}"
+)
 
 
 def _when(ms: int | None) -> str:
