@@ -15,7 +15,7 @@ PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN", "postgresql://postgres@127.
 # One database per test session (pid in the name), so concurrent sessions never drop each other's.
 PG_DB = f"assay_test_{os.getpid()}"
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
-_TABLES = "metric_chunks, latest_metrics, params, tags, runs, experiments"
+_TABLES = "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments"
 
 
 def _pg_available() -> bool:

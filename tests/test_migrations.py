@@ -57,3 +57,28 @@ def test_store_newer_than_code_is_refused(tmp_path: Path) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(InvalidState, match="newer than this assay"):
         migrate.ensure_schema(engine)
+
+
+def test_upgrade_from_previous_revision_keeps_data(empty_db_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = create_store_engine(empty_db_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiments (name, artifact_location, lifecycle, created_at) VALUES ('e', '/a', 'active', 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (run_id, experiment_id, name, status, start_time, user_name, artifact_uri, lifecycle)"
+                " VALUES ('r1', (SELECT experiment_id FROM experiments), 'r', 'FINISHED', 1, 'u', '/a/r1', 'active')"
+            )
+        )
+    migrate.ensure_schema(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM runs WHERE run_id = 'r1'")).scalar() == "r"
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()

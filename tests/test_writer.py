@@ -106,3 +106,20 @@ def test_many_runs_in_one_batch(tracking_uri: str) -> None:
     runs = assay.search_runs(experiment="batch", order_by=["params.i"])
     assert [r.id for r in runs] == ids
     assert all(r.info.status == RunStatus.FINISHED and r.metrics["x"] == float(r.params["i"]) for r in runs)
+
+
+def test_a_batch_sent_twice_is_applied_once(tracking_uri: str) -> None:
+    c = Client()
+    exp = c.get_or_create_experiment("idem")
+    from assay.entities import SeriesBatch
+    from assay.services.tracking import new_run
+
+    new = new_run(exp.experiment_id, name="r")
+    series = SeriesBatch(
+        new.run_id, "m", np.arange(3, dtype=np.int64), np.arange(3, dtype=np.int64), np.array([1.0, 2.0, 3.0])
+    )
+    batch = WriteBatch(new_runs=[new], series=[series], batch_id="b-123")
+    c.backend.ingest(batch)
+    c.backend.ingest(batch)  # a retry after a lost response, or a spool replay
+    assert c.get_metric_history(new.run_id, "m").values.tolist() == [1.0, 2.0, 3.0]
+    assert c.get_run(new.run_id).metric_summaries["m"].num_points == 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -163,17 +163,22 @@ class WriteBatch:
     new_runs: Sequence[NewRun] = ()
     series: Sequence[SeriesBatch] = ()
     ends: Sequence[RunEnd] = ()
+    #: Set by the sender so a batch sent again (after a timeout, or replayed from the spool) is applied once.
+    batch_id: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.new_runs or self.series or self.ends)
 
     def split(self) -> list[WriteBatch]:
         """One batch per operation, in order: used to isolate an operation the backend refuses."""
-        return (
+        parts = (
             [WriteBatch(new_runs=[r]) for r in self.new_runs]
             + [WriteBatch(series=[s]) for s in self.series]
             + [WriteBatch(ends=[e]) for e in self.ends]
         )
+        if self.batch_id is None:
+            return parts
+        return [replace(p, batch_id=f"{self.batch_id}.{i}") for i, p in enumerate(parts)]
 
 
 @dataclass(frozen=True, slots=True)

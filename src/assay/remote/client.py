@@ -145,7 +145,7 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def ingest(self, batch: WriteBatch) -> None:
         if not batch:
             return
-        body = wire.encode_ingest(batch, batch_id=uuid.uuid4().hex)
+        body = wire.encode_ingest(batch, batch_id=batch.batch_id or uuid.uuid4().hex)
         self._call("POST", "/ingest", content=body, headers={"Content-Type": wire.MSGPACK})
 
     def end_run(

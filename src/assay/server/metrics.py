@@ -7,6 +7,7 @@ also answers JSON lists for people and browsers, chosen by the ``Accept`` header
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -47,9 +48,8 @@ def metric_history(
 
 def _ingest(service: Tracking, body: bytes) -> None:
     decoded = wire.decode_ingest(body)
-    if decoded.batch_id is not None:
-        log.debug("ingest batch %s", decoded.batch_id)  # kept for idempotent replay, which comes later
-    service.ingest(decoded.batch)
+    # The batch id makes a resent batch (after a timeout, or replayed from a client's spool) apply once.
+    service.ingest(replace(decoded.batch, batch_id=decoded.batch_id))
 
 
 @router.post(

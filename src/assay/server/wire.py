@@ -7,7 +7,7 @@ Series travel as raw little-endian arrays rather than lists of numbers: a 100,00
 Ingest body (``POST /api/v1/ingest``, ``Content-Type: application/x-msgpack``), one msgpack map::
 
     {"v": 1,                                  # format version (optional, default 1)
-     "batch_id": "9f0c...",                   # optional string, for idempotent replay (not used yet)
+     "batch_id": "9f0c...",                   # optional string: a batch sent again is applied once
      "new_runs": [{"run_id": str, "experiment_id": str, "name": str, "start_time": int (ms),
                    "user": str, "params": {str: str}, "tags": {str: str}, "parent_run_id": str | nil}],
      "series":   [{"run_id": str, "key": str,

@@ -117,3 +117,12 @@ metric_chunks = Table(
     Column("vals", LargeBinary, nullable=False),
     Index("ix_metric_chunks_series", "run_id", "key", "chunk_id"),
 )
+
+# Ids of the write batches already applied, so a batch sent again (a retry after a timeout, a replay of the
+# client's spool) is applied exactly once.
+ingested_batches = Table(
+    "ingested_batches",
+    metadata,
+    Column("batch_id", String(80), primary_key=True),
+    Column("ingested_at", BigInteger, nullable=False),
+)

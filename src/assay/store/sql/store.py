@@ -8,6 +8,7 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import math
+import time
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -33,7 +34,15 @@ from assay.query import Expr, OrderKey
 from assay.store.sql import codec, dialect, docs
 from assay.store.sql.migrate import ensure_schema
 from assay.store.sql.prepared import Prepared, fetch_all, integrity_error, raw_transaction
-from assay.store.sql.schema import experiments, latest_metrics, metric_chunks, params, runs, tags
+from assay.store.sql.schema import (
+    experiments,
+    ingested_batches,
+    latest_metrics,
+    metric_chunks,
+    params,
+    runs,
+    tags,
+)
 from assay.store.sql.search import build_search
 
 _DOC_COLUMNS = (runs.c.params_doc, runs.c.tags_doc, runs.c.metrics_doc)
@@ -158,6 +167,12 @@ class _HotStatements:
             )
             .where(lm.c.run_id == bindparam("rid"))
             .order_by(lm.c.key),
+        )
+        self.claim_batch = Prepared(
+            engine,
+            dialect.insert_ignore(engine, ingested_batches, ["batch_id"]).values(
+                batch_id=bindparam("bid"), ingested_at=bindparam("at")
+            ),
         )
         self.set_metrics_doc = Prepared(
             engine, update(runs).where(runs.c.run_id == bindparam("rid")).values(metrics_doc=bindparam("doc"))
@@ -330,6 +345,10 @@ class SqlStore:
         ended: list[str] = []
         try:
             with raw_transaction(self.engine) as cur:
+                if batch.batch_id is not None:
+                    row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
+                    if not self._sql.claim_batch.run(cur, row).rowcount:
+                        return  # applied before: a resent or replayed batch
                 if batch.new_runs:
                     self._sql.insert_run.run_many(
                         cur, [_run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
