@@ -67,7 +67,8 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO experiments (name, artifact_location, lifecycle, created_at) VALUES ('e', '/a', 'active', 1)"
+                "INSERT INTO experiments (name, artifact_location, lifecycle, created_at)"
+                " VALUES ('e', '/a', 'active', 1)"
             )
         )
         conn.execute(

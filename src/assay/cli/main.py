@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, experiments, runs, server
+from assay.cli import artifacts, experiments, runs, server, sync
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -52,6 +52,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
+app.command("sync")(sync.sync)
 
 
 @app.callback()

@@ -30,8 +30,9 @@ from assay.entities import (
     RunList,
     RunStatus,
 )
-from assay.errors import InvalidInput, InvalidState, MissingDependency, NotFound
+from assay.errors import AssayError, InvalidInput, InvalidState, MissingDependency, NotFound
 from assay.sdk import capture, lifecycle
+from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
 from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
 from assay.services import validation as v
@@ -52,14 +53,19 @@ def _env_flag(name: str, default: bool = True) -> bool:
     return raw.strip().lower() not in ("0", "false", "no", "off", "")
 
 
-def writer_for(backend: Tracking) -> BackgroundWriter:
-    """The process's one background writer for ``backend`` (created on first use, flushed at exit)."""
+def writer_for(backend: Tracking, tracking_uri: str | None = None) -> BackgroundWriter:
+    """The process's one background writer for ``backend`` (created on first use, flushed at exit).
+
+    Batches the store cannot take go to the offline spool for ``tracking_uri`` (see assay.sdk.spool).
+    """
     w = _writers.get(id(backend))
     if w is None:
+        uri = tracking_uri or backends.default_tracking_uri()
         w = _writers[id(backend)] = BackgroundWriter(
             backend,
             interval=float(os.environ.get("ASSAY_FLUSH_INTERVAL", "0.05")),
             heartbeat_interval=float(os.environ.get("ASSAY_HEARTBEAT_INTERVAL", "5")),
+            spool=SpoolFile(spool_dir(backends.assay_home().resolve(), uri)),
         )
         lifecycle.on_shutdown(lambda _status: w.close())
     return w
@@ -83,7 +89,7 @@ class Client:
     @property
     def writer(self) -> BackgroundWriter:
         if self._writer is None:
-            self._writer = writer_for(self.backend)
+            self._writer = writer_for(self.backend, self.tracking_uri)
         return self._writer
 
     # ---- experiments ----------------------------------------------------------------------------------
@@ -192,7 +198,14 @@ class Client:
         hit = self._locations.get(experiment_id)
         if hit is not None and time.monotonic() - hit[1] < _EXPERIMENT_TTL_S:
             return hit[0]
-        exp = self._read().get_experiment(experiment_id)
+        try:
+            exp = self.backend.get_experiment(experiment_id)
+        except AssayError:
+            raise
+        except Exception:
+            if hit is None:
+                raise
+            return hit[0]  # the store is unreachable: the run is spooled, with the location last seen
         if exp.lifecycle is Lifecycle.DELETED:
             raise InvalidState(
                 f"experiment {exp.name!r} is deleted: restore it (Client.restore_experiment) to start runs in it"

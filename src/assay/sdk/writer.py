@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
 from assay.errors import AssayError
+from assay.sdk.spool import SpoolFile
 from assay.services.tracking import Tracking
 
 log = logging.getLogger("assay")
@@ -127,8 +129,15 @@ class BackgroundWriter:
     heartbeats keep this process's runs alive, and side tasks (capture's artifact files) run after.
     """
 
-    def __init__(self, backend: Tracking, interval: float = 0.05, heartbeat_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        backend: Tracking,
+        interval: float = 0.05,
+        heartbeat_interval: float = 5.0,
+        spool: SpoolFile | None = None,
+    ) -> None:
         self.backend = backend
+        self.spool = spool
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
         self.buffers: dict[str, RunBuffer] = {}
@@ -206,9 +215,18 @@ class BackgroundWriter:
                 series = self._series
                 for buf in list(self.buffers.values()):
                     series += buf.drain()
-                batch = WriteBatch(self._new_runs, series, self._ends)
+                batch = WriteBatch(self._new_runs, series, self._ends, batch_id=uuid.uuid4().hex)
                 self._new_runs, self._series, self._ends = [], [], []
                 tasks, self._tasks = self._tasks, deque()
+            if self.spool is not None and self.spool.pending():
+                try:
+                    self.spool.replay(self._send_spooled)
+                except Exception:
+                    # Still unreachable: this batch joins the spool behind the others, keeping order.
+                    if batch:
+                        self._spooled(batch)
+                    self._outage(raise_errors)
+                    return
             if batch:
                 self._send(batch, raise_errors)
             self._run_tasks(tasks)
@@ -220,20 +238,44 @@ class BackgroundWriter:
             # One operation was refused (a run ended or deleted elsewhere, say): send the others.
             self._send_one_by_one(batch, raise_errors)
         except Exception:
-            # The store is unreachable or failing: keep everything, in order, for the next try.
-            with self._lock:
-                self._new_runs = list(batch.new_runs) + self._new_runs
-                self._series = list(batch.series) + self._series
-                self._ends = list(batch.ends) + self._ends
-            if raise_errors:
-                raise
-            if not self._warned:
-                log.warning("assay: could not write to the tracking store, will retry", exc_info=True)
-                self._warned = True
+            # The store is unreachable or failing: keep everything, in order, for the next try: on disk
+            # when there is a spool, else in memory.
+            if self.spool is not None:
+                self._spooled(batch)
+            else:
+                with self._lock:
+                    self._new_runs = list(batch.new_runs) + self._new_runs
+                    self._series = list(batch.series) + self._series
+                    self._ends = list(batch.ends) + self._ends
+            self._outage(raise_errors)
         else:
             self._warned = False
             for r in batch.new_runs:
                 self._unsent.discard(r.run_id)
+
+    def _spooled(self, batch: WriteBatch) -> None:
+        assert self.spool is not None
+        self.spool.append(batch)
+        for r in batch.new_runs:
+            self._unsent.discard(r.run_id)
+
+    def _outage(self, raise_errors: bool) -> None:
+        """Report a failed write: raise it to a caller who flushed, warn once in the background."""
+        if raise_errors:
+            raise
+        if not self._warned:
+            where = f"kept in {self.spool.path}" if self.spool is not None else "kept in memory"
+            log.warning(
+                "assay: could not write to the tracking store; batches are %s and will be retried", where
+            )
+            self._warned = True
+
+    def _send_spooled(self, batch: WriteBatch) -> None:
+        """Replay one spooled batch; an operation the store refuses is dropped with an error, not retried."""
+        try:
+            self.backend.ingest(batch)
+        except AssayError:
+            self._send_one_by_one(batch, raise_errors=False)
 
     def _send_one_by_one(self, batch: WriteBatch, raise_errors: bool) -> None:
         first: AssayError | None = None
@@ -263,14 +305,17 @@ class BackgroundWriter:
             self._wake.clear()
             try:
                 self.flush(raise_errors=False)
-                now = time.monotonic()
-                if now - self._last_heartbeat >= self.heartbeat_interval:
-                    self._last_heartbeat = now
-                    ids = [rid for rid, b in list(self.buffers.items()) if not b.closed]
-                    if ids:
-                        self.backend.heartbeat(ids)
             except Exception:
                 log.warning("assay: background writer error", exc_info=True)
+            now = time.monotonic()
+            if now - self._last_heartbeat >= self.heartbeat_interval:
+                self._last_heartbeat = now
+                ids = [rid for rid, b in list(self.buffers.items()) if not b.closed]
+                try:
+                    if ids:
+                        self.backend.heartbeat(ids)
+                except Exception:  # the store is unreachable: flush has said so already
+                    log.debug("assay: heartbeat failed", exc_info=True)
 
     def close(self) -> None:
         """Flush and stop the thread."""
@@ -278,6 +323,8 @@ class BackgroundWriter:
         self._wake.set()
         self._thread.join(timeout=5)
         self.flush(raise_errors=False)
+        if self.spool is not None:
+            self.spool.close()  # what is still spooled stays on disk for `assay sync`
 
 
 def _describe(op: WriteBatch) -> str:

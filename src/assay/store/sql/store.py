@@ -8,8 +8,8 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import math
-import time
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
