@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -335,3 +336,70 @@ def test_several_workers_serve_with_low_latency(tmp_path: Path, monkeypatch: pyt
             timings.append(time.perf_counter() - t0)
         # Without TCP_NODELAY on accepted sockets, every keep-alive response waits ~40 ms for an ACK.
         assert statistics.median(timings) < 0.02, timings
+
+
+@pytest.mark.slow
+def test_a_process_that_ends_during_an_outage_leaves_a_spool_that_assay_sync_replays(
+    server: Server, tmp_path: Path
+) -> None:
+    """A training process keeps logging while the server is down, starts a run offline, and exits;
+    after the server returns, `assay sync` delivers everything exactly once."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, assay
+            assay.set_experiment("outage")
+            with assay.start_run(name="online") as run:
+                print(run.id, flush=True)
+                for i in range(1000):
+                    assay.log_metric("loss", 1.0 / (i + 1), step=i)
+                assay.flush()
+                print("flushed", flush=True)
+                sys.stdin.readline()  # the test kills the server now
+                for i in range(1000, 3000):
+                    assay.log_metric("loss", 1.0 / (i + 1), step=i)
+            with assay.start_run(name="offline") as second:
+                print(second.id, flush=True)
+                assay.log_metric("acc", 0.9)
+            """
+        )
+    )
+    env = {**os.environ, "ASSAY_TRACKING_URI": server.url, "ASSAY_HOME": str(tmp_path / "home")}
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    first = child.stdout.readline().strip()
+    assert child.stdout.readline().strip() == "flushed"
+    server.kill()
+    child.stdin.write("\n")
+    child.stdin.flush()
+    second = child.stdout.readline().strip()
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    spooled = list((tmp_path / "home").resolve().glob("spool/*/*.spool"))
+    assert spooled, "the batches written during the outage should be on disk"
+
+    server.start()
+    from typer.testing import CliRunner
+
+    from assay.cli.main import app
+
+    sync = CliRunner().invoke(
+        app, ["--tracking-uri", server.url, "sync"], env={"ASSAY_HOME": str(tmp_path / "home")}
+    )
+    assert sync.exit_code == 0, sync.output
+    c = assay.Client(server.url)
+    loss = c.get_metric_history(first, "loss")
+    assert loss.steps.tolist() == list(range(3000))  # each point once, in order
+    assert c.get_run(first).info.status == assay.RunStatus.FINISHED
+    offline = c.get_run(second)
+    assert offline.info.name == "offline" and offline.metrics == {"acc": 0.9}
+    assert offline.info.status == assay.RunStatus.FINISHED
