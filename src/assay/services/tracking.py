@@ -353,7 +353,7 @@ class TrackingService(Tracking):
             raise InvalidInput(f"max_results must be at least 1, got {max_results}")
         offset = decode_page_token(page_token)
         for eid in experiment_ids:
-            self.store.get_experiment(str(eid))
+            self.store.experiment_for_new_run(str(eid))  # NotFound for an unknown id; cheap
         self._reap()
         runs, more = self.store.search_runs(
             [str(e) for e in experiment_ids],

@@ -28,7 +28,7 @@ metadata = MetaData()
 
 
 def _run_fk() -> ForeignKey:
-    return ForeignKey("runs.run_id", ondelete="CASCADE")
+    return ForeignKey("runs.run_pk", ondelete="CASCADE")
 
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -47,7 +47,8 @@ experiments = Table(
 runs = Table(
     "runs",
     metadata,
-    Column("run_id", String(32), primary_key=True),
+    Column("run_pk", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False, unique=True),
     Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
     Column("name", String(256), nullable=False),
     Column("status", String(16), nullable=False),
@@ -73,7 +74,7 @@ def _key_value_table(name: str) -> Table:
     return Table(
         name,
         metadata,
-        Column("run_id", String(32), _run_fk(), primary_key=True),
+        Column("run_pk", Integer, _run_fk(), primary_key=True),
         Column("key", String(250), primary_key=True),
         Column("value", Text, nullable=False),
         # The value as a number when it reads as one, so `<`, `>` and ordering compare numerically.
@@ -81,7 +82,7 @@ def _key_value_table(name: str) -> Table:
         # Search filters find runs by (key, value) and (key, number) without visiting every run.
         Index(f"ix_{name}_key_value", "key", "value"),
         Index(f"ix_{name}_key_num", "key", "num_value"),
-        # On SQLite, cluster rows by (run_id, key): a run's params are adjacent on disk.
+        # On SQLite, cluster rows by (run_pk, key): a run's params are adjacent on disk.
         sqlite_with_rowid=False,
     )
 
@@ -92,7 +93,7 @@ tags = _key_value_table("tags")
 latest_metrics = Table(
     "latest_metrics",
     metadata,
-    Column("run_id", String(32), _run_fk(), primary_key=True),
+    Column("run_pk", Integer, _run_fk(), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("last_value", Float, nullable=True),
     Column("min_value", Float, nullable=True),
@@ -108,14 +109,14 @@ metric_chunks = Table(
     "metric_chunks",
     metadata,
     Column("chunk_id", _big_id, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), _run_fk(), nullable=False),
+    Column("run_pk", Integer, _run_fk(), nullable=False),
     Column("key", String(250), nullable=False),
     Column("n", Integer, nullable=False),
     # Little-endian packed arrays: int64 steps, int64 timestamps (ms), float64 values.
     Column("steps", LargeBinary, nullable=False),
     Column("timestamps", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
-    Index("ix_metric_chunks_series", "run_id", "key", "chunk_id"),
+    Index("ix_metric_chunks_series", "run_pk", "key", "chunk_id"),
 )
 
 # Ids of the write batches already applied, so a batch sent again (a retry after a timeout, a replay of the

@@ -7,10 +7,12 @@ its own connection from the engine's pool. Write transactions take the write loc
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -78,6 +80,18 @@ def _nan_if_none(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, if it runs, for a burst of acyclic allocations."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 _STATUS = {s.value: s for s in RunStatus}
 _LIFECYCLE = {x.value: x for x in Lifecycle}
 
@@ -131,16 +145,16 @@ def _run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
     }
 
 
-def _kv_rows(run_id: str, items: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [{"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)} for k, v in items.items()]
+def _kv_rows(run_pk: int, items: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"run_pk": run_pk, "key": k, "value": v, "num_value": as_number(v)} for k, v in items.items()]
 
 
 class _HotStatements:
     """The statements of the hot paths, compiled once per store (see prepared.py)."""
 
     def __init__(self, engine: Engine, upsert_summary: Any) -> None:
-        kv_keys = ["run_id", "key", "value", "num_value"]
-        self.insert_run = Prepared(engine, runs.insert(), [c.name for c in runs.c])
+        kv_keys = ["run_pk", "key", "value", "num_value"]
+        self.insert_run = Prepared(engine, runs.insert(), [c.name for c in runs.c if c.name != "run_pk"])
         self.insert_param = Prepared(engine, params.insert(), kv_keys)
         self.insert_tag = Prepared(engine, tags.insert(), kv_keys)
         self.experiment_light = Prepared(
@@ -165,7 +179,7 @@ class _HotStatements:
                 lm.c.last_timestamp,
                 lm.c["count"],
             )
-            .where(lm.c.run_id == bindparam("rid"))
+            .where(lm.c.run_pk == bindparam("pk"))
             .order_by(lm.c.key),
         )
         self.claim_batch = Prepared(
@@ -175,7 +189,7 @@ class _HotStatements:
             ),
         )
         self.set_metrics_doc = Prepared(
-            engine, update(runs).where(runs.c.run_id == bindparam("rid")).values(metrics_doc=bindparam("doc"))
+            engine, update(runs).where(runs.c.run_pk == bindparam("pk")).values(metrics_doc=bindparam("doc"))
         )
         running = runs.c.status == RunStatus.RUNNING.value
         reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
@@ -192,13 +206,13 @@ class _HotStatements:
             .values(heartbeat_at=bindparam("now"), status=RunStatus.RUNNING.value, end_time=None),
         )
         self.insert_chunk = Prepared(
-            engine, metric_chunks.insert(), ["run_id", "key", "n", "steps", "timestamps", "vals"]
+            engine, metric_chunks.insert(), ["run_pk", "key", "n", "steps", "timestamps", "vals"]
         )
         self.upsert_summary = Prepared(engine, upsert_summary, [c.name for c in latest_metrics.c])
         self.multi_chunk_keys = Prepared(
             engine,
             select(metric_chunks.c.key)
-            .where(metric_chunks.c.run_id == bindparam("rid"))
+            .where(metric_chunks.c.run_pk == bindparam("pk"))
             .group_by(metric_chunks.c.key)
             .having(func.count() > 1),
         )
@@ -213,12 +227,37 @@ class SqlStore:
         ensure_schema(self.engine)
         self._sql = _HotStatements(self.engine, self._summary_upsert())
         self._integrity_error = integrity_error(self.engine)
-        self._docs_by_ids = dialect.rows_by_ids_sql(
-            self.engine, "run_id, params_doc, tags_doc, metrics_doc", "runs", "run_id"
-        )
+        self._pk_cache: dict[str, int] = {}
+        self._pks_by_ids = dialect.rows_by_ids_sql(self.engine, "run_pk, run_id", "runs", "run_id")
+        # The second step of a search: the rows of the page's runs, found and ordered by the first.
+        columns = ", ".join(["run_pk", *(c.name for c in (*_RUN_COLUMNS, *_DOC_COLUMNS))])
+        self._runs_by_pks = dialect.rows_by_ids_sql(self.engine, columns, "runs", "run_pk")
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _pks(self, cur: Any, run_ids: Sequence[str]) -> dict[str, int]:
+        """The integer keys of ``run_ids`` (child tables join on them), cached: a run's key never changes."""
+        cache = self._pk_cache
+        missing = [r for r in dict.fromkeys(run_ids) if r not in cache]
+        if missing:
+            if len(cache) > 200_000:
+                cache.clear()
+            sql, bind = self._pks_by_ids
+            cur.execute(sql, bind(missing))
+            cache.update((rid, pk) for pk, rid in cur.fetchall())
+        unknown = [r for r in run_ids if r not in cache]
+        if unknown:
+            raise NotFound(f"no run with id {unknown[0]!r}")
+        return {r: cache[r] for r in run_ids}
+
+    def _pk(self, run_id: str) -> int:
+        """The integer key of one run (NotFound if there is no such run)."""
+        pk = self._pk_cache.get(run_id)
+        if pk is None:
+            with raw_transaction(self.engine, write=False) as cur:
+                pk = self._pks(cur, [run_id])[run_id]
+        return pk
 
     def _write(self) -> Connection:
         return self.engine.connect().execution_options(assay_write=True)
@@ -300,7 +339,7 @@ class SqlStore:
     # ---- runs --------------------------------------------------------------------------------------
 
     @staticmethod
-    def _insert_kv(conn: Connection, table: Any, run_id: str, items: Mapping[str, str]) -> None:
+    def _insert_kv(conn: Connection, table: Any, run_id: int, items: Mapping[str, str]) -> None:
         if items:
             conn.execute(table.insert(), _kv_rows(run_id, items))
 
@@ -353,18 +392,20 @@ class SqlStore:
                     self._sql.insert_run.run_many(
                         cur, [_run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
                     )
+                    pks = self._pks(cur, [r.run_id for r in batch.new_runs])
                     self._sql.insert_param.run_many(
-                        cur, [x for r in batch.new_runs for x in _kv_rows(r.run_id, r.params)]
+                        cur, [x for r in batch.new_runs for x in _kv_rows(pks[r.run_id], r.params)]
                     )
                     self._sql.insert_tag.run_many(
-                        cur, [x for r in batch.new_runs for x in _kv_rows(r.run_id, r.tags)]
+                        cur, [x for r in batch.new_runs for x in _kv_rows(pks[r.run_id], r.tags)]
                     )
                 self._append_raw(cur, batch.series)
                 for end in batch.ends:
                     row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
                     if not self._sql.end_run.run(cur, row).rowcount:
                         raise EndRefused(end.run_id)
-                    if self._sql.multi_chunk_keys.run(cur, {"rid": end.run_id}).fetchone() is not None:
+                    pk = self._pks(cur, [end.run_id])[end.run_id]
+                    if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
                         ended.append(end.run_id)
         except self._integrity_error as exc:
             ids = ", ".join(r.run_id for r in batch.new_runs)
@@ -386,11 +427,12 @@ class SqlStore:
         """Add params; one already logged must be given the same value again, or Conflict (nothing written)."""
         if not items:
             return
+        pk = self._pk(run_id)
         with self._write() as conn, conn.begin():
             existing = dict(
                 conn.execute(
                     select(params.c.key, params.c.value).where(
-                        params.c.run_id == run_id, params.c.key.in_(list(items))
+                        params.c.run_pk == pk, params.c.key.in_(list(items))
                     )
                 ).all()
             )
@@ -400,16 +442,16 @@ class SqlStore:
                         f"param {k!r} of run {run_id} is already {old!r}; it cannot change to {items[k]!r}. "
                         "Params are inputs fixed for a run: log a different key, or start a new run."
                     )
-            self._insert_kv(conn, params, run_id, {k: v for k, v in items.items() if k not in existing})
-            self._refresh_kv_doc(conn, params, runs.c.params_doc, run_id)
+            self._insert_kv(conn, params, pk, {k: v for k, v in items.items() if k not in existing})
+            self._refresh_kv_doc(conn, params, runs.c.params_doc, pk)
 
     @staticmethod
-    def _refresh_kv_doc(conn: Connection, table: Any, column: Any, run_id: str) -> None:
+    def _refresh_kv_doc(conn: Connection, table: Any, column: Any, pk: int) -> None:
         """Rewrite a run's params or tags document from its rows (inside the caller's transaction)."""
         items: dict[str, str] = dict(
-            conn.execute(select(table.c.key, table.c.value).where(table.c.run_id == run_id)).all()
+            conn.execute(select(table.c.key, table.c.value).where(table.c.run_pk == pk)).all()
         )
-        conn.execute(update(runs).where(runs.c.run_id == run_id).values({column: docs.pack_kv(items)}))
+        conn.execute(update(runs).where(runs.c.run_pk == pk).values({column: docs.pack_kv(items)}))
 
     def set_tags(self, run_id: str, items: Mapping[str, str]) -> None:
         """Set tags, replacing earlier values."""
@@ -418,24 +460,20 @@ class SqlStore:
         stmt = dialect.upsert(
             self.engine,
             tags,
-            ("run_id", "key"),
+            ("run_pk", "key"),
             {"value": lambda ex, _t: ex.value, "num_value": lambda ex, _t: ex.num_value},
         )
+        pk = self._pk(run_id)
         with self._write() as conn, conn.begin():
-            conn.execute(
-                stmt,
-                [
-                    {"run_id": run_id, "key": k, "value": v, "num_value": as_number(v)}
-                    for k, v in items.items()
-                ],
-            )
-            self._refresh_kv_doc(conn, tags, runs.c.tags_doc, run_id)
+            conn.execute(stmt, _kv_rows(pk, items))
+            self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
 
     def delete_tag(self, run_id: str, key: str) -> bool:
+        pk = self._pk(run_id)
         with self._write() as conn, conn.begin():
-            n = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key)).rowcount
+            n = conn.execute(delete(tags).where(tags.c.run_pk == pk, tags.c.key == key)).rowcount
             if n:
-                self._refresh_kv_doc(conn, tags, runs.c.tags_doc, run_id)
+                self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
         return bool(n)
 
     # ---- heartbeats ----------------------------------------------------------------------------------
@@ -491,7 +529,7 @@ class SqlStore:
         return dialect.upsert(
             self.engine,
             latest_metrics,
-            ("run_id", "key"),
+            ("run_pk", "key"),
             {
                 "last_value": lambda ex, t: pick_last(ex, t, "last_value"),
                 "last_timestamp": lambda ex, t: pick_last(ex, t, "last_timestamp"),
@@ -503,12 +541,15 @@ class SqlStore:
         )
 
     def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch]) -> None:
+        if not batches:
+            return
+        pks = self._pks(cur, [b.run_id for b in batches])
         chunk_rows = []
         summary_rows = []
         for b in batches:
             chunk_rows.append(
                 {
-                    "run_id": b.run_id,
+                    "run_pk": pks[b.run_id],
                     "key": b.key,
                     "n": int(b.values.shape[0]),
                     "steps": codec.pack_int(b.steps),
@@ -519,7 +560,7 @@ class SqlStore:
             s = codec.summarize(b.steps, b.timestamps, b.values)
             summary_rows.append(
                 {
-                    "run_id": b.run_id,
+                    "run_pk": pks[b.run_id],
                     "key": b.key,
                     "last_value": s.last,
                     "min_value": s.min,
@@ -532,18 +573,17 @@ class SqlStore:
         self._sql.insert_chunk.run_many(cur, chunk_rows)
         self._sql.upsert_summary.run_many(cur, summary_rows)
         # Rewrite the summary document of every run that got points, from the merged summaries.
-        touched = dict.fromkeys(b.run_id for b in batches)
         updates = []
-        for run_id in touched:
-            rows = self._sql.summaries_of_run.run(cur, {"rid": run_id}).fetchall()
-            updates.append({"rid": run_id, "doc": docs.pack_metrics(rows)})
+        for pk in dict.fromkeys(pks.values()):
+            rows = self._sql.summaries_of_run.run(cur, {"pk": pk}).fetchall()
+            updates.append({"pk": pk, "doc": docs.pack_metrics(rows)})
         self._sql.set_metrics_doc.run_many(cur, updates)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """The whole series in logged order (empty arrays if nothing was logged under ``key``)."""
         q = (
             select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
-            .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+            .where(metric_chunks.c.run_pk == self._pk(run_id), metric_chunks.c.key == key)
             .order_by(metric_chunks.c.chunk_id)
         )
         with self.engine.connect() as conn:
@@ -559,44 +599,42 @@ class SqlStore:
         )
 
     def metric_keys(self, run_id: str) -> list[str]:
+        pk = self._pk(run_id)
         with self.engine.connect() as conn:
             return list(
                 conn.execute(
                     select(latest_metrics.c.key)
-                    .where(latest_metrics.c.run_id == run_id)
+                    .where(latest_metrics.c.run_pk == pk)
                     .order_by(latest_metrics.c.key)
                 ).scalars()
             )
 
     def compact_series(self, run_id: str) -> None:
         """Merge each series of a run into one chunk, so later reads are a single row per series."""
+        pk = self._pk(run_id)
         with self._write() as conn, conn.begin():
-            self._compact(conn, run_id)
+            self._compact(conn, pk)
 
-    def _compact(self, conn: Connection, run_id: str) -> None:
-        """Merge every multi-chunk series of ``run_id`` into a single chunk, inside ``conn``'s transaction."""
+    def _compact(self, conn: Connection, pk: int) -> None:
+        """Merge every multi-chunk series of run ``pk`` into a single chunk, inside ``conn``'s transaction."""
+        mc = metric_chunks
         keys = (
             conn.execute(
-                select(metric_chunks.c.key)
-                .where(metric_chunks.c.run_id == run_id)
-                .group_by(metric_chunks.c.key)
-                .having(func.count() > 1)
+                select(mc.c.key).where(mc.c.run_pk == pk).group_by(mc.c.key).having(func.count() > 1)
             )
             .scalars()
             .all()
         )
         for key in keys:
             rows = conn.execute(
-                select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
-                .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
-                .order_by(metric_chunks.c.chunk_id)
+                select(mc.c.steps, mc.c.timestamps, mc.c.vals)
+                .where(mc.c.run_pk == pk, mc.c.key == key)
+                .order_by(mc.c.chunk_id)
             ).all()
+            conn.execute(delete(mc).where(mc.c.run_pk == pk, mc.c.key == key))
             conn.execute(
-                delete(metric_chunks).where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
-            )
-            conn.execute(
-                metric_chunks.insert().values(
-                    run_id=run_id,
+                mc.insert().values(
+                    run_pk=pk,
                     key=key,
                     n=sum(len(r[2]) for r in rows) // 8,
                     steps=b"".join(r[0] for r in rows),
@@ -627,17 +665,19 @@ class SqlStore:
             offset,
             None if lifecycle is None else lifecycle.value,
         )
-        rows = fetch_all(self.engine, q)
-        more = max_results is not None and len(rows) > max_results
+        pks = [r[0] for r in fetch_all(self.engine, q)]
+        more = max_results is not None and len(pks) > max_results
         if more:
-            rows = rows[:max_results]
-        sql, bind = self._docs_by_ids
-        with raw_transaction(self.engine, write=False) as cur:
-            cur.execute(sql, bind([r[0] for r in rows]))
-            found: dict[str, Any] = {d[0]: d for d in cur.fetchall()}
+            pks = pks[:max_results]
+        sql, bind = self._runs_by_pks
         kv, metrics = docs.lazy_kv, docs.lazy_metrics
         out = []
-        for r in rows:
-            d = found[r[0]]
-            out.append(Run(_run_info(r), kv(d[1]), kv(d[2]), metrics(d[3])))
+        # Building a page makes ~10 objects per run, none cyclic. In a process that holds much data (a
+        # notebook), the collections these allocations trigger would walk all of it, doubling the time.
+        with gc_paused(), raw_transaction(self.engine, write=False) as cur:
+            cur.execute(sql, bind(pks))
+            found: dict[int, Any] = {r[0]: r for r in cur.fetchall()}
+            for pk in pks:
+                r = found[pk][1:]
+                out.append(Run(_run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
         return out, more

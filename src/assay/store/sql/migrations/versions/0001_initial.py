@@ -18,7 +18,7 @@ _big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _run_fk() -> sa.ForeignKey:
-    return sa.ForeignKey("runs.run_id", ondelete="CASCADE")
+    return sa.ForeignKey("runs.run_pk", ondelete="CASCADE")
 
 
 def upgrade() -> None:
@@ -32,7 +32,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "runs",
-        sa.Column("run_id", sa.String(32), primary_key=True),
+        sa.Column("run_pk", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(32), nullable=False, unique=True),
         sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.experiment_id"), nullable=False),
         sa.Column("name", sa.String(256), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -54,7 +55,7 @@ def upgrade() -> None:
     for name in ("params", "tags"):
         op.create_table(
             name,
-            sa.Column("run_id", sa.String(32), _run_fk(), primary_key=True),
+            sa.Column("run_pk", sa.Integer, _run_fk(), primary_key=True),
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
             sa.Column("num_value", sa.Float, nullable=True),
@@ -64,7 +65,7 @@ def upgrade() -> None:
         op.create_index(f"ix_{name}_key_num", name, ["key", "num_value"])
     op.create_table(
         "latest_metrics",
-        sa.Column("run_id", sa.String(32), _run_fk(), primary_key=True),
+        sa.Column("run_pk", sa.Integer, _run_fk(), primary_key=True),
         sa.Column("key", sa.String(250), primary_key=True),
         sa.Column("last_value", sa.Float, nullable=True),
         sa.Column("min_value", sa.Float, nullable=True),
@@ -78,14 +79,14 @@ def upgrade() -> None:
     op.create_table(
         "metric_chunks",
         sa.Column("chunk_id", _big_id, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.String(32), _run_fk(), nullable=False),
+        sa.Column("run_pk", sa.Integer, _run_fk(), nullable=False),
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("n", sa.Integer, nullable=False),
         sa.Column("steps", sa.LargeBinary, nullable=False),
         sa.Column("timestamps", sa.LargeBinary, nullable=False),
         sa.Column("vals", sa.LargeBinary, nullable=False),
     )
-    op.create_index("ix_metric_chunks_series", "metric_chunks", ["run_id", "key", "chunk_id"])
+    op.create_index("ix_metric_chunks_series", "metric_chunks", ["run_pk", "key", "chunk_id"])
 
 
 def downgrade() -> None:
