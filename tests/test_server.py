@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.types import Message, Receive, Scope, Send
 
+from assay import wire
 from assay.entities import NewRun, Run, RunEnd, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import AssayError, Conflict, InvalidInput, InvalidState, MissingDependency, NotFound
-from assay.server import wire
 from assay.server.app import API_PREFIX, create_app
 from assay.server.artifacts import SMALL
 from assay.server.main import build_service

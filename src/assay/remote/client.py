@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from assay import __version__
+from assay import __version__, wire
 from assay.entities import (
     Experiment,
     MetricHistory,
@@ -35,7 +35,6 @@ from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.server import schemas as s
-from assay.server import wire
 from assay.services import validation as v
 from assay.services.tracking import Tracking, now_ms
 

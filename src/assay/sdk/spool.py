@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from assay import wire
 from assay.entities import WriteBatch
 from assay.errors import AssayError, InvalidInput
-from assay.server import wire
 
 log = logging.getLogger("assay")
 

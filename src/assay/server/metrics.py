@@ -1,6 +1,6 @@
 """Metric routes: the batch ingest endpoint the SDK's background writer calls, and series histories.
 
-Both hot paths speak msgpack with packed arrays (see ``assay.server.wire`` for the format); the history
+Both hot paths speak msgpack with packed arrays (see ``assay.wire`` for the format); the history
 also answers JSON lists for people and browsers, chosen by the ``Accept`` header.
 """
 
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from assay.server import wire
+from assay import wire
 from assay.server.deps import Service
 from assay.server.schemas import MetricHistoryOut
 from assay.services.tracking import Tracking
@@ -35,7 +35,7 @@ def metric_history(
 ) -> Response:
     """The whole series ``key`` (which may contain '/') in logged order.
 
-    With ``Accept: application/x-msgpack`` the arrays come packed (see ``assay.server.wire``), else as JSON
+    With ``Accept: application/x-msgpack`` the arrays come packed (see ``assay.wire``), else as JSON
     lists, non-finite values as the strings "NaN", "Infinity" and "-Infinity".
     """
     history = service.get_metric_history(run_id, key)
@@ -58,7 +58,7 @@ def _ingest(service: Tracking, body: bytes) -> None:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "new runs, metric series and run ends; format in assay.server.wire",
+            "description": "new runs, metric series and run ends; format in assay.wire",
             "content": {wire.MSGPACK: _BINARY},
         }
     },

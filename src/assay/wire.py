@@ -128,7 +128,7 @@ def decode_ingest(data: bytes) -> Ingest:
     body = _unpack(data, "ingest body")
     unknown = set(body) - {"v", "batch_id", "new_runs", "series", "ends"}
     if unknown:
-        raise InvalidInput(f"ingest body has unknown fields {sorted(unknown)}: see assay.server.wire")
+        raise InvalidInput(f"ingest body has unknown fields {sorted(unknown)}: see assay.wire")
     if body.get("v", VERSION) != VERSION:
         raise InvalidInput(
             f"ingest body is format version {body['v']!r}; this server reads version {VERSION}"
