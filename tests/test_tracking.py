@@ -371,3 +371,28 @@ def test_client_logging_to_a_deleted_run_is_refused_at_the_call(tracking_uri: st
     other = Client()  # a client that never saw the run
     with pytest.raises(InvalidState, match="deleted"):
         other.log_metric(rid, "m", 1.0)
+
+
+def test_a_silent_run_reads_killed_and_a_late_heartbeat_revives_it(
+    sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from assay.store.sql.schema import runs
+
+    c = Client()
+    rid = _quiet_run(c)
+    c.flush()
+    store = c.backend.store  # type: ignore[attr-defined]
+    with store.engine.begin() as conn:  # the process went silent a minute ago
+        conn.execute(
+            update(runs).where(runs.c.run_id == rid).values(heartbeat_at=runs.c.heartbeat_at - 60_000)
+        )
+    info = c.get_run(rid).info
+    assert info.status == RunStatus.KILLED and info.end_time == info.heartbeat_at
+    c.backend.heartbeat([rid])  # it was only suspended: its next heartbeat brings it back
+    revived = c.get_run(rid).info
+    assert revived.status == RunStatus.RUNNING and revived.end_time is None
+    c.log_metric(rid, "m", 1.0)
+    c.set_terminated(rid)
+    assert c.get_run(rid).info.status == RunStatus.FINISHED and c.get_run(rid).metrics == {"m": 1.0}
