@@ -35,7 +35,7 @@ from assay.errors import InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
 from assay.services import validation as v
 from assay.store.sql import SqlStore
-from assay.store.sql.store import EndRefused
+from assay.store.sql.rows import EndRefused
 
 
 def now_ms() -> int:

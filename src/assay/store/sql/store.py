@@ -7,24 +7,19 @@ its own connection from the engine's pool. Write transactions take the write loc
 
 from __future__ import annotations
 
-import gc
-import math
-import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from assay.entities import (
     Experiment,
     Lifecycle,
     MetricHistory,
-    NewRun,
     Run,
     RunInfo,
     RunStatus,
@@ -35,10 +30,19 @@ from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
 from assay.store.sql import codec, dialect, docs
 from assay.store.sql.migrate import ensure_schema
-from assay.store.sql.prepared import Prepared, fetch_all, integrity_error, raw_transaction
+from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction
+from assay.store.sql.rows import (
+    DOC_COLUMNS,
+    RUN_COLUMNS,
+    EndRefused,
+    gc_paused,
+    kv_rows,
+    run_from_row,
+    run_info,
+    run_row,
+)
 from assay.store.sql.schema import (
     experiments,
-    ingested_batches,
     latest_metrics,
     metric_chunks,
     params,
@@ -46,176 +50,7 @@ from assay.store.sql.schema import (
     tags,
 )
 from assay.store.sql.search import build_search
-
-_DOC_COLUMNS = (runs.c.params_doc, runs.c.tags_doc, runs.c.metrics_doc)
-_RUN_COLUMNS = (
-    runs.c.run_id,
-    runs.c.experiment_id,
-    runs.c.name,
-    runs.c.status,
-    runs.c.start_time,
-    runs.c.end_time,
-    runs.c.user_name,
-    runs.c.artifact_uri,
-    runs.c.lifecycle,
-    runs.c.parent_run_id,
-    runs.c.heartbeat_at,
-)
-
-
-# A number as written in a filter: optional sign, ASCII digits with an optional point and exponent, or
-# inf/infinity/nan in any case. Python's float() also takes '1_000', ' 7 ' and non-ASCII digits: not numbers.
-_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))")
-
-
-def as_number(value: str) -> float | None:
-    """The number a param or tag value reads as, or None (NaN counts as none: it orders nowhere)."""
-    if _NUMBER.fullmatch(value) is None:
-        return None
-    x = float(value)
-    return None if math.isnan(x) else x
-
-
-def _nan_if_none(x: float | None) -> float:
-    return math.nan if x is None else float(x)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector, if it runs, for a burst of acyclic allocations."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-_STATUS = {s.value: s for s in RunStatus}
-_LIFECYCLE = {x.value: x for x in Lifecycle}
-
-
-def _run_info(row: Any) -> RunInfo:
-    """A RunInfo from a row of _RUN_COLUMNS (positional: searches build thousands of these)."""
-    return RunInfo(
-        row[0],
-        str(row[1]),
-        row[2],
-        _STATUS[row[3]],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        _LIFECYCLE[row[8]],
-        row[9],
-        row[10],
-    )
-
-
-def _run_from_row(row: Any) -> Run:
-    """A Run from a row of _RUN_COLUMNS followed by the three documents."""
-    return Run(_run_info(row), docs.unpack_kv(row[11]), docs.unpack_kv(row[12]), docs.unpack_metrics(row[13]))
-
-
-class EndRefused(Exception):
-    """Raised by ``apply`` when a run to end is not running; the transaction is rolled back."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
-
-def _run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "experiment_id": int(r.experiment_id),
-        "name": r.name,
-        "status": RunStatus.RUNNING.value,
-        "start_time": r.start_time,
-        "end_time": None,
-        "user_name": r.user,
-        "artifact_uri": artifact_uri,
-        "lifecycle": Lifecycle.ACTIVE.value,
-        "parent_run_id": r.parent_run_id,
-        "heartbeat_at": r.start_time,
-        "params_doc": docs.pack_kv(r.params),
-        "tags_doc": docs.pack_kv(r.tags),
-        "metrics_doc": None,
-    }
-
-
-def _kv_rows(run_pk: int, items: Mapping[str, str]) -> list[dict[str, Any]]:
-    return [{"run_pk": run_pk, "key": k, "value": v, "num_value": as_number(v)} for k, v in items.items()]
-
-
-class _HotStatements:
-    """The statements of the hot paths, compiled once per store (see prepared.py)."""
-
-    def __init__(self, engine: Engine, upsert_summary: Any) -> None:
-        kv_keys = ["run_pk", "key", "value", "num_value"]
-        self.insert_run = Prepared(engine, runs.insert(), [c.name for c in runs.c if c.name != "run_pk"])
-        self.insert_param = Prepared(engine, params.insert(), kv_keys)
-        self.insert_tag = Prepared(engine, tags.insert(), kv_keys)
-        self.experiment_light = Prepared(
-            engine,
-            select(experiments.c.artifact_location, experiments.c.lifecycle).where(
-                experiments.c.experiment_id == bindparam("eid")
-            ),
-        )
-        self.run_info = Prepared(engine, select(*_RUN_COLUMNS).where(runs.c.run_id == bindparam("rid")))
-        self.run_with_docs = Prepared(
-            engine, select(*_RUN_COLUMNS, *_DOC_COLUMNS).where(runs.c.run_id == bindparam("rid"))
-        )
-        lm = latest_metrics
-        self.summaries_of_run = Prepared(
-            engine,
-            select(
-                lm.c.key,
-                lm.c.last_value,
-                lm.c.min_value,
-                lm.c.max_value,
-                lm.c.last_step,
-                lm.c.last_timestamp,
-                lm.c["count"],
-            )
-            .where(lm.c.run_pk == bindparam("pk"))
-            .order_by(lm.c.key),
-        )
-        self.claim_batch = Prepared(
-            engine,
-            dialect.insert_ignore(engine, ingested_batches, ["batch_id"]).values(
-                batch_id=bindparam("bid"), ingested_at=bindparam("at")
-            ),
-        )
-        self.set_metrics_doc = Prepared(
-            engine, update(runs).where(runs.c.run_pk == bindparam("pk")).values(metrics_doc=bindparam("doc"))
-        )
-        running = runs.c.status == RunStatus.RUNNING.value
-        reaped = and_(runs.c.status == RunStatus.KILLED.value, runs.c.end_time == runs.c.heartbeat_at)
-        self.end_run = Prepared(
-            engine,
-            update(runs)
-            .where(runs.c.run_id == bindparam("rid"), or_(running, reaped))
-            .values(status=bindparam("status"), end_time=bindparam("end"), heartbeat_at=None),
-        )
-        self.heartbeat = Prepared(
-            engine,
-            update(runs)
-            .where(runs.c.run_id == bindparam("rid"), or_(running, reaped))
-            .values(heartbeat_at=bindparam("now"), status=RunStatus.RUNNING.value, end_time=None),
-        )
-        self.insert_chunk = Prepared(
-            engine, metric_chunks.insert(), ["run_pk", "key", "n", "steps", "timestamps", "vals"]
-        )
-        self.upsert_summary = Prepared(engine, upsert_summary, [c.name for c in latest_metrics.c])
-        self.multi_chunk_keys = Prepared(
-            engine,
-            select(metric_chunks.c.key)
-            .where(metric_chunks.c.run_pk == bindparam("pk"))
-            .group_by(metric_chunks.c.key)
-            .having(func.count() > 1),
-        )
+from assay.store.sql.statements import HotStatements
 
 
 class SqlStore:
@@ -225,12 +60,12 @@ class SqlStore:
         self.url = dialect.normalize_url(url)
         self.engine = dialect.create_store_engine(self.url)
         ensure_schema(self.engine)
-        self._sql = _HotStatements(self.engine, self._summary_upsert())
+        self._sql = HotStatements(self.engine)
         self._integrity_error = integrity_error(self.engine)
         self._pk_cache: dict[str, int] = {}
         self._pks_by_ids = dialect.rows_by_ids_sql(self.engine, "run_pk, run_id", "runs", "run_id")
         # The second step of a search: the rows of the page's runs, found and ordered by the first.
-        columns = ", ".join(["run_pk", *(c.name for c in (*_RUN_COLUMNS, *_DOC_COLUMNS))])
+        columns = ", ".join(["run_pk", *(c.name for c in (*RUN_COLUMNS, *DOC_COLUMNS))])
         self._runs_by_pks = dialect.rows_by_ids_sql(self.engine, columns, "runs", "run_pk")
 
     def close(self) -> None:
@@ -341,7 +176,7 @@ class SqlStore:
     @staticmethod
     def _insert_kv(conn: Connection, table: Any, run_id: int, items: Mapping[str, str]) -> None:
         if items:
-            conn.execute(table.insert(), _kv_rows(run_id, items))
+            conn.execute(table.insert(), kv_rows(run_id, items))
 
     def experiment_for_new_run(self, experiment_id: str) -> tuple[str, Lifecycle]:
         """(artifact location, lifecycle) of an experiment: the cheap lookup ``create_run`` needs."""
@@ -360,20 +195,20 @@ class SqlStore:
             row = self._sql.run_info.run(cur, {"rid": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
-        return _run_info(row)
+        return run_info(row)
 
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
         ids = list(run_ids)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*_RUN_COLUMNS).where(runs.c.run_id.in_(ids))).all()
-        return {r[0]: _run_info(r) for r in rows}
+            rows = conn.execute(select(*RUN_COLUMNS).where(runs.c.run_id.in_(ids))).all()
+        return {r[0]: run_info(r) for r in rows}
 
     def get_run(self, run_id: str) -> Run:
         with raw_transaction(self.engine, write=False) as cur:
             row = self._sql.run_with_docs.run(cur, {"rid": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
-        return _run_from_row(row)
+        return run_from_row(row)
 
     def apply(self, batch: WriteBatch, artifact_uris: Mapping[str, str]) -> None:
         """Create runs, append points, end runs: one transaction, all or nothing.
@@ -390,14 +225,14 @@ class SqlStore:
                         return  # applied before: a resent or replayed batch
                 if batch.new_runs:
                     self._sql.insert_run.run_many(
-                        cur, [_run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
+                        cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
                     )
                     pks = self._pks(cur, [r.run_id for r in batch.new_runs])
                     self._sql.insert_param.run_many(
-                        cur, [x for r in batch.new_runs for x in _kv_rows(pks[r.run_id], r.params)]
+                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
                     )
                     self._sql.insert_tag.run_many(
-                        cur, [x for r in batch.new_runs for x in _kv_rows(pks[r.run_id], r.tags)]
+                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
                     )
                 self._append_raw(cur, batch.series)
                 for end in batch.ends:
@@ -465,7 +300,7 @@ class SqlStore:
         )
         pk = self._pk(run_id)
         with self._write() as conn, conn.begin():
-            conn.execute(stmt, _kv_rows(pk, items))
+            conn.execute(stmt, kv_rows(pk, items))
             self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
 
     def delete_tag(self, run_id: str, key: str) -> bool:
@@ -513,32 +348,6 @@ class SqlStore:
             return
         with raw_transaction(self.engine) as cur:
             self._append_raw(cur, batches)
-
-    def _summary_upsert(self) -> Any:
-        def pick_last(ex: Any, t: Any, col: str) -> Any:
-            from sqlalchemy import case
-
-            return case((ex.last_step >= t.c.last_step, getattr(ex, col)), else_=getattr(t.c, col))
-
-        def pick(ex: Any, t: Any, col: str, newer_wins: Any) -> Any:
-            from sqlalchemy import case
-
-            new, old = getattr(ex, col), getattr(t.c, col)
-            return case((old.is_(None), new), (new.is_(None), old), (newer_wins(new, old), new), else_=old)
-
-        return dialect.upsert(
-            self.engine,
-            latest_metrics,
-            ("run_pk", "key"),
-            {
-                "last_value": lambda ex, t: pick_last(ex, t, "last_value"),
-                "last_timestamp": lambda ex, t: pick_last(ex, t, "last_timestamp"),
-                "last_step": lambda ex, t: pick_last(ex, t, "last_step"),
-                "min_value": lambda ex, t: pick(ex, t, "min_value", lambda a, b: a < b),
-                "max_value": lambda ex, t: pick(ex, t, "max_value", lambda a, b: a > b),
-                "count": lambda ex, t: t.c.count + ex.count,
-            },
-        )
 
     def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch]) -> None:
         if not batches:
@@ -679,5 +488,5 @@ class SqlStore:
             found: dict[int, Any] = {r[0]: r for r in cur.fetchall()}
             for pk in pks:
                 r = found[pk][1:]
-                out.append(Run(_run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
+                out.append(Run(run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
         return out, more
