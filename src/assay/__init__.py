@@ -3,16 +3,9 @@
 The public names are re-exported here from private modules; tests/test_public_api.py pins them.
 """
 
-from assay.entities import (
-    Experiment,
-    FileInfo,
-    MetricHistory,
-    MetricSummary,
-    Run,
-    RunInfo,
-    RunList,
-    RunStatus,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from assay.errors import (
     AssayError,
     Conflict,
@@ -22,34 +15,99 @@ from assay.errors import (
     MissingDependency,
     NotFound,
 )
-from assay.sdk.client import Client
-from assay.sdk.fluent import (
-    ActiveRun,
-    active_run,
-    download_artifacts,
-    end_run,
-    flush,
-    get_metric_history,
-    get_run,
-    get_tracking_uri,
-    list_artifacts,
-    list_experiments,
-    log_artifact,
-    log_artifacts,
-    log_dict,
-    log_figure,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    log_text,
-    search_runs,
-    set_experiment,
-    set_tag,
-    set_tags,
-    set_tracking_uri,
-    start_run,
-)
+
+if TYPE_CHECKING:
+    from assay.entities import (
+        Experiment,
+        FileInfo,
+        MetricHistory,
+        MetricSummary,
+        Run,
+        RunInfo,
+        RunList,
+        RunStatus,
+    )
+    from assay.sdk.client import Client
+    from assay.sdk.fluent import (
+        ActiveRun,
+        active_run,
+        download_artifacts,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        get_tracking_uri,
+        list_artifacts,
+        list_experiments,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        set_tracking_uri,
+        start_run,
+    )
+
+#: Public name -> the private module it lives in. Loaded on first use (PEP 562), so tools that only need
+#: a corner of assay (the CLI's --help, the wire format) do not import SQLAlchemy, numpy and the SDK.
+_LAZY = {
+    "Experiment": "assay.entities",
+    "FileInfo": "assay.entities",
+    "MetricHistory": "assay.entities",
+    "MetricSummary": "assay.entities",
+    "Run": "assay.entities",
+    "RunInfo": "assay.entities",
+    "RunList": "assay.entities",
+    "RunStatus": "assay.entities",
+    "Client": "assay.sdk.client",
+    "ActiveRun": "assay.sdk.fluent",
+    "active_run": "assay.sdk.fluent",
+    "download_artifacts": "assay.sdk.fluent",
+    "end_run": "assay.sdk.fluent",
+    "flush": "assay.sdk.fluent",
+    "get_metric_history": "assay.sdk.fluent",
+    "get_run": "assay.sdk.fluent",
+    "get_tracking_uri": "assay.sdk.fluent",
+    "list_artifacts": "assay.sdk.fluent",
+    "list_experiments": "assay.sdk.fluent",
+    "log_artifact": "assay.sdk.fluent",
+    "log_artifacts": "assay.sdk.fluent",
+    "log_dict": "assay.sdk.fluent",
+    "log_figure": "assay.sdk.fluent",
+    "log_metric": "assay.sdk.fluent",
+    "log_metrics": "assay.sdk.fluent",
+    "log_param": "assay.sdk.fluent",
+    "log_params": "assay.sdk.fluent",
+    "log_text": "assay.sdk.fluent",
+    "search_runs": "assay.sdk.fluent",
+    "set_experiment": "assay.sdk.fluent",
+    "set_tag": "assay.sdk.fluent",
+    "set_tags": "assay.sdk.fluent",
+    "set_tracking_uri": "assay.sdk.fluent",
+    "start_run": "assay.sdk.fluent",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 
