@@ -1,0 +1,146 @@
+"""Team mode (issue 3), measured ahead of its targets: ingest over HTTP from one client >= 500,000
+points/s, and ``log_metric`` still <= 1 us in the caller while remote.
+
+assay: a real ``assay server`` process on loopback over a fresh SQLite store; this process logs through
+the SDK with ``ASSAY_TRACKING_URI=http://...`` and flushes. MLflow side: a real ``mlflow server`` process,
+logged to with ``MlflowClient.log_batch`` (1,000 metrics a call).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import _common as c
+
+POINTS = 1_000_000
+KEYS = [f"metric_{i}" for i in range(10)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def assay_side() -> dict[str, float]:
+    home = c.fresh_dir("http-ingest")
+    port = free_port()
+    assay_bin = Path(sys.executable).parent / "assay"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    args = [
+        "server",
+        "--store",
+        str(home / "server.db"),
+        "--artifacts",
+        str(home / "art"),
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        [str(assay_bin), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url + "/health", server)
+        os.environ["ASSAY_HOME"] = str(home / "client")
+        os.environ["ASSAY_TRACKING_URI"] = url
+        os.environ["ASSAY_SYSTEM_METRICS"] = "0"
+        import assay
+
+        assay.set_experiment("http")
+        log_metric = assay.log_metric
+        with assay.start_run(capture_git=False) as run:
+            samples = []
+            for b in range(200):  # caller cost, in batches of 1,000 calls
+                t0 = time.perf_counter_ns()
+                for i in range(1000):
+                    log_metric("caller", 0.5, b * 1000 + i)
+                samples.append((time.perf_counter_ns() - t0) / 1000)
+            assay.flush()
+            t0 = time.perf_counter()
+            for step in range(POINTS // len(KEYS)):
+                for k in KEYS:
+                    log_metric(k, 0.5, step)
+            assay.flush()
+            rate = POINTS / (time.perf_counter() - t0)
+        assert len(assay.get_metric_history(run.id, KEYS[0])) == POINTS // len(KEYS)
+        return {"points_per_s": rate, "caller_ns": statistics.median(samples)}
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def mlflow_side() -> None:
+    home = c.fresh_dir("http-ingest-mlflow")
+    port = free_port()
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen(
+        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{home}/mlflow.db",
+         "--default-artifact-root", str(home / "art"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(url + "/health", server, timeout=120)
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        client = MlflowClient(url)
+        run = client.create_run(client.create_experiment("http"))
+        n = 50_000
+        now = int(time.time() * 1000)
+        t0 = time.perf_counter()
+        for start in range(0, n, 1000):
+            client.log_batch(
+                run.info.run_id,
+                metrics=[Metric(KEYS[i % 10], 0.5, now, i // 10) for i in range(start, start + 1000)],
+            )
+        rate = n / (time.perf_counter() - t0)
+        c.emit({"points_per_s": rate})
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def main() -> None:
+    if c.side() == "mlflow":
+        mlflow_side()
+        return
+    print(f"ingest over HTTP: {POINTS:,} points through log_metric against a server process on loopback")
+    a = assay_side()
+    m = c.mlflow_side(__file__)
+    c.row(
+        "points/s, one client",
+        a["points_per_s"],
+        "points/s",
+        m and m["points_per_s"],
+        "higher",
+        ">= 500,000/s",
+    )
+    c.row("log_metric in the caller while remote", a["caller_ns"] / 1000, "us", None, "lower", "<= 1 us")
+
+
+if __name__ == "__main__":
+    main()
