@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from assay.cli import render
+from assay.query import FIELD_PREFIXES
 
 if TYPE_CHECKING:
     from assay.entities import Run, RunInfo
@@ -27,17 +28,7 @@ MAX_EXTRA_COLUMNS = 8
 #: Longer param and tag values wrap within this many characters.
 EXTRA_MAX_WIDTH = 32
 
-_PREFIXES: dict[str, Kind] = {
-    "metrics": "metric",
-    "metric": "metric",
-    "params": "param",
-    "param": "param",
-    "tags": "tag",
-    "tag": "tag",
-    "attributes": "attribute",
-    "attribute": "attribute",
-    "attr": "attribute",
-}
+_PREFIXES: dict[str, Kind] = FIELD_PREFIXES
 _HEADER_PREFIX: dict[Kind, str] = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": ""}
 ATTRIBUTE_COLUMNS = ("user", "experiment_id", "end_time", "parent_run_id", "lifecycle", "artifact_uri")
 

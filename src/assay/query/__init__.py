@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from assay.query._ast import (
     ATTRIBUTES,
+    FIELD_PREFIXES,
     And,
     Comparison,
     ComparisonOp,
@@ -25,6 +26,7 @@ from assay.query._parser import parse_filter, parse_order_by
 
 __all__ = [
     "ATTRIBUTES",
+    "FIELD_PREFIXES",
     "And",
     "Comparison",
     "ComparisonOp",

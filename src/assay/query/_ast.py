@@ -26,6 +26,20 @@ ATTRIBUTES: frozenset[str] = frozenset(
     }
 )
 
+#: What a field's prefix may be, and the kind it names (``metrics.acc``, ``param.lr``, ``attr.status``).
+FIELD_PREFIXES: dict[str, FieldKind] = {
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+
 #: Comparison operators, as the parser normalizes them (``==`` -> ``=``, ``<>`` -> ``!=``).
 ComparisonOp = Literal["=", "!=", "<", "<=", ">", ">=", "like", "ilike", "not like", "not ilike"]
 

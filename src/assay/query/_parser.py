@@ -14,12 +14,12 @@ from typing import NamedTuple, NoReturn, get_args
 from assay.errors import FilterSyntaxError
 from assay.query._ast import (
     ATTRIBUTES,
+    FIELD_PREFIXES,
     And,
     Comparison,
     ComparisonOp,
     Expr,
     Field,
-    FieldKind,
     InList,
     Not,
     Number,
@@ -47,18 +47,6 @@ _TOKEN_RE = re.compile(
 _SQ_ESCAPE_RE = re.compile(r"\\(.)|''", re.DOTALL)
 _DQ_ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 
-_ENTITIES: dict[str, FieldKind] = {
-    "metrics": "metric",
-    "metric": "metric",
-    "params": "param",
-    "param": "param",
-    "tags": "tag",
-    "tag": "tag",
-    "attributes": "attribute",
-    "attribute": "attribute",
-    "attr": "attribute",
-    "run": "attribute",
-}
 _ATTRIBUTE_ALIASES = {"id": "run_id", "run_name": "name"}
 _OPERATORS: dict[str, ComparisonOp] = {op: op for op in get_args(ComparisonOp)}
 _OPERATORS.update({"==": "=", "<>": "!="})
@@ -286,7 +274,7 @@ class _Parser:
         entity, dot, key = token.text.partition(".")
         if not dot:
             return self.parse_bare_attribute(token, accepted=bare_attribute)
-        kind = _ENTITIES.get(entity.lower())
+        kind = FIELD_PREFIXES.get(entity.lower())
         if kind is None:
             expected = "fields start with metrics., params., tags. or attributes."
             self.fail(f"unknown field '{token.text}': {expected}", token.pos)
