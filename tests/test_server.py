@@ -386,6 +386,43 @@ def test_request_errors_share_the_shape(api: TestClient) -> None:
     )
 
 
+def test_team_routes_as_the_local_admin(api: TestClient) -> None:
+    """Without auth the caller is the local admin: users, tokens, projects and members all work."""
+    assert api.get(f"{API_PREFIX}/whoami").json() == {
+        "user_id": 0,
+        "name": "local",
+        "is_admin": True,
+        "created_at": 0,
+    }
+    made = api.post(f"{API_PREFIX}/users", json={"name": "ada"})
+    assert made.status_code == 201 and made.json()["secret"].startswith("assay_")
+    assert [u["name"] for u in api.get(f"{API_PREFIX}/users").json()["users"]] == ["ada"]
+    second = api.post(f"{API_PREFIX}/tokens", json={"name": "laptop", "user": "ada"}).json()
+    listed = api.get(f"{API_PREFIX}/tokens", params={"user": "ada"}).json()["tokens"]
+    assert [t["name"] for t in listed] == ["first", "laptop"]
+    assert all("secret" not in t for t in listed)
+    revoked = api.delete(f"{API_PREFIX}/tokens/{second['token']['token_id']}").json()
+    assert revoked["revoked_at"] is not None
+    project = api.post(f"{API_PREFIX}/projects", json={"name": "vision"})
+    assert project.status_code == 201 and project.json()["name"] == "vision"
+    assert {p["name"] for p in api.get(f"{API_PREFIX}/projects").json()["projects"]} == {"default", "vision"}
+    member = api.put(f"{API_PREFIX}/projects/vision/members/ada", json={"role": "owner"}).json()
+    assert member == {"user": "ada", "role": "owner"}
+    api.post(f"{API_PREFIX}/users", json={"name": "bob"})
+    api.put(f"{API_PREFIX}/projects/vision/members/bob", json={"role": "viewer"})
+    members = api.get(f"{API_PREFIX}/projects/vision/members").json()["members"]
+    assert members == [{"user": "ada", "role": "owner"}, {"user": "bob", "role": "viewer"}]
+    assert api.delete(f"{API_PREFIX}/projects/vision/members/bob").status_code == 204
+    # The last owner stays: the project would be unmanageable.
+    assert "last owner" in _error(api.delete(f"{API_PREFIX}/projects/vision/members/ada"), 409, "CONFLICT")
+    exp = api.post(f"{API_PREFIX}/experiments", json={"name": "seg", "project": "vision"}).json()
+    assert exp["project"] == "vision"
+    only = api.get(f"{API_PREFIX}/experiments", params={"project": "vision"}).json()["experiments"]
+    assert [e["name"] for e in only] == ["seg"]
+    _error(api.post(f"{API_PREFIX}/experiments", json={"name": "x", "project": "nope"}), 404, "NOT_FOUND")
+    _error(api.post(f"{API_PREFIX}/projects", json={"name": "bad name!"}), 400, "INVALID_ARGUMENT")
+
+
 # ---- keep last: every route has a test ---------------------------------------------------------------------
 
 

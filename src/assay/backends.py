@@ -11,9 +11,13 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assay.errors import InvalidInput
 from assay.services.tracking import Tracking
+
+if TYPE_CHECKING:
+    from assay.services.access import Access
 
 Factory = Callable[[str], Tracking]
 
@@ -83,6 +87,25 @@ def get_backend(uri: str | None = None) -> Tracking:
                 raise InvalidInput(f"no tracking backend for {uri!r}: known schemes are {known}, or a path")
             backend = _cache[uri] = factory(uri)
         return backend
+
+
+def get_access(uri: str | None = None) -> Access:
+    """Team operations (tokens, projects, members, users) on the store or server at ``uri``.
+
+    On a store (embedded) they run as the local admin; on a server, as the owner of the client's token.
+    """
+    backend = get_backend(uri)
+    from assay.services.tracking import TrackingService
+
+    if isinstance(backend, TrackingService):
+        from assay.services.access import AccessService
+
+        return AccessService(backend.store).scoped()
+    from assay.remote import RemoteTracking
+
+    if isinstance(backend, RemoteTracking):
+        return backend.access()
+    raise InvalidInput(f"the backend for {uri!r} has no users or projects")
 
 
 def reset() -> None:

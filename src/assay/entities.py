@@ -47,6 +47,7 @@ class Experiment:
     tags: Mapping[str, str] = field(default_factory=dict)
     run_count: int | None = None
     last_activity: int | None = None
+    project: str = "default"
 
 
 @dataclass(frozen=True, slots=True)

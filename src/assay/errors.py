@@ -40,6 +40,25 @@ class InvalidState(AssayError):
     code = "INVALID_STATE"
 
 
+class AccessDenied(AssayError):
+    """The caller may not do this: base of the two auth failures, which a writer keeps data through
+    (the data was never accepted; it waits in the spool until a valid token sends it)."""
+
+    code = "ACCESS_DENIED"
+
+
+class Unauthenticated(AccessDenied):
+    """No credentials, or credentials the server does not know (a missing, wrong or revoked token)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AccessDenied):
+    """The caller is known but lacks the role the operation needs in the project it touches."""
+
+    code = "PERMISSION_DENIED"
+
+
 class MissingDependency(AssayError):
     """An optional package is needed; the message names the extra that installs it."""
 

@@ -21,6 +21,7 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
     return {
         "experiment_id": exp.experiment_id,
         "name": exp.name,
+        "project": exp.project,
         "run_count": exp.run_count,
         "last_activity": exp.last_activity,
         "created_at": exp.created_at,
@@ -34,25 +35,31 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
 def ls(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include deleted experiments.")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="Only this project's experiments.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
-    """List experiments: id, name, number of runs, last activity and artifact location."""
-    exps = tracking(ctx).list_experiments(include_deleted=all_)
+    """List experiments: id, name, project, number of runs, last activity and artifact location."""
+    exps = tracking(ctx).list_experiments(include_deleted=all_, project=project)
     if as_json:
         render.emit_json([experiment_json(e) for e in exps])
         return
     if not exps:
         render.note("no experiments yet: runs logged with the SDK create them")
         return
-    t = render.table("id", "name", "runs", "last activity", "artifact location")
+    t = render.table("id", "name", "project", "runs", "last activity", "artifact location")
     t.columns[0].justify = "right"
-    t.columns[2].justify = "right"
+    t.columns[3].justify = "right"
     for e in exps:
         name = Text(e.name)
         if e.lifecycle.value == "deleted":
             name.append(" (deleted)", style="dim")
         runs = "" if e.run_count is None else str(e.run_count)
         t.add_row(
-            e.experiment_id, name, runs, render.fmt_time_ago(e.last_activity), Text(e.artifact_location)
+            e.experiment_id,
+            name,
+            Text(e.project),
+            runs,
+            render.fmt_time_ago(e.last_activity),
+            Text(e.artifact_location),
         )
     render.console().print(t)

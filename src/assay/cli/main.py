@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, experiments, runs, server, sync
+from assay.cli import artifacts, experiments, runs, server, sync, team
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -53,6 +53,10 @@ app.add_typer(artifacts.app, name="artifacts")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
 app.command("sync")(sync.sync)
+app.add_typer(team.admin_app, name="admin")
+app.add_typer(team.token_app, name="token")
+app.add_typer(team.projects_app, name="projects")
+app.command("whoami")(team.whoami)
 
 
 @app.callback()

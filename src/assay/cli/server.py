@@ -1,7 +1,8 @@
 """``assay server`` (team mode: the tracking API for other machines) and ``assay ui`` (this machine's store).
 
-Both serve the REST API of ``assay.server`` over a SQL store until Ctrl-C. The server has no
-authentication yet, so both bind 127.0.0.1 unless ``assay server --host`` says otherwise.
+Both serve the REST API of ``assay.server`` over a SQL store until Ctrl-C. ``assay ui`` binds 127.0.0.1
+without auth; ``assay server`` requires a token on every route when it binds anything but loopback, or
+with ``--auth``.
 """
 
 from __future__ import annotations
@@ -52,15 +53,20 @@ def server(
     ] = None,
     host: Annotated[
         str,
-        typer.Option("--host", help="Interface to bind; 0.0.0.0 opens it to the network (no auth yet)."),
+        typer.Option("--host", help="Interface to bind; anything but loopback (e.g. 0.0.0.0) turns auth on."),
     ] = "127.0.0.1",
     port: PortOpt = 5000,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    auth: Annotated[
+        bool,
+        typer.Option("--auth", help="Require an API token on every route, even on loopback."),
+    ] = False,
 ) -> None:
-    """Serve the tracking API; clients log to it with ASSAY_TRACKING_URI=http://HOST:PORT."""
+    """Serve the tracking API; clients log to it with ASSAY_TRACKING_URI=http://HOST:PORT (and, in team
+    mode, ASSAY_TRACKING_TOKEN from `assay admin create-user` or `assay token create`)."""
     from assay.server.main import serve
 
-    serve(_store(ctx, store), artifacts, host, port, workers)
+    serve(_store(ctx, store), artifacts, host, port, workers, auth=auth)
 
 
 def ui(

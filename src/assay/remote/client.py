@@ -31,6 +31,7 @@ from assay.entities import (
     WriteBatch,
 )
 from assay.errors import NotFound
+from assay.remote.access import RemoteAccess
 from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
@@ -50,19 +51,25 @@ def _texts(items: Mapping[str, object] | None, what: str) -> dict[str, str]:
 class RemoteTracking(HttpArtifacts, Tracking):
     """Tracking on the assay server at ``base_url`` (e.g. ``http://127.0.0.1:5000``).
 
-    ``http`` replaces the HTTP client (any ``httpx.Client`` whose base URL is the server's, such as
-    FastAPI's TestClient); ``timeout`` is in seconds, per network operation.
+    ``token`` is the API token a team-mode server requires (default ``$ASSAY_TRACKING_TOKEN``). ``http``
+    replaces the HTTP client (any ``httpx.Client`` whose base URL is the server's, such as FastAPI's
+    TestClient); ``timeout`` is in seconds, per network operation.
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+        token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._owns_http = http is None
-        self._http = http or httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            headers={"User-Agent": f"assay/{__version__}"},
-            transport=httpx.HTTPTransport(retries=1),  # connection attempts only
-        )
+        self._http = http or new_http_client(self.base_url, timeout, token)
+
+    def access(self) -> RemoteAccess:
+        """Team operations (whoami, tokens, projects...) as this client's token."""
+        return RemoteAccess(self._http)
 
     def close(self) -> None:
         if self._owns_http:
@@ -79,8 +86,9 @@ class RemoteTracking(HttpArtifacts, Tracking):
 
     # ---- experiments ----------------------------------------------------------------------------------
 
-    def create_experiment(self, name: str) -> Experiment:
-        return self._fetch(s.ExperimentOut, "/experiments", "POST", json={"name": name}).entity()
+    def create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        body = {"name": name, "project": project}
+        return self._fetch(s.ExperimentOut, "/experiments", "POST", json=body).entity()
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._fetch(s.ExperimentOut, f"/experiments/{segment(experiment_id, 'experiment')}").entity()
@@ -91,8 +99,11 @@ class RemoteTracking(HttpArtifacts, Tracking):
         except NotFound:
             return None
 
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
-        listed = self._fetch(s.ExperimentList, "/experiments", params={"include_deleted": include_deleted})
+    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+        query: dict[str, str | bool] = {"include_deleted": include_deleted}
+        if project is not None:
+            query["project"] = project
+        listed = self._fetch(s.ExperimentList, "/experiments", params=query)
         return [e.entity() for e in listed.experiments]
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -190,6 +201,21 @@ class RemoteTracking(HttpArtifacts, Tracking):
             "include_deleted": include_deleted,
         }
         return self._fetch(s.RunListOut, "/runs/search", "POST", json=body).entity()
+
+
+def new_http_client(base_url: str, timeout: float = 30.0, token: str | None = None) -> httpx.Client:
+    """A kept-alive client for the server at ``base_url``, sending ``token`` (default
+    ``$ASSAY_TRACKING_TOKEN``) as a bearer token when there is one."""
+    headers = {"User-Agent": f"assay/{__version__}"}
+    token = token or os.environ.get("ASSAY_TRACKING_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token.strip()}"
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        headers=headers,
+        transport=httpx.HTTPTransport(retries=1),  # connection attempts only
+    )
 
 
 def remote_backend(uri: str) -> RemoteTracking:

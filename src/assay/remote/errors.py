@@ -24,10 +24,21 @@ from assay.errors import (
     InvalidState,
     MissingDependency,
     NotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 
 _BY_CODE: dict[str, type[AssayError]] = {
-    cls.code: cls for cls in (InvalidInput, NotFound, Conflict, InvalidState, MissingDependency)
+    cls.code: cls
+    for cls in (
+        InvalidInput,
+        NotFound,
+        Conflict,
+        InvalidState,
+        MissingDependency,
+        Unauthenticated,
+        PermissionDenied,
+    )
 }
 
 

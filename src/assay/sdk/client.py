@@ -94,8 +94,9 @@ class Client:
 
     # ---- experiments ----------------------------------------------------------------------------------
 
-    def create_experiment(self, name: str) -> Experiment:
-        return self.backend.create_experiment(name)
+    def create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        """A new experiment in ``project`` (default: ``$ASSAY_PROJECT``, else the project "default")."""
+        return self.backend.create_experiment(name, project or os.environ.get("ASSAY_PROJECT") or None)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._read().get_experiment(experiment_id)
@@ -103,12 +104,12 @@ class Client:
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._read().get_experiment_by_name(name)
 
-    def get_or_create_experiment(self, name: str) -> Experiment:
+    def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
         exp = self.backend.get_experiment_by_name(name)
-        return exp if exp is not None else self.backend.create_experiment(name)
+        return exp if exp is not None else self.create_experiment(name, project)
 
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
-        return self._read().list_experiments(include_deleted)
+    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+        return self._read().list_experiments(include_deleted, project)
 
     def delete_experiment(self, experiment_id: str) -> None:
         self._locations.pop(str(experiment_id), None)

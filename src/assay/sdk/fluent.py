@@ -95,9 +95,10 @@ def get_tracking_uri() -> str:
     return _state.tracking_uri or backends.default_tracking_uri()
 
 
-def set_experiment(name: str) -> Experiment:
-    """Make ``name`` the experiment new runs go to, creating it if needed."""
-    exp = _client().get_or_create_experiment(v.check_name(name, "experiment"))
+def set_experiment(name: str, project: str | None = None) -> Experiment:
+    """Make ``name`` the experiment new runs go to, creating it if needed (in ``project``, default
+    ``$ASSAY_PROJECT``, else "default"; an existing experiment stays in its own project)."""
+    exp = _client().get_or_create_experiment(v.check_name(name, "experiment"), project)
     _state.experiment_id = exp.experiment_id
     return exp
 

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
-from assay.errors import AssayError
+from assay.errors import AssayError, Unauthenticated
 from assay.sdk.spool import SpoolFile
 from assay.services.tracking import Tracking
 
@@ -234,24 +234,32 @@ class BackgroundWriter:
     def _send(self, batch: WriteBatch, raise_errors: bool) -> None:
         try:
             self.backend.ingest(batch)
+        except Unauthenticated as exc:
+            # A missing or revoked token: nothing was accepted, and nothing will be until the token is
+            # fixed, so keep everything as in an outage (with the reason).
+            self._keep(batch)
+            self._outage(raise_errors, exc.message)
         except AssayError:
             # One operation was refused (a run ended or deleted elsewhere, say): send the others.
             self._send_one_by_one(batch, raise_errors)
         except Exception:
             # The store is unreachable or failing: keep everything, in order, for the next try: on disk
             # when there is a spool, else in memory.
-            if self.spool is not None:
-                self._spooled(batch)
-            else:
-                with self._lock:
-                    self._new_runs = list(batch.new_runs) + self._new_runs
-                    self._series = list(batch.series) + self._series
-                    self._ends = list(batch.ends) + self._ends
+            self._keep(batch)
             self._outage(raise_errors)
         else:
             self._warned = False
             for r in batch.new_runs:
                 self._unsent.discard(r.run_id)
+
+    def _keep(self, batch: WriteBatch) -> None:
+        if self.spool is not None:
+            self._spooled(batch)
+        else:
+            with self._lock:
+                self._new_runs = list(batch.new_runs) + self._new_runs
+                self._series = list(batch.series) + self._series
+                self._ends = list(batch.ends) + self._ends
 
     def _spooled(self, batch: WriteBatch) -> None:
         assert self.spool is not None
@@ -259,14 +267,16 @@ class BackgroundWriter:
         for r in batch.new_runs:
             self._unsent.discard(r.run_id)
 
-    def _outage(self, raise_errors: bool) -> None:
+    def _outage(self, raise_errors: bool, reason: str | None = None) -> None:
         """Report a failed write: raise it to a caller who flushed, warn once in the background."""
         if raise_errors:
             raise
         if not self._warned:
             where = f"kept in {self.spool.path}" if self.spool is not None else "kept in memory"
             log.warning(
-                "assay: could not write to the tracking store; batches are %s and will be retried", where
+                "assay: could not write to the tracking store%s; batches are %s and will be retried",
+                f" ({reason})" if reason else "",
+                where,
             )
             self._warned = True
 
@@ -274,6 +284,8 @@ class BackgroundWriter:
         """Replay one spooled batch; an operation the store refuses is dropped with an error, not retried."""
         try:
             self.backend.ingest(batch)
+        except Unauthenticated:
+            raise  # kept in the spool until the token works
         except AssayError:
             self._send_one_by_one(batch, raise_errors=False)
 

@@ -13,15 +13,31 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from assay import __version__
-from assay.server import artifacts, errors, experiments, metrics, pages, runs
+from assay.errors import InvalidInput
+from assay.server import artifacts, errors, experiments, metrics, pages, people, runs
 from assay.server.schemas import ErrorBody, Health
-from assay.services.tracking import Tracking
+from assay.services.access import AccessService
+from assay.services.tracking import Tracking, TrackingService
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(service: Tracking, owns_service: bool = False) -> FastAPI:
-    """The API app over ``service``; with ``owns_service`` the app closes it when it shuts down."""
+def create_app(
+    service: Tracking,
+    owns_service: bool = False,
+    auth: bool = False,
+    access: AccessService | None = None,
+) -> FastAPI:
+    """The API app over ``service``; with ``owns_service`` the app closes it when it shuts down.
+
+    With ``auth`` every route but /health, /openapi.json and the login page needs a bearer token (see
+    ``assay.server.auth``); without it every caller is the local admin. Users, tokens and projects live in
+    ``access``, by default the one over the service's SQL store.
+    """
+    if access is None and isinstance(service, TrackingService):
+        access = AccessService(service.store)
+    if auth and access is None:
+        raise InvalidInput("a server with auth needs a SQL store for its users and tokens")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,11 +52,15 @@ def create_app(service: Tracking, owns_service: bool = False) -> FastAPI:
         version=__version__,
         summary="Experiment tracking: experiments, runs, params, tags, metric series, search, artifacts.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN, which a private server cannot reach
+        redoc_url=None,
         responses={"default": {"model": ErrorBody, "description": "any failure, in the error shape"}},
     )
     app.state.service = service
+    app.state.auth = auth
+    app.state.access = access
     errors.install(app)
-    for module in (experiments, runs, metrics, artifacts):
+    for module in (experiments, runs, metrics, artifacts, people):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(pages.router)
 

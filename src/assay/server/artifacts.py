@@ -19,7 +19,9 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from assay.access import Role
 from assay.artifacts.uri import clean_path
+from assay.server.auth import CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import FileList
 
@@ -34,14 +36,16 @@ _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/runs/{run_id}/artifacts")
-def list_artifacts(run_id: str, service: Service, path: str | None = None) -> FileList:
+def list_artifacts(run_id: str, service: Service, caller: CallerDep, path: str | None = None) -> FileList:
     """The entries directly under ``path`` (default: the run's artifact root), directories first."""
+    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
     return FileList.of(service.list_artifacts(run_id, path))
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", response_class=Response, responses={200: _FILE})
-def get_artifact(run_id: str, path: str, service: Service) -> Response:
+def get_artifact(run_id: str, path: str, service: Service, caller: CallerDep) -> Response:
     """The content of one artifact file; 404 NOT_FOUND for a directory or a missing file."""
+    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
     entries = service.list_artifacts(run_id, path)
     rel = clean_path(path)
     is_file = len(entries) == 1 and not entries[0].is_dir and entries[0].path == rel
@@ -64,8 +68,9 @@ def get_artifact(run_id: str, path: str, service: Service) -> Response:
     status_code=204,
     openapi_extra={"requestBody": {"required": True, **_FILE}},
 )
-async def put_artifact(run_id: str, path: str, request: Request, service: Service) -> None:
+async def put_artifact(run_id: str, path: str, request: Request, service: Service, caller: CallerDep) -> None:
     """Write the raw request body as the artifact file ``path`` (parents are created, a file replaced)."""
+    await run_in_threadpool(caller.require_run, Role.EDITOR, run_id, "logging artifacts")
     rel = clean_path(path)  # the service's rule, checked before reading a byte of the body
     length = request.headers.get("content-length")
     parent, name = posixpath.split(rel)

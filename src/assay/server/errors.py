@@ -9,10 +9,11 @@ paths or data the caller should not see); Starlette re-raises it after answering
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from assay.errors import (
@@ -23,6 +24,8 @@ from assay.errors import (
     InvalidState,
     MissingDependency,
     NotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 from assay.server.schemas import ErrorBody, ErrorDetail
 
@@ -35,6 +38,8 @@ STATUS: tuple[tuple[type[AssayError], int], ...] = (
     (Conflict, 409),
     (InvalidState, 409),
     (MissingDependency, 501),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
 )
 
 #: Codes of HTTP-level failures (no route, wrong method, wrong media type): not AssayErrors of the service.
@@ -63,7 +68,22 @@ async def on_assay_error(request: Request, exc: Exception) -> Response:
     status = status_of(exc)
     if status == 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return error_response(status, exc.code, exc.message, details)
+    if status == 401 and _wants_html(request):
+        # A browser without a session goes to the sign-in form, and comes back afterwards.
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    response = error_response(status, exc.code, exc.message, details)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="assay"'
+    return response
+
+
+def _wants_html(request: Request) -> bool:
+    return (
+        request.method == "GET"
+        and not request.url.path.startswith("/api/")
+        and ("text/html" in request.headers.get("accept", ""))
+    )
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:

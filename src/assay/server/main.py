@@ -7,19 +7,22 @@ its own from the environment (``ASSAY_SERVER_STORE``, ``ASSAY_SERVER_ARTIFACTS``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import uvicorn
 from fastapi import FastAPI
 
 from assay import backends
-from assay.errors import InvalidInput
+from assay.errors import InvalidInput, InvalidState
 from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
+from assay.services.access import AccessService
 from assay.services.tracking import TrackingService
 
 _STORE_ENV = "ASSAY_SERVER_STORE"
 _ARTIFACTS_ENV = "ASSAY_SERVER_ARTIFACTS"
+_AUTH_ENV = "ASSAY_SERVER_AUTH"
 
 
 def build_service(store_uri: str, artifacts: str | None = None) -> TrackingService:
@@ -45,7 +48,30 @@ def app_from_env() -> FastAPI:
     store = os.environ.get(_STORE_ENV)
     if not store:
         raise InvalidInput(f"${_STORE_ENV} names no store: start the server with assay.server.main.serve")
-    return create_app(build_service(store, os.environ.get(_ARTIFACTS_ENV) or None), owns_service=True)
+    service = build_service(store, os.environ.get(_ARTIFACTS_ENV) or None)
+    return create_app(service, owns_service=True, auth=os.environ.get(_AUTH_ENV) == "1")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server to this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_team_mode(service: TrackingService) -> None:
+    """Refuse to start an auth-requiring server nobody could call: there must be a user first."""
+    if not AccessService(service.store).has_users():
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(service.store.url).render_as_string(hide_password=True)
+        raise InvalidState(
+            "this server requires API tokens but its store has no users yet: create an admin first with "
+            f"`assay admin create-user NAME --admin --store '{shown}'`"
+        )
 
 
 def serve(
@@ -55,24 +81,33 @@ def serve(
     port: int,
     workers: int = 1,
     access_log: bool = False,
+    auth: bool = False,
 ) -> None:
     """Serve the API for ``store_uri`` on ``host:port`` until interrupted (blocks).
 
-    Bind 127.0.0.1 unless the server is meant for other machines: there is no authentication yet.
+    Auth (a bearer token on every route) is on with ``auth`` and whenever ``host`` is not loopback.
     The access log is off by default: each logging client posts a batch every few tens of milliseconds.
     """
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}")
+    auth = auth or not is_loopback(host)
     service = build_service(store_uri, artifacts)
+    try:
+        if auth:
+            check_team_mode(service)
+    except BaseException:
+        service.close()
+        raise
     if workers == 1:
         try:
-            _run(create_app(service), host, port, 1, access_log)
+            _run(create_app(service, auth=auth), host, port, 1, access_log)
         finally:
             service.close()
         return
     service.close()
     os.environ[_STORE_ENV] = store_uri
     os.environ[_ARTIFACTS_ENV] = artifacts or service.artifact_root
+    os.environ[_AUTH_ENV] = "1" if auth else "0"
     _run("assay.server.main:app_from_env", host, port, workers, access_log)
 
 

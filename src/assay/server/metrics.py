@@ -15,6 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from assay import wire
+from assay.access import Role
+from assay.entities import WriteBatch
+from assay.server.auth import Caller, CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import MetricHistoryOut
 from assay.services.tracking import Tracking
@@ -31,13 +34,18 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
     responses={200: {"content": {wire.MSGPACK: _BINARY}, "description": "JSON lists, or packed arrays"}},
 )
 def metric_history(
-    run_id: str, key: str, service: Service, accept: Annotated[str | None, Header()] = None
+    run_id: str,
+    key: str,
+    service: Service,
+    caller: CallerDep,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The whole series ``key`` (which may contain '/') in logged order.
 
     With ``Accept: application/x-msgpack`` the arrays come packed (see ``assay.wire``), else as JSON
     lists, non-finite values as the strings "NaN", "Infinity" and "-Infinity".
     """
+    caller.require_run(Role.VIEWER, run_id, "reading metrics")
     history = service.get_metric_history(run_id, key)
     headers = {"Vary": "Accept"}
     if accept is not None and wire.MSGPACK in accept:
@@ -46,8 +54,19 @@ def metric_history(
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _ingest(service: Tracking, body: bytes) -> None:
+def _authorize(caller: Caller, batch: WriteBatch) -> None:
+    """Editor on every project the batch writes to: its new runs' experiments, the other runs' own."""
+    if caller.principal.is_admin:
+        return
+    new = {r.run_id for r in batch.new_runs}
+    caller.require_experiments(Role.EDITOR, {r.experiment_id for r in batch.new_runs}, "creating runs")
+    touched = {s.run_id for s in batch.series} | {e.run_id for e in batch.ends}
+    caller.require_runs(Role.EDITOR, touched - new, "logging to runs")
+
+
+def _ingest(service: Tracking, caller: Caller, body: bytes) -> None:
     decoded = wire.decode_ingest(body)
+    _authorize(caller, decoded.batch)
     # The batch id makes a resent batch (after a timeout, or replayed from a client's spool) apply once.
     service.ingest(replace(decoded.batch, batch_id=decoded.batch_id))
 
@@ -63,10 +82,10 @@ def _ingest(service: Tracking, body: bytes) -> None:
         }
     },
 )
-async def ingest(request: Request, service: Service) -> None:
+async def ingest(request: Request, service: Service, caller: CallerDep) -> None:
     """Create runs, append points and end runs, in that order, all or nothing (``Tracking.ingest``)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
     if media_type != wire.MSGPACK:
         raise HTTPException(415, f"the ingest body is {wire.MSGPACK}, not {media_type or 'unspecified'!r}")
     body = await request.body()
-    await run_in_threadpool(_ingest, service, body)
+    await run_in_threadpool(_ingest, service, caller, body)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from assay.access import Role
+from assay.server.auth import CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import (
     CreateRun,
@@ -21,8 +23,9 @@ router = APIRouter(tags=["runs"])
 
 
 @router.post("/runs", status_code=201)
-def create_run(body: CreateRun, service: Service) -> RunInfoOut:
+def create_run(body: CreateRun, service: Service, caller: CallerDep) -> RunInfoOut:
     """Start a RUNNING run (the SDK usually creates runs in batches through /ingest instead)."""
+    caller.require_experiments(Role.EDITOR, [body.experiment_id], "creating runs")
     info = service.create_run(
         body.experiment_id,
         name=body.name,
@@ -37,10 +40,13 @@ def create_run(body: CreateRun, service: Service) -> RunInfoOut:
 
 
 @router.post("/runs/search")
-def search_runs(body: SearchRuns, service: Service) -> RunListOut:
+def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> RunListOut:
     """Runs matching ``filter``, ordered and paged; pass ``next_page_token`` back for the next page."""
+    experiment_ids = caller.readable_experiment_ids(body.experiment_ids)
+    if experiment_ids is not None and not experiment_ids:
+        return RunListOut(runs=[], next_page_token=None)
     found = service.search_runs(
-        body.experiment_ids,
+        experiment_ids or (),
         body.filter,
         body.order_by,
         body.max_results,
@@ -51,51 +57,60 @@ def search_runs(body: SearchRuns, service: Service) -> RunListOut:
 
 
 @router.post("/runs/heartbeat", status_code=204)
-def heartbeat(body: Heartbeat, service: Service) -> None:
+def heartbeat(body: Heartbeat, service: Service, caller: CallerDep) -> None:
     """Keep the given running runs alive (a run without heartbeats reads as KILLED after a while)."""
+    caller.require_runs(Role.EDITOR, body.run_ids, "sending heartbeats")
     service.heartbeat(body.run_ids)
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, service: Service) -> RunOut:
+def get_run(run_id: str, service: Service, caller: CallerDep) -> RunOut:
     """A run with its info, params, tags and metric summaries."""
+    caller.require_run(Role.VIEWER, run_id, "reading runs")
     return RunOut.of(service.get_run(run_id))
 
 
 @router.get("/runs/{run_id}/info")
-def get_run_info(run_id: str, service: Service) -> RunInfoOut:
+def get_run_info(run_id: str, service: Service, caller: CallerDep) -> RunInfoOut:
+    caller.require_run(Role.VIEWER, run_id, "reading runs")
     return RunInfoOut.of(service.get_run_info(run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204)
-def delete_run(run_id: str, service: Service) -> None:
+def delete_run(run_id: str, service: Service, caller: CallerDep) -> None:
+    caller.require_run(Role.EDITOR, run_id, "deleting runs")
     service.delete_run(run_id)
 
 
 @router.post("/runs/{run_id}/restore", status_code=204)
-def restore_run(run_id: str, service: Service) -> None:
+def restore_run(run_id: str, service: Service, caller: CallerDep) -> None:
+    caller.require_run(Role.EDITOR, run_id, "restoring runs")
     service.restore_run(run_id)
 
 
 @router.post("/runs/{run_id}/params", status_code=204)
-def log_params(run_id: str, body: LogParams, service: Service) -> None:
+def log_params(run_id: str, body: LogParams, service: Service, caller: CallerDep) -> None:
     """Log params, all or nothing; 409 CONFLICT if one was logged before with another value."""
+    caller.require_run(Role.EDITOR, run_id, "logging params")
     service.log_params(run_id, body.params)
 
 
 @router.post("/runs/{run_id}/tags", status_code=204)
-def set_tags(run_id: str, body: SetTags, service: Service) -> None:
+def set_tags(run_id: str, body: SetTags, service: Service, caller: CallerDep) -> None:
     """Set (or overwrite) tags."""
+    caller.require_run(Role.EDITOR, run_id, "setting tags")
     service.set_tags(run_id, body.tags)
 
 
 @router.delete("/runs/{run_id}/tags/{key:path}", status_code=204)
-def delete_tag(run_id: str, key: str, service: Service) -> None:
+def delete_tag(run_id: str, key: str, service: Service, caller: CallerDep) -> None:
     """Delete one tag; ``key`` may contain '/'."""
+    caller.require_run(Role.EDITOR, run_id, "deleting tags")
     service.delete_tag(run_id, key)
 
 
 @router.post("/runs/{run_id}/end", status_code=204)
-def end_run(run_id: str, body: EndRun, service: Service) -> None:
+def end_run(run_id: str, body: EndRun, service: Service, caller: CallerDep) -> None:
     """End a run with a final status; 409 INVALID_STATE if it has ended already."""
+    caller.require_run(Role.EDITOR, run_id, "ending runs")
     service.end_run(run_id, body.status, body.end_time)

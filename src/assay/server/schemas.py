@@ -13,6 +13,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.access import ApiToken, Member, NewToken, Project, Role, User
 from assay.entities import (
     Experiment,
     FileInfo,
@@ -48,6 +49,7 @@ class Out(BaseModel):
 
 class CreateExperiment(Body):
     name: str
+    project: str | None = Field(default=None, description='the owning project (default: "default")')
 
 
 class CreateRun(Body):
@@ -103,6 +105,7 @@ class ExperimentOut(Out):
     tags: dict[str, str]
     run_count: int | None
     last_activity: int | None
+    project: str = "default"
 
     def entity(self) -> Experiment:
         return Experiment(**self.model_dump())
@@ -213,3 +216,87 @@ class ErrorDetail(Out):
 
 class ErrorBody(Out):
     error: ErrorDetail
+
+
+# ---- team mode: users, tokens, projects ------------------------------------------------------------------
+
+
+class CreateUser(Body):
+    name: str
+    is_admin: bool = False
+
+
+class CreateToken(Body):
+    name: str = Field(default="default", min_length=1, max_length=128)
+    user: str | None = Field(default=None, description="another user's name (admins only)")
+
+
+class CreateProject(Body):
+    name: str
+
+
+class SetMember(Body):
+    role: Role
+
+
+class UserOut(Out):
+    user_id: int
+    name: str
+    is_admin: bool
+    created_at: int
+
+    def entity(self) -> User:
+        return User(**self.model_dump())
+
+
+class UserList(Out):
+    users: list[UserOut]
+
+
+class TokenOut(Out):
+    token_id: str
+    user: str
+    name: str
+    created_at: int
+    revoked_at: int | None
+
+    def entity(self) -> ApiToken:
+        return ApiToken(**self.model_dump())
+
+
+class TokenList(Out):
+    tokens: list[TokenOut]
+
+
+class NewTokenOut(Out):
+    token: TokenOut
+    secret: str = Field(description="the bearer token: shown once, never retrievable again")
+
+    def entity(self) -> NewToken:
+        return NewToken(self.token.entity(), self.secret)
+
+
+class ProjectOut(Out):
+    project_id: int
+    name: str
+    created_at: int
+    role: Role | None
+
+    def entity(self) -> Project:
+        return Project(**self.model_dump())
+
+
+class ProjectList(Out):
+    projects: list[ProjectOut]
+
+
+class MemberOut(Out):
+    user: str
+    role: Role
+
+    def entity(self) -> Member:
+        return Member(**self.model_dump())
+
+
+class MemberList(Out):
+    members: list[MemberOut]

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from assay.access import DEFAULT_PROJECT
 from assay.artifacts import ArtifactRepository
 from assay.entities import (
     Experiment,
@@ -83,13 +84,17 @@ class Tracking(ABC):
 
     # experiments
     @abstractmethod
-    def create_experiment(self, name: str) -> Experiment: ...
+    def create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        """A new experiment in ``project`` (default: the project named "default")."""
+
     @abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment: ...
     @abstractmethod
     def get_experiment_by_name(self, name: str) -> Experiment | None: ...
     @abstractmethod
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]: ...
+    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+        """Experiments by id (only ``project``'s if given; deleted ones only if asked)."""
+
     @abstractmethod
     def delete_experiment(self, experiment_id: str) -> None: ...
     @abstractmethod
@@ -183,9 +188,10 @@ class TrackingService(Tracking):
 
     # ---- experiments ----------------------------------------------------------------------------------
 
-    def create_experiment(self, name: str) -> Experiment:
+    def create_experiment(self, name: str, project: str | None = None) -> Experiment:
         v.check_name(name, "experiment")
-        eid = self.store.create_experiment(name, self.artifact_root, now_ms())
+        pid = self.store.access.get_project(project or DEFAULT_PROJECT).project_id
+        eid = self.store.create_experiment(name, self.artifact_root, now_ms(), pid)
         return self.store.get_experiment(eid)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -194,9 +200,10 @@ class TrackingService(Tracking):
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self.store.get_experiment_by_name(name)
 
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
         self._reap()
-        return self.store.list_experiments(include_deleted)
+        ids = None if project is None else [self.store.access.get_project(project).project_id]
+        return self.store.list_experiments(include_deleted, ids)
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.DELETED)

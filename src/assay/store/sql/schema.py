@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -42,6 +43,9 @@ experiments = Table(
     Column("artifact_location", Text, nullable=False),
     Column("lifecycle", String(16), nullable=False, server_default="active"),
     Column("created_at", BigInteger, nullable=False),
+    # The owning project. No foreign key: SQLite cannot add one to an existing table, and a project with
+    # experiments is never deleted (the code refuses it).
+    Column("project_id", Integer, nullable=False, server_default="1", index=True),
 )
 
 runs = Table(
@@ -127,3 +131,45 @@ ingested_batches = Table(
     Column("batch_id", String(80), primary_key=True),
     Column("ingested_at", BigInteger, nullable=False),
 )
+
+# ---- team mode: projects, users, tokens, roles ------------------------------------------------------------
+
+#: Project 1 is "default", created by the migration; experiments made without a project belong to it.
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# A token is "assay_<token_id>_<secret>"; only the SHA-256 of the secret is kept. The secret is 32 random
+# bytes, so a fast hash is safe here (password hashes are slow because passwords are guessable).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+)
+Index("ix_project_members_user", project_members.c.user_id)

@@ -8,7 +8,7 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from assay.entities import (
 from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
 from assay.store.sql import codec, dialect, docs
+from assay.store.sql.access import AccessStore
 from assay.store.sql.migrate import ensure_schema
 from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction
 from assay.store.sql.rows import (
@@ -46,6 +47,7 @@ from assay.store.sql.schema import (
     latest_metrics,
     metric_chunks,
     params,
+    projects,
     runs,
     tags,
 )
@@ -60,6 +62,7 @@ class SqlStore:
         self.url = dialect.normalize_url(url)
         self.engine = dialect.create_store_engine(self.url)
         ensure_schema(self.engine)
+        self.access = AccessStore(self.engine)
         self._sql = HotStatements(self.engine)
         self._integrity_error = integrity_error(self.engine)
         self._pk_cache: dict[str, int] = {}
@@ -99,12 +102,14 @@ class SqlStore:
 
     # ---- experiments -------------------------------------------------------------------------------
 
-    def create_experiment(self, name: str, artifact_root: str, now: int) -> str:
+    def create_experiment(self, name: str, artifact_root: str, now: int, project_id: int = 1) -> str:
         """Insert an experiment; its artifact location is ``artifact_root/<id>``. Conflict if the name exists."""
         with self._write() as conn, conn.begin():
             try:
                 key = conn.execute(
-                    experiments.insert().values(name=name, artifact_location="", created_at=now)
+                    experiments.insert().values(
+                        name=name, artifact_location="", created_at=now, project_id=project_id
+                    )
                 ).inserted_primary_key
                 assert key is not None
                 eid = key[0]
@@ -124,7 +129,10 @@ class SqlStore:
         mine = and_(r.c.experiment_id == experiments.c.experiment_id, r.c.lifecycle == Lifecycle.ACTIVE.value)
         n = select(func.count()).select_from(r).where(mine).scalar_subquery()
         last = select(func.max(r.c.start_time)).where(mine).scalar_subquery()
-        return select(experiments, n.label("n"), last.label("last"))
+        project = (
+            select(projects.c.name).where(projects.c.project_id == experiments.c.project_id).scalar_subquery()
+        )
+        return select(experiments, n.label("n"), last.label("last"), project.label("project"))
 
     @staticmethod
     def _experiment(row: Row[Any]) -> Experiment:
@@ -136,6 +144,7 @@ class SqlStore:
             created_at=row.created_at,
             run_count=row.n or 0,
             last_activity=row.last if row.last is not None else row.created_at,
+            project=row.project,
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -154,8 +163,13 @@ class SqlStore:
             row = conn.execute(self._experiment_query().where(experiments.c.name == name)).first()
         return None if row is None else self._experiment(row)
 
-    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+    def list_experiments(
+        self, include_deleted: bool = False, project_ids: Collection[int] | None = None
+    ) -> list[Experiment]:
+        """Experiments by id; only those of ``project_ids`` if given."""
         q = self._experiment_query().order_by(experiments.c.experiment_id)
+        if project_ids is not None:
+            q = q.where(experiments.c.project_id.in_(list(project_ids)))
         if not include_deleted:
             q = q.where(experiments.c.lifecycle == Lifecycle.ACTIVE.value)
         with self.engine.connect() as conn:

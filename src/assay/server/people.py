@@ -1,0 +1,95 @@
+"""Team routes: who am I, users (admins), API tokens, projects and their members.
+
+Each route calls ``Access`` as the request's caller (``caller.scoped()``), which checks the rights:
+admins manage users; everyone manages their own tokens and creates projects (becoming their owner);
+owners manage a project's members.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assay.server.auth import CallerDep
+from assay.server.schemas import (
+    CreateProject,
+    CreateToken,
+    CreateUser,
+    MemberList,
+    MemberOut,
+    NewTokenOut,
+    ProjectList,
+    ProjectOut,
+    SetMember,
+    TokenList,
+    TokenOut,
+    UserList,
+    UserOut,
+)
+
+router = APIRouter(tags=["team"])
+
+
+@router.get("/whoami")
+def whoami(caller: CallerDep) -> UserOut:
+    """The user the request's token belongs to."""
+    return UserOut.of(caller.scoped().whoami())
+
+
+@router.get("/users")
+def list_users(caller: CallerDep) -> UserList:
+    """Every user (admins only)."""
+    return UserList(users=[UserOut.of(u) for u in caller.scoped().list_users()])
+
+
+@router.post("/users", status_code=201)
+def create_user(body: CreateUser, caller: CallerDep) -> NewTokenOut:
+    """A new user with a first token, shown once (admins only)."""
+    return NewTokenOut.of(caller.scoped().create_user(body.name, body.is_admin))
+
+
+@router.get("/tokens")
+def list_tokens(caller: CallerDep, user: str | None = None) -> TokenList:
+    """The caller's tokens (another user's: admins only), revoked ones included; never the secrets."""
+    return TokenList(tokens=[TokenOut.of(t) for t in caller.scoped().list_tokens(user)])
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: CreateToken, caller: CallerDep) -> NewTokenOut:
+    """A new token for the caller (for another user: admins only); the secret is shown once."""
+    return NewTokenOut.of(caller.scoped().create_token(body.name, body.user))
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(token_id: str, caller: CallerDep) -> TokenOut:
+    """Revoke one of the caller's tokens (anyone's: admins); it stops working at once."""
+    return TokenOut.of(caller.scoped().revoke_token(token_id))
+
+
+@router.get("/projects")
+def list_projects(caller: CallerDep) -> ProjectList:
+    """The projects the caller holds a role in (every project, for an admin), with that role."""
+    return ProjectList(projects=[ProjectOut.of(p) for p in caller.scoped().list_projects()])
+
+
+@router.post("/projects", status_code=201)
+def create_project(body: CreateProject, caller: CallerDep) -> ProjectOut:
+    """A new project; its creator becomes its owner. 409 CONFLICT if the name is taken."""
+    return ProjectOut.of(caller.scoped().create_project(body.name))
+
+
+@router.get("/projects/{project}/members")
+def list_members(project: str, caller: CallerDep) -> MemberList:
+    """The project's members and roles (viewer)."""
+    return MemberList(members=[MemberOut.of(m) for m in caller.scoped().members(project)])
+
+
+@router.put("/projects/{project}/members/{user}")
+def set_member(project: str, user: str, body: SetMember, caller: CallerDep) -> MemberOut:
+    """Give ``user`` a role in the project, replacing any other (owner)."""
+    return MemberOut.of(caller.scoped().set_member(project, user, body.role))
+
+
+@router.delete("/projects/{project}/members/{user}", status_code=204)
+def remove_member(project: str, user: str, caller: CallerDep) -> None:
+    """Take ``user``'s role in the project away (owner); the last owner cannot be removed."""
+    caller.scoped().remove_member(project, user)

@@ -1,0 +1,335 @@
+"""Team mode's auth: tokens, roles and projects, and a walk over every route of the app.
+
+The walk builds one request per route from ``SAMPLES`` (a route without a sample fails the test, so a new
+route cannot land without deciding its rule) and checks, in an app with auth on:
+
+- without a token, or with a wrong or revoked one: 401 in the error shape, for every route but the public ones;
+- with the token of a user holding no role in the project the request touches: 403, reads and writes;
+- with a viewer's token: reads succeed, writes answer 403;
+- routes any signed-in user may call (whoami, listing and creating projects) never show another project's data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+
+from assay import wire
+from assay.access import Role
+from assay.entities import SeriesBatch, WriteBatch
+from assay.server.app import API_PREFIX, create_app
+from assay.server.auth import PUBLIC_PATHS
+from assay.server.main import build_service
+from assay.services.access import AccessService
+from assay.services.tracking import TrackingService
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@dataclass
+class Team:
+    """A store with a project "vision" (experiment, run, metric, artifact) and users of each kind."""
+
+    service: TrackingService
+    access: AccessService
+    tokens: dict[str, str]
+    experiment_id: str
+    run_id: str
+    owner_token_id: str
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[Team]:
+    service = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    access = AccessService(service.store)
+    admin = access.scoped()
+    tokens = {"root": access.create_user("root", is_admin=True).secret}
+    for name in ("olga", "edna", "vic", "otto"):
+        tokens[name] = admin.create_user(name).secret
+    admin.create_project("vision")
+    admin.set_member("vision", "olga", Role.OWNER)
+    admin.set_member("vision", "edna", Role.EDITOR)
+    admin.set_member("vision", "vic", Role.VIEWER)
+    admin.create_project("otto-space")
+    admin.set_member("otto-space", "otto", Role.OWNER)  # otto holds roles, just none in "vision"
+    exp = service.create_experiment("segmentation", project="vision")
+    run = service.create_run(exp.experiment_id, name="r1", params={"lr": 0.1}, tags={"t": "x"})
+    service.log_series(
+        [SeriesBatch(run.run_id, "loss", np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.4]))]
+    )
+    service.write_artifact(run.run_id, "a.txt", b"hello")
+    owner_token = admin.list_tokens("olga")[0].token_id
+    yield Team(service, access, tokens, exp.experiment_id, run.run_id, owner_token)
+    service.close()
+
+
+def _client(team: Team) -> TestClient:
+    return TestClient(create_app(team.service, auth=True, access=team.access), raise_server_exceptions=False)
+
+
+def _ingest_body(run_id: str) -> bytes:
+    batch = WriteBatch(
+        series=[SeriesBatch(run_id, "loss", np.array([2]), np.array([3]), np.array([0.3]))], batch_id="b1"
+    )
+    return wire.encode_ingest(batch)
+
+
+def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
+    """One request per route, touching project "vision". Keys are (method, path template)."""
+    a, rid, eid = API_PREFIX, team.run_id, team.experiment_id
+    msgpack = {"Content-Type": wire.MSGPACK}
+    return {
+        ("GET", "/"): {},
+        ("GET", f"{a}/experiments"): {"params": {"project": "vision"}},
+        ("POST", f"{a}/experiments"): {"json": {"name": "new", "project": "vision"}},
+        ("GET", f"{a}/experiments/by-name"): {"params": {"name": "segmentation"}},
+        ("GET", f"{a}/experiments/{{experiment_id}}"): {},
+        ("DELETE", f"{a}/experiments/{{experiment_id}}"): {},
+        ("POST", f"{a}/experiments/{{experiment_id}}/restore"): {},
+        ("POST", f"{a}/runs"): {"json": {"experiment_id": eid}},
+        ("POST", f"{a}/runs/search"): {"json": {"experiment_ids": [eid]}},
+        ("POST", f"{a}/runs/heartbeat"): {"json": {"run_ids": [rid]}},
+        ("GET", f"{a}/runs/{{run_id}}"): {},
+        ("GET", f"{a}/runs/{{run_id}}/info"): {},
+        ("DELETE", f"{a}/runs/{{run_id}}"): {},
+        ("POST", f"{a}/runs/{{run_id}}/restore"): {},
+        ("POST", f"{a}/runs/{{run_id}}/params"): {"json": {"params": {"new": "1"}}},
+        ("POST", f"{a}/runs/{{run_id}}/tags"): {"json": {"tags": {"k": "v"}}},
+        ("DELETE", f"{a}/runs/{{run_id}}/tags/{{key}}"): {},
+        ("POST", f"{a}/runs/{{run_id}}/end"): {"json": {"status": "FINISHED"}},
+        ("GET", f"{a}/runs/{{run_id}}/metrics/{{key}}/history"): {},
+        ("POST", f"{a}/ingest"): {"content": _ingest_body(rid), "headers": msgpack},
+        ("GET", f"{a}/runs/{{run_id}}/artifacts"): {},
+        ("GET", f"{a}/runs/{{run_id}}/artifacts/{{path}}"): {},
+        ("PUT", f"{a}/runs/{{run_id}}/artifacts/{{path}}"): {"content": b"x"},
+        ("GET", f"{a}/whoami"): {},
+        ("GET", f"{a}/users"): {},
+        ("POST", f"{a}/users"): {"json": {"name": "newbie"}},
+        ("GET", f"{a}/tokens"): {"params": {"user": "olga"}},
+        ("POST", f"{a}/tokens"): {"json": {"user": "olga"}},
+        ("DELETE", f"{a}/tokens/{{token_id}}"): {},
+        ("GET", f"{a}/projects"): {},
+        ("POST", f"{a}/projects"): {"json": {"name": "brand-new"}},
+        ("GET", f"{a}/projects/{{project}}/members"): {},
+        ("PUT", f"{a}/projects/{{project}}/members/{{user}}"): {"json": {"role": "editor"}},
+        ("DELETE", f"{a}/projects/{{project}}/members/{{user}}"): {},
+    }
+
+
+#: Routes any signed-in user may call: they touch no project, or list only what the caller may read.
+ANY_USER = {
+    ("GET", "/"),
+    ("GET", f"{API_PREFIX}/whoami"),
+    ("GET", f"{API_PREFIX}/projects"),
+    ("POST", f"{API_PREFIX}/projects"),
+}
+#: Reads: a viewer may make them. Every other route writes (or manages) and needs more.
+READS = {
+    ("POST", f"{API_PREFIX}/runs/search"),
+}
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every route but the public ones; each must take the ``caller`` dependency."""
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI >= 0.16x keeps routers nested
+    except ImportError:
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    found = []
+    for route in routes:
+        if route.path in PUBLIC_PATHS:
+            continue
+        if "caller" not in inspect.signature(route.endpoint).parameters:
+            pytest.fail(f"{route.path} takes no `caller: CallerDep`: every route must say who may call it")
+        path = route.path.replace(":path}", "}")  # {key:path} is a parameter like any other here
+        found += [(m, path) for m in sorted(set(route.methods or ()) - {"HEAD", "OPTIONS"})]
+    return found
+
+
+def _request(client: TestClient, team: Team, route: tuple[str, str], token: str | None) -> httpx.Response:
+    samples = _samples(team)
+    assert route in samples, f"no sample request for {route}: add one to tests/test_auth.py"
+    method, template = route
+    path = template.format(
+        experiment_id=team.experiment_id,
+        run_id=team.run_id,
+        key="loss" if "metrics" in template else "t",
+        path="a.txt",
+        project="vision",
+        user="vic",
+        token_id=team.owner_token_id,
+    )
+    kwargs = dict(samples[route])
+    headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.request(method, path, headers=headers, **kwargs)
+
+
+def _is_error(r: httpx.Response, status: int, code: str) -> bool:
+    if r.status_code != status:
+        return False
+    body = r.json()
+    return set(body) == {"error"} and body["error"]["code"] == code
+
+
+def test_every_route_needs_a_token(team: Team) -> None:
+    with _client(team) as client:
+        routes = _routes(client.app)  # type: ignore[arg-type]
+        assert len(routes) >= 30
+        revoked = team.access.create_user("gone").secret
+        team.access.scoped().revoke_token(_token_id(revoked))
+        bad: list[str] = []
+        for route in routes:
+            for label, token in (
+                ("no token", None),
+                ("a malformed token", "nope"),
+                ("an unknown token", "assay_" + "0" * 16 + "_" + "0" * 64),
+                ("a revoked token", revoked),
+            ):
+                r = _request(client, team, route, token)
+                if not _is_error(r, 401, "UNAUTHENTICATED"):
+                    bad.append(f"{route} with {label}: HTTP {r.status_code} {r.text[:120]}")
+                elif r.headers.get("WWW-Authenticate", "").split()[0] != "Bearer":
+                    bad.append(f"{route}: 401 without WWW-Authenticate: Bearer")
+        assert not bad, "\n".join(bad)
+        for path in ("/health", "/openapi.json"):
+            assert client.get(path).status_code == 200
+
+
+def _token_id(secret: str) -> str:
+    return secret.split("_")[1]
+
+
+def test_every_route_refuses_a_user_without_the_role(team: Team) -> None:
+    with _client(team) as client:
+        bad: list[str] = []
+        for route in _routes(client.app):  # type: ignore[arg-type]
+            if route in ANY_USER:
+                continue
+            r = _request(client, team, route, team.tokens["otto"])
+            if not _is_error(r, 403, "PERMISSION_DENIED"):
+                bad.append(f"{route} as a non-member: HTTP {r.status_code} {r.text[:160]}")
+            read = route[0] == "GET" or route in READS
+            admin_only = "/users" in route[1] or "/tokens" in route[1]
+            r = _request(client, team, route, team.tokens["vic"])
+            if read and not admin_only:
+                if r.status_code >= 400:
+                    bad.append(
+                        f"{route} as a viewer: a read, refused with HTTP {r.status_code} {r.text[:160]}"
+                    )
+            elif not _is_error(r, 403, "PERMISSION_DENIED"):
+                bad.append(f"{route} as a viewer: a write, answered HTTP {r.status_code} {r.text[:160]}")
+        assert not bad, "\n".join(bad)
+        # Nothing above changed anything: the run is as the fixture left it.
+        run = team.service.get_run(team.run_id)
+        assert run.info.status.value == "RUNNING" and dict(run.params) == {"lr": "0.1"}
+        assert len(team.service.get_metric_history(team.run_id, "loss")) == 2
+
+
+def test_a_refusal_says_what_is_missing_and_how_to_get_it(team: Team) -> None:
+    with _client(team) as client:
+        r = _request(client, team, ("POST", f"{API_PREFIX}/runs/{{run_id}}/params"), team.tokens["vic"])
+        message = r.json()["error"]["message"]
+        assert "'vic' is a viewer in project 'vision'" in message
+        assert "needs editor" in message and "assay projects add-member vision vic --role editor" in message
+
+
+def test_listings_show_only_what_the_caller_may_read(team: Team) -> None:
+    team.service.create_experiment("otto-exp", project="otto-space")
+    with _client(team) as client:
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}"}
+        names = [
+            e["name"] for e in client.get(f"{API_PREFIX}/experiments", headers=otto).json()["experiments"]
+        ]
+        assert names == ["otto-exp"]
+        found = client.post(f"{API_PREFIX}/runs/search", json={}, headers=otto).json()["runs"]
+        assert found == []
+        projects = client.get(f"{API_PREFIX}/projects", headers=otto).json()["projects"]
+        assert [(p["name"], p["role"]) for p in projects] == [("otto-space", "owner")]
+        page = client.get("/", headers={**otto, "Accept": "text/html"}).text
+        assert "otto-exp" in page and "segmentation" not in page
+        vic = {"Authorization": f"Bearer {team.tokens['vic']}"}
+        found = client.post(f"{API_PREFIX}/runs/search", json={}, headers=vic).json()["runs"]
+        assert [r["info"]["run_id"] for r in found] == [team.run_id]
+        root = {"Authorization": f"Bearer {team.tokens['root']}"}
+        names = [
+            e["name"] for e in client.get(f"{API_PREFIX}/experiments", headers=root).json()["experiments"]
+        ]
+        assert set(names) == {"segmentation", "otto-exp"}
+
+
+def test_editors_write_owners_manage(team: Team) -> None:
+    with _client(team) as client:
+        edna = {"Authorization": f"Bearer {team.tokens['edna']}"}
+        r = client.post(f"{API_PREFIX}/runs", json={"experiment_id": team.experiment_id}, headers=edna)
+        assert r.status_code == 201
+        r = client.post(
+            f"{API_PREFIX}/ingest", content=_ingest_body(team.run_id), headers={**edna, **_MSGPACK}
+        )
+        assert r.status_code == 204
+        assert len(team.service.get_metric_history(team.run_id, "loss")) == 3
+        # Deleting an experiment and managing members are an owner's.
+        assert (
+            client.delete(f"{API_PREFIX}/experiments/{team.experiment_id}", headers=edna).status_code == 403
+        )
+        olga = {"Authorization": f"Bearer {team.tokens['olga']}"}
+        r = client.put(f"{API_PREFIX}/projects/vision/members/otto", json={"role": "viewer"}, headers=olga)
+        assert r.status_code == 200
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}"}
+        assert client.get(f"{API_PREFIX}/runs/{team.run_id}", headers=otto).status_code == 200
+
+
+def test_revoking_a_token_stops_it_at_once(team: Team) -> None:
+    with _client(team) as client:
+        vic = {"Authorization": f"Bearer {team.tokens['vic']}"}
+        assert client.get(f"{API_PREFIX}/whoami", headers=vic).json()["name"] == "vic"
+        mine = client.get(f"{API_PREFIX}/tokens", headers=vic).json()["tokens"]
+        assert [t["name"] for t in mine] == ["first"]
+        # Someone else's token: only admins may revoke it.
+        olga_token = f"{API_PREFIX}/tokens/{team.owner_token_id}"
+        assert client.delete(olga_token, headers=vic).status_code == 403
+        r = client.delete(f"{API_PREFIX}/tokens/{mine[0]['token_id']}", headers=vic)
+        assert r.status_code == 200 and r.json()["revoked_at"] is not None
+        r = client.get(f"{API_PREFIX}/whoami", headers=vic)
+        assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+def test_tokens_are_stored_hashed(team: Team) -> None:
+    from sqlalchemy import text
+
+    with team.service.store.engine.connect() as conn:
+        stored = " ".join(str(v) for row in conn.execute(text("SELECT * FROM api_tokens")) for v in row)
+    for secret in team.tokens.values():
+        assert secret.split("_")[2] not in stored
+
+
+def test_browsers_sign_in_with_a_cookie(team: Team) -> None:
+    with _client(team) as client:
+        r = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+        r = client.post("/login", data={"token": "assay_bad", "next": "/"}, follow_redirects=False)
+        assert r.status_code == 303 and "error=" in r.headers["location"]
+        r = client.post(
+            "/login", data={"token": team.tokens["vic"], "next": "//evil.example"}, follow_redirects=False
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "segmentation" in client.get("/", headers={"Accept": "text/html"}).text
+
+
+_MSGPACK = {"Content-Type": wire.MSGPACK}
