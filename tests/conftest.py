@@ -15,7 +15,10 @@ PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN", "postgresql://postgres@127.
 # One database per test session (pid in the name), so concurrent sessions never drop each other's.
 PG_DB = f"assay_test_{os.getpid()}"
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
-_TABLES = "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments"
+_TABLES = (
+    "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments, "
+    "project_members, api_tokens, users"
+)
 
 
 def _pg_available() -> bool:
@@ -55,6 +58,9 @@ def _truncate_pg(url: str) -> None:
         exists = conn.execute("SELECT to_regclass('public.runs')").fetchone()
         if exists and exists[0]:
             conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+            # Project 1, "default", comes with the schema and stays.
+            conn.execute("DELETE FROM projects WHERE project_id <> 1")
+            conn.execute("SELECT setval(pg_get_serial_sequence('projects', 'project_id'), 1)")
 
 
 def reset_sdk() -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,45 +9,15 @@ import pytest
 
 import assay
 from assay import Client
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from conftest import reset_sdk
+from processes import moto_s3
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server process on a free loopback port, with a bucket ``assay-test``."""
-    port = _free_port()
-    moto = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        ).create_bucket(Bucket="assay-test")
+    with moto_s3("assay-test") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
@@ -69,7 +35,6 @@ def s3_artifacts(
     fsspec.config.set_conf_env(fsspec.config.conf)  # fsspec reads FSSPEC_* at import: read them again
     root = f"s3://assay-test/{request.node.name}"
     monkeypatch.setenv("ASSAY_ARTIFACT_ROOT", root)
-    from tests.conftest import reset_sdk
 
     reset_sdk()
     return root

@@ -48,6 +48,9 @@ class Experiment:
     run_count: int | None = None
     last_activity: int | None = None
     project: str = "default"
+    #: The caller's role in the project ("viewer", "editor", "owner") where roles apply (a team server,
+    #: for a non-admin); None where the caller may do anything (an embedded store, an admin).
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

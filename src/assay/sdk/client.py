@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from assay import backends
+from assay.access import Role
 from assay.entities import (
     Experiment,
     FileInfo,
@@ -30,7 +31,14 @@ from assay.entities import (
     RunList,
     RunStatus,
 )
-from assay.errors import AssayError, InvalidInput, InvalidState, MissingDependency, NotFound
+from assay.errors import (
+    AssayError,
+    InvalidInput,
+    InvalidState,
+    MissingDependency,
+    NotFound,
+    PermissionDenied,
+)
 from assay.sdk import capture, lifecycle
 from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
@@ -210,6 +218,12 @@ class Client:
         if exp.lifecycle is Lifecycle.DELETED:
             raise InvalidState(
                 f"experiment {exp.name!r} is deleted: restore it (Client.restore_experiment) to start runs in it"
+            )
+        if exp.role is not None and not Role(exp.role).at_least(Role.EDITOR):
+            # Refused here, before any training, rather than when the first batch reaches the server.
+            raise PermissionDenied(
+                f"you are a {exp.role} in project {exp.project!r}, which owns experiment {exp.name!r}; "
+                f"starting runs needs editor: ask an owner of {exp.project!r} for it"
             )
         self._locations[experiment_id] = (exp.artifact_location, time.monotonic())
         return exp.artifact_location

@@ -13,7 +13,7 @@ A test walks the route table and fails for a route that answers a request withou
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -61,6 +61,13 @@ class Caller:
     def require_project(self, role: Role, project: str | None, action: str) -> None:
         if not self.principal.is_admin:
             self._service().require_project(self.principal, role, project, action)
+
+    def with_role(self, experiment: Experiment) -> Experiment:
+        """``experiment`` with the caller's role in its project filled in (None for an admin)."""
+        if self.principal.is_admin:
+            return experiment
+        held = self.principal.role_in(self._service().project_of_experiment(experiment.experiment_id))
+        return replace(experiment, role=None if held is None else held.value)
 
     def readable_experiment_ids(self, asked: Sequence[str]) -> Sequence[str] | None:
         """The experiments a search may cover: ``asked`` if all readable (403 if not); for an empty

@@ -22,7 +22,7 @@ def list_experiments(
     if project is not None:
         caller.require_project(Role.VIEWER, project, "listing experiments")
     found = caller.visible(service.list_experiments(include_deleted, project))
-    return ExperimentList(experiments=[ExperimentOut.of(e) for e in found])
+    return ExperimentList(experiments=[ExperimentOut.of(caller.with_role(e)) for e in found])
 
 
 @router.post("/experiments", status_code=201)
@@ -39,13 +39,13 @@ def get_experiment_by_name(name: str, service: Service, caller: CallerDep) -> Ex
     if exp is None:
         raise NotFound(f"no experiment named {name!r}")
     caller.require_experiments(Role.VIEWER, [exp.experiment_id], "reading experiments")
-    return ExperimentOut.of(exp)
+    return ExperimentOut.of(caller.with_role(exp))
 
 
 @router.get("/experiments/{experiment_id}")
 def get_experiment(experiment_id: str, service: Service, caller: CallerDep) -> ExperimentOut:
     caller.require_experiments(Role.VIEWER, [experiment_id], "reading experiments")
-    return ExperimentOut.of(service.get_experiment(experiment_id))
+    return ExperimentOut.of(caller.with_role(service.get_experiment(experiment_id)))
 
 
 @router.delete("/experiments/{experiment_id}", status_code=204)

@@ -106,6 +106,7 @@ class ExperimentOut(Out):
     run_count: int | None
     last_activity: int | None
     project: str = "default"
+    role: str | None = None
 
     def entity(self) -> Experiment:
         return Experiment(**self.model_dump())
