@@ -59,7 +59,9 @@ class CreateRun(Body):
     tags: dict[str, str] = Field(default_factory=dict)
     parent_run_id: str | None = None
     run_id: str | None = None
-    start_time: int | None = Field(default=None, description="ms since the Unix epoch; default: now")
+    start_time: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="ms since the Unix epoch; default: now"
+    )
     user: str | None = None
 
 
@@ -73,7 +75,9 @@ class SetTags(Body):
 
 class EndRun(Body):
     status: RunStatus
-    end_time: int | None = Field(default=None, description="ms since the Unix epoch; default: now")
+    end_time: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="ms since the Unix epoch; default: now"
+    )
 
 
 class Heartbeat(Body):
@@ -84,7 +88,7 @@ class SearchRuns(Body):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
     order_by: list[str] | None = None
-    max_results: int | None = None
+    max_results: int | None = Field(default=None, ge=1, le=2**31 - 1)
     page_token: str | None = None
     include_deleted: bool = False
 

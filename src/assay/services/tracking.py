@@ -327,7 +327,7 @@ class TrackingService(Tracking):
         status = RunStatus(status)
         if status is RunStatus.RUNNING:
             raise InvalidInput("end_run needs a final status: FINISHED, FAILED or KILLED")
-        end = RunEnd(run_id, status, now_ms() if end_time is None else int(end_time))
+        end = RunEnd(run_id, status, now_ms() if end_time is None else v.time_ms(end_time, "end_time"))
         self.ingest(WriteBatch(series=batches, ends=[end]))
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
@@ -418,7 +418,7 @@ def new_run(
         run_id=rid,
         experiment_id=str(experiment_id),
         name=v.check_name(name, "run") if name is not None else _default_run_name(rid),
-        start_time=now_ms() if start_time is None else int(start_time),
+        start_time=now_ms() if start_time is None else v.time_ms(start_time, "start_time"),
         user=user or _current_user(),
         params=p,
         tags=t,

@@ -95,9 +95,24 @@ def metric_value(key: str, value: Any) -> float:
     )
 
 
+#: Steps and times are stored as signed 64-bit integers.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def metric_step(key: str, step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        if isinstance(step, float) and step.is_integer():
-            return int(step)
+    whole = isinstance(step, numbers.Integral) or (isinstance(step, float) and step.is_integer())
+    if isinstance(step, bool) or not whole:
         raise InvalidInput(f"metric {key!r} step must be a whole number, got {step!r}")
-    return int(step)
+    n = int(step)
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise InvalidInput(f"metric {key!r} step {n} does not fit in 64 bits")
+    return n
+
+
+def time_ms(value: Any, what: str) -> int:
+    """A time in milliseconds since the Unix epoch: a whole number from 0 to 2**63 - 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) <= INT64_MAX:
+        raise InvalidInput(
+            f"{what} must be whole milliseconds since the Unix epoch (0 to 2**63 - 1), got {value!r}"
+        )
+    return int(value)

@@ -189,13 +189,13 @@ class AccessStore:
     # ---- what belongs to which project -----------------------------------------------------------------
 
     def project_of_experiment(self, experiment_id: str) -> int:
-        try:
-            eid = int(experiment_id)
-        except ValueError:
-            raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+        from assay.store.sql.store import experiment_pk
+
         with self.engine.connect() as conn:
             pid = conn.execute(
-                select(experiments.c.project_id).where(experiments.c.experiment_id == eid)
+                select(experiments.c.project_id).where(
+                    experiments.c.experiment_id == experiment_pk(experiment_id)
+                )
             ).scalar()
         if pid is None:
             raise NotFound(f"no experiment with id {experiment_id!r}")

@@ -55,6 +55,17 @@ from assay.store.sql.search import build_search
 from assay.store.sql.statements import HotStatements
 
 
+def experiment_pk(experiment_id: str) -> int:
+    """The integer key of an experiment id; NotFound for one that is not a whole number."""
+    try:
+        pk = int(experiment_id)
+    except ValueError:
+        raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+    if not 0 <= pk < 2**63:
+        raise NotFound(f"no experiment with id {experiment_id!r}")
+    return pk
+
+
 class SqlStore:
     """assay's tables on SQLite or PostgreSQL; ``url`` is a SQLAlchemy URL or a path (see dialect)."""
 
@@ -148,10 +159,7 @@ class SqlStore:
         )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        try:
-            eid = int(experiment_id)
-        except ValueError:
-            raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+        eid = experiment_pk(experiment_id)
         with self.engine.connect() as conn:
             row = conn.execute(self._experiment_query().where(experiments.c.experiment_id == eid)).first()
         if row is None:
@@ -179,7 +187,7 @@ class SqlStore:
         with self._write() as conn, conn.begin():
             n = conn.execute(
                 update(experiments)
-                .where(experiments.c.experiment_id == int(experiment_id))
+                .where(experiments.c.experiment_id == experiment_pk(experiment_id))
                 .values(lifecycle=lifecycle.value)
             ).rowcount
         if n == 0:
@@ -194,10 +202,7 @@ class SqlStore:
 
     def experiment_for_new_run(self, experiment_id: str) -> tuple[str, Lifecycle]:
         """(artifact location, lifecycle) of an experiment: the cheap lookup ``create_run`` needs."""
-        try:
-            eid = int(experiment_id)
-        except ValueError:
-            raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+        eid = experiment_pk(experiment_id)
         with raw_transaction(self.engine, write=False) as cur:
             row = self._sql.experiment_light.run(cur, {"eid": eid}).fetchone()
         if row is None:
@@ -481,7 +486,7 @@ class SqlStore:
         limit = None if max_results is None else max_results + 1
         q = build_search(
             self.engine,
-            [int(e) for e in experiment_ids],
+            [experiment_pk(e) for e in experiment_ids],
             filter_expr,
             order_by,
             limit,
