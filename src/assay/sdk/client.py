@@ -33,6 +33,7 @@ from assay.entities import (
 )
 from assay.errors import (
     AssayError,
+    Conflict,
     InvalidInput,
     InvalidState,
     MissingDependency,
@@ -113,8 +114,18 @@ class Client:
         return self._read().get_experiment_by_name(name)
 
     def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        """The experiment ``name``, created if missing; safe when many processes race to create it."""
         exp = self.backend.get_experiment_by_name(name)
-        return exp if exp is not None else self.create_experiment(name, project)
+        if exp is not None:
+            return exp
+        try:
+            return self.create_experiment(name, project)
+        except Conflict:
+            # Another process created it between the lookup and the creation: use theirs.
+            exp = self.backend.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp
 
     def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
         return self._read().list_experiments(include_deleted, project)
