@@ -2,7 +2,8 @@
 points/s, ``log_metric`` still <= 1 us in the caller while remote, and search over HTTP on 10,000 runs,
 filter + order, top 100 <= 50 ms end to end.
 
-assay: a real ``assay server`` process on loopback over a fresh SQLite store; this process logs through
+assay: a real ``assay server --auth`` process on loopback over a fresh SQLite store; this process logs, as
+a plain editor of a project with its API token (so every request pays the auth checks), through
 the SDK with ``ASSAY_TRACKING_URI=http://...`` and flushes. MLflow side: a real ``mlflow server`` process,
 logged to with ``MlflowClient.log_batch`` (1,000 metrics a call).
 """
@@ -58,7 +59,9 @@ def assay_side() -> dict[str, float]:
         str(home / "art"),
         "--port",
         str(port),
+        "--auth",
     ]
+    token = team_member_token(str(home / "server.db"))
     server = subprocess.Popen(
         [str(assay_bin), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
@@ -68,6 +71,8 @@ def assay_side() -> dict[str, float]:
         os.environ["ASSAY_HOME"] = str(home / "client")
         os.environ["ASSAY_TRACKING_URI"] = url
         os.environ["ASSAY_SYSTEM_METRICS"] = "0"
+        os.environ["ASSAY_TRACKING_TOKEN"] = token
+        os.environ["ASSAY_PROJECT"] = "bench"
         import assay
 
         assay.set_experiment("http")
@@ -92,6 +97,26 @@ def assay_side() -> dict[str, float]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def team_member_token(store: str) -> str:
+    """Team mode as users meet it: the server requires tokens, and the client is a plain editor of a
+    project (not an admin), so every request pays authentication and the project-role checks."""
+    from assay.access import Role
+    from assay.server.main import build_service
+    from assay.services.access import AccessService
+
+    service = build_service(store)
+    try:
+        access = AccessService(service.store)
+        access.create_user("root", is_admin=True)
+        admin = access.scoped()
+        token = admin.create_user("dev").secret
+        admin.create_project("bench")
+        admin.set_member("bench", "dev", Role.EDITOR)
+        return token
+    finally:
+        service.close()
 
 
 def search_over_http(assay: object) -> float:
