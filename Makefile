@@ -32,6 +32,7 @@ typecheck: $(VENV)/.stamp-dev
 
 unit: $(VENV)/.stamp-dev
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 test: lint typecheck unit

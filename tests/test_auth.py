@@ -46,6 +46,7 @@ class Team:
     tokens: dict[str, str]
     experiment_id: str
     run_id: str
+    run_id2: str
     owner_token_id: str
 
 
@@ -69,8 +70,9 @@ def team(tmp_path: Path) -> Iterator[Team]:
         [SeriesBatch(run.run_id, "loss", np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.4]))]
     )
     service.write_artifact(run.run_id, "a.txt", b"hello")
+    second = service.create_run(exp.experiment_id, name="r2")
     owner_token = admin.list_tokens("olga")[0].token_id
-    yield Team(service, access, tokens, exp.experiment_id, run.run_id, owner_token)
+    yield Team(service, access, tokens, exp.experiment_id, run.run_id, second.run_id, owner_token)
     service.close()
 
 
@@ -87,10 +89,16 @@ def _ingest_body(run_id: str) -> bytes:
 
 def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
     """One request per route, touching project "vision". Keys are (method, path template)."""
-    a, rid, eid = API_PREFIX, team.run_id, team.experiment_id
+    a, rid, eid, rid2 = API_PREFIX, team.run_id, team.experiment_id, team.run_id2
     msgpack = {"Content-Type": wire.MSGPACK}
     return {
         ("GET", "/"): {},
+        ("GET", "/experiments/{experiment_id}"): {},
+        ("GET", "/runs/{run_id}"): {},
+        ("GET", "/runs/{run_id}/files"): {"params": {"path": "a.txt"}},
+        ("GET", "/runs/{run_id}/raw/{path}"): {},
+        ("GET", "/compare"): {"params": {"run": [rid, rid2]}},
+        ("GET", f"{a}/runs/{{run_id}}/metrics/{{key}}/series"): {},
         ("GET", f"{a}/experiments"): {"params": {"project": "vision"}},
         ("POST", f"{a}/experiments"): {"json": {"name": "new", "project": "vision"}},
         ("GET", f"{a}/experiments/by-name"): {"params": {"name": "segmentation"}},
@@ -264,7 +272,7 @@ def test_listings_show_only_what_the_caller_may_read(team: Team) -> None:
         assert "otto-exp" in page and "segmentation" not in page
         vic = {"Authorization": f"Bearer {team.tokens['vic']}"}
         found = client.post(f"{API_PREFIX}/runs/search", json={}, headers=vic).json()["runs"]
-        assert [r["info"]["run_id"] for r in found] == [team.run_id]
+        assert {r["info"]["run_id"] for r in found} == {team.run_id, team.run_id2}
         root = {"Authorization": f"Bearer {team.tokens['root']}"}
         names = [
             e["name"] for e in client.get(f"{API_PREFIX}/experiments", headers=root).json()["experiments"]

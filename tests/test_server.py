@@ -423,6 +423,30 @@ def test_team_routes_as_the_local_admin(api: TestClient) -> None:
     _error(api.post(f"{API_PREFIX}/projects", json={"name": "bad name!"}), 400, "INVALID_ARGUMENT")
 
 
+def test_metric_series_is_downsampled_for_drawing(api: TestClient) -> None:
+    eid = _experiment(api)
+    rid = _run(api, eid)
+    n = 10_000
+    steps = np.arange(n)
+    batch = WriteBatch(
+        series=[SeriesBatch(rid, "loss", steps, steps + 1, np.cos(steps / 100.0))], batch_id="s"
+    )
+    assert (
+        api.post(f"{API_PREFIX}/ingest", content=wire.encode_ingest(batch), headers=MSGPACK).status_code
+        == 204
+    )
+    body = api.get(f"{API_PREFIX}/runs/{rid}/metrics/loss/series", params={"max_points": 500}).json()
+    assert body["total"] == n and body["downsampled"] and len(body["last"]) == 500
+    assert body["steps"][-1] == n - 1 and max(body["max"]) == 1.0
+    whole = api.get(f"{API_PREFIX}/runs/{rid}/metrics/loss/series", params={"max_points": 20_000}).json()
+    assert not whole["downsampled"] and len(whole["last"]) == n
+    _error(
+        api.get(f"{API_PREFIX}/runs/{rid}/metrics/loss/series", params={"max_points": 0}),
+        422,
+        "INVALID_ARGUMENT",
+    )
+
+
 # ---- keep last: every route has a test ---------------------------------------------------------------------
 
 
@@ -437,20 +461,3 @@ def test_every_api_route_has_a_successful_test(
     assert len(routes) >= 20
     missing = sorted(route for route, endpoint in routes.items() if (route[0], endpoint) not in HITS)
     assert not missing, f"routes with no successful request in tests/test_server.py: {missing}"
-
-
-def test_home_page_lists_experiments_and_runs(tmp_path: Path) -> None:
-    from assay.entities import RunStatus
-    from assay.server.app import create_app
-    from assay.server.main import build_service
-
-    service = build_service(str(tmp_path / "home.db"), str(tmp_path / "artifacts"))
-    exp = service.create_experiment("churn <b>")
-    run = service.create_run(exp.experiment_id, name="rf")
-    service.end_run(run.run_id, RunStatus.FINISHED)
-    with TestClient(create_app(service)) as http:
-        page = http.get("/")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "churn &lt;b&gt;" in page.text and "<b>" not in page.text.split("<h2>")[1][:20]
-    assert run.run_id[:8] in page.text and "FINISHED" in page.text
-    service.close()

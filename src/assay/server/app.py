@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from assay import __version__
+from assay import __version__, ui
 from assay.errors import InvalidInput
-from assay.server import artifacts, errors, experiments, metrics, pages, people, runs
+from assay.server import artifacts, errors, experiments, metrics, people, runs
 from assay.server.schemas import ErrorBody, Health
 from assay.services.access import AccessService
 from assay.services.tracking import Tracking, TrackingService
@@ -62,7 +62,7 @@ def create_app(
     errors.install(app)
     for module in (experiments, runs, metrics, artifacts, people):
         app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(pages.router)
+    app.include_router(ui.router)
 
     @app.get("/health", tags=["server"])
     def health() -> Health:

@@ -26,7 +26,9 @@ from assay.errors import InvalidState, Unauthenticated
 from assay.services.access import AccessService, ScopedAccess
 
 #: Answered to anyone: liveness, the API description, and the login page.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/login", "/logout"})
+PUBLIC_PATHS = frozenset(
+    {"/health", "/openapi.json", "/login", "/logout", "/static/plotly.min.js", "/static/{name}"}
+)
 COOKIE = "assay_token"
 
 _bearer = HTTPBearer(

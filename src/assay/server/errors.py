@@ -8,6 +8,7 @@ paths or data the caller should not see); Starlette re-raises it after answering
 
 from __future__ import annotations
 
+import html
 import logging
 from urllib.parse import urlencode
 
@@ -72,10 +73,23 @@ async def on_assay_error(request: Request, exc: Exception) -> Response:
         # A browser without a session goes to the sign-in form, and comes back afterwards.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    if _wants_html(request):
+        return html_error(status, exc.message)
     response = error_response(status, exc.code, exc.message, details)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="assay"'
     return response
+
+
+def html_error(status: int, message: str) -> Response:
+    """A failure of a page, for people: the message on a plain page, with the same status."""
+    body = (
+        "<!doctype html><title>assay: error</title><link rel=stylesheet href=/static/app.css>"
+        '<header class="top"><a class="brand" href="/">assay</a></header><main><h1>'
+        f"{'Not found' if status == 404 else 'Cannot show this page'}</h1>"
+        f'<pre class="filter-error">{html.escape(message)}</pre><p><a href="/">back to experiments</a></p></main>'
+    )
+    return Response(body, status_code=status, media_type="text/html")
 
 
 def _wants_html(request: Request) -> bool:

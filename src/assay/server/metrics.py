@@ -10,16 +10,18 @@ import logging
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from assay import wire
 from assay.access import Role
 from assay.entities import WriteBatch
+from assay.series import Downsampled, downsample
 from assay.server.auth import Caller, CallerDep
 from assay.server.deps import Service
-from assay.server.schemas import MetricHistoryOut
+from assay.server.schemas import MetricHistoryOut, SeriesOut
 from assay.services.tracking import Tracking
 
 log = logging.getLogger("assay.server")
@@ -52,6 +54,44 @@ def metric_history(
         return Response(wire.encode_history(history), media_type=wire.MSGPACK, headers=headers)
     body = MetricHistoryOut.of(history).model_dump_json()
     return Response(body, media_type="application/json", headers=headers)
+
+
+#: The most points a series answer may hold (per bucket: last, min, max).
+MAX_SERIES_POINTS = 20_000
+
+
+@router.get("/runs/{run_id}/metrics/{key:path}/series", response_model=SeriesOut)
+def metric_series(
+    run_id: str,
+    key: str,
+    service: Service,
+    caller: CallerDep,
+    max_points: Annotated[int, Query(ge=1, le=MAX_SERIES_POINTS)] = 1000,
+) -> Response:
+    """The series ``key`` for drawing: at most ``max_points`` buckets, each with its last point and the
+    min/max of its values (see ``assay.series``), so any series length costs the same to draw."""
+    caller.require_run(Role.VIEWER, run_id, "reading metrics")
+    return Response(
+        series_json(downsample(service.get_metric_history(run_id, key), max_points)),
+        media_type="application/json",
+    )
+
+
+def series_json(d: Downsampled) -> bytes:
+    """A downsampled series as JSON (numpy arrays serialized natively; NaN and infinities become null)."""
+    return orjson.dumps(
+        {
+            "key": d.key,
+            "total": d.total,
+            "downsampled": d.downsampled,
+            "steps": d.steps,
+            "timestamps": d.timestamps,
+            "last": d.last,
+            "min": d.min,
+            "max": d.max,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
 
 
 def _authorize(caller: Caller, batch: WriteBatch) -> None:

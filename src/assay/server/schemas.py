@@ -305,3 +305,16 @@ class MemberOut(Out):
 
 class MemberList(Out):
     members: list[MemberOut]
+
+
+class SeriesOut(Out):
+    """A series downsampled for drawing: per bucket, the last point and the min/max of its values."""
+
+    key: str
+    total: int = Field(description="points in the whole series")
+    downsampled: bool = Field(description="whether buckets hold more than one point")
+    steps: list[int]
+    timestamps: list[int]
+    last: list[float | None]
+    min: list[float | None]
+    max: list[float | None]

@@ -1,0 +1,339 @@
+"""The web UI's pages: experiments, an experiment's runs table, a run, an artifact preview, the compare view.
+
+Pages are rendered on the server (Jinja2) and keep their whole state in the URL (filter, order, columns,
+page, selected runs, chart options), so a link shows exactly what its sender saw. Each page asks the same
+``Caller`` as the API for the role it needs. Charts are drawn by plotly.js, served from the installed
+``plotly`` package; series reach the browser already downsampled (``assay.series``).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from assay.access import Role
+from assay.artifacts.uri import clean_path
+from assay.entities import Run
+from assay.errors import AssayError, FilterSyntaxError, InvalidInput, NotFound
+from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size, fmt_time_ago
+from assay.server.auth import COOKIE, CallerDep
+from assay.server.deps import Service
+from assay.services.access import AccessService
+from assay.services.tracking import encode_page_token
+from assay.ui import compare as cmp
+from assay.ui import runs_table as rt
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(
+    fmt_number=fmt_number,
+    fmt_datetime=fmt_datetime,
+    fmt_duration=fmt_duration,
+    fmt_time_ago=fmt_time_ago,
+    fmt_size=fmt_size,
+    MISSING=MISSING,
+)
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZES = (25, 50, 100, 200)
+#: Artifacts previewed inline up to this size; bigger ones are offered as downloads.
+PREVIEW_BYTES = 2 << 20
+_TEXT = {
+    ".txt",
+    ".log",
+    ".md",
+    ".py",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".diff",
+    ".patch",
+    ".sh",
+    ".rst",
+}
+_IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"}
+
+
+def _page(request: Request, name: str, caller: Any, **context: Any) -> HTMLResponse:
+    user = caller.principal.name if request.app.state.auth else None
+    return templates.TemplateResponse(request, name, {"user": user, **context})
+
+
+def _url(path: str, **query: Any) -> str:
+    pairs = [
+        (k, v)
+        for k, vs in query.items()
+        for v in (vs if isinstance(vs, list) else [vs])
+        if v not in (None, "")
+    ]
+    return f"{path}?{urlencode(pairs)}" if pairs else path
+
+
+# ---- experiments ----------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def experiments_page(request: Request, service: Service, caller: CallerDep) -> HTMLResponse:
+    """Every experiment the caller may read, newest activity first."""
+    found = sorted(
+        caller.visible(service.list_experiments()), key=lambda e: e.last_activity or 0, reverse=True
+    )
+    return _page(request, "experiments.html", caller, experiments=found)
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    experiment_id: str,
+    service: Service,
+    caller: CallerDep,
+    filter: str = "",
+    o: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
+    c: Annotated[list[str], Query()] = [],  # noqa: B006
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    n: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = 50,
+    rows: bool = False,
+) -> HTMLResponse:
+    """The runs table: filter in the search language, sort by any column, choose columns, page, select."""
+    caller.require_experiments(Role.VIEWER, [experiment_id], "reading experiments")
+    exp = service.get_experiment(experiment_id)
+    order = [x for x in o if x.strip()] or ["attributes.start_time desc"]
+    error: FilterSyntaxError | InvalidInput | None = None
+    runs: list[Run] = []
+    more = False
+    try:
+        token = encode_page_token((page - 1) * n) if page > 1 else None
+        found = service.search_runs([experiment_id], filter or None, order, n, token)
+        runs, more = list(found), found.next_page_token is not None
+    except (FilterSyntaxError, InvalidInput) as exc:
+        error = exc
+    keys = rt.keys_on_page(runs)
+    columns = [rt.column(ref) for ref in rt.FIXED] + rt.choose_columns(c, keys)
+    state = {"filter": filter, "o": o, "c": c, "n": n if n != 50 else None}
+    context = {
+        "experiment": exp,
+        "runs": runs,
+        "columns": columns,
+        "cell": rt.cell,
+        "keys": keys,
+        "chosen": {col.ref for col in columns},
+        "filter": filter,
+        "error": error,
+        "order": order,
+        "page": page,
+        "n": n,
+        "page_sizes": PAGE_SIZES,
+        "prev_url": _url(request.url.path, **state, page=page - 1) if page > 1 else None,
+        "next_url": _url(request.url.path, **state, page=page + 1) if more else None,
+        "sort_url": lambda ref: _url(request.url.path, **{**state, "o": [rt.next_order(order, ref)]}),
+        "sorted_by": lambda ref: rt.sorted_by(order, ref),
+        "live": any(r.info.status.value == "RUNNING" for r in runs),
+    }
+    return _page(request, "runs_rows.html" if rows else "runs.html", caller, **context)
+
+
+# ---- one run --------------------------------------------------------------------------------------------
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: str, service: Service, caller: CallerDep) -> HTMLResponse:
+    """A run: info, params, tags, system info, metric charts (live while running), artifacts, git diff."""
+    caller.require_run(Role.VIEWER, run_id, "reading runs")
+    run = service.get_run(run_id)
+    exp = service.get_experiment(run.info.experiment_id)
+    tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith("assay.")}
+    system = {k: v for k, v in sorted(run.tags.items()) if k.startswith("assay.")}
+    keys = sorted(run.metric_summaries)
+    diff = None
+    diff_uri = run.tags.get("assay.git.diff", "")
+    if diff_uri.startswith("runs:/"):
+        rid, _, path = diff_uri[len("runs:/") :].partition("/")
+        try:
+            diff = service.read_artifact(rid, path)[:PREVIEW_BYTES].decode(errors="replace")
+        except AssayError:
+            diff = None
+    return _page(
+        request,
+        "run.html",
+        caller,
+        run=run,
+        experiment=exp,
+        tags=tags,
+        system=system,
+        metric_keys=[k for k in keys if not k.startswith("system/")],
+        system_keys=[k for k in keys if k.startswith("system/")],
+        files=service.list_artifacts(run_id),
+        diff=diff,
+    )
+
+
+def _preview_kind(path: str, size: int | None) -> str:
+    ext = posixpath.splitext(path)[1].lower()
+    if size is not None and size > PREVIEW_BYTES:
+        return "download"
+    if ext in _IMAGES:
+        return "image"
+    if ext == ".json":
+        return "json"
+    if ext in (".csv", ".tsv"):
+        return "csv"
+    if ext in (".html", ".htm"):
+        return "html"
+    if ext in _TEXT or ext == "":
+        return "text"
+    return "download"
+
+
+@router.get("/runs/{run_id}/files", response_class=HTMLResponse)
+def files_page(
+    request: Request, run_id: str, service: Service, caller: CallerDep, path: str = ""
+) -> HTMLResponse:
+    """The artifact browser: a directory's entries, or one file's preview (image, text, JSON, CSV, HTML)."""
+    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
+    run = service.get_run(run_id)
+    rel = clean_path(path)
+    entries = service.list_artifacts(run_id, rel or None)
+    is_file = bool(rel) and len(entries) == 1 and not entries[0].is_dir and entries[0].path == rel
+    if not is_file:
+        if rel and not entries:
+            raise NotFound(f"run {run_id} has no artifact {rel!r}")
+        return _page(request, "files.html", caller, run=run, path=rel, entries=entries, file=None)
+    kind = _preview_kind(rel, entries[0].size)
+    content: Any = None
+    if kind in ("text", "json", "csv"):
+        text = service.read_artifact(run_id, rel).decode(errors="replace")
+        if kind == "json":
+            try:
+                content = orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+            except orjson.JSONDecodeError:
+                content = text
+        elif kind == "csv":
+            import csv
+
+            delimiter = "\t" if rel.lower().endswith(".tsv") else ","
+            content = list(csv.reader(text.splitlines()[:501], delimiter=delimiter))
+        else:
+            content = text
+    return _page(
+        request,
+        "files.html",
+        caller,
+        run=run,
+        path=rel,
+        entries=[],
+        file=entries[0],
+        kind=kind,
+        content=content,
+    )
+
+
+@router.get("/runs/{run_id}/raw/{path:path}")
+def raw_file(run_id: str, path: str, service: Service, caller: CallerDep, download: bool = False) -> Response:
+    """An artifact's bytes with a guessed type, for ``<img>`` and sandboxed previews.
+
+    ``Content-Security-Policy: sandbox`` makes an HTML or SVG artifact opened directly inert: it cannot run
+    script with the UI's origin (artifacts are anyone-on-the-project's content).
+    """
+    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
+    data = service.read_artifact(run_id, path)
+    media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{posixpath.basename(path)}"'
+    return Response(data, media_type=media, headers=headers)
+
+
+# ---- compare ---------------------------------------------------------------------------------------------
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request,
+    service: Service,
+    caller: CallerDep,
+    run: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> HTMLResponse:
+    """2 to 50 runs: overlaid curves per metric, parallel coordinates, a scatter, the differences table."""
+    caller.require_runs(Role.VIEWER, run, "comparing runs")
+    comparison = cmp.build(service, run)
+    payload = {
+        "runs": [
+            {"id": r.id, "name": r.info.name, "color": color, "start": r.info.start_time}
+            for r, color in zip(comparison.runs, comparison.colors, strict=True)
+        ],
+        "series": comparison.series,
+        "dimensions": comparison.dimensions,
+    }
+    data = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("</", "<\\/")
+    return _page(request, "compare.html", caller, comparison=comparison, data=data)
+
+
+# ---- static files and sign-in ------------------------------------------------------------------------------
+
+
+@router.get("/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js as shipped inside the installed ``plotly`` Python package (no copy, no npm build)."""
+    import plotly
+
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return FileResponse(bundle, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> FileResponse:
+    """The UI's own stylesheet and ES module."""
+    path = HERE / "static" / name
+    if name not in {"app.css", "app.js"} or not path.is_file():
+        raise NotFound(f"no static file {name!r}")
+    media = "text/css" if name.endswith(".css") else "text/javascript"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths: ``next`` must never send a browser to another origin."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/", error: str = "") -> HTMLResponse:
+    """The sign-in form of team mode: the token goes into an HttpOnly, SameSite=Strict cookie."""
+    return templates.TemplateResponse(
+        request, "login.html", {"user": None, "next": _safe_next(next), "error": error}
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = _safe_next((form.get("next") or ["/"])[0])
+    access: AccessService | None = request.app.state.access
+    if request.app.state.auth and access is not None:
+        try:
+            await run_in_threadpool(access.authenticate, token)
+        except AssayError as exc:
+            return RedirectResponse(
+                f"/login?{urlencode({'next': target, 'error': exc.message})}", status_code=303
+            )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response

@@ -1,0 +1,115 @@
+"""The UI's pages without a browser: what the server renders (escaping, errors, paging, previews).
+
+The browser-driven tests (tests/test_ui.py) check what is drawn; these check the HTML quickly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assay.entities import RunStatus, SeriesBatch
+from assay.server.app import create_app
+from assay.server.main import build_service
+from assay.services.tracking import TrackingService
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[TrackingService]:
+    svc = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    yield svc
+    svc.close()
+
+
+def test_names_are_escaped_everywhere(service: TrackingService) -> None:
+    exp = service.create_experiment("churn <b>")
+    run = service.create_run(exp.experiment_id, name="<script>x</script>", params={"p": "<i>"})
+    with TestClient(create_app(service)) as http:
+        for path in ("/", f"/experiments/{exp.experiment_id}", f"/runs/{run.run_id}"):
+            page = http.get(path, headers=HTML)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert "<script>x</script>" not in page.text and "churn <b>" not in page.text
+        assert "churn &lt;b&gt;" in http.get("/").text
+
+
+def test_runs_table_pages_and_keeps_its_state_in_links(service: TrackingService) -> None:
+    exp = service.create_experiment("e")
+    for i in range(30):
+        r = service.create_run(exp.experiment_id, name=f"r{i:02d}", params={"i": i})
+        service.log_series([SeriesBatch(r.run_id, "acc", np.array([0]), np.array([1]), np.array([i / 30]))])
+        service.end_run(r.run_id, RunStatus.FINISHED)
+    with TestClient(create_app(service)) as http:
+        base = f"/experiments/{exp.experiment_id}"
+        first = http.get(base, params={"n": 25, "o": "metrics.acc desc", "filter": "params.i >= 2"}).text
+        assert first.count('name="run"') == 25 and "r29" in first and 'rel="next"' in first
+        second = http.get(
+            base, params={"n": 25, "o": "metrics.acc desc", "filter": "params.i >= 2", "page": 2}
+        ).text
+        assert second.count('name="run"') == 3 and "r02" in second and 'rel="prev"' in second
+        assert "filter=params.i+%3E%3D+2" in second  # the links carry the filter along
+        chosen = http.get(base, params={"c": ["params.i"]}).text
+        assert 'data-ref="params.i"' in chosen and 'data-ref="metrics.acc"' not in chosen
+        rows = http.get(base, params={"rows": 1}).text
+        assert rows.startswith("<tbody") and rows.count("<tr") == 30
+
+
+def test_a_bad_filter_is_shown_under_the_box(service: TrackingService) -> None:
+    exp = service.create_experiment("e")
+    with TestClient(create_app(service)) as http:
+        page = http.get(f"/experiments/{exp.experiment_id}", params={"filter": "metrics.acc >"})
+    assert page.status_code == 200
+    assert 'id="filter-error"' in page.text and "^" in page.text
+
+
+def test_page_errors_are_pages_for_people(service: TrackingService) -> None:
+    exp = service.create_experiment("e")
+    run = service.create_run(exp.experiment_id)
+    with TestClient(create_app(service)) as http:
+        missing = http.get("/runs/" + "0" * 32, headers=HTML)
+        assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+        assert "no run with id" in missing.text
+        one = http.get("/compare", params={"run": run.run_id}, headers=HTML)
+        assert one.status_code == 400 and "compare 2 to 50 runs" in one.text
+        api = http.get("/runs/" + "0" * 32)  # no Accept: text/html, so the JSON error shape
+        assert api.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_artifact_previews_and_raw_files_are_sandboxed(service: TrackingService) -> None:
+    exp = service.create_experiment("e")
+    run = service.create_run(exp.experiment_id)
+    service.write_artifact(run.run_id, "report.html", b"<script>alert(1)</script>")
+    service.write_artifact(run.run_id, "m.json", b'{"b": 1, "a": [1, 2]}')
+    service.write_artifact(run.run_id, "plots/roc.png", b"\x89PNG\r\n")
+    with TestClient(create_app(service)) as http:
+        raw = http.get(f"/runs/{run.run_id}/raw/report.html")
+        assert raw.headers["content-security-policy"] == "sandbox"
+        assert raw.headers["content-type"].startswith("text/html")
+        preview = http.get(f"/runs/{run.run_id}/files", params={"path": "report.html"}).text
+        assert '<iframe class="preview" sandbox' in preview
+        pretty = http.get(f"/runs/{run.run_id}/files", params={"path": "m.json"}).text
+        assert "&#34;a&#34;: [\n    1," in pretty or '"a": [\n    1,' in pretty
+        listing = http.get(f"/runs/{run.run_id}/files", params={"path": "plots"}).text
+        assert "roc.png" in listing
+        image = http.get(f"/runs/{run.run_id}/files", params={"path": "plots/roc.png"}).text
+        assert f'<img class="preview" src="/runs/{run.run_id}/raw/plots/roc.png"' in image
+
+
+def test_plotly_is_served_from_the_installed_package(service: TrackingService) -> None:
+    import plotly
+
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    with TestClient(create_app(service)) as http:
+        js = http.get("/static/plotly.min.js")
+        assert js.status_code == 200 and js.content == bundle.read_bytes()
+        assert http.get("/static/app.js").status_code == 200
+        assert http.get("/static/nope.js").status_code == 404
