@@ -103,6 +103,8 @@ def classification() -> None:
                 assay.log_figure(fig, "confusion_matrix.png")
                 plt.close(fig)
                 assay.log_dict({k: repr(v) for k, v in model.get_params().items()}, "model/params.json")
+                # Confusion matrix, ROC, PR, calibration, importances: drawn on the run page and compared.
+                assay.evaluate(model, X_te, y_te, name="test")
 
 
 def regression() -> None:
@@ -128,6 +130,7 @@ def regression() -> None:
                         "r2": r2_score(y_te, pred),
                     }
                 )
+                assay.evaluate(model, X_te, y_te, name="test")  # residuals, predicted vs actual, errors
 
 
 def main() -> None:
@@ -172,6 +175,8 @@ def main() -> None:
     )
     best = assay.search_runs(experiment="breast-cancer", order_by=["metrics.roc_auc desc"], max_results=2)
     print(f"\nCompare the two best: assay runs compare {best[0].id[:8]} {best[1].id[:8]}")
+    ids = "&".join(f"run={r.id}" for r in best)
+    print(f"or in the browser once the UI is up: http://127.0.0.1:5000/compare?{ids}")
 
 
 if __name__ == "__main__":

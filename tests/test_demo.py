@@ -30,3 +30,7 @@ def test_demo_tracks_a_grid_and_prints_comparisons(tmp_path: Path, sqlite_uri: s
     boosted = client.search_runs("breast-cancer", "params.model = 'gb'")
     assert len(client.get_metric_history(boosted[0].id, "test_logloss")) == 100
     assert "confusion_matrix.png" in {f.path for f in client.list_artifacts(runs[0].id)}
+    assert runs[0].metrics["test/roc_auc"] == pytest.approx(runs[0].metrics["roc_auc"])
+    regressors = client.search_runs("diabetes")
+    assert all("test/rmse" in r.metrics for r in regressors)
+    assert "evaluation/test.json" in {f.path for f in client.list_artifacts(regressors[0].id, "evaluation")}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from assay.entities import RunStatus, SeriesBatch
@@ -25,6 +26,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(os.environ.get("ASSAY_SCREENSHOTS", "test-screenshots"))
 
 pytestmark = pytest.mark.slow
+
+
+def _evaluation(c: float) -> bytes:
+    """What assay.evaluate logs for a logistic regression of strength ``c`` on scikit-learn's bundled data."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.evaluation import evaluate_model
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(C=c, max_iter=3000).fit(X[:400], y[:400])
+    return orjson.dumps(evaluate_model(model, X[400:], y[400:]).to_json())
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +66,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tracki
             big = np.arange(200_000)
             service.log_series([SeriesBatch(run.run_id, "grad_norm", big, big + 1, np.sin(big / 1000.0))])
         service.write_artifact(run.run_id, "notes.txt", f"notes of {name}".encode())
+        service.write_artifact(run.run_id, "evaluation/eval.json", _evaluation(lr))
         service.write_artifact(run.run_id, "table.csv", b"a,b\n1,2\n3,4\n")
         service.end_run(run.run_id, RunStatus.FINISHED)
         ids[name] = run.run_id
@@ -147,6 +161,8 @@ def test_runs_table_filters_sorts_and_selects_into_compare(
     assert "differs" in (page.get_attribute('#diff tr[data-key="params.model"]', "class") or "")
     assert "differs" not in (page.get_attribute('#diff tr[data-key="params.seed"]', "class") or "")
     assert page.evaluate("document.getElementById('parallel').data[0].dimensions.length") >= 3
+    overlay = "document.querySelector('#evaluation-overlays .chart[data-plot=\"roc\"]')"
+    assert page.evaluate(f"{overlay}.data.filter(t => t.meta === 'run').length") == 3
     _shot(page, "compare")
 
     # Chart options live in the URL, so the link shows the same view.
@@ -176,6 +192,9 @@ def test_run_page_draws_every_series_and_previews_artifacts(
     assert page.evaluate(f"{grad}.data.find(t => t.meta === 'run').x.length") == 1000
     assert page.evaluate(f"{grad}.data.filter(t => t.meta === 'band').length") == 2
     assert "lr" in page.locator("#params").inner_text()
+    charts = "[...document.querySelectorAll('[data-evaluation=\"eval\"] .chart')]"
+    drawn = page.evaluate(f"{charts}.filter(d => d.data).map(d => d.dataset.plot)")
+    assert drawn == ["confusion_matrix", "roc", "pr", "calibration", "coefficients"]
     _shot(page, "run")
     page.click("text=table.csv")
     assert page.locator("table.preview").inner_text().split() == ["a", "b", "1", "2", "3", "4"]

@@ -14,6 +14,8 @@ from assay.errors import (
     InvalidState,
     MissingDependency,
     NotFound,
+    PermissionDenied,
+    Unauthenticated,
 )
 
 if TYPE_CHECKING:
@@ -27,12 +29,14 @@ if TYPE_CHECKING:
         RunList,
         RunStatus,
     )
+    from assay.evaluation import Evaluation
     from assay.sdk.client import Client
     from assay.sdk.fluent import (
         ActiveRun,
         active_run,
         download_artifacts,
         end_run,
+        evaluate,
         flush,
         get_metric_history,
         get_run,
@@ -68,6 +72,8 @@ _LAZY = {
     "RunList": "assay.entities",
     "RunStatus": "assay.entities",
     "Client": "assay.sdk.client",
+    "Evaluation": "assay.evaluation",
+    "evaluate": "assay.sdk.fluent",
     "ActiveRun": "assay.sdk.fluent",
     "active_run": "assay.sdk.fluent",
     "download_artifacts": "assay.sdk.fluent",
@@ -116,6 +122,7 @@ __all__ = [
     "AssayError",
     "Client",
     "Conflict",
+    "Evaluation",
     "Experiment",
     "FileInfo",
     "FilterSyntaxError",
@@ -125,14 +132,17 @@ __all__ = [
     "MetricSummary",
     "MissingDependency",
     "NotFound",
+    "PermissionDenied",
     "Run",
     "RunInfo",
     "RunList",
     "RunStatus",
+    "Unauthenticated",
     "__version__",
     "active_run",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "flush",
     "get_metric_history",
     "get_run",

@@ -40,6 +40,7 @@ from assay.errors import (
     NotFound,
     PermissionDenied,
 )
+from assay.evaluation import Evaluation, evaluate_model
 from assay.sdk import capture, lifecycle
 from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
@@ -383,6 +384,20 @@ class Client:
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self.backend.write_artifact(self._settle(run_id), artifact_file, text.encode())
+
+    def evaluate(
+        self, run_id: str, model: Any, X: Any, y: Any, name: str = "eval", task: str | None = None
+    ) -> Evaluation:
+        """Evaluate a fitted model on (X, y) and log the results to the run (see ``assay.evaluate``)."""
+        v.check_key(name, "evaluation")
+        if "/" in name:
+            raise InvalidInput(
+                f"evaluation name {name!r} cannot contain '/': it names the file evaluation/<name>.json"
+            )
+        ev = evaluate_model(model, X, y, task)
+        self.log_metrics(run_id, {f"{name}/{k}": val for k, val in ev.metrics.items()})
+        self.log_dict(run_id, ev.to_json(), f"evaluation/{name}.json")
+        return ev
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
         """Save ``data`` as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""

@@ -17,6 +17,7 @@ from typing import Any
 from assay import backends
 from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
 from assay.errors import InvalidInput, InvalidState
+from assay.evaluation import Evaluation
 from assay.sdk import lifecycle
 from assay.sdk.client import Client
 from assay.sdk.writer import NO_STEP, Appenders, RunBuffer
@@ -273,6 +274,19 @@ def log_text(text: str, artifact_file: str) -> None:
     """Save ``text`` as an artifact file of the active run."""
     run = _active()
     run.client.log_text(run.id, text, artifact_file)
+
+
+def evaluate(model: Any, X: Any, y: Any, name: str = "eval", task: str | None = None) -> Evaluation:
+    """Evaluate a fitted model on (X, y) and log the results to the active run, for the UI to draw.
+
+    The task is detected (``task=`` overrides: "classification" or "regression"). Classifiers get accuracy,
+    the confusion matrix, ROC and precision-recall curves with AUC, and calibration; regressors RMSE, MAE,
+    R², residuals, predicted vs actual and an error histogram; tree ensembles and linear models their
+    feature importances or coefficients. Scalars are logged as metrics ``<name>/<metric>`` and everything
+    as the artifact ``evaluation/<name>.json``. Returns the ``Evaluation``.
+    """
+    run = _active()
+    return run.client.evaluate(run.id, model, X, y, name, task)
 
 
 def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:

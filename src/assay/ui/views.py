@@ -28,7 +28,7 @@ from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size,
 from assay.server.auth import COOKIE, CallerDep
 from assay.server.deps import Service
 from assay.services.access import AccessService
-from assay.services.tracking import encode_page_token
+from assay.services.tracking import Tracking, encode_page_token
 from assay.ui import compare as cmp
 from assay.ui import runs_table as rt
 
@@ -175,7 +175,32 @@ def run_page(request: Request, run_id: str, service: Service, caller: CallerDep)
         system_keys=[k for k in keys if k.startswith("system/")],
         files=service.list_artifacts(run_id),
         diff=diff,
+        evaluations=_json_for_script(evaluations(service, run_id)),
     )
+
+
+def evaluations(service: Tracking, run_id: str) -> dict[str, Any]:
+    """The run's logged evaluations (``evaluation/<name>.json``, from ``assay.evaluate``) by name."""
+    found: dict[str, Any] = {}
+    try:
+        entries = service.list_artifacts(run_id, "evaluation")
+    except NotFound:
+        return found
+    for e in entries:
+        if e.is_dir or not e.path.endswith(".json") or (e.size or 0) > PREVIEW_BYTES:
+            continue
+        try:
+            found[e.path.rsplit("/", 1)[-1][: -len(".json")]] = orjson.loads(
+                service.read_artifact(run_id, e.path)
+            )
+        except (orjson.JSONDecodeError, AssayError):
+            continue  # not an evaluation file after all: the artifact browser still shows it
+    return found
+
+
+def _json_for_script(data: Any) -> str:
+    """JSON safe inside a <script> element (no "</script>" can end it early)."""
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("</", "<\\/")
 
 
 def _preview_kind(path: str, size: int | None) -> str:
@@ -275,7 +300,8 @@ def compare_page(
         "series": comparison.series,
         "dimensions": comparison.dimensions,
     }
-    data = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("</", "<\\/")
+    payload["evaluations"] = {r.id: evaluations(service, r.id) for r in comparison.runs}
+    data = _json_for_script(payload)
     return _page(request, "compare.html", caller, comparison=comparison, data=data)
 
 

@@ -83,7 +83,73 @@ async function drawRunChart(div) {
     { displaylogo: false, responsive: true });
 }
 
+// ---- evaluation plots (assay.evaluate) -----------------------------------------------------------------
+
+const CONFIG = { displaylogo: false, responsive: true };
+
+function chartDiv(holder, kind) {
+  const div = document.createElement("div");
+  div.className = "chart";
+  div.dataset.plot = kind;
+  holder.appendChild(div);
+  return div;
+}
+
+function diagonal(name) {
+  return { x: [0, 1], y: [0, 1], mode: "lines", line: { dash: "dot", color: "#999" }, name, hoverinfo: "skip" };
+}
+
+const PLOTS = {
+  confusion_matrix: (p) => [[{ type: "heatmap", z: p.matrix, x: p.labels, y: p.labels, colorscale: "Blues", reversescale: true,
+    text: p.matrix, texttemplate: "%{text}", showscale: false }],
+    { title: "confusion matrix", xaxis: { title: "predicted", type: "category" },
+      yaxis: { title: "actual", type: "category", autorange: "reversed" } }],
+  roc: (p) => [[...p.curves.map((c) => ({ x: c.fpr, y: c.tpr, mode: "lines", name: `${c.label} (AUC ${c.auc.toFixed(3)})` })),
+    diagonal("chance")], { title: "ROC", xaxis: { title: "false positive rate" }, yaxis: { title: "true positive rate" } }],
+  pr: (p) => [p.curves.map((c) => ({ x: c.recall, y: c.precision, mode: "lines", name: `${c.label} (AP ${c.ap.toFixed(3)})` })),
+    { title: "precision-recall", xaxis: { title: "recall" }, yaxis: { title: "precision" } }],
+  calibration: (p) => [[{ x: p.predicted, y: p.observed, mode: "lines+markers", name: "model" }, diagonal("perfect")],
+    { title: "calibration", xaxis: { title: "mean predicted probability" }, yaxis: { title: "fraction of positives" } }],
+  predicted_vs_actual: (p) => {
+    const lo = Math.min(...p.actual), hi = Math.max(...p.actual);
+    return [[{ x: p.actual, y: p.predicted, mode: "markers", marker: { size: 4, opacity: 0.6 }, name: "runs" },
+      { x: [lo, hi], y: [lo, hi], mode: "lines", line: { dash: "dot", color: "#999" }, name: "ideal" }],
+      { title: "predicted vs actual", xaxis: { title: "actual" }, yaxis: { title: "predicted" } }];
+  },
+  residuals: (p) => [[{ x: p.predicted, y: p.residual, mode: "markers", marker: { size: 4, opacity: 0.6 } }],
+    { title: "residuals", xaxis: { title: "predicted" }, yaxis: { title: "actual - predicted", zeroline: true } }],
+  error_histogram: (p) => [[{ type: "bar", x: p.edges.slice(0, -1).map((e, i) => (e + p.edges[i + 1]) / 2), y: p.counts }],
+    { title: "error histogram", xaxis: { title: "actual - predicted" }, yaxis: { title: "count" }, bargap: 0.02 }],
+  feature_importance: (p) => [[{ type: "bar", orientation: "h", x: p.values.slice(0, 20).reverse(),
+    y: p.features.slice(0, 20).reverse() }], { title: "feature importance", margin: { l: 160 } }],
+  coefficients: (p) => [[{ type: "bar", orientation: "h", x: p.values.slice(0, 20).reverse(),
+    y: p.features.slice(0, 20).reverse() }], { title: "coefficients", margin: { l: 160 } }],
+};
+
+function drawEvaluations() {
+  const holder = document.getElementById("evaluations");
+  const data = JSON.parse(document.getElementById("evaluation-data")?.textContent || "{}");
+  for (const [name, ev] of Object.entries(data)) {
+    const title = document.createElement("h2");
+    const scores = Object.entries(ev.metrics).map(([k, v]) => `${k} ${Number(v).toPrecision(4)}`).join(" · ");
+    title.textContent = `Evaluation "${name}" (${ev.task}): ${scores}`;
+    holder.appendChild(title);
+    const grid = document.createElement("div");
+    grid.className = "charts";
+    grid.dataset.evaluation = name;
+    holder.appendChild(grid);
+    for (const plot of ev.plots) {
+      const draw = PLOTS[plot.kind];
+      if (!draw) continue;
+      const [traces, layout] = draw(plot);
+      Plotly.react(chartDiv(grid, plot.kind), traces, { ...LAYOUT, hovermode: "closest", ...layout,
+        title: { text: layout.title, font: { size: 13 } } }, CONFIG);
+    }
+  }
+}
+
 export function initRunCharts(live) {
+  drawEvaluations();
   const charts = [...document.querySelectorAll(".chart[data-key]")];
   const drawAll = () => Promise.all(charts.map(drawRunChart));
   drawAll();
@@ -196,9 +262,46 @@ export function initCompare() {
   document.getElementById("scatter-controls").addEventListener("change", drawScatter);
   drawScatter();
 
+  drawEvaluationOverlays(data);
+
   const only = document.getElementById("only-diff"), table = document.getElementById("diff");
   only.checked = q.get("only") === "diff";
   const applyOnly = () => { table.classList.toggle("only-diff", only.checked); setParam("only", only.checked ? "diff" : "", ""); };
   only.addEventListener("change", applyOnly);
   applyOnly();
+}
+
+function drawEvaluationOverlays(data) {
+  // ROC and precision-recall of every selected run that logged an evaluation of the same name, overlaid.
+  const holder = document.getElementById("evaluation-overlays");
+  const names = new Set(Object.values(data.evaluations).flatMap((byName) => Object.keys(byName)));
+  for (const name of [...names].sort()) {
+    const curves = { roc: [], pr: [] };
+    for (const run of data.runs) {
+      const ev = (data.evaluations[run.id] || {})[name];
+      if (!ev) continue;
+      for (const kind of ["roc", "pr"]) {
+        const plot = ev.plots.find((p) => p.kind === kind);
+        if (!plot || !plot.curves.length) continue;
+        const c = plot.curves[0]; // binary: the positive class; multiclass: the first class
+        const score = kind === "roc" ? `AUC ${c.auc.toFixed(3)}` : `AP ${c.ap.toFixed(3)}`;
+        curves[kind].push({ x: kind === "roc" ? c.fpr : c.recall, y: kind === "roc" ? c.tpr : c.precision,
+          mode: "lines", name: `${run.name} (${score})`, line: { color: run.color }, meta: "run" });
+      }
+    }
+    if (!curves.roc.length) continue;
+    const title = document.createElement("h2");
+    title.textContent = `Evaluation "${name}"`;
+    holder.appendChild(title);
+    const grid = document.createElement("div");
+    grid.className = "charts";
+    grid.dataset.evaluation = name;
+    holder.appendChild(grid);
+    Plotly.react(chartDiv(grid, "roc"), [...curves.roc, diagonal("chance")], { ...LAYOUT, hovermode: "closest",
+      title: { text: "ROC", font: { size: 13 } }, xaxis: { title: "false positive rate" },
+      yaxis: { title: "true positive rate" } }, CONFIG);
+    Plotly.react(chartDiv(grid, "pr"), curves.pr, { ...LAYOUT, hovermode: "closest",
+      title: { text: "precision-recall", font: { size: 13 } }, xaxis: { title: "recall" },
+      yaxis: { title: "precision" } }, CONFIG);
+  }
 }
