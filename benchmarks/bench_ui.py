@@ -52,7 +52,9 @@ def assay_side() -> dict[str, float]:
     table = service.create_experiment("table")
     for params, metrics, tags in bench_search.dataset():
         r = service.create_run(table.experiment_id, params=params, tags=tags)
-        batch = [SeriesBatch(r.run_id, k, np.array([0]), np.array([1]), np.array([v])) for k, v in metrics.items()]
+        batch = [
+            SeriesBatch(r.run_id, k, np.array([0]), np.array([1]), np.array([v])) for k, v in metrics.items()
+        ]
         service.log_series(batch)
         service.end_run(r.run_id, RunStatus.FINISHED)
 
@@ -62,7 +64,10 @@ def assay_side() -> dict[str, float]:
     for i in range(COMPARE_RUNS):
         r = service.create_run(cmp_exp.experiment_id, params={"lr": i / 100})
         service.log_series(
-            [SeriesBatch(r.run_id, f"m{k}", p, p + 1, np.cos(p / (1000.0 + i + k))) for k in range(COMPARE_METRICS)]
+            [
+                SeriesBatch(r.run_id, f"m{k}", p, p + 1, np.cos(p / (1000.0 + i + k)))
+                for k in range(COMPARE_METRICS)
+            ]
         )
         service.end_run(r.run_id, RunStatus.FINISHED)
         ids.append(r.run_id)
@@ -70,7 +75,9 @@ def assay_side() -> dict[str, float]:
     with TestClient(create_app(service)) as http:
 
         def series() -> int:
-            body = http.get(f"/api/v1/runs/{big.run_id}/metrics/loss/series", params={"max_points": 2000}).json()
+            body = http.get(
+                f"/api/v1/runs/{big.run_id}/metrics/loss/series", params={"max_points": 2000}
+            ).json()
             return len(body["last"])
 
         def runs_page(page: int) -> str:
@@ -109,7 +116,8 @@ def mlflow_side() -> None:
 
     def log_series(run_id: str, key: str, n: int) -> None:
         for start in range(0, n, 1000):
-            client.log_batch(run_id, metrics=[Metric(key, float(i), now + i, i) for i in range(start, min(n, start + 1000))])
+            points = [Metric(key, float(i), now + i, i) for i in range(start, min(n, start + 1000))]
+            client.log_batch(run_id, metrics=points)
 
     big = client.create_run(client.create_experiment("ui")).info.run_id
     log_series(big, "loss", N_SERIES // MLFLOW_SCALE)
@@ -134,9 +142,13 @@ def mlflow_side() -> None:
 
     http = app.test_client()
 
+    def bulk_interval(run_ids: str | list[str], key: str) -> None:
+        query = {"run_ids": run_ids, "metric_key": key, "max_results": 320}
+        response = http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", query_string=query)
+        assert response.status_code == 200, response.text
+
     def series() -> None:
-        query = {"run_ids": big, "metric_key": "loss", "max_results": 320}
-        assert http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", query_string=query).status_code == 200
+        bulk_interval(big, "loss")
 
     def runs_page() -> None:
         body = {
@@ -149,8 +161,7 @@ def mlflow_side() -> None:
 
     def compare() -> None:
         for k in range(COMPARE_METRICS):
-            query = {"run_ids": ids, "metric_key": f"m{k}", "max_results": 320}
-            assert http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval", query_string=query).status_code == 200
+            bulk_interval(ids, f"m{k}")
 
     t_series, _ = c.timeit(series, 5)
     t_page, _ = c.timeit(runs_page, 5)
