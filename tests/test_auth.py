@@ -341,3 +341,26 @@ def test_browsers_sign_in_with_a_cookie(team: Team) -> None:
 
 
 _MSGPACK = {"Content-Type": wire.MSGPACK}
+
+
+def test_runs_started_offline_need_editor_where_their_experiment_is_made(team: Team) -> None:
+    from assay.services.tracking import experiment_by_name, new_run
+
+    def body(run_name: str) -> bytes:
+        run = new_run(experiment_by_name("made-offline", "vision"), name=run_name)
+        return wire.encode_ingest(WriteBatch(new_runs=[run], batch_id=run.run_id))
+
+    with _client(team) as client:
+        for user in ("vic", "otto"):
+            headers = {"Authorization": f"Bearer {team.tokens[user]}", **_MSGPACK}
+            r = client.post(f"{API_PREFIX}/ingest", content=body(user), headers=headers)
+            assert _is_error(r, 403, "PERMISSION_DENIED"), r.text
+        assert team.service.get_experiment_by_name("made-offline") is None
+        edna = {"Authorization": f"Bearer {team.tokens['edna']}", **_MSGPACK}
+        assert client.post(f"{API_PREFIX}/ingest", content=body("edna"), headers=edna).status_code == 204
+        exp = team.service.get_experiment_by_name("made-offline")
+        assert exp is not None and exp.project == "vision"
+        # Once it exists, a viewer still cannot add runs to it by name.
+        vic = {"Authorization": f"Bearer {team.tokens['vic']}", **_MSGPACK}
+        assert client.post(f"{API_PREFIX}/ingest", content=body("vic2"), headers=vic).status_code == 403
+        assert [r.info.name for r in team.service.search_runs([exp.experiment_id])] == ["edna"]

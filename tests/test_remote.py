@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,74 +37,20 @@ from assay.sdk.client import writer_for
 from assay.server.main import build_service
 from assay.services.tracking import Tracking
 from conftest import reset_sdk
-
-#: A server process: serve(store, artifacts, host, port, workers) from the command line's arguments.
-_SERVE = (
-    "import sys; from assay.server.main import serve; "
-    "serve(sys.argv[1], sys.argv[2], '127.0.0.1', *map(int, sys.argv[3:]))"
-)
+from processes import ServerProcess
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A server process over a store in ``root``; ``start`` again after ``kill`` reuses port and store."""
-
-    def __init__(self, root: Path, workers: int = 1) -> None:
-        self.root = root
-        self.workers = workers
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = root / "server.log"
-
-    def start(self, timeout: float = 15.0) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
-        env["ASSAY_HOME"] = str(self.root)
-        args = [str(self.root / "assay.db"), str(self.root / "artifacts"), str(self.port), str(self.workers)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _SERVE, *args], env=env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"the server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=0.5).json() == {"status": "ok"}:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"the server did not answer /health within {timeout} s:\n{self.log.read_text()}")
-
-    def kill(self) -> None:
-        """Stop abruptly, as a crash would."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            self.proc = None
+def new_server(root: Path, workers: int = 1) -> ServerProcess:
+    """An ``assay server`` process over a store in ``root``; ``start`` again after ``kill`` reuses both."""
+    return ServerProcess(root, str(root / "assay.db"), str(root / "artifacts"), ["--workers", str(workers)])
 
 
 @contextmanager
-def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Iterator[Server]:
+def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Iterator[ServerProcess]:
     """A started server, set as the tracking URI; the SDK is reset before it stops."""
     backends.register("http", remote_backend)
-    server = Server(tmp_path / "server", workers)
-    server.root.mkdir()
+    (tmp_path / "server").mkdir()
+    server = new_server(tmp_path / "server", workers)
     monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
     monkeypatch.chdir(tmp_path)
     server.start()
@@ -119,7 +64,7 @@ def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Ite
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     with _serve(tmp_path, monkeypatch, workers=1) as srv:
         yield srv
 
@@ -129,7 +74,7 @@ def _quiet_run(c: assay.Client, exp: str = "e", **kw: object) -> str:
     return c.create_run(eid, capture_git=False, capture_environment=False, **kw).run_id  # type: ignore[arg-type]
 
 
-def test_quickstart_flow_over_http(server: Server, tmp_path: Path) -> None:
+def test_quickstart_flow_over_http(server: ServerProcess, tmp_path: Path) -> None:
     assay.set_experiment("churn")
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
@@ -156,7 +101,7 @@ def test_quickstart_flow_over_http(server: Server, tmp_path: Path) -> None:
     assert c.read_artifact(run.id, "cfg.json").startswith(b"{")
 
 
-def test_metric_history_round_trips_100k_points_exactly(server: Server) -> None:
+def test_metric_history_round_trips_100k_points_exactly(server: ServerProcess) -> None:
     c = assay.Client(server.url)
     rid = _quiet_run(c)
     n = 100_000
@@ -176,7 +121,7 @@ def test_metric_history_round_trips_100k_points_exactly(server: Server) -> None:
     assert c.get_run(rid).metric_summaries["train/loss"].num_points == n
 
 
-def test_search_filter_order_and_paging(server: Server) -> None:
+def test_search_filter_order_and_paging(server: ServerProcess) -> None:
     c = assay.Client(server.url)
     accs = {}
     for i, acc in enumerate([0.3, 0.9, 0.7, 0.8, 0.95, 0.6]):
@@ -202,7 +147,7 @@ def test_search_filter_order_and_paging(server: Server) -> None:
     assert rf.to_pandas().shape[0] == 3
 
 
-def test_artifacts_list_and_download(server: Server, tmp_path: Path) -> None:
+def test_artifacts_list_and_download(server: ServerProcess, tmp_path: Path) -> None:
     c = assay.Client(server.url)
     rid = _quiet_run(c)
     src = tmp_path / "data"
@@ -257,7 +202,9 @@ def _errors(t: Tracking, rid: str, eid: str) -> list[tuple[type[AssayError], str
     return out
 
 
-def test_errors_arrive_as_the_same_classes_with_the_same_messages(server: Server, tmp_path: Path) -> None:
+def test_errors_arrive_as_the_same_classes_with_the_same_messages(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     embedded = build_service(str(tmp_path / "embedded.db"), str(tmp_path / "embedded-artifacts"))
     remote = RemoteTracking(server.url)
     try:
@@ -302,7 +249,7 @@ def test_failures_that_are_not_assay_errors_stay_retryable() -> None:
 
 
 @pytest.mark.slow
-def test_a_batch_sent_while_the_server_is_down_lands_after_restart(server: Server) -> None:
+def test_a_batch_sent_while_the_server_is_down_lands_after_restart(server: ServerProcess) -> None:
     c = assay.Client(server.url)
     rid = _quiet_run(c)
     c.log_metric(rid, "m", 0.0, step=0)
@@ -371,7 +318,7 @@ def test_accepted_connections_have_nagle_off() -> None:
 
 @pytest.mark.slow
 def test_a_process_that_ends_during_an_outage_leaves_a_spool_that_assay_sync_replays(
-    server: Server, tmp_path: Path
+    server: ServerProcess, tmp_path: Path
 ) -> None:
     """A training process keeps logging while the server is down, starts a run offline, and exits;
     after the server returns, `assay sync` delivers everything exactly once."""
@@ -434,3 +381,47 @@ def test_a_process_that_ends_during_an_outage_leaves_a_spool_that_assay_sync_rep
     offline = c.get_run(second)
     assert offline.info.name == "offline" and offline.metrics == {"acc": 0.9}
     assert offline.info.status == assay.RunStatus.FINISHED
+
+
+@pytest.mark.slow
+def test_a_process_that_never_reached_the_server_logs_by_experiment_name(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """With the server down from the start, a script still runs: its runs name their experiment, wait in
+    the spool, and `assay sync` creates the experiment (in its project) and the runs when it is back."""
+    server.kill()
+    script = textwrap.dedent(
+        """
+        import assay
+        assay.set_experiment("born-offline")
+        for name in ("a", "b"):
+            with assay.start_run(name=name, params={"lr": 0.1}) as run:
+                for i in range(500):
+                    assay.log_metric("loss", 1.0 / (i + 1))
+                print(run.id, flush=True)
+        """
+    )
+    env = {**os.environ, "ASSAY_TRACKING_URI": server.url, "ASSAY_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "unreachable" in done.stderr and "born-offline" in done.stderr
+    ids = done.stdout.split()
+    server.start()
+    from typer.testing import CliRunner
+
+    from assay.cli.main import app
+
+    sync = CliRunner().invoke(
+        app, ["--tracking-uri", server.url, "sync"], env={"ASSAY_HOME": str(tmp_path / "home")}
+    )
+    assert sync.exit_code == 0, sync.output
+    c = assay.Client(server.url)
+    exp = c.get_experiment_by_name("born-offline")
+    assert exp is not None and exp.project == "default"
+    runs = c.search_runs("born-offline", order_by=["attributes.name asc"])
+    assert [r.info.name for r in runs] == ["a", "b"] and sorted(r.id for r in runs) == sorted(ids)
+    for r in runs:
+        assert r.info.status == assay.RunStatus.FINISHED and r.params == {"lr": "0.1"}
+        assert len(c.get_metric_history(r.id, "loss")) == 500

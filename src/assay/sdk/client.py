@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import time
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from assay import backends
-from assay.access import Role
+from assay.access import DEFAULT_PROJECT, Role
 from assay.entities import (
     Experiment,
     FileInfo,
@@ -46,10 +47,18 @@ from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
 from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
 from assay.services import validation as v
-from assay.services.tracking import Tracking, check_writable, new_run, now_ms
+from assay.services.tracking import (
+    Tracking,
+    check_writable,
+    experiment_by_name,
+    new_run,
+    now_ms,
+    split_by_name,
+)
 
 #: How long a client trusts that an experiment it checked still accepts runs.
 _EXPERIMENT_TTL_S = 5.0
+log = logging.getLogger("assay")
 _writers: dict[int, BackgroundWriter] = {}
 #: backend -> (artifact path, sha256 of content) -> runs:/ URI of the first run that stored it.
 _captured: dict[int, dict[tuple[str, str], str]] = {}
@@ -115,8 +124,25 @@ class Client:
         return self._read().get_experiment_by_name(name)
 
     def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
-        """The experiment ``name``, created if missing; safe when many processes race to create it."""
-        exp = self.backend.get_experiment_by_name(name)
+        """The experiment ``name``, created if missing; safe when many processes race to create it.
+
+        When the store cannot be reached, runs can still start: the experiment is named rather than
+        numbered (``by-name:<project>:<name>``), its runs wait in the offline spool, and the store finds or
+        creates it when they arrive.
+        """
+        try:
+            exp = self.backend.get_experiment_by_name(name)
+        except AssayError:
+            raise
+        except Exception as exc:  # unreachable: a connection or server failure, not a refusal
+            project = project or os.environ.get("ASSAY_PROJECT") or None
+            log.warning(
+                "assay: the tracking store is unreachable (%s); runs of experiment %r are kept in the local "
+                "spool and created when it answers (or by `assay sync`)",
+                exc,
+                name,
+            )
+            return Experiment(experiment_by_name(name, project), name, "", project=project or DEFAULT_PROJECT)
         if exp is not None:
             return exp
         try:
@@ -216,6 +242,8 @@ class Client:
 
     def _location(self, experiment_id: str) -> str:
         """The artifact location of an experiment new runs may go to (checked once per client)."""
+        if split_by_name(experiment_id) is not None:
+            return f"{experiment_id}/(not yet created)"  # known once the store has created it
         hit = self._locations.get(experiment_id)
         if hit is not None and time.monotonic() - hit[1] < _EXPERIMENT_TTL_S:
             return hit[0]

@@ -22,7 +22,7 @@ from assay.series import Downsampled, downsample
 from assay.server.auth import Caller, CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import MetricHistoryOut, SeriesOut
-from assay.services.tracking import Tracking
+from assay.services.tracking import Tracking, split_by_name
 
 log = logging.getLogger("assay.server")
 router = APIRouter(tags=["metrics"])
@@ -94,19 +94,34 @@ def series_json(d: Downsampled) -> bytes:
     )
 
 
-def _authorize(caller: Caller, batch: WriteBatch) -> None:
-    """Editor on every project the batch writes to: its new runs' experiments, the other runs' own."""
+def _authorize(service: Tracking, caller: Caller, batch: WriteBatch) -> None:
+    """Editor on every project the batch writes to: its new runs' experiments, the other runs' own.
+
+    A run started offline names its experiment (``by-name:<project>:<name>``): editor on that experiment's
+    project if it exists, else on the project it is to be created in.
+    """
     if caller.principal.is_admin:
         return
     new = {r.run_id for r in batch.new_runs}
-    caller.require_experiments(Role.EDITOR, {r.experiment_id for r in batch.new_runs}, "creating runs")
+    experiments = set()
+    for eid in {r.experiment_id for r in batch.new_runs}:
+        named = split_by_name(eid)
+        if named is None:
+            experiments.add(eid)
+            continue
+        exp = service.get_experiment_by_name(named[1])
+        if exp is not None:
+            experiments.add(exp.experiment_id)
+        else:
+            caller.require_project(Role.EDITOR, named[0], "creating experiments")
+    caller.require_experiments(Role.EDITOR, experiments, "creating runs")
     touched = {s.run_id for s in batch.series} | {e.run_id for e in batch.ends}
     caller.require_runs(Role.EDITOR, touched - new, "logging to runs")
 
 
 def _ingest(service: Tracking, caller: Caller, body: bytes) -> None:
     decoded = wire.decode_ingest(body)
-    _authorize(caller, decoded.batch)
+    _authorize(service, caller, decoded.batch)
     # The batch id makes a resent batch (after a timeout, or replayed from a client's spool) apply once.
     service.ingest(replace(decoded.batch, batch_id=decoded.batch_id))
 

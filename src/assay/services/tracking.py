@@ -14,6 +14,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from assay.access import DEFAULT_PROJECT
@@ -32,7 +33,7 @@ from assay.entities import (
     SeriesBatch,
     WriteBatch,
 )
-from assay.errors import InvalidInput, InvalidState, NotFound
+from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
 from assay.services import validation as v
 from assay.store.sql import SqlStore
@@ -64,6 +65,27 @@ def decode_page_token(token: str | None) -> int:
     raise InvalidInput(
         f"page token {token!r} is not one this server issued: pass the token from the last page"
     )
+
+
+#: A new run's experiment named rather than numbered: ``by-name:<project>:<experiment name>``. A process
+#: that has never reached its server starts runs this way; the server finds or creates the experiment when
+#: the spooled batch arrives (``TrackingService.ingest``).
+BY_NAME = "by-name:"
+
+
+def experiment_by_name(name: str, project: str | None) -> str:
+    """The experiment id that stands for "the experiment called ``name``" until a store resolves it."""
+    return f"{BY_NAME}{project or DEFAULT_PROJECT}:{name}"
+
+
+def split_by_name(experiment_id: str) -> tuple[str, str] | None:
+    """(project, experiment name) of an id made by ``experiment_by_name``; None for a real id."""
+    if not experiment_id.startswith(BY_NAME):
+        return None
+    project, sep, name = experiment_id[len(BY_NAME) :].partition(":")
+    if not sep or not name:
+        raise InvalidInput(f"experiment {experiment_id!r} is not {BY_NAME}<project>:<name>")
+    return project, name
 
 
 def was_reaped(info: RunInfo) -> bool:
@@ -266,6 +288,8 @@ class TrackingService(Tracking):
             return
         seen: dict[str, str] = {}
         uris: dict[str, str] = {}
+        if any(r.experiment_id.startswith(BY_NAME) for r in batch.new_runs):
+            batch = replace(batch, new_runs=[self._resolved(r) for r in batch.new_runs])
         for r in batch.new_runs:
             check_new_run(r)
             uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
@@ -280,6 +304,26 @@ class TrackingService(Tracking):
             if not RunStatus(e.status).is_final:
                 raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
         self._apply(batch, uris)
+
+    def resolve_experiment(self, experiment_id: str) -> str:
+        """The real id of ``experiment_id``: itself, or for a by-name id, the experiment of that name
+        (created in its project if there is none yet)."""
+        named = split_by_name(experiment_id)
+        if named is None:
+            return experiment_id
+        project, name = named
+        exp = self.store.get_experiment_by_name(name)
+        if exp is None:
+            try:
+                exp = self.create_experiment(name, project)
+            except Conflict:  # created meanwhile by another writer
+                exp = self.store.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        return exp.experiment_id
+
+    def _resolved(self, r: NewRun) -> NewRun:
+        return replace(r, experiment_id=self.resolve_experiment(r.experiment_id))
 
     def _apply(self, batch: WriteBatch, uris: dict[str, str]) -> None:
         try:
