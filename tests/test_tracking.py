@@ -295,6 +295,21 @@ def test_non_numeric_metric_is_rejected_and_accepted_points_kept(tracking_uri: s
     assert c.get_metric_history(rid, "acc").values.tolist() == [0.5, 0.75, 1.0, 0.25, 2.0]
 
 
+def test_metric_series_is_downsampled_on_every_backend(tracking_uri: str) -> None:
+    c = assay.Client()
+    exp = c.get_or_create_experiment("series")
+    run = c.create_run(exp.experiment_id)
+    for i in range(5000):
+        c.log_metric(run.run_id, "x", float(i % 100), step=i)
+    c.log_metric(run.run_id, "x", float("nan"), step=5000)
+    d = c.get_metric_series(run.run_id, "x", max_points=100)
+    assert d.total == 5001 and d.downsampled and len(d) == 100
+    assert d.steps[-1] == 5000 and np.isnan(d.last[-1])
+    assert d.min.min() == 0.0 and np.nanmax(d.max) == 99.0
+    whole = c.get_metric_series(run.run_id, "x", max_points=10_000)
+    assert not whole.downsampled and len(whole) == 5001
+
+
 def test_fluent_metric_history_and_search(tracking_uri: str) -> None:
     assay.set_experiment("hist")
     with assay.start_run() as run:

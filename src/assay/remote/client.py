@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel
 
 from assay import __version__, wire
@@ -35,6 +37,7 @@ from assay.remote.access import RemoteAccess
 from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
+from assay.series import Downsampled
 from assay.server import schemas as s
 from assay.services import validation as v
 from assay.services.tracking import Tracking, now_ms
@@ -182,6 +185,25 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         path = f"{run_path(run_id)}/metrics/{key_segment(key)}/history"
         return wire.decode_history(self._call("GET", path, headers={"Accept": wire.MSGPACK}).content)
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
+        """The series downsampled by the server: only the buckets cross the network."""
+        path = f"{run_path(run_id)}/metrics/{key_segment(key)}/series"
+        body = self._fetch(s.SeriesOut, path, params={"max_points": max_points})
+
+        def floats(values: list[float | None]) -> npt.NDArray[np.float64]:
+            return np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+
+        return Downsampled(
+            body.key,
+            np.array(body.steps, dtype=np.int64),
+            np.array(body.timestamps, dtype=np.int64),
+            floats(body.last),
+            floats(body.min),
+            floats(body.max),
+            body.total,
+            body.downsampled,
+        )
 
     def search_runs(
         self,

@@ -46,6 +46,7 @@ from assay.sdk import capture, lifecycle
 from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
 from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
+from assay.series import Downsampled
 from assay.services import validation as v
 from assay.services.tracking import (
     Tracking,
@@ -365,6 +366,13 @@ class Client:
         if run_id in self.writer.buffers or self.writer.dirty:
             self.writer.flush()
         return self.backend.get_metric_history(run_id, key)
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
+        """The series ``key`` thinned for drawing to at most ``max_points`` buckets, each with its last
+        point and the min/max of its values (see ``assay.series``); on a server only the buckets travel."""
+        if run_id in self.writer.buffers or self.writer.dirty:
+            self.writer.flush()
+        return self.backend.get_metric_series(run_id, key, max_points)
 
     def search_runs(
         self,

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from assay import wire
 from assay.access import Role
 from assay.entities import WriteBatch
-from assay.series import Downsampled, downsample
+from assay.series import Downsampled
 from assay.server.auth import Caller, CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import MetricHistoryOut, SeriesOut
@@ -72,7 +72,7 @@ def metric_series(
     min/max of its values (see ``assay.series``), so any series length costs the same to draw."""
     caller.require_run(Role.VIEWER, run_id, "reading metrics")
     return Response(
-        series_json(downsample(service.get_metric_history(run_id, key), max_points)),
+        series_json(service.get_metric_series(run_id, key, max_points)),
         media_type="application/json",
     )
 

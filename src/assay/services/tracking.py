@@ -35,6 +35,7 @@ from assay.entities import (
 )
 from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
+from assay.series import Downsampled, downsample
 from assay.services import validation as v
 from assay.store.sql import SqlStore
 from assay.store.sql.rows import EndRefused
@@ -169,6 +170,11 @@ class Tracking(ABC):
     def restore_run(self, run_id: str) -> None: ...
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
+        """The series ``key`` for drawing: at most ``max_points`` buckets (``assay.series.downsample``)."""
+        return downsample(self.get_metric_history(run_id, key), max_points)
+
     @abstractmethod
     def search_runs(
         self,
@@ -388,6 +394,11 @@ class TrackingService(Tracking):
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         self.store.get_run_info(run_id)
         return self.store.get_metric_history(run_id, key)
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
+        self.store.get_run_info(run_id)
+        # Read without copying the stored arrays: downsampling only looks at them.
+        return downsample(self.store.get_metric_history(run_id, key, writable=False), max_points)
 
     def search_runs(
         self,

@@ -13,7 +13,6 @@ from typing import Any
 from assay.entities import Run
 from assay.errors import InvalidInput
 from assay.fmt import MISSING, fmt_number
-from assay.series import downsample
 from assay.services.tracking import Tracking
 
 MAX_RUNS = 50
@@ -76,7 +75,7 @@ def build(service: Tracking, run_ids: Sequence[str], max_points: int = 1000) -> 
         for r in runs:
             if key not in r.metric_summaries:
                 continue
-            d = downsample(service.get_metric_history(r.id, key), max_points)
+            d = service.get_metric_series(r.id, key, max_points)
             curves.append(
                 {
                     "run": r.id,

@@ -20,15 +20,18 @@ def pack_float(a: npt.NDArray[np.float64]) -> bytes:
     return np.ascontiguousarray(a, dtype=_F8).tobytes()
 
 
-def unpack_int(chunks: list[bytes]) -> npt.NDArray[np.int64]:
+def unpack_int(chunks: list[bytes], writable: bool = True) -> npt.NDArray[np.int64]:
+    """Concatenated int64 arrays; one chunk read without ``writable`` is a read-only view (no copy)."""
     if len(chunks) == 1:
-        return np.frombuffer(chunks[0], dtype=_I8).astype(np.int64)
+        view = np.frombuffer(chunks[0], dtype=_I8)
+        return view.astype(np.int64) if writable else view
     return np.frombuffer(bytearray().join(chunks), dtype=_I8).astype(np.int64, copy=False)  # writable
 
 
-def unpack_float(chunks: list[bytes]) -> npt.NDArray[np.float64]:
+def unpack_float(chunks: list[bytes], writable: bool = True) -> npt.NDArray[np.float64]:
     if len(chunks) == 1:
-        return np.frombuffer(chunks[0], dtype=_F8).astype(np.float64)
+        view = np.frombuffer(chunks[0], dtype=_F8)
+        return view.astype(np.float64) if writable else view
     return np.frombuffer(bytearray().join(chunks), dtype=_F8).astype(np.float64, copy=False)  # writable
 
 

@@ -81,6 +81,13 @@ class HotStatements:
             .where(lm.c.run_pk == bindparam("pk"))
             .order_by(lm.c.key),
         )
+        mc = metric_chunks
+        self.series_chunks = Prepared(
+            engine,
+            select(mc.c.steps, mc.c.timestamps, mc.c.vals)
+            .where(mc.c.run_pk == bindparam("pk"), mc.c.key == bindparam("key"))
+            .order_by(mc.c.chunk_id),
+        )
         self.claim_batch = Prepared(
             engine,
             dialect.insert_ignore(engine, ingested_batches, ["batch_id"]).values(

@@ -407,23 +407,23 @@ class SqlStore:
             updates.append({"pk": pk, "doc": docs.pack_metrics(rows)})
         self._sql.set_metrics_doc.run_many(cur, updates)
 
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        """The whole series in logged order (empty arrays if nothing was logged under ``key``)."""
-        q = (
-            select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c.vals)
-            .where(metric_chunks.c.run_pk == self._pk(run_id), metric_chunks.c.key == key)
-            .order_by(metric_chunks.c.chunk_id)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+    def get_metric_history(self, run_id: str, key: str, writable: bool = True) -> MetricHistory:
+        """The whole series in logged order (empty arrays if nothing was logged under ``key``).
+
+        With ``writable=False`` the arrays may be read-only views of the stored bytes: no copy, for readers
+        that only look (downsampling for charts).
+        """
+        pk = self._pk(run_id)
+        with raw_transaction(self.engine, write=False) as cur:
+            rows = self._sql.series_chunks.run(cur, {"pk": pk, "key": key}).fetchall()
         if not rows:
             empty_i = np.empty(0, dtype=np.int64)
             return MetricHistory(key, empty_i, empty_i.copy(), np.empty(0, dtype=np.float64))
         return MetricHistory(
             key,
-            codec.unpack_int([r[0] for r in rows]),
-            codec.unpack_int([r[1] for r in rows]),
-            codec.unpack_float([r[2] for r in rows]),
+            codec.unpack_int([bytes(r[0]) for r in rows], writable),
+            codec.unpack_int([bytes(r[1]) for r in rows], writable),
+            codec.unpack_float([bytes(r[2]) for r in rows], writable),
         )
 
     def metric_keys(self, run_id: str) -> list[str]:
