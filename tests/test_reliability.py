@@ -166,8 +166,14 @@ def _check_exactly_once(store_url: str, reports: list[dict[str, object]]) -> int
     return total
 
 
+def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """Print past pytest's capture, so `make test` shows the figures."""
+    with capsys.disabled():
+        print(f"\n{line}")
+
+
 def test_fifty_writers_for_a_minute_lose_and_duplicate_nothing(
-    pg_server: ServerProcess, pg_database: str, tmp_path: Path
+    pg_server: ServerProcess, pg_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     writers = _start_writers(pg_server, tmp_path, WRITERS, LOAD_SECONDS, rate=2000)
     started = _go(tmp_path)
@@ -176,16 +182,17 @@ def test_fifty_writers_for_a_minute_lose_and_duplicate_nothing(
     total = _check_exactly_once(pg_database, reports)
     latencies = np.array([x for r in reports for x in r["latencies"]])  # type: ignore[attr-defined]
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-    print(
-        f"\nload: {WRITERS} writers x {LOAD_SECONDS:.0f} s: {total:,} points in {elapsed:.1f} s "
+    _report(
+        capsys,
+        f"load: {WRITERS} writers x {LOAD_SECONDS:.0f} s: {total:,} points in {elapsed:.1f} s "
         f"= {total / elapsed:,.0f} points/s; {latencies.size:,} batches, "
-        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms",
     )
     assert total > 0
 
 
 def test_a_server_down_for_thirty_seconds_loses_nothing(
-    pg_server: ServerProcess, pg_database: str, tmp_path: Path
+    pg_server: ServerProcess, pg_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seconds = OUTAGE_SECONDS + 15
     writers = _start_writers(pg_server, tmp_path, 2, seconds, rate=1000)
@@ -196,11 +203,13 @@ def test_a_server_down_for_thirty_seconds_loses_nothing(
     pg_server.start()
     reports = _finish(writers, timeout=seconds + 60)
     total = _check_exactly_once(pg_database, reports)
-    print(f"\noutage: {total:,} points logged across a {OUTAGE_SECONDS:.0f} s outage, all stored once")
+    _report(
+        capsys, f"outage: {total:,} points logged across a {OUTAGE_SECONDS:.0f} s outage, all stored once"
+    )
 
 
 def test_a_server_restarted_under_load_loses_no_batch(
-    pg_server: ServerProcess, pg_database: str, tmp_path: Path
+    pg_server: ServerProcess, pg_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     writers = _start_writers(pg_server, tmp_path, 10, 20, rate=2000)
     _go(tmp_path)
@@ -212,4 +221,4 @@ def test_a_server_restarted_under_load_loses_no_batch(
     pg_server.start()
     reports = _finish(writers, timeout=80)
     total = _check_exactly_once(pg_database, reports)
-    print(f"\nrestart: {total:,} points logged across a restart and a crash, all stored once")
+    _report(capsys, f"restart: {total:,} points logged across a restart and a crash, all stored once")
