@@ -52,7 +52,11 @@ def create_store_engine(url: str) -> Engine:
             raise MissingDependency(
                 "PostgreSQL needs the psycopg driver: pip install 'assay[postgres]'"
             ) from exc
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # The pool keeps as many idle connections as the server's threadpool can use at once (anyio's
+        # default is 40 threads): with fewer, every burst of requests opened and closed connections, and a
+        # new PostgreSQL connection (a forked backend) costs more than the statements it runs. Connections
+        # are made lazily, so an idle server holds only what it has needed.
+        return create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=10)
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,
