@@ -461,3 +461,30 @@ def test_every_api_route_has_a_successful_test(
     assert len(routes) >= 20
     missing = sorted(route for route, endpoint in routes.items() if (route[0], endpoint) not in HITS)
     assert not missing, f"routes with no successful request in tests/test_server.py: {missing}"
+
+
+def test_the_fast_search_json_is_exactly_the_models() -> None:
+    """run_list_json / run_list_from_json write and read what RunListOut does, non-finite numbers included."""
+    import orjson
+
+    from assay.entities import Lifecycle, MetricSummary, RunInfo, RunList
+    from assay.server.schemas import RunListOut, run_list_from_json, run_list_json
+
+    info = RunInfo(
+        "a" * 32, "3", "r", RunStatus.KILLED, 1, 2, "u", "file:///x", Lifecycle.DELETED, "b" * 32, 2
+    )
+    summaries = {
+        k: MetricSummary(k, v, -math.inf, math.inf, 7, 9, 3)
+        for k, v in {"acc": 0.5, "nan": math.nan, "big": 1e308}.items()
+    }
+    runs = RunList([Run(info, {"p": "1"}, {"t": "x"}, summaries)], "tok")
+    fast = run_list_json(runs)
+    assert orjson.loads(fast) == orjson.loads(RunListOut.of(runs).model_dump_json())
+    back = run_list_from_json(fast)
+    model = RunListOut.model_validate_json(fast).entity()
+    assert back.next_page_token == model.next_page_token == "tok"
+    assert back[0].info == model[0].info == info and back[0].params == {"p": "1"}
+    got, want = back[0].metric_summaries, model[0].metric_summaries
+    assert got.keys() == want.keys() == summaries.keys() and math.isnan(got["nan"].last)
+    assert got["acc"] == want["acc"] == summaries["acc"] and got["big"].max == math.inf
+    assert run_list_from_json(run_list_json(RunList([]))) == []

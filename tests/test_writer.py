@@ -77,8 +77,10 @@ def test_outage_keeps_everything_and_retries_in_order(sqlite_uri: str) -> None:
 
 
 def test_a_refused_operation_does_not_block_the_others(
-    tracking_uri: str, caplog: pytest.LogCaptureFixture
+    tracking_uri: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # No background ticks: the points must still be queued when the run is ended behind the writer's back.
+    monkeypatch.setenv("ASSAY_FLUSH_INTERVAL", "3600")
     c = Client()
     exp = c.get_or_create_experiment("e")
     doomed = c.create_run(exp.experiment_id, capture_git=False, capture_environment=False).run_id

@@ -222,7 +222,7 @@ class RemoteTracking(HttpArtifacts, Tracking):
             "page_token": page_token,
             "include_deleted": include_deleted,
         }
-        return self._fetch(s.RunListOut, "/runs/search", "POST", json=body).entity()
+        return s.run_list_from_json(self._call("POST", "/runs/search", json=body).content)
 
 
 def new_http_client(base_url: str, timeout: float = 30.0, token: str | None = None) -> httpx.Client:

@@ -105,6 +105,7 @@ class Client:
         self.backend = backends.get_backend(self.tracking_uri)
         self._writer: BackgroundWriter | None = None
         self._locations: dict[str, tuple[str, float]] = {}
+        self._ids_by_name: dict[str, str] = {}
 
     @property
     def writer(self) -> BackgroundWriter:
@@ -393,8 +394,14 @@ class Client:
         return self._read().search_runs(ids, filter, order_by, max_results, page_token, include_deleted)
 
     def _experiment_id(self, name_or_id: str) -> str:
+        """The id of the experiment named ``name_or_id`` (else with that id). Names are remembered: an
+        experiment keeps its name and id for life (a deleted one too), so a name resolves once per client."""
+        known = self._ids_by_name.get(name_or_id)
+        if known is not None:
+            return known
         exp = self.backend.get_experiment_by_name(name_or_id)
         if exp is not None:
+            self._ids_by_name[name_or_id] = exp.experiment_id
             return exp.experiment_id
         if str(name_or_id).isdigit():
             return self.backend.get_experiment(str(name_or_id)).experiment_id

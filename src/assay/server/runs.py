@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from assay.access import Role
+from assay.entities import RunList
 from assay.server.auth import CallerDep
 from assay.server.deps import Service
 from assay.server.schemas import (
@@ -17,6 +18,7 @@ from assay.server.schemas import (
     RunOut,
     SearchRuns,
     SetTags,
+    run_list_json,
 )
 
 router = APIRouter(tags=["runs"])
@@ -39,12 +41,12 @@ def create_run(body: CreateRun, service: Service, caller: CallerDep) -> RunInfoO
     return RunInfoOut.of(info)
 
 
-@router.post("/runs/search")
-def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> RunListOut:
+@router.post("/runs/search", response_model=RunListOut)
+def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> Response:
     """Runs matching ``filter``, ordered and paged; pass ``next_page_token`` back for the next page."""
     experiment_ids = caller.readable_experiment_ids(body.experiment_ids)
     if experiment_ids is not None and not experiment_ids:
-        return RunListOut(runs=[], next_page_token=None)
+        return Response(run_list_json(RunList([])), media_type="application/json")
     found = service.search_runs(
         experiment_ids or (),
         body.filter,
@@ -53,7 +55,7 @@ def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> RunLis
         body.page_token,
         body.include_deleted,
     )
-    return RunListOut.of(found)
+    return Response(run_list_json(found), media_type="application/json")
 
 
 @router.post("/runs/heartbeat", status_code=204)
