@@ -70,7 +70,14 @@ def build(service: Tracking, run_ids: Sequence[str], max_points: int = 1000) -> 
     out.params = _rows(param_keys, [dict(r.params) for r in runs])
     summaries = [{k: fmt_number(s.last) for k, s in r.metric_summaries.items()} for r in runs]
     out.metrics = _rows(metric_keys, summaries)
-    for key in metric_keys:
+    # Curves only for series: a metric logged once per run is a number, shown in the table and the
+    # parallel coordinates instead of an empty chart.
+    curve_keys = [
+        k
+        for k in metric_keys
+        if any(r.metric_summaries[k].num_points > 1 for r in runs if k in r.metric_summaries)
+    ]
+    for key in curve_keys:
         curves = []
         for r in runs:
             if key not in r.metric_summaries:

@@ -172,7 +172,10 @@ def run_page(request: Request, run_id: str, service: Service, caller: CallerDep)
         tags=tags,
         system=system,
         metric_keys=[k for k in keys if not k.startswith("system/")],
-        system_keys=[k for k in keys if k.startswith("system/")],
+        chart_keys=[
+            k for k in keys if not k.startswith("system/") and run.metric_summaries[k].num_points > 1
+        ],
+        system_keys=[k for k in keys if k.startswith("system/") and run.metric_summaries[k].num_points > 1],
         files=service.list_artifacts(run_id),
         diff=diff,
         evaluations=_json_for_script(evaluations(service, run_id)),

@@ -112,7 +112,7 @@ const PLOTS = {
     { title: "calibration", xaxis: { title: "mean predicted probability" }, yaxis: { title: "fraction of positives" } }],
   predicted_vs_actual: (p) => {
     const lo = Math.min(...p.actual), hi = Math.max(...p.actual);
-    return [[{ x: p.actual, y: p.predicted, mode: "markers", marker: { size: 4, opacity: 0.6 }, name: "runs" },
+    return [[{ x: p.actual, y: p.predicted, mode: "markers", marker: { size: 4, opacity: 0.6 }, name: "samples" },
       { x: [lo, hi], y: [lo, hi], mode: "lines", line: { dash: "dot", color: "#999" }, name: "ideal" }],
       { title: "predicted vs actual", xaxis: { title: "actual" }, yaxis: { title: "predicted" } }];
   },
@@ -148,7 +148,7 @@ function drawEvaluations() {
   }
 }
 
-export function initRunCharts(live) {
+export function initRunCharts(live, runId) {
   drawEvaluations();
   const charts = [...document.querySelectorAll(".chart[data-key]")];
   const drawAll = () => Promise.all(charts.map(drawRunChart));
@@ -156,7 +156,7 @@ export function initRunCharts(live) {
   if (live) {
     const timer = setInterval(async () => {
       await drawAll();
-      const info = await fetch(`/api/v1/runs/${encodeURIComponent(charts[0]?.dataset.run || "")}/info`);
+      const info = await fetch(`/api/v1/runs/${encodeURIComponent(runId)}/info`);
       if (info.ok) {
         const status = (await info.json()).status;
         const badge = document.getElementById("status");
@@ -219,8 +219,8 @@ export function initCompare() {
       for (const c of curves) {
         const run = byId[c.run], x = xValues(c, axis);
         if (c.downsampled) traces.push(...bandTraces(x, c, run.color));
-        traces.push({ x, y: smooth(c.last, weight), mode: "lines", name: run.name, line: { color: run.color },
-          meta: "run" });
+        traces.push({ x, y: smooth(c.last, weight), mode: c.total > 1 ? "lines" : "markers", name: run.name,
+          line: { color: run.color }, marker: { color: run.color }, meta: "run" });
       }
       const xTitle = { step: "step", wall: "wall time", relative: "seconds since start" }[axis];
       Plotly.react(divs[key], traces, { ...LAYOUT, title: { text: key, font: { size: 13 } },
@@ -249,7 +249,7 @@ export function initCompare() {
   for (const d of data.dimensions) { sx.add(new Option(d.label, d.label)); sy.add(new Option(d.label, d.label)); }
   const labels = data.dimensions.map((d) => d.label);
   sx.value = q.get("sx") || labels.find((l) => l.startsWith("params.")) || labels[0] || "";
-  sy.value = q.get("sy") || labels.find((l) => l.startsWith("metrics.")) || labels[1] || "";
+  sy.value = q.get("sy") || labels.find((l) => l.startsWith("metrics.") && l !== sx.value) || labels[1] || "";
   const drawScatter = () => {
     const dx = data.dimensions.find((d) => d.label === sx.value), dy = data.dimensions.find((d) => d.label === sy.value);
     if (!dx || !dy) return;
