@@ -125,3 +125,20 @@ def test_a_batch_sent_twice_is_applied_once(tracking_uri: str) -> None:
     c.backend.ingest(batch)  # a retry after a lost response, or a spool replay
     assert c.get_metric_history(new.run_id, "m").values.tolist() == [1.0, 2.0, 3.0]
     assert c.get_run(new.run_id).metric_summaries["m"].num_points == 3
+
+
+def test_reads_see_this_process_writes_even_mid_send(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read right after a write sees it, even when the background writer is sending it at that moment
+    (a flush every millisecond makes that moment frequent)."""
+    monkeypatch.setenv("ASSAY_FLUSH_INTERVAL", "0.001")
+    c = Client()
+    exp = c.get_or_create_experiment("e")
+    for i in range(150):
+        rid = c.create_run(
+            exp.experiment_id, name=f"r{i}", capture_git=False, capture_environment=False
+        ).run_id
+        c.set_terminated(rid)
+        found = c.search_runs("e", f"attributes.run_id = '{rid}'")
+        assert [r.info.status for r in found] == [RunStatus.FINISHED], f"iteration {i}"

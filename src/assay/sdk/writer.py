@@ -203,8 +203,9 @@ class BackgroundWriter:
 
     @property
     def dirty(self) -> bool:
-        """Whether runs are queued to be created or ended (reads should flush to see their own writes)."""
-        return bool(self._new_runs or self._ends or self._tasks)
+        """Whether runs are queued to be created or ended, or a batch is being sent right now: reads
+        should flush (which waits for a send in flight) to see their own writes."""
+        return bool(self._new_runs or self._ends or self._tasks) or self._send_lock.locked()
 
     # -- flushing ---------------------------------------------------------------------------------------
 
