@@ -100,6 +100,13 @@ def test_artifact_previews_and_raw_files_are_sandboxed(service: TrackingService)
         assert "&#34;a&#34;: [\n    1," in pretty or '"a": [\n    1,' in pretty
         listing = http.get(f"/runs/{run.run_id}/files", params={"path": "plots"}).text
         assert "roc.png" in listing
+        service.write_artifact(run.run_id, "big.bin", b"x" * (3 << 20))
+        big = http.get(f"/runs/{run.run_id}/raw/big.bin", follow_redirects=False)
+        assert (
+            big.status_code == 307
+            and big.headers["location"] == f"/api/v1/runs/{run.run_id}/artifacts/big.bin"
+        )
+        assert len(http.get(f"/runs/{run.run_id}/raw/big.bin").content) == 3 << 20
         image = http.get(f"/runs/{run.run_id}/files", params={"path": "plots/roc.png"}).text
         assert f'<img class="preview" src="/runs/{run.run_id}/raw/plots/roc.png"' in image
 

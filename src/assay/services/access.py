@@ -38,6 +38,8 @@ from assay.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Una
 from assay.services.tracking import now_ms
 from assay.store.sql import SqlStore
 
+#: The most run -> project entries kept before the cache starts over.
+_MAX_CACHED = 100_000
 _TOKEN = re.compile(r"assay_([0-9a-f]{16})_([0-9a-f]{64})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 #: What each role allows, for messages.
@@ -133,6 +135,8 @@ class AccessService:
     def project_of_run(self, run_id: str) -> int:
         pid = self._run_projects.get(run_id)
         if pid is None:
+            if len(self._run_projects) >= _MAX_CACHED:  # bounded: a busy server sees millions of runs
+                self._run_projects.clear()
             pid = self._run_projects[run_id] = self.store.project_of_run(run_id)
         return pid
 

@@ -12,7 +12,7 @@ import mimetypes
 import posixpath
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -274,6 +274,12 @@ def raw_file(run_id: str, path: str, service: Service, caller: CallerDep, downlo
     script with the UI's origin (artifacts are anyone-on-the-project's content).
     """
     caller.require_run(Role.VIEWER, run_id, "reading artifacts")
+    rel = clean_path(path)
+    entries = service.list_artifacts(run_id, rel)
+    size = entries[0].size if len(entries) == 1 and entries[0].path == rel else None
+    if size is not None and size > PREVIEW_BYTES:
+        # Big files stream from the API (through a temporary file), never whole in memory here.
+        return RedirectResponse(f"/api/v1/runs/{run_id}/artifacts/{quote(rel)}", status_code=307)
     data = service.read_artifact(run_id, path)
     media = mimetypes.guess_type(path)[0] or "application/octet-stream"
     headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
