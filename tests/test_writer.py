@@ -10,7 +10,7 @@ import assay
 from assay import Client, RunStatus
 from assay.backends import get_backend
 from assay.entities import WriteBatch
-from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer, fill_steps
+from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, fill_steps
 from assay.services.tracking import TrackingService
 
 
@@ -33,19 +33,18 @@ def test_fill_steps_continues_from_previous_step() -> None:
     assert fill_steps(np.array([1, 2], dtype=np.int64), 0).tolist() == [1, 2]
 
 
-def test_run_buffer_only_takes_complete_points() -> None:
+def test_run_buffer_drains_whole_points_in_order() -> None:
     buf = RunBuffer("r")
-    va, sa, ta = buf.open("k")
-    va(1.0)
-    sa(0)
-    ta(1.0)
-    va(2.0)  # a point half appended (the caller's thread is between its appends)
+    append = buf.open("k")
+    append(RECORD.pack(1.0, 0, 1.0))
+    append(RECORD.pack(2.0, NO_STEP, 2.0))
     (batch,) = buf.drain()
-    assert batch.values.tolist() == [1.0]
-    sa(1)
-    ta(2.0)
+    assert batch.values.tolist() == [1.0, 2.0] and batch.steps.tolist() == [0, 1]
+    assert batch.timestamps.tolist() == [1000, 2000]
+    assert buf.drain() == []
+    append(RECORD.pack(3.0, NO_STEP, 3.0))
     (batch,) = buf.drain()
-    assert batch.values.tolist() == [2.0] and batch.steps.tolist() == [1]
+    assert batch.values.tolist() == [3.0] and batch.steps.tolist() == [2]
 
 
 def test_outage_keeps_everything_and_retries_in_order(sqlite_uri: str) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import struct
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -45,7 +46,7 @@ from assay.evaluation import Evaluation, evaluate_model
 from assay.sdk import capture, lifecycle
 from assay.sdk.spool import SpoolFile, spool_dir
 from assay.sdk.sysmetrics import SystemSampler
-from assay.sdk.writer import NO_STEP, BackgroundWriter, RunBuffer
+from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, bad_point
 from assay.series import Downsampled
 from assay.services import validation as v
 from assay.services.tracking import (
@@ -299,14 +300,17 @@ class Client:
         buf = self.writer.buffers.get(run_id) or self._buffer(run_id)
         if buf.closed:
             raise InvalidState(f"run {run_id} has ended; start a new run to log more")
-        app = buf.appenders.get(key) or buf.open(v.check_key(key, "metric"))
+        append = buf.appenders.get(key) or buf.open(v.check_key(key, "metric"))
         if type(value) is not float:
             value = v.metric_value(key, value)
-        if step is not None and type(step) is not int:
+        if step is None:
+            step = NO_STEP
+        elif type(step) is not int:
             step = v.metric_step(key, step)
-        app[0](value)
-        app[1](NO_STEP if step is None else step)
-        app[2](time.time() if timestamp is None else timestamp / 1000.0)
+        try:
+            append(RECORD.pack(value, step, time.time() if timestamp is None else timestamp / 1000.0))
+        except (struct.error, TypeError):
+            raise bad_point(key, step, timestamp) from None
 
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None

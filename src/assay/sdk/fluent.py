@@ -1,13 +1,14 @@
 """The module-level API (``assay.start_run``, ``assay.log_metric``, ...), familiar to MLflow users.
 
 It keeps the current experiment and a stack of active runs for the process. ``log_metric`` is the hot
-path: it looks up the active run's per-key deque (validating a key the first time it is seen), checks the
-value's type and appends a tuple; the background writer does the rest.
+path: it looks up the active run's per-key buffer (validating a key the first time it is seen), checks the
+value's type and appends one packed record (``writer.RECORD``); the background writer does the rest.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from assay.errors import InvalidInput, InvalidState
 from assay.evaluation import Evaluation
 from assay.sdk import lifecycle
 from assay.sdk.client import Client
-from assay.sdk.writer import NO_STEP, Appenders, RunBuffer
+from assay.sdk.writer import NO_STEP, RECORD, Appender, RunBuffer, bad_point
 from assay.services import validation as v
 
 _time = time.time
@@ -71,9 +72,10 @@ class _State:
 
 _state = _State()
 # The hot path reads these module globals directly: the buffer of the innermost active run (or None)
-# and its dict of per-key deques.
+# and its dict of per-key append methods.
 _cur: RunBuffer | None = None
-_series: dict[str, Appenders] | None = None
+_series: dict[str, Appender] | None = None
+_pack = RECORD.pack
 
 
 def _client() -> Client:
@@ -207,21 +209,22 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
     NaN and infinities are stored as such; anything but a real number raises InvalidInput.
     """
     try:
-        append_value, append_step, append_time = _series[key]  # type: ignore[index]
+        append = _series[key]  # type: ignore[index]
     except (KeyError, TypeError):
-        append_value, append_step, append_time = _open_series(key)
+        append = _open_series(key)
     if type(value) is not float:
         value = v.metric_value(key, value)
     if step is None:
         step = NO_STEP
     elif type(step) is not int:
         step = v.metric_step(key, step)
-    append_value(value)
-    append_step(step)
-    append_time(_time() if timestamp is None else timestamp / 1000.0)
+    try:
+        append(_pack(value, step, _time() if timestamp is None else timestamp / 1000.0))
+    except (struct.error, TypeError):
+        raise bad_point(key, step, timestamp) from None
 
 
-def _open_series(key: str) -> Appenders:
+def _open_series(key: str) -> Appender:
     """The slow path of log_metric: no active run, or the first point of ``key`` in this run."""
     buf = _cur if _cur is not None else _no_run()
     return buf.open(v.check_key(key, "metric"))

@@ -1,7 +1,7 @@
 """The hot path's other half: per-run series buffers and the background thread that drains them.
 
-``log_metric`` appends value, step and time to three typed arrays per (run, key) and returns (see
-SeriesBuffer for why that needs no lock). A daemon thread wakes every
+``log_metric`` packs value, step and time into one record and appends it to a bytearray per (run, key)
+(see SeriesBuffer for why that needs no lock, even with many threads). A daemon thread wakes every
 ``interval`` seconds, drains every buffer into numpy arrays and hands one list of SeriesBatch to the sink
 (the tracking backend). It also heartbeats the live runs and runs queued side tasks (artifact writes of
 automatic capture) off the caller's thread. If the sink fails, the batches stay pending and are sent
@@ -11,10 +11,10 @@ again on the next tick: nothing accepted is dropped.
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 import uuid
-from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -23,49 +23,64 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
-from assay.errors import AssayError, Unauthenticated
+from assay.errors import AssayError, InvalidInput, Unauthenticated
 from assay.sdk.spool import SpoolFile
+from assay.services import validation as v
 from assay.services.tracking import Tracking
 
 log = logging.getLogger("assay")
 
-Appenders = tuple[Callable[[float], None], Callable[[int], None], Callable[[float], None]]
+#: The hot path's view of one series: ``append(RECORD.pack(value, step, seconds))``.
+Appender = Callable[[bytes], None]
 
 #: Stands for "no step given" in a step buffer; the writer replaces it with the previous step + 1.
 NO_STEP = -(2**63)
 
+#: One point as the hot path packs it: value (float64), step (int64), time (float64 seconds).
+RECORD = struct.Struct("<dqd")
+_POINTS = np.dtype([("value", "<f8"), ("step", "<i8"), ("time", "<f8")])
+
 
 class SeriesBuffer:
-    """Unwritten points of one (run, key): three typed arrays, appended to by the caller's thread.
+    """Unwritten points of one (run, key): packed records in one bytearray, appended by any thread.
 
-    ``array.append`` stores a C double or int64 without making a Python object, and the writer turns a
-    prefix of each array into numpy with one copy. The caller appends value, step, then time; the writer
-    takes ``k = len(times)`` points, so it only ever takes points whose three parts are all there, and
-    removes them with one ``del a[:k]`` per array. Each of those calls is atomic under the GIL.
+    Each point is one ``RECORD`` appended with one ``bytearray.extend`` call: a single C call that runs no
+    Python code, so it is atomic under the GIL. Several threads logging the same key therefore interleave
+    whole points, never parts of points (three separate appends of value, step and time would pair a value
+    with another thread's step after any thread switch between them). Packing one record is also cheaper
+    than three appends. The writer takes a prefix of whole records and deletes it with one call; deleting
+    from the front of a bytearray is cheap (it moves a start offset), and appends only touch the end.
     """
 
-    __slots__ = ("append", "steps", "times", "values")
+    __slots__ = ("append", "data")
 
     def __init__(self) -> None:
-        self.values = array("d")
-        self.steps = array("q")
-        self.times = array("d")
-        #: The hot path's view: the three bound append methods.
-        self.append = (self.values.append, self.steps.append, self.times.append)
+        self.data = bytearray()
+        #: The hot path's view: the bound extend method.
+        self.append: Appender = self.data.extend
 
     def take(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-        k = len(self.times)
+        k = len(self.data)
+        k -= k % RECORD.size  # always whole records: each extend added one whole
         if not k:
             return None
-        v, s, t = self.values[:k], self.steps[:k], self.times[:k]
-        del self.values[:k]
-        del self.steps[:k]
-        del self.times[:k]
+        raw = bytes(self.data[:k])
+        del self.data[:k]
+        points = np.frombuffer(raw, dtype=_POINTS)
         return (
-            np.frombuffer(v, dtype=np.float64),
-            np.frombuffer(s, dtype=np.int64),
-            np.frombuffer(t, dtype=np.float64),
+            np.ascontiguousarray(points["value"]),
+            np.ascontiguousarray(points["step"]),
+            np.ascontiguousarray(points["time"]),
         )
+
+
+def bad_point(key: str, step: int, timestamp: object) -> InvalidInput:
+    """The error for a point whose step or timestamp does not fit its record (the hot path's slow exit)."""
+    if step != NO_STEP:
+        v.metric_step(key, step)  # raises for a step beyond 64 bits
+    if timestamp is not None:
+        v.time_ms(timestamp, f"metric {key!r} timestamp")
+    return InvalidInput(f"metric {key!r}: the point does not fit (step {step!r}, timestamp {timestamp!r})")
 
 
 def fill_steps(steps: npt.NDArray[np.int64], start: int) -> npt.NDArray[np.int64]:
@@ -88,13 +103,13 @@ class RunBuffer:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.series: dict[str, SeriesBuffer] = {}
-        #: key -> the series' three append methods; what ``log_metric`` looks up.
-        self.appenders: dict[str, Appenders] = {}
+        #: key -> the series' append method; what ``log_metric`` looks up.
+        self.appenders: dict[str, Appender] = {}
         self.next_step: dict[str, int] = {}
         self.closed = False
 
-    def open(self, key: str) -> Appenders:
-        """The appenders of ``key``'s series, created on first use (``key`` must already be valid)."""
+    def open(self, key: str) -> Appender:
+        """The append method of ``key``'s series, created on first use (``key`` must already be valid)."""
         app = self.appenders.get(key)
         if app is None:
             sb = self.series.setdefault(key, SeriesBuffer())
@@ -102,11 +117,8 @@ class RunBuffer:
         return app
 
     def add(self, key: str, value: float, step: int | None, when: float) -> None:
-        """Append one point (slower than the hot path's direct appends; for background samplers)."""
-        va, sa, ta = self.open(key)
-        va(value)
-        sa(NO_STEP if step is None else step)
-        ta(when)
+        """Append one point (slower than the hot path's direct append; for background samplers)."""
+        self.open(key)(RECORD.pack(value, NO_STEP if step is None else step, when))
 
     def drain(self) -> list[SeriesBatch]:
         """Take every complete buffered point out, as one batch per key, filling in missing steps."""
