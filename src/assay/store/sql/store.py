@@ -44,7 +44,6 @@ from assay.store.sql.rows import (
 )
 from assay.store.sql.schema import (
     experiments,
-    latest_metrics,
     metric_chunks,
     params,
     projects,
@@ -85,20 +84,39 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _pks(self, cur: Any, run_ids: Sequence[str]) -> dict[str, int]:
-        """The integer keys of ``run_ids`` (child tables join on them), cached: a run's key never changes."""
+    def _pks(self, cur: Any, run_ids: Sequence[str], pending: dict[str, int] | None = None) -> dict[str, int]:
+        """The integer keys of ``run_ids`` (child tables join on them), cached: a run's key never changes.
+
+        Inside a write transaction, pass ``pending``: keys read there go into it, not into the cache, and the
+        caller caches them after the commit (``_cache_keys``). A key read inside a transaction that then
+        rolls back may be given to another run (SQLite reuses row ids), and must never be cached.
+        """
         cache = self._pk_cache
-        missing = [r for r in dict.fromkeys(run_ids) if r not in cache]
+        known = pending if pending is not None else cache
+        missing = [r for r in dict.fromkeys(run_ids) if r not in cache and r not in known]
         if missing:
-            if len(cache) > 200_000:
-                cache.clear()
             sql, bind = self._pks_by_ids
             cur.execute(sql, bind(missing))
-            cache.update((rid, pk) for pk, rid in cur.fetchall())
-        unknown = [r for r in run_ids if r not in cache]
-        if unknown:
-            raise NotFound(f"no run with id {unknown[0]!r}")
-        return {r: cache[r] for r in run_ids}
+            rows = cur.fetchall()
+            if pending is None:
+                self._cache_keys({rid: pk for pk, rid in rows})
+            else:
+                pending.update((rid, pk) for pk, rid in rows)
+        out = {}
+        for r in run_ids:
+            pk = cache.get(r)
+            if pk is None:
+                pk = known.get(r)
+                if pk is None:
+                    raise NotFound(f"no run with id {r!r}")
+            out[r] = pk
+        return out
+
+    def _cache_keys(self, keys: Mapping[str, int]) -> None:
+        """Remember committed runs' keys (bounded: forgotten wholesale past 200,000 entries)."""
+        if len(self._pk_cache) + len(keys) > 200_000:
+            self._pk_cache.clear()
+        self._pk_cache.update(keys)
 
     def _pk(self, run_id: str) -> int:
         """The integer key of one run (NotFound if there is no such run)."""
@@ -236,6 +254,7 @@ class SqlStore:
         for a stale heartbeat) raises EndRefused and nothing is written; a duplicate run id, Conflict.
         """
         ended: list[str] = []
+        keys: dict[str, int] = {}  # run keys read in this transaction, cached once it commits
         try:
             with raw_transaction(self.engine) as cur:
                 if batch.batch_id is not None:
@@ -246,32 +265,27 @@ class SqlStore:
                     self._sql.insert_run.run_many(
                         cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
                     )
-                    pks = self._pks(cur, [r.run_id for r in batch.new_runs])
+                    pks = self._pks(cur, [r.run_id for r in batch.new_runs], keys)
                     self._sql.insert_param.run_many(
                         cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
                     )
                     self._sql.insert_tag.run_many(
                         cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
                     )
-                self._append_raw(cur, batch.series)
+                self._append_raw(cur, batch.series, keys)
                 for end in batch.ends:
                     row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
                     if not self._sql.end_run.run(cur, row).rowcount:
                         raise EndRefused(end.run_id)
-                    pk = self._pks(cur, [end.run_id])[end.run_id]
+                    pk = self._pks(cur, [end.run_id], keys)[end.run_id]
                     if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
                         ended.append(end.run_id)
         except self._integrity_error as exc:
             ids = ", ".join(r.run_id for r in batch.new_runs)
             raise Conflict(f"a run with one of these ids already exists: {ids}") from exc
+        self._cache_keys(keys)
         for run_id in ended:
             self.compact_series(run_id)
-
-    def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> None:
-        with self._write() as conn, conn.begin():
-            conn.execute(
-                update(runs).where(runs.c.run_id == run_id).values(status=status.value, end_time=end_time)
-            )
 
     def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle) -> None:
         with self._write() as conn, conn.begin():
@@ -361,17 +375,10 @@ class SqlStore:
 
     # ---- metrics -------------------------------------------------------------------------------------
 
-    def append_series(self, batches: Sequence[SeriesBatch]) -> None:
-        """Append chunks of points and update the per-(run, key) summaries, in one transaction."""
+    def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch], keys: dict[str, int]) -> None:
         if not batches:
             return
-        with raw_transaction(self.engine) as cur:
-            self._append_raw(cur, batches)
-
-    def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch]) -> None:
-        if not batches:
-            return
-        pks = self._pks(cur, [b.run_id for b in batches])
+        pks = self._pks(cur, [b.run_id for b in batches], keys)
         chunk_rows = []
         summary_rows = []
         for b in batches:
@@ -425,17 +432,6 @@ class SqlStore:
             codec.unpack_int([bytes(r[1]) for r in rows], writable),
             codec.unpack_float([bytes(r[2]) for r in rows], writable),
         )
-
-    def metric_keys(self, run_id: str) -> list[str]:
-        pk = self._pk(run_id)
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(latest_metrics.c.key)
-                    .where(latest_metrics.c.run_pk == pk)
-                    .order_by(latest_metrics.c.key)
-                ).scalars()
-            )
 
     def compact_series(self, run_id: str) -> None:
         """Merge each series of a run into one chunk, so later reads are a single row per series."""
