@@ -149,3 +149,31 @@ def test_kill_9_keeps_flushed_points_and_reads_killed_after_heartbeat_timeout(
     assert info.status == RunStatus.KILLED
     assert info.end_time is not None and info.end_time <= killed_at  # ends at its last heartbeat
     assert _check_contiguous(c, run_id, stored) == stored  # nothing lost or duplicated afterwards
+
+
+def test_sigterm_during_a_flush_ends_within_seconds_with_every_point(tracking_uri: str, tmp_path: Path) -> None:
+    """Issue 8, item 3: the main thread is nearly always inside ``flush()`` (holding the writer's send lock)
+    when SIGTERM arrives; cleanup in the handler itself deadlocked there."""
+    after = """print("ready", flush=True)
+    i = {n}
+    while True:
+        assay.log_metric("x", float(i), step=i)
+        i += 1
+        if i % 20 == 0:
+            assay.flush()
+    """
+    n = 1000
+    proc = _spawn(_LOGGER.format(n=n, after=after.format(n=n)), tmp_path, {"ASSAY_FLUSH_INTERVAL": "60"})
+    run_id = _read_line(proc)
+    assert _read_line(proc) == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(20)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the process hung after SIGTERM (cleanup waiting for a lock it holds)") from None
+    assert code == -signal.SIGTERM
+    c = Client()
+    stored = _check_contiguous(c, run_id, n + 20)
+    assert c.get_run(run_id).info.status == RunStatus.KILLED
+    assert stored > n
