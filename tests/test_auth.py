@@ -364,3 +364,50 @@ def test_runs_started_offline_need_editor_where_their_experiment_is_made(team: T
         vic = {"Authorization": f"Bearer {team.tokens['vic']}", **_MSGPACK}
         assert client.post(f"{API_PREFIX}/ingest", content=body("vic2"), headers=vic).status_code == 403
         assert [r.info.name for r in team.service.search_runs([exp.experiment_id])] == ["edna"]
+
+
+def test_the_run_page_reads_a_diff_named_by_a_tag_only_with_the_callers_role(team: Team) -> None:
+    """Issue 8, item 7: a tag ``assay.git.diff = runs:/<another project's run>/...`` showed that file."""
+    team.service.write_artifact(team.run_id, "secret.txt", b"TOP-SECRET-42")
+    otto_exp = team.service.create_experiment("otto-exp", project="otto-space")
+    mine = team.service.create_run(otto_exp.experiment_id, name="mine")
+    team.service.set_tags(mine.run_id, {"assay.git.diff": f"runs:/{team.run_id}/secret.txt"})
+    with _client(team) as client:
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}", "Accept": "text/html"}
+        page = client.get(f"/runs/{mine.run_id}", headers=otto)
+        assert page.status_code == 200 and "TOP-SECRET-42" not in page.text
+        olga = {"Authorization": f"Bearer {team.tokens['olga']}", "Accept": "text/html"}
+        team.service.set_tags(team.run_id2, {"assay.git.diff": f"runs:/{team.run_id}/secret.txt"})
+        assert "TOP-SECRET-42" in client.get(f"/runs/{team.run_id2}", headers=olga).text
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "/\n/evil"]
+)
+def test_login_never_redirects_to_another_site(team: Team, target: str) -> None:
+    """Issue 8, item 9: ``next=/\\evil.com`` redirected there (browsers read the backslash as a slash)."""
+    with _client(team) as client:
+        r = client.post("/login", data={"token": team.tokens["vic"], "next": target}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        r = client.post(
+            "/login", data={"token": team.tokens["vic"], "next": "/runs/x?y=1"}, follow_redirects=False
+        )
+        assert r.headers["location"] == "/runs/x?y=1"
+
+
+def test_a_server_without_auth_answers_only_loopback_host_names(tmp_path: Path) -> None:
+    """Issue 8, item 9: ``assay ui`` answered any Host header, so a DNS-rebinding page could read it."""
+    service = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    try:
+        app = create_app(service)
+        for host in ("127.0.0.1:5000", "localhost", "[::1]:5000"):
+            with TestClient(app, base_url=f"http://{host}") as client:
+                assert client.get("/health").status_code == 200
+        with TestClient(app, base_url="http://rebound.evil.example:5000") as client:
+            r = client.get(f"{API_PREFIX}/experiments")
+            assert _is_error(r, 400, "INVALID_ARGUMENT") and "ASSAY_ALLOWED_HOSTS" in r.text
+        allowed = create_app(service, allowed_hosts=["tracking.internal"])
+        with TestClient(allowed, base_url="http://tracking.internal") as client:
+            assert client.get("/health").status_code == 200
+    finally:
+        service.close()

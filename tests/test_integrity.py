@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 import assay
+from assay import Client
 from assay.backends import get_backend
+from assay.cli.main import app
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
-from assay.errors import InvalidState
+from assay.errors import InvalidInput, InvalidState
+from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
+from assay.server.main import build_service
+from assay.server.testing import ServerThread
+from assay.services.access import AccessService
 from assay.services.tracking import new_run
+from conftest import reset_sdk
+
+
+def _points(run_id: str, start: int, n: int, key: str = "x") -> SeriesBatch:
+    steps = np.arange(start, start + n, dtype=np.int64)
+    return SeriesBatch(run_id, key, steps, steps * 1000, steps.astype(np.float64))
 
 
 def test_threads_logging_one_key_keep_every_value_with_its_step(tracking_uri: str) -> None:
@@ -67,3 +83,110 @@ def test_a_batch_rolled_back_leaves_no_stale_run_key(tracking_uri: str) -> None:
     assert backend.get_run(b.run_id).metric_summaries == {}
     assert backend.get_run(a.run_id).params == {"who": "a"}
     assert backend.get_metric_history(a.run_id, "m").values.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_sync_with_a_refused_token_keeps_every_spooled_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 4: `assay sync` with a wrong token deleted the spool; now it stops, says why, keeps it all."""
+    service = build_service(str(tmp_path / "server.db"), str(tmp_path / "artifacts"))
+    secret = AccessService(service.store).create_user("root", is_admin=True).secret
+    exp = service.create_experiment("offline")
+    home = tmp_path / "home"
+    monkeypatch.setenv("ASSAY_HOME", str(home))
+    try:
+        with ServerThread(service, auth=True) as url:
+            directory = spool_dir(home.resolve(), url)
+            spool = SpoolFile(directory)
+            run = new_run(exp.experiment_id, name="spooled")
+            spool.append(WriteBatch([run], [_points(run.run_id, 0, 5)], batch_id="one"))
+            spool.append(WriteBatch(series=[_points(run.run_id, 5, 5)], batch_id="two"))
+            spool.close()
+
+            monkeypatch.setenv("ASSAY_TRACKING_TOKEN", "assay_" + "0" * 16 + "_" + "1" * 64)
+            reset_sdk()
+            refused = CliRunner().invoke(app, ["--tracking-uri", url, "sync"])
+            assert refused.exit_code == 1
+            assert "Nothing was deleted" in refused.output and "ASSAY_TRACKING_TOKEN" in refused.output
+            assert list(directory.glob("*.spool")) == [spool.path]
+
+            monkeypatch.setenv("ASSAY_TRACKING_TOKEN", secret)
+            reset_sdk()
+            done = CliRunner().invoke(app, ["--tracking-uri", url, "sync"])
+            assert done.exit_code == 0, done.output
+            assert "sent 2 spooled batches" in done.output
+            assert not list(directory.glob("*.spool"))
+            assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(10))
+    finally:
+        reset_sdk()
+        service.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda rid: WriteBatch(series=[_points(rid, 0, 3, key="")]), id="empty key"),
+        pytest.param(lambda rid: WriteBatch(series=[_points(rid, 0, 3, key="a\x00b")]), id="bad key"),
+        pytest.param(lambda rid: WriteBatch(series=[_points(rid, 0, 0)]), id="no points"),
+        pytest.param(
+            lambda rid: WriteBatch(series=[replace(_points(rid, 0, 2), timestamps=np.array([-5, 1]))]),
+            id="negative time",
+        ),
+        pytest.param(lambda rid: WriteBatch(ends=[RunEnd(rid, RunStatus.FINISHED, 2**70)]), id="end 2**70"),
+        pytest.param(
+            lambda rid: WriteBatch(ends=[RunEnd(rid, RunStatus.FINISHED, -(2**70))]), id="end -2**70"
+        ),
+    ],
+)
+def test_ingest_refuses_invalid_operations_with_a_clear_error(
+    tracking_uri: str, bad: Callable[[str], WriteBatch]
+) -> None:
+    """Item 5: invalid operations answered 500 (IndexError, OverflowError) or were stored."""
+    backend = get_backend(tracking_uri)
+    exp = backend.create_experiment("bad")
+    run = backend.create_run(exp.experiment_id)
+    with pytest.raises(InvalidInput):
+        backend.ingest(bad(run.run_id))
+    assert backend.get_run(run.run_id).metric_summaries == {}
+    assert backend.get_run_info(run.run_id).status is RunStatus.RUNNING
+
+
+def test_a_refused_operation_is_set_aside_and_the_rest_flows(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 5: a refused operation is kept aside with its reason; nothing behind it is blocked."""
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    c = Client()
+    exp = c.create_experiment("aside")
+    run = c.create_run(exp.experiment_id)
+    c.log_metric(run.run_id, "good", 1.0)
+    with c.writer._lock:
+        c.writer._series.append(_points(run.run_id, 0, 0))  # no points: refused by the store
+    with pytest.raises(InvalidInput, match="no points"):
+        c.flush()
+    c.log_metric(run.run_id, "good", 2.0)
+    c.flush()
+    assert c.get_metric_history(run.run_id, "good").values.tolist() == [1.0, 2.0]
+    assert c.writer.spool is not None and not c.writer.spool.pending()
+    rejected = rejected_dir(c.writer.spool.directory)
+    assert len(list(rejected.glob("*.spool"))) == 1
+    assert "has no points" in (rejected / "reasons.log").read_text()
+
+
+def test_every_client_of_a_store_sees_every_write_the_process_accepted(tracking_uri: str) -> None:
+    """Item 6: a second Client did not see a run that had just ended (NotFound, or RUNNING for a Client
+    made before the block), nor points still buffered."""
+    before = Client(tracking_uri)
+    spellings = [tracking_uri]
+    if "://" not in tracking_uri:
+        spellings.append(f"sqlite:///{tracking_uri}")  # another name of the same SQLite store
+    with assay.start_run() as live:
+        assay.log_metric("m", 2.0)
+        for uri in spellings:
+            assert Client(uri).get_run(live.id).metrics == {"m": 2.0}
+        Client(tracking_uri).log_param(live.id, "p", 1)  # the run's creation is written first
+    for uri in spellings:
+        run = Client(uri).get_run(live.id)
+        assert run.info.status is RunStatus.FINISHED and run.params == {"p": "1"}
+    assert before.get_run(live.id).info.status is RunStatus.FINISHED
+    assert before.search_runs(filter="metrics.m = 2")[0].info.run_id == live.id

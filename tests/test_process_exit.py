@@ -151,7 +151,9 @@ def test_kill_9_keeps_flushed_points_and_reads_killed_after_heartbeat_timeout(
     assert _check_contiguous(c, run_id, stored) == stored  # nothing lost or duplicated afterwards
 
 
-def test_sigterm_during_a_flush_ends_within_seconds_with_every_point(tracking_uri: str, tmp_path: Path) -> None:
+def test_sigterm_during_a_flush_ends_within_seconds_with_every_point(
+    tracking_uri: str, tmp_path: Path
+) -> None:
     """Issue 8, item 3: the main thread is nearly always inside ``flush()`` (holding the writer's send lock)
     when SIGTERM arrives; cleanup in the handler itself deadlocked there."""
     after = """print("ready", flush=True)

@@ -69,7 +69,7 @@ def service(tmp_path: Path) -> Iterator[TrackingService]:
 
 @pytest.fixture
 def api(service: TrackingService) -> Iterator[TestClient]:
-    with TestClient(Recorder(create_app(service))) as client:
+    with TestClient(Recorder(create_app(service)), base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -349,13 +349,15 @@ class Failing(TrackingService):
 def test_error_statuses(service: TrackingService, error: AssayError, status: int, code: str) -> None:
     failing = Failing(service.store, service.artifact_root)
     failing.error = error
-    with TestClient(create_app(failing)) as api:
+    with TestClient(create_app(failing), base_url="http://127.0.0.1") as api:
         assert _error(api.get(f"{API_PREFIX}/runs/x"), status, code) == error.message
 
 
 def test_unexpected_errors_are_500_without_details(service: TrackingService) -> None:
     with TestClient(
-        create_app(Failing(service.store, service.artifact_root)), raise_server_exceptions=False
+        create_app(Failing(service.store, service.artifact_root)),
+        raise_server_exceptions=False,
+        base_url="http://127.0.0.1",
     ) as api:
         msg = _error(api.get(f"{API_PREFIX}/runs/x"), 500, "INTERNAL_ERROR")
     assert "secret" not in msg and "RuntimeError" in msg

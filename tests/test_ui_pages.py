@@ -34,7 +34,7 @@ def service(tmp_path: Path) -> Iterator[TrackingService]:
 def test_names_are_escaped_everywhere(service: TrackingService) -> None:
     exp = service.create_experiment("churn <b>")
     run = service.create_run(exp.experiment_id, name="<script>x</script>", params={"p": "<i>"})
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         for path in ("/", f"/experiments/{exp.experiment_id}", f"/runs/{run.run_id}"):
             page = http.get(path, headers=HTML)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -48,7 +48,7 @@ def test_runs_table_pages_and_keeps_its_state_in_links(service: TrackingService)
         r = service.create_run(exp.experiment_id, name=f"r{i:02d}", params={"i": i})
         service.log_series([SeriesBatch(r.run_id, "acc", np.array([0]), np.array([1]), np.array([i / 30]))])
         service.end_run(r.run_id, RunStatus.FINISHED)
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         base = f"/experiments/{exp.experiment_id}"
         first = http.get(base, params={"n": 25, "o": "metrics.acc desc", "filter": "params.i >= 2"}).text
         assert first.count('name="run"') == 25 and "r29" in first and 'rel="next"' in first
@@ -65,7 +65,7 @@ def test_runs_table_pages_and_keeps_its_state_in_links(service: TrackingService)
 
 def test_a_bad_filter_is_shown_under_the_box(service: TrackingService) -> None:
     exp = service.create_experiment("e")
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         page = http.get(f"/experiments/{exp.experiment_id}", params={"filter": "metrics.acc >"})
     assert page.status_code == 200
     assert 'id="filter-error"' in page.text and "^" in page.text
@@ -74,7 +74,7 @@ def test_a_bad_filter_is_shown_under_the_box(service: TrackingService) -> None:
 def test_page_errors_are_pages_for_people(service: TrackingService) -> None:
     exp = service.create_experiment("e")
     run = service.create_run(exp.experiment_id)
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         missing = http.get("/runs/" + "0" * 32, headers=HTML)
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
         assert "no run with id" in missing.text
@@ -90,7 +90,7 @@ def test_artifact_previews_and_raw_files_are_sandboxed(service: TrackingService)
     service.write_artifact(run.run_id, "report.html", b"<script>alert(1)</script>")
     service.write_artifact(run.run_id, "m.json", b'{"b": 1, "a": [1, 2]}')
     service.write_artifact(run.run_id, "plots/roc.png", b"\x89PNG\r\n")
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         raw = http.get(f"/runs/{run.run_id}/raw/report.html")
         assert raw.headers["content-security-policy"] == "sandbox"
         assert raw.headers["content-type"].startswith("text/html")
@@ -115,7 +115,7 @@ def test_plotly_is_served_from_the_installed_package(service: TrackingService) -
     import plotly
 
     bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
         js = http.get("/static/plotly.min.js")
         assert js.status_code == 200 and js.content == bundle.read_bytes()
         assert http.get("/static/app.js").status_code == 200

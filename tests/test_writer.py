@@ -90,7 +90,7 @@ def test_a_refused_operation_does_not_block_the_others(
     c.backend.end_run(doomed, RunStatus.FINISHED)  # ended behind the writer's back
     with pytest.raises(assay.InvalidState):
         c.flush()
-    assert "dropped 1 points of 'm'" in caplog.text
+    assert "1 points of 'm'" in caplog.text and "was refused and set aside" in caplog.text
     assert c.get_metric_history(fine, "m").values.tolist() == [2.0]
     assert len(c.get_metric_history(doomed, "m")) == 0
 

@@ -74,18 +74,38 @@ register("http", _remote)
 register("https", _remote)
 
 
+def _cache_key(uri: str) -> str:
+    """One key for every spelling of the same store (a path, ``sqlite:///`` relative or absolute, a
+    trailing slash on a server URL), so every Client of a store in a process shares its backend and writer."""
+    scheme = _scheme(uri)
+    if scheme == "sqlite":
+        raw = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri
+        if raw in ("", ":memory:") or uri.startswith("sqlite:") and not uri.startswith("sqlite:///"):
+            return uri
+        path = Path(raw).expanduser()
+        if "://" not in uri and path.suffix != ".db":
+            path = path / "assay.db"
+        return f"sqlite:///{path.resolve()}"
+    if scheme == "postgresql":
+        return "postgresql://" + uri.split("://", 1)[1]
+    if scheme in ("http", "https"):
+        return uri.rstrip("/")
+    return uri
+
+
 def get_backend(uri: str | None = None) -> Tracking:
     """The (cached) backend for ``uri``, default ``default_tracking_uri()``."""
     uri = uri or default_tracking_uri()
+    key = _cache_key(uri)
     with _lock:
-        backend = _cache.get(uri)
+        backend = _cache.get(key)
         if backend is None:
             scheme = _scheme(uri)
             factory = _factories.get(scheme)
             if factory is None:
                 known = ", ".join(sorted(_factories))
                 raise InvalidInput(f"no tracking backend for {uri!r}: known schemes are {known}, or a path")
-            backend = _cache[uri] = factory(uri)
+            backend = _cache[key] = factory(uri)
         return backend
 
 

@@ -59,6 +59,14 @@ class PermissionDenied(AccessDenied):
     code = "PERMISSION_DENIED"
 
 
+class Unavailable(AssayError):
+    """The store or server cannot be reached or failed to answer (not a refusal: worth retrying).
+
+    The message names the store without its password and says what to check."""
+
+    code = "UNAVAILABLE"
+
+
 class MissingDependency(AssayError):
     """An optional package is needed; the message names the extra that installs it."""
 

@@ -97,7 +97,12 @@ def encode_ingest(batch: WriteBatch, batch_id: str | None = None) -> bytes:
             {"run_id": e.run_id, "status": RunStatus(e.status).value, "end_time": e.end_time}
             for e in batch.ends
         ]
-    return _pack(body)
+    try:
+        return _pack(body)
+    except (OverflowError, TypeError, ValueError) as exc:  # a number beyond 64 bits, a value of no type
+        raise InvalidInput(
+            f"this batch cannot be sent: {exc} (times and steps are 64-bit integers)"
+        ) from None
 
 
 def encode_history(h: MetricHistory) -> bytes:

@@ -2,24 +2,82 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from assay.cli.context import CliState
+from assay.entities import WriteBatch
+from assay.errors import AccessDenied, AssayError
 
 
-def sync(ctx: typer.Context) -> None:
-    """Send spooled runs, points and run ends to the tracking store (each batch is applied once)."""
+def sync(
+    ctx: typer.Context,
+    rejected: Annotated[
+        bool,
+        typer.Option(
+            "--rejected",
+            help="Send again the operations the store refused for good and set aside (after fixing the cause).",
+        ),
+    ] = False,
+) -> None:
+    """Send spooled runs, points and run ends to the tracking store (each batch is applied once).
+
+    Nothing is deleted before the store confirms it. A refusal a person can fix (a token, a role) stops
+    the sync and keeps every batch; an operation refused for good is set aside in the spool's rejected/
+    folder with its reason.
+    """
     from assay import backends
-    from assay.sdk.spool import replay_directory, spool_dir
+    from assay.sdk.policy import deliver
+    from assay.sdk.spool import rejected_dir, replay_directory, set_aside, spool_dir
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     uri = state.tracking_uri or backends.default_tracking_uri()
     backend = backends.get_backend(uri)
     directory = spool_dir(backends.assay_home().resolve(), uri)
-    if not directory.is_dir():
+    source = rejected_dir(directory) if rejected else directory
+    if not source.is_dir() or not any(source.glob("*.spool")):
         typer.echo(f"nothing to sync for {uri}")
         return
-    sent, busy = replay_directory(directory, backend.ingest)
+    refused: list[AssayError] = []
+
+    def aside(op: WriteBatch, error: AssayError) -> None:
+        refused.append(error)
+        set_aside(directory, op, error)
+
+    if rejected:
+        _move_rejected_away(source)
+        source = source / "resending"
+    try:
+        sent, busy = replay_directory(source, lambda b: deliver(backend.ingest, b, aside))
+    except AccessDenied as exc:
+        raise AssayError(
+            f"{exc.message}\nNothing was deleted: the spooled batches wait in {source}; "
+            "fix the token (ASSAY_TRACKING_TOKEN) or the role, then run assay sync again"
+        ) from None
+    except AssayError as exc:
+        raise AssayError(
+            f"{exc.message}\nNothing was deleted: the spooled batches wait in {source}; run assay sync again"
+        ) from None
+    except Exception as exc:
+        raise AssayError(
+            f"could not reach {uri} ({exc}); nothing was deleted: run assay sync again when it answers"
+        ) from None
     typer.echo(f"sent {sent} spooled batch{'es' if sent != 1 else ''} to {uri}")
     if busy:
         typer.echo(f"{busy} spool file(s) belong to running processes, which replay them themselves")
+    if refused:
+        where = rejected_dir(directory)
+        typer.echo(
+            f"{len(refused)} operation(s) were refused and set aside in {where} (reasons in "
+            f"{where / 'reasons.log'}); first: {refused[0].message}"
+        )
+
+
+def _move_rejected_away(folder: Path) -> None:
+    """Move the set-aside files into ``resending/``: what is refused again is set aside anew."""
+    target = folder / "resending"
+    target.mkdir(exist_ok=True)
+    for path in folder.glob("*.spool"):
+        path.rename(target / path.name)

@@ -272,15 +272,21 @@ class Client:
         return exp.artifact_location
 
     def _settle(self, run_id: str) -> str:
-        """Write ``run_id``'s queued creation before a direct call about it."""
-        if self._writer is not None and self._writer.unsent(run_id):
-            self._writer.flush()
+        """Write ``run_id``'s queued creation (by any Client of this store) before a direct call about it."""
+        w = _writers.get(id(self.backend))
+        if w is not None and w.unsent(run_id):
+            w.flush()
         return run_id
 
     def _read(self) -> Tracking:
-        """The backend, after writing queued run creations and ends, so reads see this process's writes."""
-        if self._writer is not None and self._writer.dirty:
-            self._writer.flush()
+        """The backend, after writing what this process has queued, so that every Client of the process
+        sees every write any of them accepted (run creations and ends, params, buffered points).
+
+        Every writer of the process is checked, not just this client's: a Client made before a run
+        started has none yet, and one store may be named by several URIs."""
+        for w in list(_writers.values()):
+            if w.dirty or w.has_points():
+                w.flush()
         return self.backend
 
     def get_run(self, run_id: str) -> Run:
@@ -368,16 +374,12 @@ class Client:
         self.backend.restore_run(self._settle(run_id))
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
-        if run_id in self.writer.buffers or self.writer.dirty:
-            self.writer.flush()
-        return self.backend.get_metric_history(run_id, key)
+        return self._read().get_metric_history(run_id, key)
 
     def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
         """The series ``key`` thinned for drawing to at most ``max_points`` buckets, each with its last
         point and the min/max of its values (see ``assay.series``); on a server only the buckets travel."""
-        if run_id in self.writer.buffers or self.writer.dirty:
-            self.writer.flush()
-        return self.backend.get_metric_series(run_id, key, max_points)
+        return self._read().get_metric_series(run_id, key, max_points)
 
     def search_runs(
         self,

@@ -10,6 +10,12 @@ Layout: ``$ASSAY_HOME/spool/<hash of the tracking URI>/<pid>-<random>.spool``, o
 each an append-only sequence of records (4-byte little-endian length, then the batch as the msgpack
 ingest body), with a ``.offset`` file beside it saying how far replay got. A live writer holds an
 exclusive lock on its file, so ``assay sync`` never replays a file that is still being written.
+
+Nothing is deleted before the store has confirmed it: replay stops at the first batch that must be kept
+(``assay.sdk.policy``: an outage, a token or role to fix) and leaves it and everything after it in place.
+An operation the store refuses for good is set aside in ``rejected/`` beside the spool files, in the same
+record format, with its reason in ``rejected/reasons.log``; ``assay sync --rejected`` sends those again
+(after the cause is fixed, a run restored, say).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import logging
 import os
 import struct
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +34,7 @@ from typing import IO
 from assay import wire
 from assay.entities import WriteBatch
 from assay.errors import AssayError, InvalidInput
+from assay.sdk.policy import describe
 
 log = logging.getLogger("assay")
 
@@ -57,10 +65,14 @@ class SpoolFile:
         self._file.flush()
         os.fsync(self._file.fileno())
 
+    def set_aside(self, op: WriteBatch, error: AssayError) -> Path:
+        """Keep an operation the store refused for good in ``rejected/`` (see the module docstring)."""
+        return set_aside(self.directory, op, error)
+
     def pending(self) -> bool:
         return self._file is not None and _offset(self.path) < self.path.stat().st_size
 
-    def replay(self, send: Callable[[WriteBatch], None]) -> int:
+    def replay(self, send: Callable[[WriteBatch], object]) -> int:
         """Send the batches not yet replayed, in order; stops at the first failure (raised)."""
         if self._file is None:
             return 0
@@ -89,8 +101,10 @@ def _offset(path: Path) -> int:
         return 0
 
 
-def _records(path: Path, start: int) -> Iterator[tuple[int, WriteBatch]]:
-    """(offset after the record, batch) for each complete record from ``start``; a torn tail is skipped."""
+def _records(path: Path, start: int) -> Iterator[tuple[int, WriteBatch | None]]:
+    """(offset after the record, batch) for each complete record from ``start``; a torn tail is skipped.
+
+    A record that does not decode comes as None, after its bytes were copied to ``rejected/``."""
     with open(path, "rb") as f:
         f.seek(start)
         pos = start
@@ -109,7 +123,12 @@ def _records(path: Path, start: int) -> Iterator[tuple[int, WriteBatch]]:
             try:
                 decoded = wire.decode_ingest(data)
             except InvalidInput as exc:
-                log.error("assay: unreadable batch in %s skipped: %s", path, exc.message)
+                folder = rejected_dir(path.parent)
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(folder / "unreadable.bin", "ab") as out:
+                    out.write(head + data)
+                log.error("assay: unreadable batch in %s copied to %s: %s", path, folder, exc.message)
+                yield pos, None
                 continue
             yield (
                 pos,
@@ -119,21 +138,26 @@ def _records(path: Path, start: int) -> Iterator[tuple[int, WriteBatch]]:
             )
 
 
-def replay_file(path: Path, send: Callable[[WriteBatch], None]) -> int:
-    """Replay one spool file from its recorded offset, recording progress after each batch."""
+def replay_file(path: Path, send: Callable[[WriteBatch], object]) -> int:
+    """Replay one spool file from its recorded offset, recording progress after each batch delivered.
+
+    ``send`` delivers a batch (setting aside what is refused for good) or raises: then replay stops, and
+    that batch and all after it stay in the file, to be sent again.
+    """
     sent = 0
     for pos, batch in _records(path, _offset(path)):
-        try:
+        if batch is not None:
             send(batch)
-        except AssayError as exc:  # refused for good (a run deleted meanwhile): say so, go on
-            log.error("assay: a spooled batch was refused and dropped: %s", exc.message)
+            sent += 1
         _offset_path(path).write_text(str(pos))
-        sent += 1
     return sent
 
 
-def replay_directory(directory: Path, send: Callable[[WriteBatch], None]) -> tuple[int, int]:
-    """Replay every spool file no live writer holds (``assay sync``): (batches sent, files still held)."""
+def replay_directory(directory: Path, send: Callable[[WriteBatch], object]) -> tuple[int, int]:
+    """Replay every spool file no live writer holds (``assay sync``): (batches sent, files still held).
+
+    A file is removed only once every batch in it was delivered; the first failure is raised.
+    """
     sent = busy = 0
     for path in sorted(directory.glob("*.spool"), key=lambda p: p.stat().st_mtime):
         with open(path, "rb") as f:
@@ -146,3 +170,25 @@ def replay_directory(directory: Path, send: Callable[[WriteBatch], None]) -> tup
             path.unlink(missing_ok=True)
             _offset_path(path).unlink(missing_ok=True)
     return sent, busy
+
+
+def rejected_dir(directory: Path) -> Path:
+    """Where operations refused for good are set aside, beside the spool files of ``directory``."""
+    return directory / "rejected"
+
+
+def set_aside(directory: Path, op: WriteBatch, error: AssayError) -> Path:
+    """Append ``op`` to this process's file in ``rejected/`` (fsync) and its reason to ``reasons.log``."""
+    folder = rejected_dir(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{os.getpid()}.spool"
+    data = wire.encode_ingest(op, batch_id=op.batch_id)
+    with open(path, "ab") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        f.write(_LEN.pack(len(data)) + data)
+        f.flush()
+        os.fsync(f.fileno())
+    when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    with open(folder / "reasons.log", "a", encoding="utf-8") as f:
+        f.write(f"{when} {path.name}: {describe(op)} was refused ({error.code}): {error.message}\n")
+    return path

@@ -4,8 +4,9 @@
 (see SeriesBuffer for why that needs no lock, even with many threads). A daemon thread wakes every
 ``interval`` seconds, drains every buffer into numpy arrays and hands one list of SeriesBatch to the sink
 (the tracking backend). It also heartbeats the live runs and runs queued side tasks (artifact writes of
-automatic capture) off the caller's thread. If the sink fails, the batches stay pending and are sent
-again on the next tick: nothing accepted is dropped.
+automatic capture) off the caller's thread. What happens when a send fails is decided by one table,
+``assay.sdk.policy``: batches that were not accepted are kept (spooled) and sent again; an operation the
+store refuses for good is set aside with its reason. Nothing accepted is dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
-from assay.errors import AssayError, InvalidInput, Unauthenticated
+from assay.errors import AssayError, InvalidInput
+from assay.sdk.policy import deliver, describe
 from assay.sdk.spool import SpoolFile
 from assay.services import validation as v
 from assay.services.tracking import Tracking
@@ -219,6 +221,10 @@ class BackgroundWriter:
         should flush (which waits for a send in flight) to see their own writes."""
         return bool(self._new_runs or self._ends or self._tasks) or self._send_lock.locked()
 
+    def has_points(self) -> bool:
+        """Whether any point is buffered (not yet taken by a flush)."""
+        return any(sb.data for buf in list(self.buffers.values()) for sb in list(buf.series.values()))
+
     # -- flushing ---------------------------------------------------------------------------------------
 
     def flush(self, raise_errors: bool = True) -> None:
@@ -233,37 +239,43 @@ class BackgroundWriter:
                 tasks, self._tasks = self._tasks, deque()
             if self.spool is not None and self.spool.pending():
                 try:
-                    self.spool.replay(self._send_spooled)
-                except Exception:
-                    # Still unreachable: this batch joins the spool behind the others, keeping order.
+                    self.spool.replay(self._deliver)
+                except Exception as exc:
+                    # Still undeliverable: this batch joins the spool behind the others, keeping order.
                     if batch:
                         self._spooled(batch)
-                    self._outage(raise_errors)
+                    self._outage(raise_errors, exc)
                     return
             if batch:
                 self._send(batch, raise_errors)
             self._run_tasks(tasks)
 
     def _send(self, batch: WriteBatch, raise_errors: bool) -> None:
+        """Deliver ``batch`` by the error policy (``assay.sdk.policy``): what must be kept is kept, in
+        order (on disk when there is a spool, else in memory); refused operations are set aside."""
         try:
-            self.backend.ingest(batch)
-        except Unauthenticated as exc:
-            # A missing or revoked token: nothing was accepted, and nothing will be until the token is
-            # fixed, so keep everything as in an outage (with the reason).
+            refused = self._deliver(batch)
+        except Exception as exc:
             self._keep(batch)
-            self._outage(raise_errors, exc.message)
-        except AssayError:
-            # One operation was refused (a run ended or deleted elsewhere, say): send the others.
-            self._send_one_by_one(batch, raise_errors)
-        except Exception:
-            # The store is unreachable or failing: keep everything, in order, for the next try: on disk
-            # when there is a spool, else in memory.
-            self._keep(batch)
-            self._outage(raise_errors)
+            self._outage(raise_errors, exc)
+            return
+        self._warned = False
+        for r in batch.new_runs:
+            self._unsent.discard(r.run_id)
+        if refused and raise_errors:
+            raise refused[0]
+
+    def _deliver(self, batch: WriteBatch) -> list[AssayError]:
+        return deliver(self.backend.ingest, batch, self._set_aside)
+
+    def _set_aside(self, op: WriteBatch, error: AssayError) -> None:
+        if self.spool is not None:
+            where = f"set aside in {self.spool.set_aside(op, error).parent}"
         else:
-            self._warned = False
-            for r in batch.new_runs:
-                self._unsent.discard(r.run_id)
+            where = "dropped (this writer has no spool)"
+        log.error("assay: %s was refused and %s: %s", describe(op), where, error.message)
+        for r in op.new_runs:
+            self._unsent.discard(r.run_id)
 
     def _keep(self, batch: WriteBatch) -> None:
         if self.spool is not None:
@@ -280,40 +292,19 @@ class BackgroundWriter:
         for r in batch.new_runs:
             self._unsent.discard(r.run_id)
 
-    def _outage(self, raise_errors: bool, reason: str | None = None) -> None:
-        """Report a failed write: raise it to a caller who flushed, warn once in the background."""
+    def _outage(self, raise_errors: bool, error: Exception) -> None:
+        """Report a batch kept for later: raise it to a caller who flushed, warn once in the background."""
         if raise_errors:
-            raise
+            raise error
         if not self._warned:
             where = f"kept in {self.spool.path}" if self.spool is not None else "kept in memory"
+            reason = f" ({error.message})" if isinstance(error, AssayError) else ""
             log.warning(
                 "assay: could not write to the tracking store%s; batches are %s and will be retried",
-                f" ({reason})" if reason else "",
+                reason,
                 where,
             )
             self._warned = True
-
-    def _send_spooled(self, batch: WriteBatch) -> None:
-        """Replay one spooled batch; an operation the store refuses is dropped with an error, not retried."""
-        try:
-            self.backend.ingest(batch)
-        except Unauthenticated:
-            raise  # kept in the spool until the token works
-        except AssayError:
-            self._send_one_by_one(batch, raise_errors=False)
-
-    def _send_one_by_one(self, batch: WriteBatch, raise_errors: bool) -> None:
-        first: AssayError | None = None
-        for op in batch.split():
-            try:
-                self.backend.ingest(op)
-            except AssayError as exc:
-                log.error("assay: dropped %s: %s", _describe(op), exc.message)
-                first = first or exc
-        for r in batch.new_runs:
-            self._unsent.discard(r.run_id)
-        if first is not None and raise_errors:
-            raise first
 
     @staticmethod
     def _run_tasks(tasks: deque[Callable[[], Any]]) -> None:
@@ -350,13 +341,3 @@ class BackgroundWriter:
         self.flush(raise_errors=False)
         if self.spool is not None:
             self.spool.close()  # what is still spooled stays on disk for `assay sync`
-
-
-def _describe(op: WriteBatch) -> str:
-    if op.new_runs:
-        return f"the creation of run {op.new_runs[0].run_id}"
-    if op.series:
-        s = op.series[0]
-        return f"{len(s.values)} points of {s.key!r} for run {s.run_id}"
-    e = op.ends[0]
-    return f"the end ({e.status.value}) of run {e.run_id}"

@@ -7,7 +7,7 @@ event loop; routes that stream bodies are ``async`` and hand the service calls t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from assay import __version__, ui
 from assay.errors import InvalidInput
 from assay.server import artifacts, errors, experiments, metrics, people, runs
+from assay.server.hosts import AllowedHosts, allowed_hosts_from_env
 from assay.server.schemas import ErrorBody, Health
 from assay.services.access import AccessService
 from assay.services.tracking import Tracking, TrackingService
@@ -27,12 +28,14 @@ def create_app(
     owns_service: bool = False,
     auth: bool = False,
     access: AccessService | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The API app over ``service``; with ``owns_service`` the app closes it when it shuts down.
 
     With ``auth`` every route but /health, /openapi.json and the login page needs a bearer token (see
     ``assay.server.auth``); without it every caller is the local admin. Users, tokens and projects live in
-    ``access``, by default the one over the service's SQL store.
+    ``access``, by default the one over the service's SQL store. Without auth only the loopback host
+    names are answered (``assay.server.hosts``), unless ``allowed_hosts`` lists others.
     """
     if access is None and isinstance(service, TrackingService):
         access = AccessService(service.store)
@@ -63,6 +66,8 @@ def create_app(
     for module in (experiments, runs, metrics, artifacts, people):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ui.router)
+    if not auth or allowed_hosts is not None:
+        app.add_middleware(AllowedHosts, hosts=allowed_hosts or allowed_hosts_from_env())
 
     @app.get("/health", tags=["server"])
     def health() -> Health:

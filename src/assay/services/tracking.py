@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from assay.access import DEFAULT_PROJECT
 from assay.artifacts import ArtifactRepository
 from assay.entities import (
@@ -296,8 +298,8 @@ class TrackingService(Tracking):
         uris: dict[str, str] = {}
         if any(r.experiment_id.startswith(BY_NAME) for r in batch.new_runs):
             batch = replace(batch, new_runs=[self._resolved(r) for r in batch.new_runs])
+        check_batch(batch)
         for r in batch.new_runs:
-            check_new_run(r)
             uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
         existing = {b.run_id for b in batch.series} - set(uris)
         if existing:
@@ -306,9 +308,6 @@ class TrackingService(Tracking):
                 if rid not in infos:
                     raise NotFound(f"no run with id {rid!r}")
                 check_writable(infos[rid])
-        for e in batch.ends:
-            if not RunStatus(e.status).is_final:
-                raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
         self._apply(batch, uris)
 
     def resolve_experiment(self, experiment_id: str) -> str:
@@ -498,8 +497,53 @@ def check_new_run(r: NewRun) -> None:
         v.param_value(v.check_key(k, "param"), val)
     for k, val in r.tags.items():
         v.tag_value(v.check_key(k, "tag"), val)
+    v.time_ms(r.start_time, f"the start time of run {r.run_id}")
+    if not isinstance(r.user, str) or len(r.user) > v.MAX_NAME:
+        raise InvalidInput(f"the user of run {r.run_id} must be a string of at most {v.MAX_NAME} characters")
     if r.parent_run_id is not None:
         check_run_id(r.parent_run_id)
+
+
+def check_series(b: SeriesBatch) -> None:
+    """The invariants of points to append: a valid key, at least one point, three arrays of one length
+    and of the stored types, timestamps within 0 to 2**63 - 1 ms."""
+    check_run_id(b.run_id)
+    key = v.check_key(b.key, "metric")
+    arrays = {"steps": (b.steps, "i"), "timestamps": (b.timestamps, "i"), "values": (b.values, "f")}
+    for name, (a, kind) in arrays.items():
+        if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype.kind != kind or a.dtype.itemsize != 8:
+            raise InvalidInput(
+                f"metric {key!r} of run {b.run_id}: {name} must be a 1-d array of 64-bit numbers"
+            )
+    n = b.values.shape[0]
+    if not n:
+        raise InvalidInput(f"metric {key!r} of run {b.run_id} has no points: send at least one")
+    if b.steps.shape[0] != n or b.timestamps.shape[0] != n:
+        raise InvalidInput(
+            f"metric {key!r} of run {b.run_id} has {b.steps.shape[0]} steps, {b.timestamps.shape[0]} "
+            f"timestamps and {n} values; they must be as many"
+        )
+    if int(b.timestamps.min()) < 0:
+        raise InvalidInput(
+            f"metric {key!r} of run {b.run_id}: timestamps are ms since the Unix epoch and cannot be negative"
+        )
+
+
+def check_end(e: RunEnd) -> None:
+    check_run_id(e.run_id)
+    if not RunStatus(e.status).is_final:
+        raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
+    v.time_ms(e.end_time, f"the end time of run {e.run_id}")
+
+
+def check_batch(batch: WriteBatch) -> None:
+    """Every operation of a batch to ingest checked before any is applied (it may come over the wire)."""
+    for r in batch.new_runs:
+        check_new_run(r)
+    for b in batch.series:
+        check_series(b)
+    for e in batch.ends:
+        check_end(e)
 
 
 def check_writable(info: RunInfo) -> None:

@@ -12,7 +12,7 @@ import mimetypes
 import posixpath
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -158,8 +158,11 @@ def run_page(request: Request, run_id: str, service: Service, caller: CallerDep)
     diff = None
     diff_uri = run.tags.get("assay.git.diff", "")
     if diff_uri.startswith("runs:/"):
+        # The tag names another run (the first of this process to store the diff), and anyone who may
+        # tag a run can point it anywhere: read it only with the caller's own right to that run.
         rid, _, path = diff_uri[len("runs:/") :].partition("/")
         try:
+            caller.require_run(Role.VIEWER, rid, "reading artifacts")
             diff = service.read_artifact(rid, path)[:PREVIEW_BYTES].decode(errors="replace")
         except AssayError:
             diff = None
@@ -337,8 +340,16 @@ def static_file(name: str) -> FileResponse:
 
 
 def _safe_next(target: str) -> str:
-    """Only same-site paths: ``next`` must never send a browser to another origin."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only same-site paths: ``next`` must never send a browser to another origin.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\evil.com`` or ``/<tab>/evil.com`` would
+    leave the site: a target with any of those, or with a scheme or a host, becomes ``/``."""
+    if not target.startswith("/") or any(c == "\\" or ord(c) < 0x21 or c == "\x7f" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return "/"
+    return target
 
 
 @router.get("/login", response_class=HTMLResponse)
