@@ -2,6 +2,7 @@
 
 What is the same for every run of a process is computed once and reused (git state for a few seconds,
 so a notebook that edits code between runs still sees the change). Each part can be switched off.
+Credentials in the git remote and the command line are masked before they are stored (``assay.redact``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from assay.redact import redact_argv, redact_url
 
 GIT_TTL_S = 5.0
 _lock = threading.Lock()
@@ -72,7 +75,7 @@ def git_state(cwd: Path | None = None) -> GitState | None:
         state = GitState(
             commit=commit,
             branch=_git(["rev-parse", "--abbrev-ref", "HEAD"], cwd) or "",
-            remote=_git(["config", "--get", "remote.origin.url"], cwd) or "",
+            remote=redact_url(_git(["config", "--get", "remote.origin.url"], cwd) or ""),
             dirty=bool(diff or untracked),
             diff=diff,
         )
@@ -108,7 +111,7 @@ def environment() -> Environment:
             "assay.host": socket.gethostname(),
             "assay.user": user,
             "assay.pid": str(os.getpid()),
-            "assay.command": " ".join([Path(sys.executable).name, *sys.argv])[:4000],
+            "assay.command": " ".join(redact_argv([Path(sys.executable).name, *sys.argv]))[:4000],
         },
         requirements="\n".join(pkgs) + "\n",
     )
