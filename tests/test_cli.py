@@ -529,7 +529,7 @@ def test_artifacts_get_defaults_to_the_current_directory(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["get", "{alpha}", "missing.txt"], "error: no artifact 'missing.txt'"),
+        (["get", "{alpha}", "missing.txt"], "error: run {alpha} has no artifact 'missing.txt'"),
         (["get", "{alpha}", "../../etc/passwd"], "error: artifact path '../../etc/passwd' leaves"),
         (["ls", "runs:alpha"], "error: 'runs:alpha' is not a runs URI"),
         (["ls", "nosuchrun"], "error: no run with id 'nosuchrun'"),
@@ -538,7 +538,7 @@ def test_artifacts_get_defaults_to_the_current_directory(
 def test_artifacts_errors(seeded: Seeded, args: list[str], message: str) -> None:
     result = invoke("artifacts", *(a.format(alpha=seeded.alpha) for a in args))
     assert result.exit_code == 1
-    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(message.format(alpha=seeded.alpha)) and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
 
 

@@ -315,8 +315,11 @@ def test_artifact_routes(api: TestClient) -> None:
     got = api.get(f"{base}/model/weights.bin")
     assert got.content == big and got.headers["x-content-type-options"] == "nosniff"
     assert api.get(f"{base}/model/cfg/a%20b.json").content == b"{}"
-    assert "no artifact file 'model'" in _error(api.get(f"{base}/model"), 404, "NOT_FOUND")
-    _error(api.get(f"{base}/missing.txt"), 404, "NOT_FOUND")
+    assert "has no artifact file 'model'" in _error(api.get(f"{base}/model"), 404, "NOT_FOUND")
+    missing = _error(api.get(f"{base}/missing.txt"), 404, "NOT_FOUND")
+    # Issue 8, item 10: the message names the run and the run-relative path, never the server's directories.
+    assert missing == f"run {rid} has no artifact file 'missing.txt'", missing
+    assert "/artifacts" not in missing and "/tmp" not in missing
     msg = _error(api.put(f"{base}/a/%2E%2E/%2E%2E/escape.txt", content=b"x"), 400, "INVALID_ARGUMENT")
     assert "leaves the run's artifact directory" in msg
     _error(api.put(f"{API_PREFIX}/runs/{'d' * 32}/artifacts/x.txt", content=chunks()), 404, "NOT_FOUND")

@@ -20,17 +20,22 @@ from assay.errors import InvalidInput, MissingDependency, NotFound
 
 
 class ArtifactRepository:
-    """The artifacts of one run, rooted at ``root`` (a directory URL)."""
+    """The artifacts of one run, rooted at ``root`` (a directory URL).
 
-    def __init__(self, root: str) -> None:
+    Error messages name the artifact by its path inside the run and the run by ``label`` ("run <id>"),
+    never by ``root``: they reach clients of a server, who must not learn its file system layout.
+    """
+
+    def __init__(self, root: str, label: str = "this run") -> None:
         self.root = root.rstrip("/")
+        self.label = label
         self.fs: Any
         try:
             self.fs, self._base = fsspec.core.url_to_fs(self.root)
         except ImportError as exc:  # fsspec names the package it needs (s3fs, gcsfs, ...)
             scheme = self.root.split("://", 1)[0]
             extra = " pip install 'assay[s3]'" if scheme in ("s3", "s3a") else f" {exc}"
-            raise MissingDependency(f"artifacts at {self.root!r} need a filesystem package:{extra}") from exc
+            raise MissingDependency(f"artifacts on {scheme}:// need a filesystem package:{extra}") from exc
 
     def _full(self, path: str) -> str:
         rel = clean_path(path)
@@ -82,7 +87,7 @@ class ArtifactRepository:
     def read_bytes(self, path: str) -> bytes:
         full = self._full(path)
         if not self.fs.isfile(full):
-            raise NotFound(f"no artifact file {clean_path(path)!r} in {self.root}")
+            raise NotFound(f"{self.label} has no artifact file {clean_path(path)!r}")
         data: bytes = self.fs.cat_file(full)
         return data
 
@@ -91,7 +96,7 @@ class ArtifactRepository:
         rel = clean_path(path)
         full = self._full(rel)
         if not self.fs.exists(full):
-            raise NotFound(f"no artifact {rel or '/'!r} in {self.root}")
+            raise NotFound(f"{self.label} has no artifact {rel or '/'!r}")
         dst_dir = Path(dst)
         dst_dir.mkdir(parents=True, exist_ok=True)
         name = rel.rsplit("/", 1)[-1] if rel else "artifacts"

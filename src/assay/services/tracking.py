@@ -430,7 +430,7 @@ class TrackingService(Tracking):
     # ---- artifacts -----------------------------------------------------------------------------------
 
     def _repo(self, run_id: str) -> ArtifactRepository:
-        return ArtifactRepository(self.store.get_run_info(run_id).artifact_uri)
+        return ArtifactRepository(self.store.get_run_info(run_id).artifact_uri, f"run {run_id}")
 
     def write_artifact(self, run_id: str, path: str, data: bytes) -> None:
         self._repo(run_id).write_bytes(data, path)
