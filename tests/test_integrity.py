@@ -21,7 +21,7 @@ from assay import Client
 from assay.backends import get_backend
 from assay.cli.main import app
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
-from assay.errors import InvalidInput, InvalidState
+from assay.errors import FilterSyntaxError, InvalidInput, InvalidState
 from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
 from assay.server.main import build_service
 from assay.server.testing import ServerThread
@@ -190,3 +190,16 @@ def test_every_client_of_a_store_sees_every_write_the_process_accepted(tracking_
         assert run.info.status is RunStatus.FINISHED and run.params == {"p": "1"}
     assert before.get_run(live.id).info.status is RunStatus.FINISHED
     assert before.search_runs(filter="metrics.m = 2")[0].info.run_id == live.id
+
+
+@pytest.mark.parametrize("text", ["(" * 500 + "metrics.a > 1" + ")" * 500, "not " * 500 + "metrics.a > 1"])
+def test_a_filter_nested_too_deep_is_refused_with_a_reason(tracking_uri: str, text: str) -> None:
+    """Item 11: 500 nested parentheses raised RecursionError (a 500 over HTTP)."""
+    with pytest.raises(FilterSyntaxError, match="more than 64 deep"):
+        Client().search_runs(filter=text)
+    assert Client().search_runs(filter="(" * 60 + "metrics.a > 1" + ")" * 60) == []
+    assert Client().search_runs(filter=" or ".join(f"metrics.a = {i}" for i in range(500))) == []
+    with pytest.raises(FilterSyntaxError, match="more than 500 comparisons"):
+        Client().search_runs(filter=" or ".join(f"metrics.a = {i}" for i in range(501)))
+    values = ", ".join(str(i) for i in range(20_000))
+    assert Client().search_runs(filter=f"params.p in ({values})") == []

@@ -124,10 +124,20 @@ def _combine(kind: type[And] | type[Or], items: list[Expr]) -> Expr:
     return kind(tuple(flat))
 
 
+#: How deep parentheses and ``not`` may nest: far beyond any filter a person writes, and far below
+#: Python's recursion limit (a filter nested 500 deep used to end in RecursionError).
+MAX_DEPTH = 64
+#: How many comparisons one filter may hold: SQLite parses ``a or b or ...`` as a chain one level deeper
+#: per term and refuses a chain deeper than 1,000.
+MAX_TERMS = 500
+
+
 class _Parser:
     """Recursive descent over the tokens of one filter or one order-by item."""
 
     def __init__(self, text: str, subject: str) -> None:
+        self.depth = 0
+        self.terms = 0
         self.text = text
         self.subject = subject
         self.tokens = _tokenize(text)
@@ -178,12 +188,29 @@ class _Parser:
 
     def parse_unary(self) -> Expr:
         token = self.peek()
-        if token.is_word("not"):
-            self.advance()
-            return Not(self.parse_unary())
-        if token.is_punct("("):
+        if not (token.is_word("not") or token.is_punct("(")):
+            self.terms += 1
+            if self.terms > MAX_TERMS:
+                self.fail(
+                    f"the filter has more than {MAX_TERMS} comparisons: list values with 'in (...)' instead "
+                    "of or-ing comparisons of one field",
+                    token.pos,
+                )
+            return self.parse_comparison()
+        if self.depth >= MAX_DEPTH:
+            self.fail(
+                f"the filter nests parentheses and 'not' more than {MAX_DEPTH} deep: write it flatter "
+                "(a or b or c needs no parentheses, and 'in (...)' lists values)",
+                token.pos,
+            )
+        self.depth += 1
+        try:
+            if token.is_word("not"):
+                self.advance()
+                return Not(self.parse_unary())
             return self.parse_group()
-        return self.parse_comparison()
+        finally:
+            self.depth -= 1
 
     def parse_group(self) -> Expr:
         opener = self.advance()
