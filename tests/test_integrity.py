@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,8 @@ from assay.server.main import build_service
 from assay.server.testing import ServerThread
 from assay.services.access import AccessService
 from assay.services.tracking import new_run
-from conftest import reset_sdk
+from assay.wire import new_batch_id
+from conftest import _truncate_pg, reset_sdk
 
 
 def _points(run_id: str, start: int, n: int, key: str = "x") -> SeriesBatch:
@@ -203,3 +205,56 @@ def test_a_filter_nested_too_deep_is_refused_with_a_reason(tracking_uri: str, te
         Client().search_runs(filter=" or ".join(f"metrics.a = {i}" for i in range(501)))
     values = ", ".join(str(i) for i in range(20_000))
     assert Client().search_runs(filter=f"params.p in ({values})") == []
+
+
+def test_a_batch_older_than_the_dedup_window_is_refused_not_applied_twice(tracking_uri: str) -> None:
+    """Item 12: batch ids are kept for a retention window only, so a batch made before it is refused."""
+    backend = get_backend(tracking_uri)
+    exp = backend.create_experiment("old")
+    run = backend.create_run(exp.experiment_id)
+    old_ms = int((time.time() - 40 * 86_400) * 1000)
+    old = WriteBatch(series=[_points(run.run_id, 0, 3)], batch_id=f"t{old_ms:012x}-{'a' * 32}")
+    with pytest.raises(InvalidState, match="ASSAY_BATCH_RETENTION_DAYS"):
+        backend.ingest(old)
+    fresh = WriteBatch(series=[_points(run.run_id, 0, 3)], batch_id=new_batch_id())
+    backend.ingest(fresh)
+    backend.ingest(fresh)  # resent: applied once
+    assert backend.get_metric_history(run.run_id, "x").steps.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("store_uri", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_applied_batch_ids_are_pruned_after_the_window(
+    store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Item 12: ``ingested_batches`` grew by a row per batch forever."""
+    from sqlalchemy import func, select
+
+    from assay.store.sql.schema import ingested_batches
+
+    if store_uri == "postgres":
+        url = request.getfixturevalue("pg_database")
+        _truncate_pg(url)
+    else:
+        url = str(tmp_path / "p.db")
+    service = build_service(url, str(tmp_path / "artifacts"))
+    try:
+        exp = service.create_experiment("prune")
+        run = service.create_run(exp.experiment_id)
+        for i in range(5):
+            service.ingest(WriteBatch(series=[_points(run.run_id, i, 1)], batch_id=new_batch_id()))
+
+        def count() -> int:
+            with service.store.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(ingested_batches)).scalar_one())
+
+        assert count() == 5
+        monkeypatch.setenv("ASSAY_BATCH_RETENTION_DAYS", str(0.5 / 86_400))  # half a second
+        time.sleep(0.6)
+        service._pruned_at = 0  # an hour has passed
+        last = WriteBatch(series=[_points(run.run_id, 5, 1)], batch_id=new_batch_id())
+        service.ingest(last)
+        assert count() == 1  # only the batch applied within the window
+        service.ingest(last)
+        assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(6))
+    finally:
+        service.close()

@@ -80,7 +80,7 @@ def _cache_key(uri: str) -> str:
     scheme = _scheme(uri)
     if scheme == "sqlite":
         raw = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri
-        if raw in ("", ":memory:") or uri.startswith("sqlite:") and not uri.startswith("sqlite:///"):
+        if raw in ("", ":memory:") or (uri.startswith("sqlite:") and not uri.startswith("sqlite:///")):
             return uri
         path = Path(raw).expanduser()
         if "://" not in uri and path.suffix != ".db":

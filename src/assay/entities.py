@@ -159,6 +159,21 @@ class RunEnd:
     end_time: int
 
 
+def batch_created_ms(batch_id: str) -> int | None:
+    """The creation time (ms) in a batch id ``t<ms, 12 hex digits>-<random>`` made by the SDK (also in
+    the ids split from it); None for ids of another form.
+
+    The store remembers applied ids for a retention window only; the time in the id lets it refuse a
+    batch too old to be deduplicated instead of applying it a second time."""
+    if not batch_id.startswith("t"):
+        return None
+    head = batch_id[1:].split("-", 1)[0]
+    try:
+        return int(head, 16) if len(head) == 12 else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class WriteBatch:
     """What the background writer sends in one go, applied in this order in one transaction:

@@ -24,6 +24,8 @@ Metric history (``GET .../metrics/{key}/history`` with ``Accept: application/x-m
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,12 @@ class Ingest:
 
     batch: WriteBatch
     batch_id: str | None = None
+
+
+def new_batch_id() -> str:
+    """A fresh batch id carrying its creation time: ``t<ms, 12 hex digits>-<random>``
+    (``entities.batch_created_ms`` reads it back)."""
+    return f"t{int(time.time() * 1000):012x}-{uuid.uuid4().hex}"
 
 
 def _ints(a: npt.NDArray[np.int64]) -> bytes:

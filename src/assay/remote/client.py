@@ -11,7 +11,6 @@ retries them. Thread-safe: httpx clients may be shared by threads.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -158,7 +157,7 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def ingest(self, batch: WriteBatch) -> None:
         if not batch:
             return
-        body = wire.encode_ingest(batch, batch_id=batch.batch_id or uuid.uuid4().hex)
+        body = wire.encode_ingest(batch, batch_id=batch.batch_id or wire.new_batch_id())
         self._call("POST", "/ingest", content=body, headers={"Content-Type": wire.MSGPACK})
 
     def end_run(

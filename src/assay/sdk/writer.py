@@ -15,7 +15,6 @@ import logging
 import struct
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +28,7 @@ from assay.sdk.policy import deliver, describe
 from assay.sdk.spool import SpoolFile
 from assay.services import validation as v
 from assay.services.tracking import Tracking
+from assay.wire import new_batch_id
 
 log = logging.getLogger("assay")
 
@@ -234,7 +234,7 @@ class BackgroundWriter:
                 series = self._series
                 for buf in list(self.buffers.values()):
                     series += buf.drain()
-                batch = WriteBatch(self._new_runs, series, self._ends, batch_id=uuid.uuid4().hex)
+                batch = WriteBatch(self._new_runs, series, self._ends, batch_id=new_batch_id())
                 self._new_runs, self._series, self._ends = [], [], []
                 tasks, self._tasks = self._tasks, deque()
             if self.spool is not None and self.spool.pending():

@@ -34,6 +34,7 @@ from assay.entities import (
     RunStatus,
     SeriesBatch,
     WriteBatch,
+    batch_created_ms,
 )
 from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
@@ -45,6 +46,15 @@ from assay.store.sql.rows import EndRefused
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def batch_retention_ms() -> int:
+    """How long applied batch ids are remembered to apply a resent batch once (ASSAY_BATCH_RETENTION_DAYS)."""
+    return int(float(os.environ.get("ASSAY_BATCH_RETENTION_DAYS", "30")) * 86_400_000)
+
+
+#: How often a service prunes the batch ids older than the retention window.
+PRUNE_EVERY_MS = 3_600_000
 
 
 def heartbeat_timeout_ms() -> int:
@@ -212,6 +222,7 @@ class TrackingService(Tracking):
     def __init__(self, store: SqlStore, artifact_root: str) -> None:
         self.store = store
         self.artifact_root = artifact_root.rstrip("/")
+        self._pruned_at = 0
 
     def close(self) -> None:
         self.store.close()
@@ -294,6 +305,7 @@ class TrackingService(Tracking):
     def ingest(self, batch: WriteBatch) -> None:
         if not batch:
             return
+        self._check_age(batch.batch_id)
         seen: dict[str, str] = {}
         uris: dict[str, str] = {}
         if any(r.experiment_id.startswith(BY_NAME) for r in batch.new_runs):
@@ -309,6 +321,23 @@ class TrackingService(Tracking):
                     raise NotFound(f"no run with id {rid!r}")
                 check_writable(infos[rid])
         self._apply(batch, uris)
+
+    def _check_age(self, batch_id: str | None) -> None:
+        """Refuse a batch older than the window in which applied ids are remembered (it may have been
+        applied already, and applying it again would duplicate its points); prune that window hourly."""
+        now = now_ms()
+        retention = batch_retention_ms()
+        if now - self._pruned_at > PRUNE_EVERY_MS:
+            self._pruned_at = now
+            self.store.prune_batches(now - retention)
+        created = batch_created_ms(batch_id) if batch_id else None
+        if created is not None and created < now - retention:
+            days = (now - created) / 86_400_000
+            raise InvalidState(
+                f"batch {batch_id} was made {days:.0f} days ago, longer than this store remembers applied "
+                f"batches ({retention / 86_400_000:g} days, ASSAY_BATCH_RETENTION_DAYS): it may have been "
+                "applied already, so it is not applied again; check its run before sending it another way"
+            )
 
     def resolve_experiment(self, experiment_id: str) -> str:
         """The real id of ``experiment_id``: itself, or for a by-name id, the experiment of that name

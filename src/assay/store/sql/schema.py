@@ -130,6 +130,7 @@ ingested_batches = Table(
     metadata,
     Column("batch_id", String(80), primary_key=True),
     Column("ingested_at", BigInteger, nullable=False),
+    Index("ix_ingested_batches_at", "ingested_at"),
 )
 
 # ---- team mode: projects, users, tokens, roles ------------------------------------------------------------

@@ -44,6 +44,7 @@ from assay.store.sql.rows import (
 )
 from assay.store.sql.schema import (
     experiments,
+    ingested_batches,
     metric_chunks,
     params,
     projects,
@@ -343,6 +344,13 @@ class SqlStore:
             if n:
                 self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
         return bool(n)
+
+    def prune_batches(self, cutoff: int) -> int:
+        """Forget the ids of batches applied before ``cutoff`` (ms); returns how many."""
+        with self._write() as conn, conn.begin():
+            return int(
+                conn.execute(delete(ingested_batches).where(ingested_batches.c.ingested_at < cutoff)).rowcount
+            )
 
     # ---- heartbeats ----------------------------------------------------------------------------------
 
