@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from assay.server.main import build_service
 from assay.server.testing import ServerThread
 from assay.services.access import AccessService
 from assay.services.tracking import new_run
+from assay.store.sql.dialect import pool_sizes
 from assay.wire import new_batch_id
 from conftest import _truncate_pg, reset_sdk
 
@@ -256,5 +258,28 @@ def test_applied_batch_ids_are_pruned_after_the_window(
         assert count() == 1  # only the batch applied within the window
         service.ingest(last)
         assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(6))
+    finally:
+        service.close()
+
+
+@pytest.mark.postgres
+def test_a_servers_postgresql_connections_are_shared_among_its_workers(
+    pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 13: every worker had a pool of 40 + 10, so two workers could exceed PostgreSQL's 100."""
+    for workers, expected in ((1, (40, 10)), (2, (20, 5)), (4, (10, 2))):
+        assert pool_sizes(workers) == expected
+        assert workers * sum(pool_sizes(workers)) <= 50
+    service = build_service(pg_database, str(tmp_path / "a"), workers=2)
+    try:
+        pool: Any = service.store.engine.pool
+        assert (pool.size(), pool._max_overflow) == (20, 5)
+    finally:
+        service.close()
+    monkeypatch.setenv("ASSAY_DB_POOL_SIZE", "8")
+    service = build_service(pg_database, str(tmp_path / "a"), workers=2)
+    try:
+        pool = service.store.engine.pool
+        assert (pool.size(), pool._max_overflow) == (4, 1)
     finally:
         service.close()

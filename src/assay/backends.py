@@ -18,6 +18,7 @@ from assay.services.tracking import Tracking
 
 if TYPE_CHECKING:
     from assay.services.access import Access
+    from assay.services.tracking import TrackingService
 
 Factory = Callable[[str], Tracking]
 
@@ -41,7 +42,9 @@ def default_tracking_uri() -> str:
     return os.environ.get("ASSAY_TRACKING_URI") or str(assay_home().resolve() / "assay.db")
 
 
-def _scheme(uri: str) -> str:
+def scheme(uri: str) -> str:
+    """The registry key of ``uri``: its scheme without a driver (``postgresql+psycopg`` -> ``postgresql``);
+    a plain path is ``sqlite``."""
     if "://" not in uri:
         return "sqlite"
     scheme = uri.split("://", 1)[0].split("+", 1)[0]
@@ -49,10 +52,20 @@ def _scheme(uri: str) -> str:
 
 
 def _embedded(uri: str) -> Tracking:
+    return embedded_service(uri)
+
+
+def embedded_service(
+    uri: str, artifacts: str | None = None, pool: tuple[int, int] | None = None
+) -> TrackingService:
+    """The in-process service over the SQL store at ``uri``, with its artifacts under ``artifacts``, else
+    ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else ``$ASSAY_HOME/artifacts``."""
     from assay.services.tracking import TrackingService
     from assay.store.sql import SqlStore
 
-    store = SqlStore(uri)
+    store = SqlStore(uri, pool)
+    if artifacts:
+        return TrackingService(store, artifacts)
     root = os.environ.get("ASSAY_ARTIFACT_ROOT")
     if not root:
         if store.url.startswith("sqlite:///") and store.url != "sqlite:///:memory:":
@@ -77,8 +90,8 @@ register("https", _remote)
 def _cache_key(uri: str) -> str:
     """One key for every spelling of the same store (a path, ``sqlite:///`` relative or absolute, a
     trailing slash on a server URL), so every Client of a store in a process shares its backend and writer."""
-    scheme = _scheme(uri)
-    if scheme == "sqlite":
+    kind = scheme(uri)
+    if kind == "sqlite":
         raw = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else uri
         if raw in ("", ":memory:") or (uri.startswith("sqlite:") and not uri.startswith("sqlite:///")):
             return uri
@@ -86,9 +99,9 @@ def _cache_key(uri: str) -> str:
         if "://" not in uri and path.suffix != ".db":
             path = path / "assay.db"
         return f"sqlite:///{path.resolve()}"
-    if scheme == "postgresql":
+    if kind == "postgresql":
         return "postgresql://" + uri.split("://", 1)[1]
-    if scheme in ("http", "https"):
+    if kind in ("http", "https"):
         return uri.rstrip("/")
     return uri
 
@@ -100,8 +113,7 @@ def get_backend(uri: str | None = None) -> Tracking:
     with _lock:
         backend = _cache.get(key)
         if backend is None:
-            scheme = _scheme(uri)
-            factory = _factories.get(scheme)
+            factory = _factories.get(scheme(uri))
             if factory is None:
                 known = ", ".join(sorted(_factories))
                 raise InvalidInput(f"no tracking backend for {uri!r}: known schemes are {known}, or a path")

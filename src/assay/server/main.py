@@ -19,28 +19,27 @@ from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
 from assay.services.access import AccessService
 from assay.services.tracking import TrackingService
+from assay.store.sql.dialect import DEFAULT_SERVER_CONNECTIONS, pool_sizes
 
 _STORE_ENV = "ASSAY_SERVER_STORE"
 _ARTIFACTS_ENV = "ASSAY_SERVER_ARTIFACTS"
 _AUTH_ENV = "ASSAY_SERVER_AUTH"
+_WORKERS_ENV = "ASSAY_SERVER_WORKERS"
 
 
-def build_service(store_uri: str, artifacts: str | None = None) -> TrackingService:
-    """The embedded service over ``store_uri`` (a SQLite path or postgresql:// URL).
+def build_service(store_uri: str, artifacts: str | None = None, workers: int = 1) -> TrackingService:
+    """The embedded service over ``store_uri`` (a SQLite path or postgresql:// URL), for one of
+    ``workers`` server processes (its share of the PostgreSQL connections: ``dialect.pool_sizes``).
 
     Artifacts go to ``artifacts`` if given, else where the embedded mode puts them ($ASSAY_ARTIFACT_ROOT,
     else next to a SQLite file, else $ASSAY_HOME/artifacts).
     """
-    if artifacts:
-        from assay.store.sql import SqlStore
-
-        return TrackingService(SqlStore(store_uri), artifacts)
-    service = backends.get_backend(store_uri)
-    if not isinstance(service, TrackingService):
+    if backends.scheme(store_uri) not in ("sqlite", "postgresql"):
         raise InvalidInput(
             f"the server needs a SQL store (a SQLite path or postgresql:// URL), not {store_uri!r}"
         )
-    return service
+    total = int(os.environ.get("ASSAY_DB_POOL_SIZE", str(DEFAULT_SERVER_CONNECTIONS)))
+    return backends.embedded_service(store_uri, artifacts, pool_sizes(workers, total))
 
 
 def app_from_env() -> FastAPI:
@@ -48,7 +47,8 @@ def app_from_env() -> FastAPI:
     store = os.environ.get(_STORE_ENV)
     if not store:
         raise InvalidInput(f"${_STORE_ENV} names no store: start the server with assay.server.main.serve")
-    service = build_service(store, os.environ.get(_ARTIFACTS_ENV) or None)
+    workers = int(os.environ.get(_WORKERS_ENV, "1"))
+    service = build_service(store, os.environ.get(_ARTIFACTS_ENV) or None, workers)
     return create_app(service, owns_service=True, auth=os.environ.get(_AUTH_ENV) == "1")
 
 
@@ -91,7 +91,7 @@ def serve(
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}")
     auth = auth or not is_loopback(host)
-    service = build_service(store_uri, artifacts)
+    service = build_service(store_uri, artifacts, workers)
     try:
         if auth:
             check_team_mode(service)
@@ -108,6 +108,7 @@ def serve(
     os.environ[_STORE_ENV] = store_uri
     os.environ[_ARTIFACTS_ENV] = artifacts or service.artifact_root
     os.environ[_AUTH_ENV] = "1" if auth else "0"
+    os.environ[_WORKERS_ENV] = str(workers)
     _run("assay.server.main:app_from_env", host, port, workers, access_log)
 
 

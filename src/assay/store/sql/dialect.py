@@ -43,8 +43,21 @@ def normalize_url(uri: str) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url`` set up for assay's access pattern."""
+#: PostgreSQL connections one server may hold in all, whatever its worker count (ASSAY_DB_POOL_SIZE).
+#: PostgreSQL's own default limit is 100 connections, shared with every other client of the database.
+DEFAULT_SERVER_CONNECTIONS = 40
+
+
+def pool_sizes(workers: int, total: int = DEFAULT_SERVER_CONNECTIONS) -> tuple[int, int]:
+    """(pool size, overflow) of each of ``workers`` server processes, so that all of them together hold
+    at most about ``total * 1.25`` connections: 40 + 10 for one worker, 20 + 5 each for two."""
+    size = max(2, -(-total // max(1, workers)))
+    return size, max(1, size // 4)
+
+
+def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
+    """An engine for ``url`` set up for assay's access pattern; ``pool`` is the PostgreSQL pool's
+    (size, overflow): a server's share of its connections (``pool_sizes``), else SQLAlchemy's 5 + 10."""
     if url.startswith("postgresql"):
         try:
             import psycopg  # noqa: F401
@@ -52,11 +65,13 @@ def create_store_engine(url: str) -> Engine:
             raise MissingDependency(
                 "PostgreSQL needs the psycopg driver: pip install 'assay[postgres]'"
             ) from exc
-        # The pool keeps as many idle connections as the server's threadpool can use at once (anyio's
-        # default is 40 threads): with fewer, every burst of requests opened and closed connections, and a
-        # new PostgreSQL connection (a forked backend) costs more than the statements it runs. Connections
-        # are made lazily, so an idle server holds only what it has needed.
-        return create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=10)
+        # A server's pool keeps as many idle connections as its share allows (one worker: as many as the
+        # threadpool can use at once, anyio's default being 40 threads): with fewer, every burst of
+        # requests opened and closed connections, and a new PostgreSQL connection (a forked backend) costs
+        # more than the statements it runs. Connections are made lazily, so an idle server holds only what
+        # it has needed. An SDK process needs a few at most.
+        size, overflow = pool or (5, 10)
+        return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,

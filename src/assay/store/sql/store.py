@@ -69,9 +69,9 @@ def experiment_pk(experiment_id: str) -> int:
 class SqlStore:
     """assay's tables on SQLite or PostgreSQL; ``url`` is a SQLAlchemy URL or a path (see dialect)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: tuple[int, int] | None = None) -> None:
         self.url = dialect.normalize_url(url)
-        self.engine = dialect.create_store_engine(self.url)
+        self.engine = dialect.create_store_engine(self.url, pool)
         ensure_schema(self.engine)
         self.access = AccessStore(self.engine)
         self._sql = HotStatements(self.engine)
