@@ -23,7 +23,7 @@ from assay import Client
 from assay.backends import get_backend
 from assay.cli.main import app
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
-from assay.errors import FilterSyntaxError, InvalidInput, InvalidState
+from assay.errors import FilterSyntaxError, InvalidInput, InvalidState, Unavailable
 from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
 from assay.server.main import build_service
 from assay.server.testing import ServerThread
@@ -283,3 +283,30 @@ def test_a_servers_postgresql_connections_are_shared_among_its_workers(
         assert (pool.size(), pool._max_overflow) == (4, 1)
     finally:
         service.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("sqlite:////nonexistent-assay-dir/sub/assay.db", "cannot open the SQLite store"),
+        (
+            "postgresql://postgres:s3cret@127.0.0.1:1/nothing",
+            "cannot reach the PostgreSQL store postgresql://postgres:***@",
+        ),
+        ("http://127.0.0.1:1", "cannot reach the tracking server at http://127.0.0.1:1"),
+    ],
+)
+def test_an_unreachable_store_is_one_line_naming_it_without_its_password(
+    uri: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 14: `assay runs ls` printed a traceback; the SDK raised the driver's exceptions."""
+    monkeypatch.chdir(tmp_path)
+    reset_sdk()
+    result = CliRunner().invoke(app, ["--tracking-uri", uri, "runs", "ls"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {says}") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    reset_sdk()
+    with pytest.raises(Unavailable, match="cannot"):
+        Client(uri).search_runs()
+    reset_sdk()

@@ -31,7 +31,7 @@ from assay.entities import (
     SeriesBatch,
     WriteBatch,
 )
-from assay.errors import NotFound
+from assay.errors import NotFound, Unavailable
 from assay.remote.access import RemoteAccess
 from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
@@ -235,8 +235,26 @@ def new_http_client(base_url: str, timeout: float = 30.0, token: str | None = No
         base_url=base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         headers=headers,
-        transport=httpx.HTTPTransport(retries=1),  # connection attempts only
+        transport=ReachingTransport(base_url.rstrip("/")),
     )
+
+
+class ReachingTransport(httpx.HTTPTransport):
+    """HTTP with one retry of a failed connection attempt; a server that cannot be reached raises
+    ``Unavailable`` naming it and what to check, never a bare ``httpx`` error."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(retries=1)
+        self.base_url = base_url
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"cannot reach the tracking server at {self.base_url} ({type(exc).__name__}: {exc}): check that "
+                "`assay server` runs there and the URI is right (--tracking-uri / ASSAY_TRACKING_URI)"
+            ) from exc
 
 
 def remote_backend(uri: str) -> RemoteTracking:

@@ -4,10 +4,10 @@ An error answer carries ``{"error": {"code", "message"}}``; the code names the `
 the caller gets the same class with the same message as in embedded mode (a filter error comes with its
 reason, text and position, and is rebuilt as a FilterSyntaxError with its caret).
 
-What is *not* turned into an AssayError, on purpose: connection failures (``httpx.TransportError``
-propagates as is) and server failures (5xx other than 501 MISSING_DEPENDENCY raise ``ServerError``). The
-SDK's background writer drops an operation the backend refuses with an AssayError, but keeps a batch that
-failed any other way and sends it again on its next tick: a server that is down or failing loses nothing.
+Connection failures (raised by ``client.ReachingTransport``) and server failures (5xx other than 501
+MISSING_DEPENDENCY, as ``ServerError``) are ``Unavailable``: not a refusal but a store that cannot answer
+now. The SDK's error policy (``assay.sdk.policy``) keeps such a batch and sends it again: a server that
+is down or failing loses nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from assay.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 
 _BY_CODE: dict[str, type[AssayError]] = {
@@ -38,17 +39,17 @@ _BY_CODE: dict[str, type[AssayError]] = {
         MissingDependency,
         Unauthenticated,
         PermissionDenied,
+        Unavailable,
     )
 }
 
 
-class ServerError(Exception):
-    """The server failed to answer (HTTP 5xx): worth retrying, unlike an AssayError."""
+class ServerError(Unavailable):
+    """The server failed to answer (HTTP 5xx): worth retrying, unlike a refusal."""
 
     def __init__(self, status_code: int, message: str) -> None:
         super().__init__(f"the tracking server failed (HTTP {status_code}): {message}")
         self.status_code = status_code
-        self.message = message
 
 
 def check(response: httpx.Response) -> None:

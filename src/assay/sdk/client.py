@@ -34,13 +34,13 @@ from assay.entities import (
     RunStatus,
 )
 from assay.errors import (
-    AssayError,
     Conflict,
     InvalidInput,
     InvalidState,
     MissingDependency,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 from assay.evaluation import Evaluation, evaluate_model
 from assay.sdk import capture, lifecycle
@@ -135,9 +135,7 @@ class Client:
         """
         try:
             exp = self.backend.get_experiment_by_name(name)
-        except AssayError:
-            raise
-        except Exception as exc:  # unreachable: a connection or server failure, not a refusal
+        except Unavailable as exc:  # unreachable: a connection or server failure, not a refusal
             project = project or os.environ.get("ASSAY_PROJECT") or None
             log.warning(
                 "assay: the tracking store is unreachable (%s); runs of experiment %r are kept in the local "
@@ -252,9 +250,7 @@ class Client:
             return hit[0]
         try:
             exp = self.backend.get_experiment(experiment_id)
-        except AssayError:
-            raise
-        except Exception:
+        except Unavailable:
             if hit is None:
                 raise
             return hit[0]  # the store is unreachable: the run is spooled, with the location last seen

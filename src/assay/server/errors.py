@@ -27,6 +27,7 @@ from assay.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 from assay.server.schemas import ErrorBody, ErrorDetail
 
@@ -41,6 +42,7 @@ STATUS: tuple[tuple[type[AssayError], int], ...] = (
     (MissingDependency, 501),
     (Unauthenticated, 401),
     (PermissionDenied, 403),
+    (Unavailable, 503),
 )
 
 #: Codes of HTTP-level failures (no route, wrong method, wrong media type): not AssayErrors of the service.
@@ -69,6 +71,10 @@ async def on_assay_error(request: Request, exc: Exception) -> Response:
     status = status_of(exc)
     if status == 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    if status == 503:
+        # The message names the server's own store (a path, a host): log it, tell the client less.
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        exc = Unavailable("the server cannot reach its store right now; try again shortly")
     if status == 401 and _wants_html(request):
         # A browser without a session goes to the sign-in form, and comes back afterwards.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

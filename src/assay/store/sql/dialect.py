@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Float, Integer, Text
 
-from assay.errors import InvalidInput, MissingDependency
+from assay.errors import InvalidInput, MissingDependency, Unavailable
 
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN, so two writers
 #: wait on the busy timeout instead of failing to upgrade a read lock.
@@ -71,7 +71,9 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
         # more than the statements it runs. Connections are made lazily, so an idle server holds only what
         # it has needed. An SDK process needs a few at most.
         size, overflow = pool or (5, 10)
-        return create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
+        _translate_errors(engine)
+        return engine
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,
@@ -79,7 +81,47 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
         **({"poolclass": StaticPool} if memory else {}),
     )
     _configure_sqlite(engine, memory)
+    _translate_errors(engine)
     return engine
+
+
+#: SQLite errors that mean "cannot get at the database now", as opposed to a bad statement.
+_SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "disk i/o error", "is full")
+
+
+def unavailable(engine: Engine, exc: BaseException) -> Unavailable | None:
+    """The ``Unavailable`` error for a driver error that means the store cannot be reached or opened
+    (naming the store without its password and what to check), or None for any other error."""
+    if engine.dialect.name == "sqlite":
+        text = str(exc).lower()
+        if type(exc).__name__ != "OperationalError" or not any(m in text for m in _SQLITE_UNAVAILABLE):
+            return None
+        path = engine.url.database or ""
+        if "locked" in text:
+            return Unavailable(f"the SQLite store {path} stayed locked by another writer for 60 s; try again")
+        return Unavailable(
+            f"cannot open the SQLite store {path} ({exc}): its directory must exist and be writable; "
+            "create it, or point --tracking-uri / ASSAY_TRACKING_URI at another file"
+        )
+    if type(exc).__module__.startswith("psycopg") and isinstance(
+        exc, engine.dialect.loaded_dbapi.OperationalError
+    ):
+        shown = engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Unavailable(
+            f"cannot reach the PostgreSQL store {shown} ({first}): check that the server is running and the "
+            "URI is right (--tracking-uri / ASSAY_TRACKING_URI)"
+        )
+    return None
+
+
+def _translate_errors(engine: Engine) -> None:
+    """Driver errors that mean "unavailable" surface as ``assay.errors.Unavailable`` (statements and
+    connection attempts made through SQLAlchemy; ``prepared.raw_transaction`` does the same for its own)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> BaseException | None:
+        return unavailable(engine, ctx.original_exception)
 
 
 def _lower(value: Any) -> Any:

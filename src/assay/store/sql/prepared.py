@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ClauseElement
 
+from assay.store.sql.dialect import unavailable
+
 
 class Prepared:
     """``stmt`` compiled for ``engine``'s dialect; rows are dicts of bind names (missing: the defaults)."""
@@ -47,7 +49,22 @@ class Prepared:
 
 @contextmanager
 def raw_transaction(engine: Engine, write: bool = True) -> Iterator[Any]:
-    """A DBAPI cursor inside one transaction (on SQLite, ``BEGIN IMMEDIATE`` when ``write``)."""
+    """A DBAPI cursor inside one transaction (on SQLite, ``BEGIN IMMEDIATE`` when ``write``).
+
+    A driver error that means the store is unreachable is raised as ``assay.errors.Unavailable`` (the
+    statements here bypass SQLAlchemy, whose ``handle_error`` hook does that for the others)."""
+    try:
+        with _raw_transaction(engine, write) as cur:
+            yield cur
+    except Exception as exc:
+        translated = unavailable(engine, exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+@contextmanager
+def _raw_transaction(engine: Engine, write: bool) -> Iterator[Any]:
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         dbapi_conn: Any = conn.connection.dbapi_connection
