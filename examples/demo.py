@@ -70,6 +70,11 @@ def grid(space: dict[str, list[object]]) -> list[dict[str, object]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*space.values())]
 
 
+def run_name(model_name: str, params: dict[str, object]) -> str:
+    """A name that says what differs between the runs of one model: ``rf n_estimators=50 max_depth=4``."""
+    return " ".join([model_name, *(f"{k}={v}" for k, v in params.items())])
+
+
 def classification() -> None:
     X, y = load_breast_cancer(return_X_y=True)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
@@ -77,7 +82,9 @@ def classification() -> None:
     for model_name, (make, space) in CLASSIFIERS.items():
         for params in grid(space):
             with assay.start_run(
-                name=f"{model_name}", params={"model": model_name, **params}, tags={"task": "classification"}
+                name=run_name(model_name, params),
+                params={"model": model_name, **params},
+                tags={"task": "classification"},
             ):
                 t0 = time.perf_counter()
                 model = make(**params).fit(X_tr, y_tr)
@@ -114,7 +121,9 @@ def regression() -> None:
     for model_name, (make, space) in REGRESSORS.items():
         for params in grid(space):
             with assay.start_run(
-                name=f"{model_name}", params={"model": model_name, **params}, tags={"task": "regression"}
+                name=run_name(model_name, params),
+                params={"model": model_name, **params},
+                tags={"task": "regression"},
             ):
                 model = make(**params).fit(X_tr, y_tr)
                 if hasattr(model, "staged_predict"):

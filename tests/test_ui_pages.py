@@ -120,3 +120,16 @@ def test_plotly_is_served_from_the_installed_package(service: TrackingService) -
         assert js.status_code == 200 and js.content == bundle.read_bytes()
         assert http.get("/static/app.js").status_code == 200
         assert http.get("/static/nope.js").status_code == 404
+
+
+def test_runs_that_share_a_name_are_told_apart_in_compare(service: TrackingService) -> None:
+    """Issue 8, item 15: three runs named ``logreg`` read ``logreg``, ``logreg``, ``logreg`` in legends."""
+    exp = service.create_experiment("e")
+    same = [service.create_run(exp.experiment_id, name="logreg", params={"C": c}) for c in (0.1, 1, 10)]
+    other = service.create_run(exp.experiment_id, name="rf")
+    ids = [r.run_id for r in [*same, other]]
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+        page = http.get("/compare", params=[("run", i) for i in ids], headers=HTML).text
+    for r in same:
+        assert f"logreg · {r.run_id[:8]}" in page  # in the plot data and in the differences table
+    assert "rf · " not in page

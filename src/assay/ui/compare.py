@@ -6,6 +6,7 @@ buckets (``assay.series``) and returns plain data the page embeds as JSON: the b
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,13 @@ PALETTE = (
 )  # fmt: skip
 
 
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """Each run's name, followed by its short id when another run shown beside it has the same name
+    (three runs called ``logreg`` would otherwise read ``logreg``, ``logreg``, ``logreg`` in a legend)."""
+    counts = Counter(r.info.name for r in runs)
+    return [f"{r.info.name} · {r.id[:8]}" if counts[r.info.name] > 1 else r.info.name for r in runs]
+
+
 @dataclass(frozen=True, slots=True)
 class DiffRow:
     key: str
@@ -34,6 +42,8 @@ class DiffRow:
 class Comparison:
     runs: list[Run]
     colors: list[str]
+    #: What legends and column heads call each run: its name, with its short id when names collide.
+    labels: list[str] = field(default_factory=list)
     params: list[DiffRow] = field(default_factory=list)
     metrics: list[DiffRow] = field(default_factory=list)
     series: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -62,7 +72,7 @@ def build(service: Tracking, run_ids: Sequence[str], max_points: int = 1000) -> 
         raise InvalidInput(f"compare 2 to {MAX_RUNS} runs: select them in the runs table ({len(ids)} given)")
     runs = [service.get_run(r) for r in ids]
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(runs))]
-    out = Comparison(runs, colors)
+    out = Comparison(runs, colors, run_labels(runs))
     param_keys = sorted({k for r in runs for k in r.params})
     metric_keys = sorted(
         {k for r in runs for k in r.metric_summaries}, key=lambda k: (k.startswith("system/"), k)

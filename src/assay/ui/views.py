@@ -306,8 +306,8 @@ def compare_page(
     comparison = cmp.build(service, run)
     payload = {
         "runs": [
-            {"id": r.id, "name": r.info.name, "color": color, "start": r.info.start_time}
-            for r, color in zip(comparison.runs, comparison.colors, strict=True)
+            {"id": r.id, "name": label, "color": color, "start": r.info.start_time}
+            for r, color, label in zip(comparison.runs, comparison.colors, comparison.labels, strict=True)
         ],
         "series": comparison.series,
         "dimensions": comparison.dimensions,
