@@ -30,10 +30,12 @@ from assay.errors import (
     InvalidInput,
     InvalidState,
     NotFound,
+    Unavailable,
 )
 from assay.remote import RemoteTracking, ServerError, remote_backend
 from assay.remote.errors import check
 from assay.sdk.client import writer_for
+from assay.sdk.policy import Action, decide
 from assay.server.main import build_service
 from assay.services.tracking import Tracking
 from conftest import reset_sdk
@@ -245,7 +247,10 @@ def test_failures_that_are_not_assay_errors_stay_retryable() -> None:
         assert type(refused.value) is AssayError and refused.value.code == "METHOD_NOT_ALLOWED"
         with pytest.raises(InvalidState):
             call(status="409", code="INVALID_STATE")
-    assert not issubclass(ServerError, AssayError)
+    # A server failure is Unavailable: an AssayError (one line in the CLI) that the writer retries.
+    assert issubclass(ServerError, Unavailable)
+    assert decide(ServerError(500, "m"), single=True) is Action.RETRY
+    assert decide(InvalidState("m"), single=True) is Action.SET_ASIDE
 
 
 @pytest.mark.slow
