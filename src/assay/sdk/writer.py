@@ -35,6 +35,9 @@ log = logging.getLogger("assay")
 #: The hot path's view of one series: ``append(RECORD.pack(value, step, seconds))``.
 Appender = Callable[[bytes], None]
 
+#: The longest wait between two background tries while sends keep failing.
+MAX_BACKOFF_S = 5.0
+
 #: Stands for "no step given" in a step buffer; the writer replaces it with the previous step + 1.
 NO_STEP = -(2**63)
 
@@ -168,6 +171,9 @@ class BackgroundWriter:
         self._stop = False
         self._last_heartbeat = time.monotonic()
         self._warned = False
+        #: Failed sends in a row: the background loop waits longer between tries (up to MAX_BACKOFF_S),
+        #: so a process whose server is down or refuses its token does not send 20 requests a second.
+        self._failures = 0
         self._thread = threading.Thread(target=self._loop, name="assay-writer", daemon=True)
         self._thread.start()
 
@@ -240,6 +246,7 @@ class BackgroundWriter:
             if self.spool is not None and self.spool.pending():
                 try:
                     self.spool.replay(self._deliver)
+                    self._failures = 0
                 except Exception as exc:
                     # Still undeliverable: this batch joins the spool behind the others, keeping order.
                     if batch:
@@ -260,6 +267,7 @@ class BackgroundWriter:
             self._outage(raise_errors, exc)
             return
         self._warned = False
+        self._failures = 0
         for r in batch.new_runs:
             self._unsent.discard(r.run_id)
         if refused and raise_errors:
@@ -294,6 +302,7 @@ class BackgroundWriter:
 
     def _outage(self, raise_errors: bool, error: Exception) -> None:
         """Report a batch kept for later: raise it to a caller who flushed, warn once in the background."""
+        self._failures += 1
         if raise_errors:
             raise error
         if not self._warned:
@@ -317,7 +326,7 @@ class BackgroundWriter:
 
     def _loop(self) -> None:
         while not self._stop:
-            self._wake.wait(self.interval)
+            self._wake.wait(min(MAX_BACKOFF_S, self.interval * 2 ** min(self._failures, 16)))
             self._wake.clear()
             try:
                 self.flush(raise_errors=False)
