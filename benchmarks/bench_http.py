@@ -103,8 +103,8 @@ def team_member_token(store: str) -> str:
     """Team mode as users meet it: the server requires tokens, and the client is a plain editor of a
     project (not an admin), so every request pays authentication and the project-role checks."""
     from assay.access import Role
+    from assay.embedded.access import AccessService
     from assay.server.main import build_service
-    from assay.services.access import AccessService
 
     service = build_service(store)
     try:

@@ -25,12 +25,12 @@ from fastapi import FastAPI
 
 from assay import wire
 from assay.access import Role
+from assay.embedded.access import AccessService
+from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.server.app import API_PREFIX, create_app
 from assay.server.auth import PUBLIC_PATHS
 from assay.server.main import build_service
-from assay.services.access import AccessService
-from assay.services.tracking import TrackingService
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -18,9 +18,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from assay import wire
+from assay.embedded.access import AccessService
 from assay.server.app import create_app
 from assay.server.main import build_service
-from assay.services.access import AccessService
 
 
 @schemathesis.serializer(wire.MSGPACK)

@@ -22,12 +22,12 @@ import assay
 from assay import Client
 from assay.backends import get_backend
 from assay.cli.main import app
+from assay.embedded.access import AccessService
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import FilterSyntaxError, InvalidInput, InvalidState, Unavailable
 from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
 from assay.server.main import build_service
 from assay.server.testing import ServerThread
-from assay.services.access import AccessService
 from assay.services.tracking import new_run
 from assay.store.sql.dialect import pool_sizes
 from assay.wire import new_batch_id

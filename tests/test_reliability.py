@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assay.services.tracking import TrackingService
+from assay.embedded.tracking import TrackingService
 from assay.store.sql import SqlStore
 from conftest import _truncate_pg
 from processes import ServerProcess

@@ -22,12 +22,12 @@ from fastapi.routing import APIRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from assay import wire
+from assay.embedded.tracking import TrackingService
 from assay.entities import NewRun, Run, RunEnd, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import AssayError, Conflict, InvalidInput, InvalidState, MissingDependency, NotFound
 from assay.server.app import API_PREFIX, create_app
 from assay.server.artifacts import SMALL
 from assay.server.main import build_service
-from assay.services.tracking import TrackingService
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; the project runs on httpx.
@@ -472,8 +472,8 @@ def test_the_fast_search_json_is_exactly_the_models() -> None:
     """run_list_json / run_list_from_json write and read what RunListOut does, non-finite numbers included."""
     import orjson
 
+    from assay.api.schemas import RunListOut, run_list_from_json, run_list_json
     from assay.entities import Lifecycle, MetricSummary, RunInfo, RunList
-    from assay.server.schemas import RunListOut, run_list_from_json, run_list_json
 
     info = RunInfo(
         "a" * 32, "3", "r", RunStatus.KILLED, 1, 2, "u", "file:///x", Lifecycle.DELETED, "b" * 32, 2

@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 from assay import Client
 from assay.backends import get_backend
 from assay.cli.main import app
+from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.sdk.spool import SpoolFile, replay_directory, spool_dir
 from assay.sdk.writer import BackgroundWriter
-from assay.services.tracking import TrackingService, new_run
+from assay.services.tracking import new_run
 
 
 class FlakyService(TrackingService):

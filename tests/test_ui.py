@@ -17,10 +17,10 @@ import numpy as np
 import orjson
 import pytest
 
+from assay.embedded.tracking import TrackingService
 from assay.entities import RunStatus, SeriesBatch
 from assay.server.main import build_service
 from assay.server.testing import ServerThread
-from assay.services.tracking import TrackingService
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(os.environ.get("ASSAY_SCREENSHOTS", "test-screenshots"))

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assay.embedded.tracking import TrackingService
 from assay.entities import RunStatus, SeriesBatch
 from assay.server.app import create_app
 from assay.server.main import build_service
-from assay.services.tracking import TrackingService
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

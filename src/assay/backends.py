@@ -17,8 +17,8 @@ from assay.errors import InvalidInput
 from assay.services.tracking import Tracking
 
 if TYPE_CHECKING:
+    from assay.embedded.tracking import TrackingService
     from assay.services.access import Access
-    from assay.services.tracking import TrackingService
 
 Factory = Callable[[str], Tracking]
 
@@ -60,7 +60,7 @@ def embedded_service(
 ) -> TrackingService:
     """The in-process service over the SQL store at ``uri``, with its artifacts under ``artifacts``, else
     ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else ``$ASSAY_HOME/artifacts``."""
-    from assay.services.tracking import TrackingService
+    from assay.embedded.tracking import TrackingService
     from assay.store.sql import SqlStore
 
     store = SqlStore(uri, pool)
@@ -127,10 +127,10 @@ def get_access(uri: str | None = None) -> Access:
     On a store (embedded) they run as the local admin; on a server, as the owner of the client's token.
     """
     backend = get_backend(uri)
-    from assay.services.tracking import TrackingService
+    from assay.embedded.tracking import TrackingService
 
     if isinstance(backend, TrackingService):
-        from assay.services.access import AccessService
+        from assay.embedded.access import AccessService
 
         return AccessService(backend.store).scoped()
     from assay.remote import RemoteTracking

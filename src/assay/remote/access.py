@@ -11,9 +11,9 @@ import httpx
 from pydantic import BaseModel
 
 from assay.access import ApiToken, Member, NewToken, Project, Role, User
+from assay.api import schemas as s
 from assay.remote.errors import check
 from assay.remote.urls import API, segment
-from assay.server import schemas as s
 from assay.services.access import Access
 
 M = TypeVar("M", bound=BaseModel)

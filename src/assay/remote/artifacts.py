@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 
+from assay.api.schemas import FileList
 from assay.artifacts.uri import clean_path
 from assay.entities import FileInfo
 from assay.errors import NotFound
 from assay.remote.errors import check
 from assay.remote.urls import API, artifact_url, run_path
-from assay.server.schemas import FileList
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from assay import __version__, wire
+from assay.api import schemas as s
 from assay.entities import (
     Experiment,
     MetricHistory,
@@ -37,7 +38,6 @@ from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.series import Downsampled
-from assay.server import schemas as s
 from assay.services import validation as v
 from assay.services.tracking import Tracking, now_ms
 
@@ -83,7 +83,7 @@ class RemoteTracking(HttpArtifacts, Tracking):
         return response
 
     def _fetch(self, model: type[M], path: str, method: str = "GET", **kwargs: Any) -> M:
-        """The response body of a request as ``model`` (one of assay.server.schemas)."""
+        """The response body of a request as ``model`` (one of assay.api.schemas)."""
         return model.model_validate_json(self._call(method, path, **kwargs).content)
 
     # ---- experiments ----------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from assay import __version__, ui
+from assay.api.schemas import ErrorBody, Health
+from assay.embedded.access import AccessService
+from assay.embedded.tracking import TrackingService
 from assay.errors import InvalidInput
 from assay.server import artifacts, errors, experiments, metrics, people, runs
 from assay.server.hosts import AllowedHosts, allowed_hosts_from_env
-from assay.server.schemas import ErrorBody, Health
-from assay.services.access import AccessService
-from assay.services.tracking import Tracking, TrackingService
+from assay.services.tracking import Tracking
 
 API_PREFIX = "/api/v1"
 

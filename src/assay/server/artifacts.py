@@ -20,10 +20,10 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from assay.access import Role
+from assay.api.schemas import FileList
 from assay.artifacts.uri import clean_path
 from assay.server.auth import CallerDep
 from assay.server.deps import Service
-from assay.server.schemas import FileList
 
 router = APIRouter(tags=["artifacts"])
 

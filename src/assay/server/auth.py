@@ -21,9 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from assay.access import LOCAL_ADMIN, Principal, Role
+from assay.embedded.access import AccessService, ScopedAccess
 from assay.entities import Experiment
 from assay.errors import InvalidState, Unauthenticated
-from assay.services.access import AccessService, ScopedAccess
 
 #: Answered to anyone: liveness, the API description, and the login page.
 PUBLIC_PATHS = frozenset(

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
+from assay.api.schemas import ErrorBody, ErrorDetail
 from assay.errors import (
     AssayError,
     Conflict,
@@ -29,7 +30,6 @@ from assay.errors import (
     Unauthenticated,
     Unavailable,
 )
-from assay.server.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger("assay.server")
 

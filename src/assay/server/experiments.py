@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from assay.access import Role
+from assay.api.schemas import CreateExperiment, ExperimentList, ExperimentOut
 from assay.errors import NotFound
 from assay.server.auth import CallerDep
 from assay.server.deps import Service
-from assay.server.schemas import CreateExperiment, ExperimentList, ExperimentOut
 
 router = APIRouter(tags=["experiments"])
 

@@ -14,11 +14,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from assay import backends
+from assay.embedded.access import AccessService
+from assay.embedded.tracking import TrackingService
 from assay.errors import InvalidInput, InvalidState
 from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
-from assay.services.access import AccessService
-from assay.services.tracking import TrackingService
 from assay.store.sql.dialect import DEFAULT_SERVER_CONNECTIONS, pool_sizes
 
 _STORE_ENV = "ASSAY_SERVER_STORE"

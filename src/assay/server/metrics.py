@@ -17,11 +17,11 @@ from starlette.exceptions import HTTPException
 
 from assay import wire
 from assay.access import Role
+from assay.api.schemas import MetricHistoryOut, SeriesOut
 from assay.entities import WriteBatch
 from assay.series import Downsampled
 from assay.server.auth import Caller, CallerDep
 from assay.server.deps import Service
-from assay.server.schemas import MetricHistoryOut, SeriesOut
 from assay.services.tracking import Tracking, split_by_name
 
 log = logging.getLogger("assay.server")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.server.auth import CallerDep
-from assay.server.schemas import (
+from assay.api.schemas import (
     CreateProject,
     CreateToken,
     CreateUser,
@@ -25,6 +24,7 @@ from assay.server.schemas import (
     UserList,
     UserOut,
 )
+from assay.server.auth import CallerDep
 
 router = APIRouter(tags=["team"])
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from assay.access import Role
-from assay.entities import RunList
-from assay.server.auth import CallerDep
-from assay.server.deps import Service
-from assay.server.schemas import (
+from assay.api.schemas import (
     CreateRun,
     EndRun,
     Heartbeat,
@@ -20,6 +17,9 @@ from assay.server.schemas import (
     SetTags,
     run_list_json,
 )
+from assay.entities import RunList
+from assay.server.auth import CallerDep
+from assay.server.deps import Service
 
 router = APIRouter(tags=["runs"])
 

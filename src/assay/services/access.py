@@ -1,31 +1,20 @@
-"""Team mode's rules: who a token belongs to, what a caller may do, and the user/token/project operations.
+"""Team mode's interfaces: who a token belongs to and what a caller may do (``Authorizer``), and the
+operations people call on users, tokens, projects and members (``Access``).
 
-``AccessService`` holds the rules over the store: it authenticates bearer tokens, finds the project a run or
-experiment belongs to, and refuses a caller without the role an operation needs (``require``).
-``Access`` is the interface of the operations a person calls (whoami, tokens, projects, members, users),
-always as some caller: ``ScopedAccess`` implements it in-process for a ``Principal``, and the remote client
-over HTTP, so the CLI works the same on a store and on a server.
-
-Tokens are ``assay_<id>_<secret>``: the id finds the record, the secret's SHA-256 is compared in constant
-time. Authenticated callers are cached for ``cache_ttl`` seconds (2 by default) so a logging client's
-batches cost no extra query; a revocation or role change made in this process clears the cache at once,
-one made through another server process takes effect within the TTL.
+``Authorizer`` is what the service boundary needs: ``assay.services.authorized.AuthorizedTracking`` asks
+it for the project a run or experiment belongs to and refuses a caller without the role an operation
+needs. ``Access`` is always used as some caller; the CLI works the same on a store and on a server.
+Implementations: ``assay.embedded.access`` (``AccessService``, ``ScopedAccess``) in-process, and
+``assay.remote.access.RemoteAccess`` over HTTP. Importing this module loads no storage.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from assay.access import (
-    DEFAULT_PROJECT,
-    LOCAL_ADMIN,
     ApiToken,
     Member,
     NewToken,
@@ -34,20 +23,9 @@ from assay.access import (
     Role,
     User,
 )
-from assay.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from assay.services.tracking import now_ms
-from assay.store.sql import SqlStore
+from assay.errors import InvalidInput
 
-#: The most run -> project entries kept before the cache starts over.
-_MAX_CACHED = 100_000
-_TOKEN = re.compile(r"assay_([0-9a-f]{16})_([0-9a-f]{64})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
-#: What each role allows, for messages.
-_ALLOWS = {
-    Role.VIEWER: "reading",
-    Role.EDITOR: "writing",
-    Role.OWNER: "managing",
-}
 
 
 def check_name(name: str, what: str) -> str:
@@ -60,149 +38,13 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
-def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-class AccessService:
-    """Authentication and authorization over the tables of ``store`` (see the module docstring)."""
-
-    def __init__(self, store: SqlStore, cache_ttl: float = 2.0) -> None:
-        self.store = store.access
-        self.cache_ttl = cache_ttl
-        self._lock = threading.Lock()
-        self._callers: dict[str, tuple[float, Principal]] = {}
-        # A run or experiment never changes project, so these never go stale.
-        self._run_projects: dict[str, int] = {}
-        self._experiment_projects: dict[str, int] = {}
-        self._project_names: dict[int, str] = {}
-
-    # ---- authentication --------------------------------------------------------------------------------
-
-    def has_users(self) -> bool:
-        return self.store.count_users() > 0
-
-    def cached(self, token: str) -> Principal | None:
-        """The caller of ``token`` if it was authenticated less than ``cache_ttl`` ago (no I/O)."""
-        hit = self._callers.get(token)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        return None
-
-    def authenticate(self, token: str) -> Principal:
-        """The caller a bearer token belongs to; Unauthenticated for a malformed, unknown or revoked one."""
-        hit = self.cached(token)
-        if hit is not None:
-            return hit
-        m = _TOKEN.fullmatch(token.strip())
-        if m is None:
-            raise Unauthenticated(
-                "the token is not an assay token (they look like assay_<16 hex>_<64 hex>): "
-                "pass the one `assay token create` printed"
-            )
-        found = self.store.token_owner(m.group(1))
-        if found is None or not hmac.compare_digest(found[0], _sha256(m.group(2))):
-            raise Unauthenticated("unknown token: create one with `assay token create`")
-        if found[1] is not None:
-            raise Unauthenticated(
-                f"token {m.group(1)} was revoked: create a new one with `assay token create`"
-            )
-        user = found[2]
-        principal = Principal(user, self.store.roles_of(user.user_id))
-        with self._lock:
-            if len(self._callers) > 10_000:
-                self._callers.clear()
-            self._callers[token] = (time.monotonic() + self.cache_ttl, principal)
-        return principal
-
-    def forget_callers(self) -> None:
-        """Drop cached callers, after a revocation or a role change."""
-        with self._lock:
-            self._callers.clear()
-
-    def issue_token(self, user: User, name: str = "default") -> NewToken:
-        token_id, secret = secrets.token_hex(8), secrets.token_hex(32)
-        record = self.store.add_token(user, token_id, name, _sha256(secret), now_ms())
-        return NewToken(record, f"assay_{token_id}_{secret}")
-
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken:
-        """A new user and their first token (what ``assay admin create-user`` does)."""
-        user = self.store.create_user(check_name(name, "user"), is_admin, now_ms())
-        return self.issue_token(user, "first")
-
-    # ---- authorization ---------------------------------------------------------------------------------
-
-    def project_of_run(self, run_id: str) -> int:
-        pid = self._run_projects.get(run_id)
-        if pid is None:
-            if len(self._run_projects) >= _MAX_CACHED:  # bounded: a busy server sees millions of runs
-                self._run_projects.clear()
-            pid = self._run_projects[run_id] = self.store.project_of_run(run_id)
-        return pid
-
-    def project_of_experiment(self, experiment_id: str) -> int:
-        pid = self._experiment_projects.get(experiment_id)
-        if pid is None:
-            pid = self._experiment_projects[experiment_id] = self.store.project_of_experiment(experiment_id)
-        return pid
-
-    def project_name(self, project_id: int) -> str:
-        name = self._project_names.get(project_id)
-        if name is None:
-            for p in self.store.list_projects([project_id]):
-                self._project_names[p.project_id] = p.name
-            name = self._project_names.get(project_id, str(project_id))
-        return name
-
-    def require(self, caller: Principal, role: Role, project_id: int, action: str) -> None:
-        """Return if ``caller`` holds ``role`` (or more) in the project, else PermissionDenied saying why."""
-        if caller.can(role, project_id):
-            return
-        project = self.project_name(project_id)
-        held = caller.role_in(project_id)
-        has = f"is a {held.value}" if held is not None else "has no role"
-        raise PermissionDenied(
-            f"user {caller.name!r} {has} in project {project!r}; {action} needs {role.value} "
-            f"({_ALLOWS[role]}): ask an owner of {project!r} for it "
-            f"(`assay projects add-member {project} {caller.name} --role {role.value}`)"
-        )
-
-    def require_run(self, caller: Principal, role: Role, run_ids: Iterable[str], action: str) -> None:
-        if caller.is_admin:
-            return
-        for pid in {self.project_of_run(r) for r in run_ids}:
-            self.require(caller, role, pid, action)
-
-    def require_experiment(
-        self, caller: Principal, role: Role, experiment_ids: Iterable[str], action: str
-    ) -> None:
-        if caller.is_admin:
-            return
-        for pid in {self.project_of_experiment(str(e)) for e in experiment_ids}:
-            self.require(caller, role, pid, action)
-
-    def require_project(self, caller: Principal, role: Role, name: str | None, action: str) -> Project:
-        project = self.store.get_project(name or DEFAULT_PROJECT)
-        self.require(caller, role, project.project_id, action)
-        return project
-
-    def readable_projects(self, caller: Principal) -> set[int] | None:
-        """Ids of the projects ``caller`` may read; None for every project (an admin)."""
-        if caller.is_admin:
-            return None
-        return set(caller.roles)
-
-    def readable_experiment_ids(self, caller: Principal) -> list[str] | None:
-        """Experiments ``caller`` may read, for searches over "all"; None for every experiment."""
-        projects = self.readable_projects(caller)
-        return None if projects is None else self.store.experiment_ids_in(projects)
-
-    def scoped(self, caller: Principal = LOCAL_ADMIN) -> ScopedAccess:
-        return ScopedAccess(self, caller)
-
-
 class Access(ABC):
-    """The people-facing operations of team mode, as one caller. Embedded: ``ScopedAccess``; remote: HTTP."""
+    """The people-facing operations of team mode, as one caller. Thread-safe.
+
+    Creating and listing users needs an admin; managing a project's members needs its owner; listing
+    members needs a viewer; anyone may create a project (and owns it). Refusals raise ``PermissionDenied``,
+    unknown names ``NotFound``, invalid names ``InvalidInput``; removing a project's last owner ``Conflict``.
+    """
 
     @abstractmethod
     def whoami(self) -> User: ...
@@ -238,102 +80,57 @@ class Access(ABC):
     def remove_member(self, project: str, user: str) -> None: ...
 
 
-class ScopedAccess(Access):
-    """``Access`` in-process, with ``caller``'s rights (the server runs each request through one)."""
+class Authorizer(ABC):
+    """Authentication and the role rules, as the service boundary and the server use them. Thread-safe.
 
-    def __init__(self, service: AccessService, caller: Principal = LOCAL_ADMIN) -> None:
-        self.service = service
-        self.store = service.store
-        self.caller = caller
+    Project ids are the store's integer ids. Every ``require*`` method returns if the caller holds the
+    role (or more) in every project concerned, and otherwise raises ``PermissionDenied`` with a message
+    that names the user, the project, the role missing and the command that grants it. Admins pass every
+    check. Unknown runs and experiments raise ``NotFound``.
+    """
 
-    def _admin(self, action: str) -> None:
-        if not self.caller.is_admin:
-            raise PermissionDenied(f"{action} needs an admin; user {self.caller.name!r} is not one")
+    @abstractmethod
+    def authenticate(self, token: str) -> Principal:
+        """The caller ``token`` belongs to; ``Unauthenticated`` for a malformed, unknown or revoked token."""
 
-    def whoami(self) -> User:
-        return self.caller.user
+    @abstractmethod
+    def cached(self, token: str) -> Principal | None:
+        """The caller of ``token`` if it was authenticated moments ago, without I/O; else None."""
 
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken:
-        self._admin("creating users")
-        return self.service.create_user(name, is_admin)
+    @abstractmethod
+    def project_of_run(self, run_id: str) -> int:
+        """The project the run belongs to (through its experiment)."""
 
-    def list_users(self) -> list[User]:
-        self._admin("listing users")
-        return self.store.list_users()
+    @abstractmethod
+    def project_of_experiment(self, experiment_id: str) -> int:
+        """The project the experiment belongs to."""
 
-    def _target_user(self, user: str | None, action: str) -> User:
-        """The caller's own user, or (for an admin) the one named."""
-        if user is None or user == self.caller.name:
-            if self.caller is LOCAL_ADMIN or self.caller.user.user_id == 0:
-                raise InvalidInput(f"{action} on an embedded store needs a user: pass --user NAME")
-            return self.caller.user
-        self._admin(f"{action} for another user")
-        return self.store.get_user(user)
+    @abstractmethod
+    def project_name(self, project_id: int) -> str:
+        """The project's name, for messages and for matching ``Experiment.project``."""
 
-    def create_token(self, name: str = "default", user: str | None = None) -> NewToken:
-        if not name or len(name) > 128:
-            raise InvalidInput("a token's name is 1 to 128 characters")
-        return self.service.issue_token(self._target_user(user, "creating a token"), name)
+    @abstractmethod
+    def require(self, caller: Principal, role: Role, project_id: int, action: str) -> None:
+        """Refuse ``caller`` unless it holds ``role`` in the project; ``action`` says what was tried."""
 
-    def list_tokens(self, user: str | None = None) -> list[ApiToken]:
-        if user is None and self.caller.is_admin and self.caller.user.user_id == 0:
-            return self.store.list_tokens(None)
-        return self.store.list_tokens(self._target_user(user, "listing tokens"))
+    @abstractmethod
+    def require_run(self, caller: Principal, role: Role, run_ids: Iterable[str], action: str) -> None:
+        """``require`` for the projects of ``run_ids``."""
 
-    def revoke_token(self, token_id: str) -> ApiToken:
-        token = self.store.get_token(token_id)
-        if token.user != self.caller.name:
-            self._admin("revoking another user's token")
-        self.store.revoke_token(token_id, now_ms())
-        self.service.forget_callers()
-        return self.store.get_token(token_id)
+    @abstractmethod
+    def require_experiment(
+        self, caller: Principal, role: Role, experiment_ids: Iterable[str], action: str
+    ) -> None:
+        """``require`` for the projects of ``experiment_ids``."""
 
-    def create_project(self, name: str) -> Project:
-        """A new project; a caller who is a user becomes its owner."""
-        project = self.store.create_project(check_name(name, "project"), now_ms())
-        if self.caller.user.user_id != 0:
-            self.store.set_member(project.project_id, self.caller.user.user_id, Role.OWNER)
-            self.service.forget_callers()
-        return Project(project.project_id, project.name, project.created_at, Role.OWNER)
+    @abstractmethod
+    def require_project(self, caller: Principal, role: Role, name: str | None, action: str) -> Project:
+        """``require`` for the project called ``name`` (default: "default"), which is returned."""
 
-    def list_projects(self) -> list[Project]:
-        ids = self.service.readable_projects(self.caller)
-        return [
-            Project(p.project_id, p.name, p.created_at, self.caller.roles.get(p.project_id))
-            for p in self.store.list_projects(ids)
-        ]
+    @abstractmethod
+    def readable_experiment_ids(self, caller: Principal) -> list[str] | None:
+        """The experiments ``caller`` may read, for a search over "all"; None meaning every one."""
 
-    def members(self, project: str) -> list[Member]:
-        p = self.service.require_project(self.caller, Role.VIEWER, project, "listing members")
-        return self.store.members(p.project_id)
-
-    def set_member(self, project: str, user: str, role: Role) -> Member:
-        p = self.service.require_project(self.caller, Role.OWNER, project, "managing members")
-        target = self.store.get_user(user)
-        if not isinstance(role, Role):
-            try:
-                role = Role(role)
-            except ValueError:
-                raise InvalidInput(f"role {role!r} is not one of viewer, editor, owner") from None
-        self._keep_an_owner(p, target, role)
-        self.store.set_member(p.project_id, target.user_id, role)
-        self.service.forget_callers()
-        return Member(target.name, role)
-
-    def remove_member(self, project: str, user: str) -> None:
-        p = self.service.require_project(self.caller, Role.OWNER, project, "managing members")
-        target = self.store.get_user(user)
-        self._keep_an_owner(p, target, None)
-        if not self.store.remove_member(p.project_id, target.user_id):
-            raise NotFound(f"user {user!r} is not a member of project {project!r}")
-        self.service.forget_callers()
-
-    def _keep_an_owner(self, project: Project, target: User, role: Role | None) -> None:
-        """Refuse to take the last owner's ownership away (the project would be unmanageable)."""
-        if role is Role.OWNER:
-            return
-        owners = [m.user for m in self.store.members(project.project_id) if m.role is Role.OWNER]
-        if owners == [target.name]:
-            raise Conflict(
-                f"{target.name!r} is the last owner of project {project.name!r}: make someone else an owner first"
-            )
+    @abstractmethod
+    def scoped(self, caller: Principal) -> Access:
+        """The people-facing operations as ``caller``."""

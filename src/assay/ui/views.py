@@ -22,12 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from assay.access import Role
 from assay.artifacts.uri import clean_path
+from assay.embedded.access import AccessService
 from assay.entities import Run
 from assay.errors import AssayError, FilterSyntaxError, InvalidInput, NotFound
 from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size, fmt_time_ago
 from assay.server.auth import COOKIE, CallerDep
 from assay.server.deps import Service
-from assay.services.access import AccessService
 from assay.services.tracking import Tracking, encode_page_token
 from assay.ui import compare as cmp
 from assay.ui import runs_table as rt

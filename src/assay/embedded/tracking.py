@@ -1,0 +1,318 @@
+"""``TrackingService``: the ``Tracking`` interface in-process, over the SQL store and an artifact root.
+
+The embedded mode's service, and the core the server exposes. Validation and invariants come from
+``assay.services.tracking`` (checked once, above the store); this class adds storage: ids resolved, runs
+reaped, batch ids remembered, artifacts read and written through fsspec.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from assay.access import DEFAULT_PROJECT
+from assay.artifacts import ArtifactRepository
+from assay.entities import (
+    Experiment,
+    FileInfo,
+    Lifecycle,
+    MetricHistory,
+    NewRun,
+    Run,
+    RunEnd,
+    RunInfo,
+    RunList,
+    RunStatus,
+    SeriesBatch,
+    WriteBatch,
+    batch_created_ms,
+)
+from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
+from assay.query import parse_filter, parse_order_by
+from assay.series import Downsampled, downsample
+from assay.services import validation as v
+from assay.services.tracking import (
+    BY_NAME,
+    PRUNE_EVERY_MS,
+    Tracking,
+    batch_retention_ms,
+    check_batch,
+    check_writable,
+    decode_page_token,
+    encode_page_token,
+    heartbeat_timeout_ms,
+    new_run,
+    now_ms,
+    split_by_name,
+)
+from assay.store.sql import SqlStore
+from assay.store.sql.rows import EndRefused
+
+
+class TrackingService(Tracking):
+    """Tracking in-process over a SQL store and an artifact root (embedded mode, and the server's core)."""
+
+    def __init__(self, store: SqlStore, artifact_root: str) -> None:
+        self.store = store
+        self.artifact_root = artifact_root.rstrip("/")
+        self._pruned_at = 0
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- experiments ----------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, project: str | None = None) -> Experiment:
+        v.check_name(name, "experiment")
+        pid = self.store.access.get_project(project or DEFAULT_PROJECT).project_id
+        eid = self.store.create_experiment(name, self.artifact_root, now_ms(), pid)
+        return self.store.get_experiment(eid)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(str(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+        self._reap()
+        ids = None if project is None else [self.store.access.get_project(project).project_id]
+        return self.store.list_experiments(include_deleted, ids)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.ACTIVE)
+
+    # ---- runs -------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        params: Mapping[str, object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+        start_time: int | None = None,
+        user: str | None = None,
+    ) -> RunInfo:
+        new = new_run(
+            experiment_id,
+            name=name,
+            params=params,
+            tags=tags,
+            parent_run_id=parent_run_id,
+            run_id=run_id,
+            start_time=start_time,
+            user=user,
+        )
+        location = self._experiment_location(new.experiment_id, {})
+        self._apply(WriteBatch(new_runs=[new]), {new.run_id: _artifact_uri(location, new.run_id)})
+        return RunInfo(
+            run_id=new.run_id,
+            experiment_id=new.experiment_id,
+            name=new.name,
+            status=RunStatus.RUNNING,
+            start_time=new.start_time,
+            end_time=None,
+            user=new.user,
+            artifact_uri=_artifact_uri(location, new.run_id),
+            parent_run_id=new.parent_run_id,
+            heartbeat_at=new.start_time,
+        )
+
+    def _experiment_location(self, experiment_id: str, seen: dict[str, str]) -> str:
+        """The artifact location of an experiment that accepts new runs (InvalidState if deleted)."""
+        if experiment_id not in seen:
+            location, lifecycle = self.store.experiment_for_new_run(experiment_id)
+            if lifecycle is Lifecycle.DELETED:
+                raise InvalidState(
+                    f"experiment {experiment_id} is deleted: restore it (Client.restore_experiment) "
+                    "to start runs in it"
+                )
+            seen[experiment_id] = location
+        return seen[experiment_id]
+
+    def ingest(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        self._check_age(batch.batch_id)
+        seen: dict[str, str] = {}
+        uris: dict[str, str] = {}
+        if any(r.experiment_id.startswith(BY_NAME) for r in batch.new_runs):
+            batch = replace(batch, new_runs=[self._resolved(r) for r in batch.new_runs])
+        check_batch(batch)
+        for r in batch.new_runs:
+            uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
+        existing = {b.run_id for b in batch.series} - set(uris)
+        if existing:
+            infos = self.store.get_run_infos(existing)
+            for rid in existing:
+                if rid not in infos:
+                    raise NotFound(f"no run with id {rid!r}")
+                check_writable(infos[rid])
+        self._apply(batch, uris)
+
+    def _check_age(self, batch_id: str | None) -> None:
+        """Refuse a batch older than the window in which applied ids are remembered (it may have been
+        applied already, and applying it again would duplicate its points); prune that window hourly."""
+        now = now_ms()
+        retention = batch_retention_ms()
+        if now - self._pruned_at > PRUNE_EVERY_MS:
+            self._pruned_at = now
+            self.store.prune_batches(now - retention)
+        created = batch_created_ms(batch_id) if batch_id else None
+        if created is not None and created < now - retention:
+            days = (now - created) / 86_400_000
+            raise InvalidState(
+                f"batch {batch_id} was made {days:.0f} days ago, longer than this store remembers applied "
+                f"batches ({retention / 86_400_000:g} days, ASSAY_BATCH_RETENTION_DAYS): it may have been "
+                "applied already, so it is not applied again; check its run before sending it another way"
+            )
+
+    def resolve_experiment(self, experiment_id: str) -> str:
+        """The real id of ``experiment_id``: itself, or for a by-name id, the experiment of that name
+        (created in its project if there is none yet)."""
+        named = split_by_name(experiment_id)
+        if named is None:
+            return experiment_id
+        project, name = named
+        exp = self.store.get_experiment_by_name(name)
+        if exp is None:
+            try:
+                exp = self.create_experiment(name, project)
+            except Conflict:  # created meanwhile by another writer
+                exp = self.store.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        return exp.experiment_id
+
+    def _resolved(self, r: NewRun) -> NewRun:
+        return replace(r, experiment_id=self.resolve_experiment(r.experiment_id))
+
+    def _apply(self, batch: WriteBatch, uris: dict[str, str]) -> None:
+        try:
+            self.store.apply(batch, uris)
+        except EndRefused as exc:
+            info = self.store.get_run_info(exc.run_id)  # NotFound for an unknown id
+            raise InvalidState(f"run {exc.run_id} already ended as {info.status.value}") from None
+
+    def _reap(self) -> None:
+        self.store.reap_stale_runs(now_ms() - heartbeat_timeout_ms())
+
+    def get_run(self, run_id: str) -> Run:
+        self._reap()
+        return self.store.get_run(run_id)
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        self._reap()
+        return self.store.get_run_info(run_id)
+
+    def _writable(self, run_id: str) -> RunInfo:
+        info = self.store.get_run_info(run_id)
+        check_writable(info)
+        return info
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        items = {v.check_key(k, "param"): v.param_value(k, val) for k, val in params.items()}
+        self._writable(run_id)
+        self.store.log_params(run_id, items)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        items = {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in tags.items()}
+        info = self.store.get_run_info(run_id)
+        if info.lifecycle is Lifecycle.DELETED:
+            raise InvalidState(f"run {run_id} is deleted: restore it (assay runs restore {run_id}) to tag it")
+        self.store.set_tags(run_id, items)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.get_run_info(run_id)
+        if not self.store.delete_tag(run_id, key):
+            raise NotFound(f"run {run_id} has no tag {key!r}")
+
+    def end_run(
+        self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
+    ) -> None:
+        status = RunStatus(status)
+        if status is RunStatus.RUNNING:
+            raise InvalidInput("end_run needs a final status: FINISHED, FAILED or KILLED")
+        end = RunEnd(run_id, status, now_ms() if end_time is None else v.time_ms(end_time, "end_time"))
+        self.ingest(WriteBatch(series=batches, ends=[end]))
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        self.store.heartbeat(run_ids, now_ms())
+
+    def delete_run(self, run_id: str) -> None:
+        self.store.get_run_info(run_id)
+        self.store.set_run_lifecycle(run_id, Lifecycle.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.get_run_info(run_id)
+        self.store.set_run_lifecycle(run_id, Lifecycle.ACTIVE)
+
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        self.store.get_run_info(run_id)
+        return self.store.get_metric_history(run_id, key)
+
+    def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
+        self.store.get_run_info(run_id)
+        # Read without copying the stored arrays: downsampling only looks at them.
+        return downsample(self.store.get_metric_history(run_id, key, writable=False), max_points)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str] = (),
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> RunList:
+        expr = parse_filter(filter)
+        keys = parse_order_by(order_by)
+        if max_results is not None and max_results < 1:
+            raise InvalidInput(f"max_results must be at least 1, got {max_results}")
+        offset = decode_page_token(page_token)
+        for eid in experiment_ids:
+            self.store.experiment_for_new_run(str(eid))  # NotFound for an unknown id; cheap
+        self._reap()
+        runs, more = self.store.search_runs(
+            [str(e) for e in experiment_ids],
+            expr,
+            keys,
+            max_results,
+            offset,
+            None if include_deleted else Lifecycle.ACTIVE,
+        )
+        token = encode_page_token(offset + len(runs)) if more else None
+        return RunList(runs, token)
+
+    # ---- artifacts -----------------------------------------------------------------------------------
+
+    def _repo(self, run_id: str) -> ArtifactRepository:
+        return ArtifactRepository(self.store.get_run_info(run_id).artifact_uri, f"run {run_id}")
+
+    def write_artifact(self, run_id: str, path: str, data: bytes) -> None:
+        self._repo(run_id).write_bytes(data, path)
+
+    def upload_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None
+    ) -> None:
+        self._repo(run_id).upload(local_path, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return self._repo(run_id).list(path)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        return self._repo(run_id).read_bytes(path)
+
+    def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path:
+        return self._repo(run_id).download(path, dst)
+
+
+def _artifact_uri(location: str, run_id: str) -> str:
+    return f"{location}/{run_id}/artifacts"
