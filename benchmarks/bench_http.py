@@ -103,20 +103,18 @@ def team_member_token(store: str) -> str:
     """Team mode as users meet it: the server requires tokens, and the client is a plain editor of a
     project (not an admin), so every request pays authentication and the project-role checks."""
     from assay.access import Role
-    from assay.embedded.access import AccessService
-    from assay.server.main import build_service
+    from assay.server.main import build_services
 
-    service = build_service(store)
+    services = build_services(store)
     try:
-        access = AccessService(service.store)
-        access.create_user("root", is_admin=True)
-        admin = access.scoped()
+        admin = services.access  # the store's local admin
+        admin.create_user("root", is_admin=True)
         token = admin.create_user("dev").secret
         admin.create_project("bench")
         admin.set_member("bench", "dev", Role.EDITOR)
         return token
     finally:
-        service.close()
+        services.close()
 
 
 def search_over_http(assay: object) -> float:

@@ -34,13 +34,14 @@ def assay_side() -> dict[str, float]:
 
     from assay.entities import RunStatus, SeriesBatch
     from assay.server.app import create_app
-    from assay.server.main import build_service
+    from assay.server.main import build_services
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    service = build_service(str(home / "ui.db"), str(home / "artifacts"))
+    services = build_services(str(home / "ui.db"), str(home / "artifacts"))
+    service = services.tracking
     exp = service.create_experiment("ui")
     steps = np.arange(N_SERIES)
     big = service.create_run(exp.experiment_id, name="big")
@@ -72,7 +73,7 @@ def assay_side() -> dict[str, float]:
         service.end_run(r.run_id, RunStatus.FINISHED)
         ids.append(r.run_id)
 
-    with TestClient(create_app(service)) as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
 
         def series() -> int:
             body = http.get(
@@ -107,7 +108,7 @@ def assay_side() -> dict[str, float]:
         t_huge_first, _ = c.timeit(lambda: huge_page(), 5)
         t_huge_sorted, _ = c.timeit(lambda: huge_page(o="metrics.acc desc", filter="params.model = 'rf'"), 5)
         t_huge_deep, _ = c.timeit(lambda: huge_page(page=1000), 5)
-    service.close()
+    services.close()
     return {
         "series_s": t_series,
         "page_s": t_page,

@@ -106,18 +106,23 @@ def sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
 
 
 def _http_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The URL of a real server (on a thread) over a fresh SQLite store: the same tests over HTTP."""
-    from assay.server.main import build_service
+    """The URL of a real server (on a thread) over a fresh SQLite store, with auth on: the same tests over
+    HTTP, as a user who owns the "default" project but is no admin, so every role check runs."""
+    from assay.access import Role
+    from assay.server.main import build_services
     from assay.server.testing import ServerThread
 
-    service = build_service(str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "artifacts"))
+    services = build_services(str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "artifacts"))
+    token = services.access.create_user("tester").secret
+    services.access.set_member("default", "tester", Role.OWNER)
     monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
+    monkeypatch.setenv("ASSAY_TRACKING_TOKEN", token)
     monkeypatch.chdir(tmp_path)
     try:
-        with ServerThread(service) as url:
+        with ServerThread(services, auth=True) as url:
             monkeypatch.setenv("ASSAY_TRACKING_URI", url)
             reset_sdk()
             yield url
             reset_sdk()
     finally:
-        service.close()
+        services.close()

@@ -11,7 +11,6 @@ route cannot land without deciding its rule) and checks, in an app with auth on:
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from assay.embedded.access import AccessService
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.server.app import API_PREFIX, create_app
-from assay.server.auth import PUBLIC_PATHS
-from assay.server.main import build_service
+from assay.server.main import build_services
+from assay.services import Services
+from assay.web.auth import PUBLIC_PATHS, request_services
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -41,6 +41,7 @@ with warnings.catch_warnings():
 class Team:
     """A store with a project "vision" (experiment, run, metric, artifact) and users of each kind."""
 
+    services: Services
     service: TrackingService
     access: AccessService
     tokens: dict[str, str]
@@ -52,8 +53,9 @@ class Team:
 
 @pytest.fixture
 def team(tmp_path: Path) -> Iterator[Team]:
-    service = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
-    access = AccessService(service.store)
+    services = build_services(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    service, access = services.tracking, services.authorizer
+    assert isinstance(service, TrackingService) and isinstance(access, AccessService)
     admin = access.scoped()
     tokens = {"root": access.create_user("root", is_admin=True).secret}
     for name in ("olga", "edna", "vic", "otto"):
@@ -72,12 +74,12 @@ def team(tmp_path: Path) -> Iterator[Team]:
     service.write_artifact(run.run_id, "a.txt", b"hello")
     second = service.create_run(exp.experiment_id, name="r2")
     owner_token = admin.list_tokens("olga")[0].token_id
-    yield Team(service, access, tokens, exp.experiment_id, run.run_id, second.run_id, owner_token)
-    service.close()
+    yield Team(services, service, access, tokens, exp.experiment_id, run.run_id, second.run_id, owner_token)
+    services.close()
 
 
 def _client(team: Team) -> TestClient:
-    return TestClient(create_app(team.service, auth=True, access=team.access), raise_server_exceptions=False)
+    return TestClient(create_app(team.services, auth=True), raise_server_exceptions=False)
 
 
 def _ingest_body(run_id: str) -> bytes:
@@ -148,8 +150,14 @@ READS = {
 }
 
 
+def _depends_on(dependant: Any, call: Any) -> bool:
+    """Whether ``call`` is among the dependencies of ``dependant``, at any depth."""
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path) of every route but the public ones; each must take the ``caller`` dependency."""
+    """(method, path) of every route but the public ones; each must reach the services through
+    ``request_services`` (the services bound to the request's caller), the only way there is."""
     try:
         from fastapi.routing import iter_route_contexts  # FastAPI >= 0.16x keeps routers nested
     except ImportError:
@@ -160,8 +168,8 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
     for route in routes:
         if route.path in PUBLIC_PATHS:
             continue
-        if "caller" not in inspect.signature(route.endpoint).parameters:
-            pytest.fail(f"{route.path} takes no `caller: CallerDep`: every route must say who may call it")
+        if not _depends_on(route.dependant, request_services):
+            pytest.fail(f"{route.path} takes no `svc: Svc`: every route reaches the services as its caller")
         path = route.path.replace(":path}", "}")  # {key:path} is a parameter like any other here
         found += [(m, path) for m in sorted(set(route.methods or ()) - {"HEAD", "OPTIONS"})]
     return found
@@ -397,17 +405,31 @@ def test_login_never_redirects_to_another_site(team: Team, target: str) -> None:
 
 def test_a_server_without_auth_answers_only_loopback_host_names(tmp_path: Path) -> None:
     """Issue 8, item 9: ``assay ui`` answered any Host header, so a DNS-rebinding page could read it."""
-    service = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    services = build_services(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
     try:
-        app = create_app(service)
+        app = create_app(services)
         for host in ("127.0.0.1:5000", "localhost", "[::1]:5000"):
             with TestClient(app, base_url=f"http://{host}") as client:
                 assert client.get("/health").status_code == 200
         with TestClient(app, base_url="http://rebound.evil.example:5000") as client:
             r = client.get(f"{API_PREFIX}/experiments")
             assert _is_error(r, 400, "INVALID_ARGUMENT") and "ASSAY_ALLOWED_HOSTS" in r.text
-        allowed = create_app(service, allowed_hosts=["tracking.internal"])
+        allowed = create_app(services, allowed_hosts=["tracking.internal"])
         with TestClient(allowed, base_url="http://tracking.internal") as client:
             assert client.get("/health").status_code == 200
     finally:
-        service.close()
+        services.close()
+
+
+def test_no_route_reaches_a_service_without_a_principal() -> None:
+    """Issue 9: routes and pages get services only bound to their caller (``Svc``). The unbound bundle
+    sits in ``app.state.services``, which only ``assay.web.auth`` may read."""
+    import assay
+
+    root = Path(assay.__file__).parent
+    readers = sorted(
+        str(f.relative_to(root))
+        for f in root.rglob("*.py")
+        if "state.services" in f.read_text() and f.relative_to(root).parts[0] in ("server", "ui", "web")
+    )
+    assert readers == ["server/app.py", "web/auth.py"], readers  # app.py sets it, web/auth.py reads it

@@ -52,7 +52,7 @@ def line_with(text: str, output: str) -> str:
 @pytest.fixture
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A fresh embedded store in ``tmp_path``, made the default for both the test and the CLI."""
-    from assay import backends
+    from assay import bundle
 
     monkeypatch.setenv("ASSAY_TRACKING_URI", str(tmp_path / "assay.db"))
     monkeypatch.setenv("ASSAY_HEARTBEAT_TIMEOUT", "3600")  # RUNNING runs stay RUNNING during the test
@@ -60,9 +60,9 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    backends.reset()
-    yield backends.get_backend()
-    backends.reset()
+    bundle.reset()
+    yield bundle.get_backend()
+    bundle.reset()
 
 
 def log(t: Any, run_id: str, key: str, values: list[float]) -> None:
@@ -132,12 +132,12 @@ def test_help_lists_the_command_groups() -> None:
 
 
 def test_tracking_uri_option_selects_another_store(tracking: Any, tmp_path: Path) -> None:
-    from assay import backends
+    from assay import bundle
 
     tracking.create_experiment("default-store")
     other = str(tmp_path / "other" / "other.db")
     (tmp_path / "other").mkdir()
-    backends.get_backend(other).create_experiment("other-store")
+    bundle.get_backend(other).create_experiment("other-store")
     names = [e["name"] for e in json.loads(ok("--tracking-uri", other, "experiments", "ls", "--json").stdout)]
     assert names == ["other-store"]
     assert [e["name"] for e in as_json("experiments", "ls")] == ["default-store"]

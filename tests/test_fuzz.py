@@ -18,9 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from assay import wire
-from assay.embedded.access import AccessService
 from assay.server.app import create_app
-from assay.server.main import build_service
+from assay.server.main import build_services
 
 
 @schemathesis.serializer(wire.MSGPACK)
@@ -36,15 +35,14 @@ _TOKEN: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root: Path = tmp_path_factory.mktemp("fuzz")
-    service = build_service(str(root / "assay.db"), str(root / "artifacts"))
-    access = AccessService(service.store)
-    _TOKEN["root"] = access.create_user("root", is_admin=True).secret
-    exp = service.create_experiment("e")
-    run = service.create_run(exp.experiment_id, params={"p": 1})
-    service.write_artifact(run.run_id, "a.txt", b"x")
-    app = create_app(service, auth=True, access=access)
+    services = build_services(str(root / "assay.db"), str(root / "artifacts"))
+    _TOKEN["root"] = services.access.create_user("root", is_admin=True).secret
+    exp = services.tracking.create_experiment("e")
+    run = services.tracking.create_run(exp.experiment_id, params={"p": 1})
+    services.tracking.write_artifact(run.run_id, "a.txt", b"x")
+    app = create_app(services, auth=True)
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
-    service.close()
+    services.close()
 
 
 def test_no_server_errors_and_every_error_has_the_shape(api_schema: Any) -> None:

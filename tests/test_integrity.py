@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -20,13 +20,13 @@ from typer.testing import CliRunner
 
 import assay
 from assay import Client
-from assay.backends import get_backend
+from assay.bundle import get_backend
 from assay.cli.main import app
-from assay.embedded.access import AccessService
+from assay.embedded.tracking import TrackingService
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import FilterSyntaxError, InvalidInput, InvalidState, Unavailable
 from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
-from assay.server.main import build_service
+from assay.server.main import build_services
 from assay.server.testing import ServerThread
 from assay.services.tracking import new_run
 from assay.store.sql.dialect import pool_sizes
@@ -93,13 +93,14 @@ def test_sync_with_a_refused_token_keeps_every_spooled_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Item 4: `assay sync` with a wrong token deleted the spool; now it stops, says why, keeps it all."""
-    service = build_service(str(tmp_path / "server.db"), str(tmp_path / "artifacts"))
-    secret = AccessService(service.store).create_user("root", is_admin=True).secret
+    services = build_services(str(tmp_path / "server.db"), str(tmp_path / "artifacts"))
+    service = services.tracking
+    secret = services.access.create_user("root", is_admin=True).secret
     exp = service.create_experiment("offline")
     home = tmp_path / "home"
     monkeypatch.setenv("ASSAY_HOME", str(home))
     try:
-        with ServerThread(service, auth=True) as url:
+        with ServerThread(services, auth=True) as url:
             directory = spool_dir(home.resolve(), url)
             spool = SpoolFile(directory)
             run = new_run(exp.experiment_id, name="spooled")
@@ -123,7 +124,7 @@ def test_sync_with_a_refused_token_keeps_every_spooled_batch(
             assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(10))
     finally:
         reset_sdk()
-        service.close()
+        services.close()
 
 
 @pytest.mark.parametrize(
@@ -238,7 +239,9 @@ def test_applied_batch_ids_are_pruned_after_the_window(
         _truncate_pg(url)
     else:
         url = str(tmp_path / "p.db")
-    service = build_service(url, str(tmp_path / "artifacts"))
+    services = build_services(url, str(tmp_path / "artifacts"))
+    service = services.tracking
+    assert isinstance(service, TrackingService)
     try:
         exp = service.create_experiment("prune")
         run = service.create_run(exp.experiment_id)
@@ -259,7 +262,7 @@ def test_applied_batch_ids_are_pruned_after_the_window(
         service.ingest(last)
         assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(6))
     finally:
-        service.close()
+        services.close()
 
 
 @pytest.mark.postgres
@@ -270,19 +273,19 @@ def test_a_servers_postgresql_connections_are_shared_among_its_workers(
     for workers, expected in ((1, (40, 10)), (2, (20, 5)), (4, (10, 2))):
         assert pool_sizes(workers) == expected
         assert workers * sum(pool_sizes(workers)) <= 50
-    service = build_service(pg_database, str(tmp_path / "a"), workers=2)
+    services = build_services(pg_database, str(tmp_path / "a"), workers=2)
     try:
-        pool: Any = service.store.engine.pool
+        pool: Any = cast(TrackingService, services.tracking).store.engine.pool
         assert (pool.size(), pool._max_overflow) == (20, 5)
     finally:
-        service.close()
+        services.close()
     monkeypatch.setenv("ASSAY_DB_POOL_SIZE", "8")
-    service = build_service(pg_database, str(tmp_path / "a"), workers=2)
+    services = build_services(pg_database, str(tmp_path / "a"), workers=2)
     try:
-        pool = service.store.engine.pool
+        pool = cast(TrackingService, services.tracking).store.engine.pool
         assert (pool.size(), pool._max_overflow) == (4, 1)
     finally:
-        service.close()
+        services.close()
 
 
 @pytest.mark.parametrize(

@@ -40,11 +40,11 @@ WRITER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     import assay
-    from assay import backends
+    from assay import bundle
 
     seconds, rate, out, go = float(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
     latencies = []
-    backend = backends.get_backend()
+    backend = bundle.get_backend()
     send = backend.ingest
 
     def timed(batch):

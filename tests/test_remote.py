@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import assay
-from assay import backends
+from assay import bundle
 from assay.errors import (
     AssayError,
     Conflict,
@@ -32,11 +32,11 @@ from assay.errors import (
     NotFound,
     Unavailable,
 )
-from assay.remote import RemoteTracking, ServerError, remote_backend
+from assay.remote import RemoteTracking, ServerError, remote_services
 from assay.remote.errors import check
 from assay.sdk.client import writer_for
 from assay.sdk.policy import Action, decide
-from assay.server.main import build_service
+from assay.server.main import build_services
 from assay.services.tracking import Tracking
 from conftest import reset_sdk
 from processes import ServerProcess
@@ -50,7 +50,7 @@ def new_server(root: Path, workers: int = 1) -> ServerProcess:
 @contextmanager
 def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Iterator[ServerProcess]:
     """A started server, set as the tracking URI; the SDK is reset before it stops."""
-    backends.register("http", remote_backend)
+    bundle.register("http", remote_services)
     (tmp_path / "server").mkdir()
     server = new_server(tmp_path / "server", workers)
     monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
@@ -207,7 +207,7 @@ def _errors(t: Tracking, rid: str, eid: str) -> list[tuple[type[AssayError], str
 def test_errors_arrive_as_the_same_classes_with_the_same_messages(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    embedded = build_service(str(tmp_path / "embedded.db"), str(tmp_path / "embedded-artifacts"))
+    embedded = build_services(str(tmp_path / "embedded.db"), str(tmp_path / "embedded-artifacts")).tracking
     remote = RemoteTracking(server.url)
     try:
         results = []

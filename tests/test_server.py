@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from assay.entities import NewRun, Run, RunEnd, RunStatus, SeriesBatch, WriteBat
 from assay.errors import AssayError, Conflict, InvalidInput, InvalidState, MissingDependency, NotFound
 from assay.server.app import API_PREFIX, create_app
 from assay.server.artifacts import SMALL
-from assay.server.main import build_service
+from assay.server.main import build_services
+from assay.services import Services
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; the project runs on httpx.
@@ -61,15 +63,21 @@ class Recorder:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[TrackingService]:
-    svc = build_service(str(tmp_path / "store" / "assay.db"), str(tmp_path / "artifacts"))
-    yield svc
-    svc.close()
+def services(tmp_path: Path) -> Iterator[Services]:
+    found = build_services(str(tmp_path / "store" / "assay.db"), str(tmp_path / "artifacts"))
+    yield found
+    found.close()
 
 
 @pytest.fixture
-def api(service: TrackingService) -> Iterator[TestClient]:
-    with TestClient(Recorder(create_app(service)), base_url="http://127.0.0.1") as client:
+def service(services: Services) -> TrackingService:
+    assert isinstance(services.tracking, TrackingService)
+    return services.tracking
+
+
+@pytest.fixture
+def api(services: Services) -> Iterator[TestClient]:
+    with TestClient(Recorder(create_app(services)), base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -113,11 +121,11 @@ def _run(api: TestClient, eid: str, **body: object) -> str:
 # ---- server ---------------------------------------------------------------------------------------------
 
 
-def test_health_and_openapi_lists_every_route(api: TestClient, service: TrackingService) -> None:
+def test_health_and_openapi_lists_every_route(api: TestClient, services: Services) -> None:
     assert api.get("/health").json() == {"status": "ok"}
     doc = api.get("/openapi.json").json()
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    routes = api_routes(create_app(service))
+    routes = api_routes(create_app(services))
     assert len(routes) >= 20
     assert {(m, p.replace(":path", "")) for m, p in routes} <= documented
     history = doc["paths"][f"{API_PREFIX}/runs/{{run_id}}/metrics/{{key}}/history"]["get"]
@@ -349,16 +357,18 @@ class Failing(TrackingService):
         (AssayError("odd"), 500, "INTERNAL_ERROR"),
     ],
 )
-def test_error_statuses(service: TrackingService, error: AssayError, status: int, code: str) -> None:
+def test_error_statuses(
+    services: Services, service: TrackingService, error: AssayError, status: int, code: str
+) -> None:
     failing = Failing(service.store, service.artifact_root)
     failing.error = error
-    with TestClient(create_app(failing), base_url="http://127.0.0.1") as api:
+    with TestClient(create_app(replace(services, tracking=failing)), base_url="http://127.0.0.1") as api:
         assert _error(api.get(f"{API_PREFIX}/runs/x"), status, code) == error.message
 
 
-def test_unexpected_errors_are_500_without_details(service: TrackingService) -> None:
+def test_unexpected_errors_are_500_without_details(services: Services, service: TrackingService) -> None:
     with TestClient(
-        create_app(Failing(service.store, service.artifact_root)),
+        create_app(replace(services, tracking=Failing(service.store, service.artifact_root))),
         raise_server_exceptions=False,
         base_url="http://127.0.0.1",
     ) as api:
@@ -455,14 +465,12 @@ def test_metric_series_is_downsampled_for_drawing(api: TestClient) -> None:
 # ---- keep last: every route has a test ---------------------------------------------------------------------
 
 
-def test_every_api_route_has_a_successful_test(
-    request: pytest.FixtureRequest, service: TrackingService
-) -> None:
+def test_every_api_route_has_a_successful_test(request: pytest.FixtureRequest, services: Services) -> None:
     items = request.session.items
     ran = {getattr(i, "originalname", "") for i in items if getattr(i, "module", None) is request.module}
     if {name for name in vars(request.module) if name.startswith("test_")} - ran:
         pytest.skip("needs the whole module (the other tests record the routes they reach)")
-    routes = api_routes(create_app(service))
+    routes = api_routes(create_app(services))
     assert len(routes) >= 20
     missing = sorted(route for route, endpoint in routes.items() if (route[0], endpoint) not in HITS)
     assert not missing, f"routes with no successful request in tests/test_server.py: {missing}"

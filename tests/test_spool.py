@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assay import Client
-from assay.backends import get_backend
+from assay.bundle import get_backend
 from assay.cli.main import app
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch

@@ -19,7 +19,7 @@ import pytest
 
 from assay.embedded.tracking import TrackingService
 from assay.entities import RunStatus, SeriesBatch
-from assay.server.main import build_service
+from assay.server.main import build_services
 from assay.server.testing import ServerThread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +43,9 @@ def _evaluation(c: float) -> bytes:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, TrackingService, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("ui")
-    service = build_service(str(root / "assay.db"), str(root / "artifacts"))
+    services = build_services(str(root / "assay.db"), str(root / "artifacts"))
+    service = services.tracking
+    assert isinstance(service, TrackingService)
     exp = service.create_experiment("ui-demo")
     ids = {}
     specs = [
@@ -70,9 +72,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tracki
         service.write_artifact(run.run_id, "table.csv", b"a,b\n1,2\n3,4\n")
         service.end_run(run.run_id, RunStatus.FINISHED)
         ids[name] = run.run_id
-    with ServerThread(service) as url:
+    with ServerThread(services) as url:
         yield url, service, {"experiment_id": exp.experiment_id, **ids}
-    service.close()
+    services.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 from assay.embedded.tracking import TrackingService
 from assay.entities import RunStatus, SeriesBatch
 from assay.server.app import create_app
-from assay.server.main import build_service
+from assay.server.main import build_services
+from assay.services import Services
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -25,16 +26,22 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[TrackingService]:
-    svc = build_service(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
-    yield svc
-    svc.close()
+def services(tmp_path: Path) -> Iterator[Services]:
+    found = build_services(str(tmp_path / "assay.db"), str(tmp_path / "artifacts"))
+    yield found
+    found.close()
 
 
-def test_names_are_escaped_everywhere(service: TrackingService) -> None:
+@pytest.fixture
+def service(services: Services) -> TrackingService:
+    assert isinstance(services.tracking, TrackingService)
+    return services.tracking
+
+
+def test_names_are_escaped_everywhere(services: Services, service: TrackingService) -> None:
     exp = service.create_experiment("churn <b>")
     run = service.create_run(exp.experiment_id, name="<script>x</script>", params={"p": "<i>"})
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         for path in ("/", f"/experiments/{exp.experiment_id}", f"/runs/{run.run_id}"):
             page = http.get(path, headers=HTML)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -42,13 +49,13 @@ def test_names_are_escaped_everywhere(service: TrackingService) -> None:
         assert "churn &lt;b&gt;" in http.get("/").text
 
 
-def test_runs_table_pages_and_keeps_its_state_in_links(service: TrackingService) -> None:
+def test_runs_table_pages_and_keeps_its_state_in_links(services: Services, service: TrackingService) -> None:
     exp = service.create_experiment("e")
     for i in range(30):
         r = service.create_run(exp.experiment_id, name=f"r{i:02d}", params={"i": i})
         service.log_series([SeriesBatch(r.run_id, "acc", np.array([0]), np.array([1]), np.array([i / 30]))])
         service.end_run(r.run_id, RunStatus.FINISHED)
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         base = f"/experiments/{exp.experiment_id}"
         first = http.get(base, params={"n": 25, "o": "metrics.acc desc", "filter": "params.i >= 2"}).text
         assert first.count('name="run"') == 25 and "r29" in first and 'rel="next"' in first
@@ -63,18 +70,18 @@ def test_runs_table_pages_and_keeps_its_state_in_links(service: TrackingService)
         assert rows.startswith("<tbody") and rows.count("<tr") == 30
 
 
-def test_a_bad_filter_is_shown_under_the_box(service: TrackingService) -> None:
+def test_a_bad_filter_is_shown_under_the_box(services: Services, service: TrackingService) -> None:
     exp = service.create_experiment("e")
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         page = http.get(f"/experiments/{exp.experiment_id}", params={"filter": "metrics.acc >"})
     assert page.status_code == 200
     assert 'id="filter-error"' in page.text and "^" in page.text
 
 
-def test_page_errors_are_pages_for_people(service: TrackingService) -> None:
+def test_page_errors_are_pages_for_people(services: Services, service: TrackingService) -> None:
     exp = service.create_experiment("e")
     run = service.create_run(exp.experiment_id)
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         missing = http.get("/runs/" + "0" * 32, headers=HTML)
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
         assert "no run with id" in missing.text
@@ -84,13 +91,13 @@ def test_page_errors_are_pages_for_people(service: TrackingService) -> None:
         assert api.json()["error"]["code"] == "NOT_FOUND"
 
 
-def test_artifact_previews_and_raw_files_are_sandboxed(service: TrackingService) -> None:
+def test_artifact_previews_and_raw_files_are_sandboxed(services: Services, service: TrackingService) -> None:
     exp = service.create_experiment("e")
     run = service.create_run(exp.experiment_id)
     service.write_artifact(run.run_id, "report.html", b"<script>alert(1)</script>")
     service.write_artifact(run.run_id, "m.json", b'{"b": 1, "a": [1, 2]}')
     service.write_artifact(run.run_id, "plots/roc.png", b"\x89PNG\r\n")
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         raw = http.get(f"/runs/{run.run_id}/raw/report.html")
         assert raw.headers["content-security-policy"] == "sandbox"
         assert raw.headers["content-type"].startswith("text/html")
@@ -111,24 +118,26 @@ def test_artifact_previews_and_raw_files_are_sandboxed(service: TrackingService)
         assert f'<img class="preview" src="/runs/{run.run_id}/raw/plots/roc.png"' in image
 
 
-def test_plotly_is_served_from_the_installed_package(service: TrackingService) -> None:
+def test_plotly_is_served_from_the_installed_package(services: Services, service: TrackingService) -> None:
     import plotly
 
     bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         js = http.get("/static/plotly.min.js")
         assert js.status_code == 200 and js.content == bundle.read_bytes()
         assert http.get("/static/app.js").status_code == 200
         assert http.get("/static/nope.js").status_code == 404
 
 
-def test_runs_that_share_a_name_are_told_apart_in_compare(service: TrackingService) -> None:
+def test_runs_that_share_a_name_are_told_apart_in_compare(
+    services: Services, service: TrackingService
+) -> None:
     """Issue 8, item 15: three runs named ``logreg`` read ``logreg``, ``logreg``, ``logreg`` in legends."""
     exp = service.create_experiment("e")
     same = [service.create_run(exp.experiment_id, name="logreg", params={"C": c}) for c in (0.1, 1, 10)]
     other = service.create_run(exp.experiment_id, name="rf")
     ids = [r.run_id for r in [*same, other]]
-    with TestClient(create_app(service), base_url="http://127.0.0.1") as http:
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
         page = http.get("/compare", params=[("run", i) for i in ids], headers=HTML).text
     for r in same:
         assert f"logreg · {r.run_id[:8]}" in page  # in the plot data and in the differences table

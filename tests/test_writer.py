@@ -8,7 +8,7 @@ import pytest
 
 import assay
 from assay import Client, RunStatus
-from assay.backends import get_backend
+from assay.bundle import get_backend
 from assay.embedded.tracking import TrackingService
 from assay.entities import WriteBatch
 from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, fill_steps

@@ -1,7 +1,7 @@
 """How commands reach the tracking backend and turn what users type into runs and experiments.
 
 The backend is opened lazily (importing it pulls in SQLAlchemy and numpy), from ``--tracking-uri`` or the
-default of ``assay.backends`` ($ASSAY_TRACKING_URI, else the store in $ASSAY_HOME). Run ids may be given
+default of ``assay.bundle`` ($ASSAY_TRACKING_URI, else the store in $ASSAY_HOME). Run ids may be given
 as a unique prefix, such as the 8 characters ``assay runs ls`` shows.
 """
 
@@ -31,7 +31,7 @@ class CliState:
 
 def tracking(ctx: typer.Context) -> Tracking:
     """The backend for this invocation (``--tracking-uri`` if given, else the default URI)."""
-    from assay.backends import get_backend
+    from assay.bundle import get_backend
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     return get_backend(state.tracking_uri)

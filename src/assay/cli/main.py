@@ -82,10 +82,10 @@ def main() -> None:
     try:
         app()
     finally:
-        if "assay.backends" in sys.modules:  # only if a command opened one: keep --help fast
-            from assay import backends
+        if "assay.bundle" in sys.modules:  # only if a command opened one: keep --help fast
+            from assay import bundle
 
-            backends.reset()
+            bundle.reset()
 
 
 if __name__ == "__main__":

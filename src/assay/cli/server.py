@@ -23,7 +23,7 @@ PortOpt = Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="TC
 
 
 def _store(ctx: typer.Context, store: str | None) -> str:
-    from assay.backends import default_tracking_uri
+    from assay.bundle import default_tracking_uri
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     return store or state.tracking_uri or default_tracking_uri()

@@ -28,14 +28,14 @@ def sync(
     the sync and keeps every batch; an operation refused for good is set aside in the spool's rejected/
     folder with its reason.
     """
-    from assay import backends
+    from assay import bundle
     from assay.sdk.policy import deliver
     from assay.sdk.spool import rejected_dir, replay_directory, set_aside, spool_dir
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    uri = state.tracking_uri or backends.default_tracking_uri()
-    backend = backends.get_backend(uri)
-    directory = spool_dir(backends.assay_home().resolve(), uri)
+    uri = state.tracking_uri or bundle.default_tracking_uri()
+    backend = bundle.get_backend(uri)
+    directory = spool_dir(bundle.assay_home().resolve(), uri)
     source = rejected_dir(directory) if rejected else directory
     if not source.is_dir() or not any(source.glob("*.spool")):
         typer.echo(f"nothing to sync for {uri}")

@@ -36,7 +36,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def access(ctx: typer.Context, store: str | None = None) -> Access:
-    from assay.backends import get_access
+    from assay.bundle import get_access
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     return get_access(store or state.tracking_uri)

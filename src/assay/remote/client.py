@@ -38,6 +38,7 @@ from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.series import Downsampled
+from assay.services import Services
 from assay.services import validation as v
 from assay.services.tracking import Tracking, now_ms
 
@@ -257,6 +258,13 @@ class ReachingTransport(httpx.HTTPTransport):
             ) from exc
 
 
+def remote_services(uri: str) -> Services:
+    """The services of the server at ``uri`` over one HTTP client (``assay.bundle`` registers this for
+    ``http://`` and ``https://`` URIs), as the owner of ``$ASSAY_TRACKING_TOKEN``."""
+    tracking = remote_backend(uri)
+    return Services(tracking, tracking.access())
+
+
 def remote_backend(uri: str) -> RemoteTracking:
-    """The backend for ``http://`` and ``https://`` tracking URIs (register it with assay.backends)."""
+    """The backend for ``http://`` and ``https://`` tracking URIs (registered in assay.bundle)."""
     return RemoteTracking(uri, timeout=float(os.environ.get("ASSAY_HTTP_TIMEOUT", "30")))

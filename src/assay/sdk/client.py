@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from assay import backends
+from assay import bundle
 from assay.access import DEFAULT_PROJECT, Role
 from assay.entities import (
     Experiment,
@@ -81,12 +81,12 @@ def writer_for(backend: Tracking, tracking_uri: str | None = None) -> Background
     """
     w = _writers.get(id(backend))
     if w is None:
-        uri = tracking_uri or backends.default_tracking_uri()
+        uri = tracking_uri or bundle.default_tracking_uri()
         w = _writers[id(backend)] = BackgroundWriter(
             backend,
             interval=float(os.environ.get("ASSAY_FLUSH_INTERVAL", "0.05")),
             heartbeat_interval=float(os.environ.get("ASSAY_HEARTBEAT_INTERVAL", "5")),
-            spool=SpoolFile(spool_dir(backends.assay_home().resolve(), uri)),
+            spool=SpoolFile(spool_dir(bundle.assay_home().resolve(), uri)),
         )
         lifecycle.on_shutdown(lambda _status: w.close())
     return w
@@ -102,8 +102,8 @@ class Client:
     """Tracking operations on the store named by ``tracking_uri`` (default: $ASSAY_TRACKING_URI or ./.assay)."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:
-        self.tracking_uri = tracking_uri or backends.default_tracking_uri()
-        self.backend = backends.get_backend(self.tracking_uri)
+        self.tracking_uri = tracking_uri or bundle.default_tracking_uri()
+        self.backend = bundle.get_backend(self.tracking_uri)
         self._writer: BackgroundWriter | None = None
         self._locations: dict[str, tuple[str, float]] = {}
         self._ids_by_name: dict[str, str] = {}
@@ -502,4 +502,4 @@ def reset() -> None:
         w.close()
     _writers.clear()
     _captured.clear()
-    backends.reset()
+    bundle.reset()

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from assay import backends
+from assay import bundle
 from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
 from assay.errors import InvalidInput, InvalidState
 from assay.evaluation import Evaluation
@@ -95,7 +95,7 @@ def set_tracking_uri(uri: str | None) -> None:
 
 def get_tracking_uri() -> str:
     """The store runs are tracked in: set_tracking_uri's, else $ASSAY_TRACKING_URI, else $ASSAY_HOME/assay.db."""
-    return _state.tracking_uri or backends.default_tracking_uri()
+    return _state.tracking_uri or bundle.default_tracking_uri()
 
 
 def set_experiment(name: str, project: str | None = None) -> Experiment:

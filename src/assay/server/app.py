@@ -1,4 +1,4 @@
-"""``create_app(service)``: the REST API over a ``Tracking`` service, with OpenAPI at /openapi.json.
+"""``create_app(services)``: the REST API and the UI over a services bundle, with OpenAPI at /openapi.json.
 
 Routes are thin (parse, call the service, serialize) and grouped by area in sibling modules. Sync routes
 are plain ``def`` functions, which FastAPI runs in its threadpool, so a slow database call never blocks the
@@ -14,42 +14,37 @@ from fastapi import FastAPI
 
 from assay import __version__, ui
 from assay.api.schemas import ErrorBody, Health
-from assay.embedded.access import AccessService
-from assay.embedded.tracking import TrackingService
 from assay.errors import InvalidInput
 from assay.server import artifacts, errors, experiments, metrics, people, runs
 from assay.server.hosts import AllowedHosts, allowed_hosts_from_env
-from assay.services.tracking import Tracking
+from assay.services import Services
 
 API_PREFIX = "/api/v1"
 
 
 def create_app(
-    service: Tracking,
-    owns_service: bool = False,
+    services: Services,
+    owns_services: bool = False,
     auth: bool = False,
-    access: AccessService | None = None,
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
-    """The API app over ``service``; with ``owns_service`` the app closes it when it shuts down.
+    """The API and the UI over ``services`` (a bundle that decides roles: ``bundle.embedded_services``);
+    with ``owns_services`` the app closes them when it shuts down.
 
     With ``auth`` every route but /health, /openapi.json and the login page needs a bearer token (see
-    ``assay.server.auth``); without it every caller is the local admin. Users, tokens and projects live in
-    ``access``, by default the one over the service's SQL store. Without auth only the loopback host
+    ``assay.web.auth``); without it every caller is the local admin. Without auth only the loopback host
     names are answered (``assay.server.hosts``), unless ``allowed_hosts`` lists others.
     """
-    if access is None and isinstance(service, TrackingService):
-        access = AccessService(service.store)
-    if auth and access is None:
-        raise InvalidInput("a server with auth needs a SQL store for its users and tokens")
+    if services.authorizer is None:
+        raise InvalidInput("a server needs services that decide roles: a SQL store, not another server")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            if owns_service:
-                service.close()
+            if owns_services:
+                services.close()
 
     app = FastAPI(
         title="assay",
@@ -60,9 +55,8 @@ def create_app(
         redoc_url=None,
         responses={"default": {"model": ErrorBody, "description": "any failure, in the error shape"}},
     )
-    app.state.service = service
+    app.state.services = services
     app.state.auth = auth
-    app.state.access = access
     errors.install(app)
     for module in (experiments, runs, metrics, artifacts, people):
         app.include_router(module.router, prefix=API_PREFIX)

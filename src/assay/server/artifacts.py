@@ -19,11 +19,9 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from assay.access import Role
 from assay.api.schemas import FileList
 from assay.artifacts.uri import clean_path
-from assay.server.auth import CallerDep
-from assay.server.deps import Service
+from assay.web.auth import Svc
 
 router = APIRouter(tags=["artifacts"])
 
@@ -36,26 +34,24 @@ _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/runs/{run_id}/artifacts")
-def list_artifacts(run_id: str, service: Service, caller: CallerDep, path: str | None = None) -> FileList:
+def list_artifacts(run_id: str, svc: Svc, path: str | None = None) -> FileList:
     """The entries directly under ``path`` (default: the run's artifact root), directories first."""
-    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
-    return FileList.of(service.list_artifacts(run_id, path))
+    return FileList.of(svc.tracking.list_artifacts(run_id, path))
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", response_class=Response, responses={200: _FILE})
-def get_artifact(run_id: str, path: str, service: Service, caller: CallerDep) -> Response:
+def get_artifact(run_id: str, path: str, svc: Svc) -> Response:
     """The content of one artifact file; 404 NOT_FOUND for a directory or a missing file."""
-    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
-    entries = service.list_artifacts(run_id, path)
+    entries = svc.tracking.list_artifacts(run_id, path)
     rel = clean_path(path)
     is_file = len(entries) == 1 and not entries[0].is_dir and entries[0].path == rel
     size = entries[0].size if is_file else None
     if not is_file or size is None or size <= SMALL:
         # read_artifact also raises the service's NotFound for anything that is not a file.
-        return Response(service.read_artifact(run_id, path), media_type=OCTETS, headers=_NOSNIFF)
+        return Response(svc.tracking.read_artifact(run_id, path), media_type=OCTETS, headers=_NOSNIFF)
     tmp = tempfile.mkdtemp(prefix="assay-download-")
     try:
-        local = service.download_artifacts(run_id, path, tmp)
+        local = svc.tracking.download_artifacts(run_id, path, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -68,20 +64,19 @@ def get_artifact(run_id: str, path: str, service: Service, caller: CallerDep) ->
     status_code=204,
     openapi_extra={"requestBody": {"required": True, **_FILE}},
 )
-async def put_artifact(run_id: str, path: str, request: Request, service: Service, caller: CallerDep) -> None:
+async def put_artifact(run_id: str, path: str, request: Request, svc: Svc) -> None:
     """Write the raw request body as the artifact file ``path`` (parents are created, a file replaced)."""
-    await run_in_threadpool(caller.require_run, Role.EDITOR, run_id, "logging artifacts")
     rel = clean_path(path)  # the service's rule, checked before reading a byte of the body
     length = request.headers.get("content-length")
     parent, name = posixpath.split(rel)
     if not name or (length is not None and length.isdigit() and int(length) <= SMALL):
         data = await request.body()
-        await run_in_threadpool(service.write_artifact, run_id, path, data)
+        await run_in_threadpool(svc.tracking.write_artifact, run_id, path, data)
         return
-    await run_in_threadpool(service.get_run_info, run_id)  # NotFound before a large body is read
+    await run_in_threadpool(svc.tracking.get_run_info, run_id)  # NotFound before a large body is read
     with tempfile.TemporaryDirectory(prefix="assay-upload-") as tmp:
         local = Path(tmp) / name
         async with await anyio.open_file(local, "wb") as f:
             async for chunk in request.stream():
                 await f.write(chunk)
-        await run_in_threadpool(service.upload_artifact, run_id, local, parent or None)
+        await run_in_threadpool(svc.tracking.upload_artifact, run_id, local, parent or None)

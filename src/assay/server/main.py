@@ -13,13 +13,12 @@ import os
 import uvicorn
 from fastapi import FastAPI
 
-from assay import backends
-from assay.embedded.access import AccessService
-from assay.embedded.tracking import TrackingService
+from assay import bundle
 from assay.errors import InvalidInput, InvalidState
 from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
-from assay.store.sql.dialect import DEFAULT_SERVER_CONNECTIONS, pool_sizes
+from assay.services import Services
+from assay.store.sql.dialect import DEFAULT_SERVER_CONNECTIONS, normalize_url, pool_sizes
 
 _STORE_ENV = "ASSAY_SERVER_STORE"
 _ARTIFACTS_ENV = "ASSAY_SERVER_ARTIFACTS"
@@ -27,19 +26,19 @@ _AUTH_ENV = "ASSAY_SERVER_AUTH"
 _WORKERS_ENV = "ASSAY_SERVER_WORKERS"
 
 
-def build_service(store_uri: str, artifacts: str | None = None, workers: int = 1) -> TrackingService:
-    """The embedded service over ``store_uri`` (a SQLite path or postgresql:// URL), for one of
+def build_services(store_uri: str, artifacts: str | None = None, workers: int = 1) -> Services:
+    """The embedded services over ``store_uri`` (a SQLite path or postgresql:// URL), for one of
     ``workers`` server processes (its share of the PostgreSQL connections: ``dialect.pool_sizes``).
 
     Artifacts go to ``artifacts`` if given, else where the embedded mode puts them ($ASSAY_ARTIFACT_ROOT,
     else next to a SQLite file, else $ASSAY_HOME/artifacts).
     """
-    if backends.scheme(store_uri) not in ("sqlite", "postgresql"):
+    if bundle.scheme(store_uri) not in ("sqlite", "postgresql"):
         raise InvalidInput(
             f"the server needs a SQL store (a SQLite path or postgresql:// URL), not {store_uri!r}"
         )
     total = int(os.environ.get("ASSAY_DB_POOL_SIZE", str(DEFAULT_SERVER_CONNECTIONS)))
-    return backends.embedded_service(store_uri, artifacts, pool_sizes(workers, total))
+    return bundle.embedded_services(store_uri, artifacts, pool_sizes(workers, total))
 
 
 def app_from_env() -> FastAPI:
@@ -48,8 +47,8 @@ def app_from_env() -> FastAPI:
     if not store:
         raise InvalidInput(f"${_STORE_ENV} names no store: start the server with assay.server.main.serve")
     workers = int(os.environ.get(_WORKERS_ENV, "1"))
-    service = build_service(store, os.environ.get(_ARTIFACTS_ENV) or None, workers)
-    return create_app(service, owns_service=True, auth=os.environ.get(_AUTH_ENV) == "1")
+    services = build_services(store, os.environ.get(_ARTIFACTS_ENV) or None, workers)
+    return create_app(services, owns_services=True, auth=os.environ.get(_AUTH_ENV) == "1")
 
 
 def is_loopback(host: str) -> bool:
@@ -62,12 +61,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_team_mode(service: TrackingService) -> None:
+def check_team_mode(services: Services, store_uri: str) -> None:
     """Refuse to start an auth-requiring server nobody could call: there must be a user first."""
-    if not AccessService(service.store).has_users():
+    assert services.authorizer is not None
+    if not services.authorizer.has_users():
         from sqlalchemy.engine import make_url
 
-        shown = make_url(service.store.url).render_as_string(hide_password=True)
+        shown = make_url(normalize_url(store_uri)).render_as_string(hide_password=True)
         raise InvalidState(
             "this server requires API tokens but its store has no users yet: create an admin first with "
             f"`assay admin create-user NAME --admin --store '{shown}'`"
@@ -91,22 +91,22 @@ def serve(
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}")
     auth = auth or not is_loopback(host)
-    service = build_service(store_uri, artifacts, workers)
+    services = build_services(store_uri, artifacts, workers)
     try:
         if auth:
-            check_team_mode(service)
+            check_team_mode(services, store_uri)
     except BaseException:
-        service.close()
+        services.close()
         raise
     if workers == 1:
         try:
-            _run(create_app(service, auth=auth), host, port, 1, access_log)
+            _run(create_app(services, auth=auth), host, port, 1, access_log)
         finally:
-            service.close()
+            services.close()
         return
-    service.close()
+    services.close()
     os.environ[_STORE_ENV] = store_uri
-    os.environ[_ARTIFACTS_ENV] = artifacts or service.artifact_root
+    os.environ[_ARTIFACTS_ENV] = artifacts or ""
     os.environ[_AUTH_ENV] = "1" if auth else "0"
     os.environ[_WORKERS_ENV] = str(workers)
     _run("assay.server.main:app_from_env", host, port, workers, access_log)

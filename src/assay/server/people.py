@@ -1,6 +1,6 @@
 """Team routes: who am I, users (admins), API tokens, projects and their members.
 
-Each route calls ``Access`` as the request's caller (``caller.scoped()``), which checks the rights:
+Each route calls ``Access`` as the request's caller (``svc.access``), which checks the rights:
 admins manage users; everyone manages their own tokens and creates projects (becoming their owner);
 owners manage a project's members.
 """
@@ -24,72 +24,72 @@ from assay.api.schemas import (
     UserList,
     UserOut,
 )
-from assay.server.auth import CallerDep
+from assay.web.auth import Svc
 
 router = APIRouter(tags=["team"])
 
 
 @router.get("/whoami")
-def whoami(caller: CallerDep) -> UserOut:
+def whoami(svc: Svc) -> UserOut:
     """The user the request's token belongs to."""
-    return UserOut.of(caller.scoped().whoami())
+    return UserOut.of(svc.access.whoami())
 
 
 @router.get("/users")
-def list_users(caller: CallerDep) -> UserList:
+def list_users(svc: Svc) -> UserList:
     """Every user (admins only)."""
-    return UserList(users=[UserOut.of(u) for u in caller.scoped().list_users()])
+    return UserList(users=[UserOut.of(u) for u in svc.access.list_users()])
 
 
 @router.post("/users", status_code=201)
-def create_user(body: CreateUser, caller: CallerDep) -> NewTokenOut:
+def create_user(body: CreateUser, svc: Svc) -> NewTokenOut:
     """A new user with a first token, shown once (admins only)."""
-    return NewTokenOut.of(caller.scoped().create_user(body.name, body.is_admin))
+    return NewTokenOut.of(svc.access.create_user(body.name, body.is_admin))
 
 
 @router.get("/tokens")
-def list_tokens(caller: CallerDep, user: str | None = None) -> TokenList:
+def list_tokens(svc: Svc, user: str | None = None) -> TokenList:
     """The caller's tokens (another user's: admins only), revoked ones included; never the secrets."""
-    return TokenList(tokens=[TokenOut.of(t) for t in caller.scoped().list_tokens(user)])
+    return TokenList(tokens=[TokenOut.of(t) for t in svc.access.list_tokens(user)])
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: CreateToken, caller: CallerDep) -> NewTokenOut:
+def create_token(body: CreateToken, svc: Svc) -> NewTokenOut:
     """A new token for the caller (for another user: admins only); the secret is shown once."""
-    return NewTokenOut.of(caller.scoped().create_token(body.name, body.user))
+    return NewTokenOut.of(svc.access.create_token(body.name, body.user))
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: str, caller: CallerDep) -> TokenOut:
+def revoke_token(token_id: str, svc: Svc) -> TokenOut:
     """Revoke one of the caller's tokens (anyone's: admins); it stops working at once."""
-    return TokenOut.of(caller.scoped().revoke_token(token_id))
+    return TokenOut.of(svc.access.revoke_token(token_id))
 
 
 @router.get("/projects")
-def list_projects(caller: CallerDep) -> ProjectList:
+def list_projects(svc: Svc) -> ProjectList:
     """The projects the caller holds a role in (every project, for an admin), with that role."""
-    return ProjectList(projects=[ProjectOut.of(p) for p in caller.scoped().list_projects()])
+    return ProjectList(projects=[ProjectOut.of(p) for p in svc.access.list_projects()])
 
 
 @router.post("/projects", status_code=201)
-def create_project(body: CreateProject, caller: CallerDep) -> ProjectOut:
+def create_project(body: CreateProject, svc: Svc) -> ProjectOut:
     """A new project; its creator becomes its owner. 409 CONFLICT if the name is taken."""
-    return ProjectOut.of(caller.scoped().create_project(body.name))
+    return ProjectOut.of(svc.access.create_project(body.name))
 
 
 @router.get("/projects/{project}/members")
-def list_members(project: str, caller: CallerDep) -> MemberList:
+def list_members(project: str, svc: Svc) -> MemberList:
     """The project's members and roles (viewer)."""
-    return MemberList(members=[MemberOut.of(m) for m in caller.scoped().members(project)])
+    return MemberList(members=[MemberOut.of(m) for m in svc.access.members(project)])
 
 
 @router.put("/projects/{project}/members/{user}")
-def set_member(project: str, user: str, body: SetMember, caller: CallerDep) -> MemberOut:
+def set_member(project: str, user: str, body: SetMember, svc: Svc) -> MemberOut:
     """Give ``user`` a role in the project, replacing any other (owner)."""
-    return MemberOut.of(caller.scoped().set_member(project, user, body.role))
+    return MemberOut.of(svc.access.set_member(project, user, body.role))
 
 
 @router.delete("/projects/{project}/members/{user}", status_code=204)
-def remove_member(project: str, user: str, caller: CallerDep) -> None:
+def remove_member(project: str, user: str, svc: Svc) -> None:
     """Take ``user``'s role in the project away (owner); the last owner cannot be removed."""
-    caller.scoped().remove_member(project, user)
+    svc.access.remove_member(project, user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from assay.access import Role
 from assay.api.schemas import (
     CreateRun,
     EndRun,
@@ -17,18 +16,15 @@ from assay.api.schemas import (
     SetTags,
     run_list_json,
 )
-from assay.entities import RunList
-from assay.server.auth import CallerDep
-from assay.server.deps import Service
+from assay.web.auth import Svc
 
 router = APIRouter(tags=["runs"])
 
 
 @router.post("/runs", status_code=201)
-def create_run(body: CreateRun, service: Service, caller: CallerDep) -> RunInfoOut:
+def create_run(body: CreateRun, svc: Svc) -> RunInfoOut:
     """Start a RUNNING run (the SDK usually creates runs in batches through /ingest instead)."""
-    caller.require_experiments(Role.EDITOR, [body.experiment_id], "creating runs")
-    info = service.create_run(
+    info = svc.tracking.create_run(
         body.experiment_id,
         name=body.name,
         params=body.params,
@@ -42,13 +38,10 @@ def create_run(body: CreateRun, service: Service, caller: CallerDep) -> RunInfoO
 
 
 @router.post("/runs/search", response_model=RunListOut)
-def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> Response:
+def search_runs(body: SearchRuns, svc: Svc) -> Response:
     """Runs matching ``filter``, ordered and paged; pass ``next_page_token`` back for the next page."""
-    experiment_ids = caller.readable_experiment_ids(body.experiment_ids)
-    if experiment_ids is not None and not experiment_ids:
-        return Response(run_list_json(RunList([])), media_type="application/json")
-    found = service.search_runs(
-        experiment_ids or (),
+    found = svc.tracking.search_runs(
+        body.experiment_ids,
         body.filter,
         body.order_by,
         body.max_results,
@@ -59,60 +52,51 @@ def search_runs(body: SearchRuns, service: Service, caller: CallerDep) -> Respon
 
 
 @router.post("/runs/heartbeat", status_code=204)
-def heartbeat(body: Heartbeat, service: Service, caller: CallerDep) -> None:
+def heartbeat(body: Heartbeat, svc: Svc) -> None:
     """Keep the given running runs alive (a run without heartbeats reads as KILLED after a while)."""
-    caller.require_runs(Role.EDITOR, body.run_ids, "sending heartbeats")
-    service.heartbeat(body.run_ids)
+    svc.tracking.heartbeat(body.run_ids)
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, service: Service, caller: CallerDep) -> RunOut:
+def get_run(run_id: str, svc: Svc) -> RunOut:
     """A run with its info, params, tags and metric summaries."""
-    caller.require_run(Role.VIEWER, run_id, "reading runs")
-    return RunOut.of(service.get_run(run_id))
+    return RunOut.of(svc.tracking.get_run(run_id))
 
 
 @router.get("/runs/{run_id}/info")
-def get_run_info(run_id: str, service: Service, caller: CallerDep) -> RunInfoOut:
-    caller.require_run(Role.VIEWER, run_id, "reading runs")
-    return RunInfoOut.of(service.get_run_info(run_id))
+def get_run_info(run_id: str, svc: Svc) -> RunInfoOut:
+    return RunInfoOut.of(svc.tracking.get_run_info(run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204)
-def delete_run(run_id: str, service: Service, caller: CallerDep) -> None:
-    caller.require_run(Role.EDITOR, run_id, "deleting runs")
-    service.delete_run(run_id)
+def delete_run(run_id: str, svc: Svc) -> None:
+    svc.tracking.delete_run(run_id)
 
 
 @router.post("/runs/{run_id}/restore", status_code=204)
-def restore_run(run_id: str, service: Service, caller: CallerDep) -> None:
-    caller.require_run(Role.EDITOR, run_id, "restoring runs")
-    service.restore_run(run_id)
+def restore_run(run_id: str, svc: Svc) -> None:
+    svc.tracking.restore_run(run_id)
 
 
 @router.post("/runs/{run_id}/params", status_code=204)
-def log_params(run_id: str, body: LogParams, service: Service, caller: CallerDep) -> None:
+def log_params(run_id: str, body: LogParams, svc: Svc) -> None:
     """Log params, all or nothing; 409 CONFLICT if one was logged before with another value."""
-    caller.require_run(Role.EDITOR, run_id, "logging params")
-    service.log_params(run_id, body.params)
+    svc.tracking.log_params(run_id, body.params)
 
 
 @router.post("/runs/{run_id}/tags", status_code=204)
-def set_tags(run_id: str, body: SetTags, service: Service, caller: CallerDep) -> None:
+def set_tags(run_id: str, body: SetTags, svc: Svc) -> None:
     """Set (or overwrite) tags."""
-    caller.require_run(Role.EDITOR, run_id, "setting tags")
-    service.set_tags(run_id, body.tags)
+    svc.tracking.set_tags(run_id, body.tags)
 
 
 @router.delete("/runs/{run_id}/tags/{key:path}", status_code=204)
-def delete_tag(run_id: str, key: str, service: Service, caller: CallerDep) -> None:
+def delete_tag(run_id: str, key: str, svc: Svc) -> None:
     """Delete one tag; ``key`` may contain '/'."""
-    caller.require_run(Role.EDITOR, run_id, "deleting tags")
-    service.delete_tag(run_id, key)
+    svc.tracking.delete_tag(run_id, key)
 
 
 @router.post("/runs/{run_id}/end", status_code=204)
-def end_run(run_id: str, body: EndRun, service: Service, caller: CallerDep) -> None:
+def end_run(run_id: str, body: EndRun, svc: Svc) -> None:
     """End a run with a final status; 409 INVALID_STATE if it has ended already."""
-    caller.require_run(Role.EDITOR, run_id, "ending runs")
-    service.end_run(run_id, body.status, body.end_time)
+    svc.tracking.end_run(run_id, body.status, body.end_time)

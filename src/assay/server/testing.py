@@ -17,20 +17,20 @@ import uvicorn
 
 from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
-from assay.services.tracking import Tracking
+from assay.services import Services
 
 
 class ServerThread:
-    """``with ServerThread(service) as url:`` serves ``service`` at ``url`` (``http://127.0.0.1:<port>``);
+    """``with ServerThread(services) as url:`` serves ``services`` at ``url`` (``http://127.0.0.1:<port>``);
     with ``auth`` every request needs a token, as in team mode."""
 
-    def __init__(self, service: Tracking, startup_timeout: float = 10.0, auth: bool = False) -> None:
+    def __init__(self, services: Services, startup_timeout: float = 10.0, auth: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         config = uvicorn.Config(
-            create_app(service, auth=auth), loop="asyncio", http=NoDelayProtocol, log_level="warning"
+            create_app(services, auth=auth), loop="asyncio", http=NoDelayProtocol, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.startup_timeout = startup_timeout

@@ -1,1 +1,41 @@
-"""Services: every capability of assay as methods, with validation and invariants, above the storage."""
+"""Services: every capability of assay as methods, with validation and invariants, above the storage.
+
+One module per service holds its interface (``tracking``, ``access``); ``Services`` is the bundle of one
+store or server that ``assay.bundle`` builds from a URI. Nothing here imports storage or HTTP code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assay.access import Principal
+from assay.errors import InvalidInput
+from assay.services.access import Access, Authorizer
+from assay.services.authorized import AuthorizedTracking
+from assay.services.tracking import Tracking
+
+
+@dataclass(frozen=True)
+class Services:
+    """The services of one store or server. ``authorizer`` is set where the roles are decided (a store
+    this process opened: the server, or the embedded mode), None on a remote bundle (its server decides).
+    """
+
+    tracking: Tracking
+    access: Access
+    authorizer: Authorizer | None = None
+    #: Whom the services act as, when a bundle was bound to a caller (``as_caller``).
+    caller: Principal | None = None
+
+    def as_caller(self, caller: Principal) -> Services:
+        """These services as ``caller``: every operation checked against the caller's roles first (an
+        admin holds every role, so its calls go straight through)."""
+        if self.authorizer is None:
+            raise InvalidInput("only a bundle that decides roles (a store, not a server) can act as a caller")
+        tracking = self.tracking
+        if not caller.is_admin:
+            tracking = AuthorizedTracking(self.tracking, self.authorizer, caller)
+        return Services(tracking, self.authorizer.scoped(caller), self.authorizer, caller)
+
+    def close(self) -> None:
+        self.tracking.close()

@@ -94,6 +94,10 @@ class Authorizer(ABC):
         """The caller ``token`` belongs to; ``Unauthenticated`` for a malformed, unknown or revoked token."""
 
     @abstractmethod
+    def has_users(self) -> bool:
+        """Whether any user exists (a server that requires tokens refuses to start without one)."""
+
+    @abstractmethod
     def cached(self, token: str) -> Principal | None:
         """The caller of ``token`` if it was authenticated moments ago, without I/O; else None."""
 

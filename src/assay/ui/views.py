@@ -20,17 +20,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from assay.access import Role
 from assay.artifacts.uri import clean_path
-from assay.embedded.access import AccessService
 from assay.entities import Run
 from assay.errors import AssayError, FilterSyntaxError, InvalidInput, NotFound
 from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size, fmt_time_ago
-from assay.server.auth import COOKIE, CallerDep
-from assay.server.deps import Service
+from assay.services import Services
 from assay.services.tracking import Tracking, encode_page_token
 from assay.ui import compare as cmp
 from assay.ui import runs_table as rt
+from assay.web.auth import COOKIE, Svc, app_services
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -65,8 +63,8 @@ _TEXT = {
 _IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"}
 
 
-def _page(request: Request, name: str, caller: Any, **context: Any) -> HTMLResponse:
-    user = caller.principal.name if request.app.state.auth else None
+def _page(request: Request, name: str, svc: Services, **context: Any) -> HTMLResponse:
+    user = svc.caller.name if request.app.state.auth and svc.caller is not None else None
     return templates.TemplateResponse(request, name, {"user": user, **context})
 
 
@@ -84,20 +82,17 @@ def _url(path: str, **query: Any) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def experiments_page(request: Request, service: Service, caller: CallerDep) -> HTMLResponse:
+def experiments_page(request: Request, svc: Svc) -> HTMLResponse:
     """Every experiment the caller may read, newest activity first."""
-    found = sorted(
-        caller.visible(service.list_experiments()), key=lambda e: e.last_activity or 0, reverse=True
-    )
-    return _page(request, "experiments.html", caller, experiments=found)
+    found = sorted(svc.tracking.list_experiments(), key=lambda e: e.last_activity or 0, reverse=True)
+    return _page(request, "experiments.html", svc, experiments=found)
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
 def runs_page(
     request: Request,
     experiment_id: str,
-    service: Service,
-    caller: CallerDep,
+    svc: Svc,
     filter: str = "",
     o: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     c: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -106,15 +101,14 @@ def runs_page(
     rows: bool = False,
 ) -> HTMLResponse:
     """The runs table: filter in the search language, sort by any column, choose columns, page, select."""
-    caller.require_experiments(Role.VIEWER, [experiment_id], "reading experiments")
-    exp = service.get_experiment(experiment_id)
+    exp = svc.tracking.get_experiment(experiment_id)
     order = [x for x in o if x.strip()] or ["attributes.start_time desc"]
     error: FilterSyntaxError | InvalidInput | None = None
     runs: list[Run] = []
     more = False
     try:
         token = encode_page_token((page - 1) * n) if page > 1 else None
-        found = service.search_runs([experiment_id], filter or None, order, n, token)
+        found = svc.tracking.search_runs([experiment_id], filter or None, order, n, token)
         runs, more = list(found), found.next_page_token is not None
     except (FilterSyntaxError, InvalidInput) as exc:
         error = exc
@@ -140,18 +134,17 @@ def runs_page(
         "sorted_by": lambda ref: rt.sorted_by(order, ref),
         "live": any(r.info.status.value == "RUNNING" for r in runs),
     }
-    return _page(request, "runs_rows.html" if rows else "runs.html", caller, **context)
+    return _page(request, "runs_rows.html" if rows else "runs.html", svc, **context)
 
 
 # ---- one run --------------------------------------------------------------------------------------------
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, service: Service, caller: CallerDep) -> HTMLResponse:
+def run_page(request: Request, run_id: str, svc: Svc) -> HTMLResponse:
     """A run: info, params, tags, system info, metric charts (live while running), artifacts, git diff."""
-    caller.require_run(Role.VIEWER, run_id, "reading runs")
-    run = service.get_run(run_id)
-    exp = service.get_experiment(run.info.experiment_id)
+    run = svc.tracking.get_run(run_id)
+    exp = svc.tracking.get_experiment(run.info.experiment_id)
     tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith("assay.")}
     system = {k: v for k, v in sorted(run.tags.items()) if k.startswith("assay.")}
     keys = sorted(run.metric_summaries)
@@ -159,17 +152,16 @@ def run_page(request: Request, run_id: str, service: Service, caller: CallerDep)
     diff_uri = run.tags.get("assay.git.diff", "")
     if diff_uri.startswith("runs:/"):
         # The tag names another run (the first of this process to store the diff), and anyone who may
-        # tag a run can point it anywhere: read it only with the caller's own right to that run.
+        # tag a run can point it anywhere: read it through the caller's own services, so with its own rights.
         rid, _, path = diff_uri[len("runs:/") :].partition("/")
         try:
-            caller.require_run(Role.VIEWER, rid, "reading artifacts")
-            diff = service.read_artifact(rid, path)[:PREVIEW_BYTES].decode(errors="replace")
+            diff = svc.tracking.read_artifact(rid, path)[:PREVIEW_BYTES].decode(errors="replace")
         except AssayError:
             diff = None
     return _page(
         request,
         "run.html",
-        caller,
+        svc,
         run=run,
         experiment=exp,
         tags=tags,
@@ -179,9 +171,9 @@ def run_page(request: Request, run_id: str, service: Service, caller: CallerDep)
             k for k in keys if not k.startswith("system/") and run.metric_summaries[k].num_points > 1
         ],
         system_keys=[k for k in keys if k.startswith("system/") and run.metric_summaries[k].num_points > 1],
-        files=service.list_artifacts(run_id),
+        files=svc.tracking.list_artifacts(run_id),
         diff=diff,
-        evaluations=_json_for_script(evaluations(service, run_id)),
+        evaluations=_json_for_script(evaluations(svc.tracking, run_id)),
     )
 
 
@@ -227,23 +219,20 @@ def _preview_kind(path: str, size: int | None) -> str:
 
 
 @router.get("/runs/{run_id}/files", response_class=HTMLResponse)
-def files_page(
-    request: Request, run_id: str, service: Service, caller: CallerDep, path: str = ""
-) -> HTMLResponse:
+def files_page(request: Request, run_id: str, svc: Svc, path: str = "") -> HTMLResponse:
     """The artifact browser: a directory's entries, or one file's preview (image, text, JSON, CSV, HTML)."""
-    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
-    run = service.get_run(run_id)
+    run = svc.tracking.get_run(run_id)
     rel = clean_path(path)
-    entries = service.list_artifacts(run_id, rel or None)
+    entries = svc.tracking.list_artifacts(run_id, rel or None)
     is_file = bool(rel) and len(entries) == 1 and not entries[0].is_dir and entries[0].path == rel
     if not is_file:
         if rel and not entries:
             raise NotFound(f"run {run_id} has no artifact {rel!r}")
-        return _page(request, "files.html", caller, run=run, path=rel, entries=entries, file=None)
+        return _page(request, "files.html", svc, run=run, path=rel, entries=entries, file=None)
     kind = _preview_kind(rel, entries[0].size)
     content: Any = None
     if kind in ("text", "json", "csv"):
-        text = service.read_artifact(run_id, rel).decode(errors="replace")
+        text = svc.tracking.read_artifact(run_id, rel).decode(errors="replace")
         if kind == "json":
             try:
                 content = orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
@@ -259,7 +248,7 @@ def files_page(
     return _page(
         request,
         "files.html",
-        caller,
+        svc,
         run=run,
         path=rel,
         entries=[],
@@ -270,20 +259,19 @@ def files_page(
 
 
 @router.get("/runs/{run_id}/raw/{path:path}")
-def raw_file(run_id: str, path: str, service: Service, caller: CallerDep, download: bool = False) -> Response:
+def raw_file(run_id: str, path: str, svc: Svc, download: bool = False) -> Response:
     """An artifact's bytes with a guessed type, for ``<img>`` and sandboxed previews.
 
     ``Content-Security-Policy: sandbox`` makes an HTML or SVG artifact opened directly inert: it cannot run
     script with the UI's origin (artifacts are anyone-on-the-project's content).
     """
-    caller.require_run(Role.VIEWER, run_id, "reading artifacts")
     rel = clean_path(path)
-    entries = service.list_artifacts(run_id, rel)
+    entries = svc.tracking.list_artifacts(run_id, rel)
     size = entries[0].size if len(entries) == 1 and entries[0].path == rel else None
     if size is not None and size > PREVIEW_BYTES:
         # Big files stream from the API (through a temporary file), never whole in memory here.
         return RedirectResponse(f"/api/v1/runs/{run_id}/artifacts/{quote(rel)}", status_code=307)
-    data = service.read_artifact(run_id, path)
+    data = svc.tracking.read_artifact(run_id, path)
     media = mimetypes.guess_type(path)[0] or "application/octet-stream"
     headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
     if download:
@@ -297,13 +285,11 @@ def raw_file(run_id: str, path: str, service: Service, caller: CallerDep, downlo
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request,
-    service: Service,
-    caller: CallerDep,
+    svc: Svc,
     run: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> HTMLResponse:
     """2 to 50 runs: overlaid curves per metric, parallel coordinates, a scatter, the differences table."""
-    caller.require_runs(Role.VIEWER, run, "comparing runs")
-    comparison = cmp.build(service, run)
+    comparison = cmp.build(svc.tracking, run)
     payload = {
         "runs": [
             {"id": r.id, "name": label, "color": color, "start": r.info.start_time}
@@ -312,9 +298,9 @@ def compare_page(
         "series": comparison.series,
         "dimensions": comparison.dimensions,
     }
-    payload["evaluations"] = {r.id: evaluations(service, r.id) for r in comparison.runs}
+    payload["evaluations"] = {r.id: evaluations(svc.tracking, r.id) for r in comparison.runs}
     data = _json_for_script(payload)
-    return _page(request, "compare.html", caller, comparison=comparison, data=data)
+    return _page(request, "compare.html", svc, comparison=comparison, data=data)
 
 
 # ---- static files and sign-in ------------------------------------------------------------------------------
@@ -365,10 +351,10 @@ async def login(request: Request) -> Response:
     form = parse_qs((await request.body()).decode(errors="replace"))
     token = (form.get("token") or [""])[0].strip()
     target = _safe_next((form.get("next") or ["/"])[0])
-    access: AccessService | None = request.app.state.access
-    if request.app.state.auth and access is not None:
+    authorizer = app_services(request).authorizer
+    if request.app.state.auth and authorizer is not None:
         try:
-            await run_in_threadpool(access.authenticate, token)
+            await run_in_threadpool(authorizer.authenticate, token)
         except AssayError as exc:
             return RedirectResponse(
                 f"/login?{urlencode({'next': target, 'error': exc.message})}", status_code=303

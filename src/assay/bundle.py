@@ -1,8 +1,15 @@
-"""Which tracking backend a URI names: a public registry of URI schemes, in one visible place.
+"""The composition root: a URI names one bundle of services, built in this one visible place.
 
-``sqlite``/plain paths and ``postgresql`` open the embedded service over the SQL store; team mode registers
-``http``/``https`` here. ``register(scheme, factory)`` adds another. Backends are cached per URI, so every
-Client of a process shares one connection pool and one background writer per store.
+``services(uri)`` returns the ``Services`` of the store or server at ``uri``: ``tracking`` and ``access``
+today; the registry, onnx, notebooks and jobs services join as fields as they arrive. The URI's scheme
+picks the implementations through a public registry: ``sqlite`` (and plain paths) and ``postgresql``
+build the embedded services over one SQL store, ``http``/``https`` the remote ones over one HTTP client,
+and ``register(scheme, factory)`` adds another. Bundles are cached per store (every spelling of a store
+shares one), so every Client of a process shares one connection pool and one background writer per store.
+
+A bundle is used as one caller: embedded, the local admin of the store; remote, the owner of the token.
+A server binds the bundle to each request's caller with ``Services.as_caller``, which puts
+``assay.services.authorized`` in front, so every call is checked against that caller's roles.
 """
 
 from __future__ import annotations
@@ -11,24 +18,22 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from assay.access import LOCAL_ADMIN
 from assay.errors import InvalidInput
+from assay.services import Services
+from assay.services.access import Access
 from assay.services.tracking import Tracking
 
-if TYPE_CHECKING:
-    from assay.embedded.tracking import TrackingService
-    from assay.services.access import Access
-
-Factory = Callable[[str], Tracking]
+Factory = Callable[[str], Services]
 
 _factories: dict[str, Factory] = {}
-_cache: dict[str, Tracking] = {}
+_cache: dict[str, Services] = {}
 _lock = threading.Lock()
 
 
 def register(scheme: str, factory: Factory) -> None:
-    """Make ``factory(uri)`` the backend for URIs starting with ``scheme://``."""
+    """Make ``factory(uri)`` build the services for URIs starting with ``scheme://``."""
     _factories[scheme] = factory
 
 
@@ -51,38 +56,35 @@ def scheme(uri: str) -> str:
     return "postgresql" if scheme == "postgres" else scheme
 
 
-def _embedded(uri: str) -> Tracking:
-    return embedded_service(uri)
-
-
-def embedded_service(
+def embedded_services(
     uri: str, artifacts: str | None = None, pool: tuple[int, int] | None = None
-) -> TrackingService:
-    """The in-process service over the SQL store at ``uri``, with its artifacts under ``artifacts``, else
-    ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else ``$ASSAY_HOME/artifacts``."""
+) -> Services:
+    """The in-process services over the SQL store at ``uri`` (one store for all of them), with artifacts
+    under ``artifacts``, else ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else
+    ``$ASSAY_HOME/artifacts``; ``pool`` sizes a PostgreSQL connection pool (see ``dialect.pool_sizes``)."""
+    from assay.embedded.access import AccessService
     from assay.embedded.tracking import TrackingService
     from assay.store.sql import SqlStore
 
     store = SqlStore(uri, pool)
-    if artifacts:
-        return TrackingService(store, artifacts)
-    root = os.environ.get("ASSAY_ARTIFACT_ROOT")
+    root = artifacts or os.environ.get("ASSAY_ARTIFACT_ROOT")
     if not root:
         if store.url.startswith("sqlite:///") and store.url != "sqlite:///:memory:":
             root = str(Path(store.url[len("sqlite:///") :]).parent / "artifacts")
         else:
             root = str((assay_home() / "artifacts").resolve())
-    return TrackingService(store, root)
+    authorizer = AccessService(store)
+    return Services(TrackingService(store, root), authorizer.scoped(LOCAL_ADMIN), authorizer)
 
 
-def _remote(uri: str) -> Tracking:
-    from assay.remote import remote_backend  # httpx and pydantic load only for a server URI
+def _remote(uri: str) -> Services:
+    from assay.remote import remote_services  # httpx and pydantic load only for a server URI
 
-    return remote_backend(uri)
+    return remote_services(uri)
 
 
-register("sqlite", _embedded)
-register("postgresql", _embedded)
+register("sqlite", embedded_services)
+register("postgresql", embedded_services)
 register("http", _remote)
 register("https", _remote)
 
@@ -106,42 +108,34 @@ def _cache_key(uri: str) -> str:
     return uri
 
 
-def get_backend(uri: str | None = None) -> Tracking:
-    """The (cached) backend for ``uri``, default ``default_tracking_uri()``."""
+def services(uri: str | None = None) -> Services:
+    """The (cached) services of the store or server at ``uri``, default ``default_tracking_uri()``."""
     uri = uri or default_tracking_uri()
     key = _cache_key(uri)
     with _lock:
-        backend = _cache.get(key)
-        if backend is None:
+        found = _cache.get(key)
+        if found is None:
             factory = _factories.get(scheme(uri))
             if factory is None:
                 known = ", ".join(sorted(_factories))
                 raise InvalidInput(f"no tracking backend for {uri!r}: known schemes are {known}, or a path")
-            backend = _cache[key] = factory(uri)
-        return backend
+            found = _cache[key] = factory(uri)
+        return found
+
+
+def get_backend(uri: str | None = None) -> Tracking:
+    """The tracking service of ``uri`` (``services(uri).tracking``)."""
+    return services(uri).tracking
 
 
 def get_access(uri: str | None = None) -> Access:
-    """Team operations (tokens, projects, members, users) on the store or server at ``uri``.
-
-    On a store (embedded) they run as the local admin; on a server, as the owner of the client's token.
-    """
-    backend = get_backend(uri)
-    from assay.embedded.tracking import TrackingService
-
-    if isinstance(backend, TrackingService):
-        from assay.embedded.access import AccessService
-
-        return AccessService(backend.store).scoped()
-    from assay.remote import RemoteTracking
-
-    if isinstance(backend, RemoteTracking):
-        return backend.access()
-    raise InvalidInput(f"the backend for {uri!r} has no users or projects")
+    """Team operations (tokens, projects, members, users) on the store or server at ``uri``: on a store
+    as its local admin, on a server as the owner of the client's token."""
+    return services(uri).access
 
 
 def reset() -> None:
-    """Forget cached backends (closing them); tests use it after changing ASSAY_TRACKING_URI."""
+    """Forget cached bundles (closing them); tests use it after changing ASSAY_TRACKING_URI."""
     with _lock:
         for b in _cache.values():
             b.close()
