@@ -11,7 +11,7 @@ PUBLIC = {
     "get_metric_history", "get_run", "get_tracking_uri", "list_artifacts", "list_experiments", "log_artifact",
     "log_artifacts", "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
     "log_text", "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
-    "Evaluation", "evaluate", "PermissionDenied", "Unauthenticated",
+    "Evaluation", "evaluate", "PermissionDenied", "Unauthenticated", "Unavailable",
 }  # fmt: skip
 
 

@@ -6,6 +6,7 @@ The public names are re-exported here from private modules; tests/test_public_ap
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from assay._version import __version__
 from assay.errors import (
     AssayError,
     Conflict,
@@ -16,6 +17,7 @@ from assay.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
 )
 
 if TYPE_CHECKING:
@@ -115,8 +117,6 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ActiveRun",
     "AssayError",
@@ -138,6 +138,7 @@ __all__ = [
     "RunList",
     "RunStatus",
     "Unauthenticated",
+    "Unavailable",
     "__version__",
     "active_run",
     "download_artifacts",

@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from assay import __version__, wire
+from assay import wire
+from assay._version import __version__
 from assay.api import schemas as s
 from assay.entities import (
     Experiment,

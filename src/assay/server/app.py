@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from assay import __version__, ui
+from assay import ui
+from assay._version import __version__
 from assay.api.schemas import ErrorBody, Health
 from assay.errors import InvalidInput
 from assay.server import artifacts, errors, experiments, metrics, people, runs

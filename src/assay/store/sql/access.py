@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assay.access import ApiToken, Member, Project, Role, User
 from assay.errors import Conflict, NotFound
+from assay.store.sql.rows import experiment_pk
 from assay.store.sql.schema import api_tokens, experiments, project_members, projects, runs, users
 
 
@@ -189,8 +190,6 @@ class AccessStore:
     # ---- what belongs to which project -----------------------------------------------------------------
 
     def project_of_experiment(self, experiment_id: str) -> int:
-        from assay.store.sql.store import experiment_pk
-
         with self.engine.connect() as conn:
             pid = conn.execute(
                 select(experiments.c.project_id).where(

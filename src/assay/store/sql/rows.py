@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from assay.entities import Lifecycle, NewRun, Run, RunInfo, RunStatus
+from assay.errors import NotFound
 from assay.store.sql import docs
 from assay.store.sql.schema import runs
 
@@ -117,3 +118,14 @@ def run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
 
 def kv_rows(run_pk: int, items: Mapping[str, str]) -> list[dict[str, Any]]:
     return [{"run_pk": run_pk, "key": k, "value": v, "num_value": as_number(v)} for k, v in items.items()]
+
+
+def experiment_pk(experiment_id: str) -> int:
+    """The integer key of an experiment id; NotFound for one that is not a whole number."""
+    try:
+        pk = int(experiment_id)
+    except ValueError:
+        raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
+    if not 0 <= pk < 2**63:
+        raise NotFound(f"no experiment with id {experiment_id!r}")
+    return pk

@@ -36,6 +36,7 @@ from assay.store.sql.rows import (
     DOC_COLUMNS,
     RUN_COLUMNS,
     EndRefused,
+    experiment_pk,
     gc_paused,
     kv_rows,
     run_from_row,
@@ -53,17 +54,6 @@ from assay.store.sql.schema import (
 )
 from assay.store.sql.search import build_search
 from assay.store.sql.statements import HotStatements
-
-
-def experiment_pk(experiment_id: str) -> int:
-    """The integer key of an experiment id; NotFound for one that is not a whole number."""
-    try:
-        pk = int(experiment_id)
-    except ValueError:
-        raise NotFound(f"no experiment with id {experiment_id!r}: ids are whole numbers") from None
-    if not 0 <= pk < 2**63:
-        raise NotFound(f"no experiment with id {experiment_id!r}")
-    return pk
 
 
 class SqlStore:
