@@ -288,9 +288,9 @@ def test_non_numeric_metric_is_rejected_and_accepted_points_kept(tracking_uri: s
             c.log_metric(rid, "acc", bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="step must be a whole number"):
         c.log_metric(rid, "acc", 0.7, step="3")  # type: ignore[arg-type]
-    c.log_metric(rid, "acc", np.float32(0.75))
-    c.log_metric(rid, "acc", np.int64(1))
-    c.log_metric(rid, "acc", np.array(0.25))
+    c.log_metric(rid, "acc", np.float32(0.75))  # type: ignore[arg-type]  # numpy scalars are accepted
+    c.log_metric(rid, "acc", np.int64(1))  # type: ignore[arg-type]  # numpy scalars are accepted
+    c.log_metric(rid, "acc", np.array(0.25))  # type: ignore[arg-type]  # numpy scalars are accepted
     c.log_metric(rid, "acc", 2, step=np.int64(9))  # type: ignore[arg-type]
     assert c.get_metric_history(rid, "acc").values.tolist() == [0.5, 0.75, 1.0, 0.25, 2.0]
 
