@@ -127,7 +127,7 @@ ALLOWED: dict[str, set[str]] = {
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
     "cli": {"services", "bundle", "sdk", "server", "artifacts", "store"},
-    "testing": {"services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
+    "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
 }
 
