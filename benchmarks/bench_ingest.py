@@ -20,7 +20,7 @@ PG_URL = os.environ.get("ASSAY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5
 
 def ingest(uri: str) -> float:
     import assay
-    from assay.sdk.client import reset
+    from assay.sdk.session import reset
 
     reset()
     assay.set_tracking_uri(uri)

@@ -112,7 +112,19 @@ def _top(module: str) -> str:
 
 
 #: What each part of the package may import (besides itself and the pure modules).
-PURE = {"entities", "errors", "access", "query", "series", "wire", "redact", "fmt", "evaluation", "_version"}
+PURE = {
+    "entities",
+    "errors",
+    "access",
+    "query",
+    "series",
+    "wire",
+    "redact",
+    "fmt",
+    "evaluation",
+    "_version",
+    "optional",
+}
 ALLOWED: dict[str, set[str]] = {
     **{p: set() for p in PURE},
     "api": set(),
@@ -163,3 +175,13 @@ def test_interfaces_and_the_remote_client_load_no_storage_and_no_server(module: 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"importing {module} loads {out.stdout.strip()}"
+
+
+def test_a_missing_optional_package_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9: ``to_pandas`` without pandas raised a bare ImportError."""
+    from assay.entities import RunList
+    from assay.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what an absent package looks like to import
+    with pytest.raises(MissingDependency, match=r"pip install 'assay\[pandas\]'"):
+        RunList([]).to_pandas()

@@ -34,8 +34,8 @@ from assay.errors import (
 )
 from assay.remote import RemoteTracking, ServerError, remote_services
 from assay.remote.errors import check
-from assay.sdk.client import writer_for
 from assay.sdk.policy import Action, decide
+from assay.sdk.session import writer_for
 from assay.server.main import build_services
 from assay.services.tracking import Tracking
 from conftest import reset_sdk

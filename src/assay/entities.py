@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from assay.optional import require
+
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas
 
 
 class RunStatus(enum.StrEnum):
@@ -119,10 +121,13 @@ class MetricHistory:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
-    def to_pandas(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame({"step": self.steps, "timestamp": self.timestamps, "value": self.values})
+    def to_pandas(self) -> pandas.DataFrame:
+        """The series as a DataFrame (step, timestamp, value); needs pandas (``assay[pandas]``)."""
+        pd = require("pandas", "pandas", "MetricHistory.to_pandas()")
+        frame: pandas.DataFrame = pd.DataFrame(
+            {"step": self.steps, "timestamp": self.timestamps, "value": self.values}
+        )
+        return frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +221,9 @@ class RunList(list[Run]):
         super().__init__(runs or [])
         self.next_page_token = next_page_token
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self) -> pandas.DataFrame:
         """One row per run: ``run_id``, attributes, then ``params.*``, ``metrics.*`` and ``tags.*`` columns."""
-        import pandas as pd
+        pd = require("pandas", "pandas", "RunList.to_pandas()")
 
         rows: list[dict[str, Any]] = []
         for run in self:
@@ -238,4 +243,5 @@ class RunList(list[Run]):
             row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
             row.update({f"tags.{k}": v for k, v in run.tags.items()})
             rows.append(row)
-        return pd.DataFrame(rows)
+        frame: pandas.DataFrame = pd.DataFrame(rows)
+        return frame

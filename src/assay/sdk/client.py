@@ -1,7 +1,8 @@
-"""``assay.Client``: every tracking operation, explicit about run ids, with no global state.
+"""``assay.Client``: every tracking operation, explicit about run ids.
 
-The Client is a thin layer over a ``Tracking`` backend (embedded or remote) plus the process's background
-writer for that backend: metrics are buffered and written in batches, everything else is a direct call.
+A Client is a thin layer over a ``Tracking`` backend (embedded or remote) plus the process's background
+writer for that backend (``assay.sdk.session``, shared by every Client of the store): metrics are
+buffered and written in batches, everything else is a direct call.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ from assay.errors import (
     Unavailable,
 )
 from assay.evaluation import Evaluation, evaluate_model
-from assay.sdk import capture, lifecycle
-from assay.sdk.spool import SpoolFile, spool_dir
-from assay.sdk.sysmetrics import SystemSampler
+from assay.sdk import capture
+from assay.sdk.session import SESSION
 from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, bad_point
 from assay.series import Downsampled
 from assay.services import validation as v
@@ -61,10 +61,6 @@ from assay.services.tracking import (
 #: How long a client trusts that an experiment it checked still accepts runs.
 _EXPERIMENT_TTL_S = 5.0
 log = logging.getLogger("assay")
-_writers: dict[int, BackgroundWriter] = {}
-#: backend -> (artifact path, sha256 of content) -> runs:/ URI of the first run that stored it.
-_captured: dict[int, dict[tuple[str, str], str]] = {}
-_sampler: list[SystemSampler] = []
 
 
 def _env_flag(name: str, default: bool = True) -> bool:
@@ -72,30 +68,6 @@ def _env_flag(name: str, default: bool = True) -> bool:
     if raw is None:
         return default
     return raw.strip().lower() not in ("0", "false", "no", "off", "")
-
-
-def writer_for(backend: Tracking, tracking_uri: str | None = None) -> BackgroundWriter:
-    """The process's one background writer for ``backend`` (created on first use, flushed at exit).
-
-    Batches the store cannot take go to the offline spool for ``tracking_uri`` (see assay.sdk.spool).
-    """
-    w = _writers.get(id(backend))
-    if w is None:
-        uri = tracking_uri or bundle.default_tracking_uri()
-        w = _writers[id(backend)] = BackgroundWriter(
-            backend,
-            interval=float(os.environ.get("ASSAY_FLUSH_INTERVAL", "0.05")),
-            heartbeat_interval=float(os.environ.get("ASSAY_HEARTBEAT_INTERVAL", "5")),
-            spool=SpoolFile(spool_dir(bundle.assay_home().resolve(), uri)),
-        )
-        lifecycle.on_shutdown(lambda _status: w.close())
-    return w
-
-
-def sampler() -> SystemSampler:
-    if not _sampler:
-        _sampler.append(SystemSampler())
-    return _sampler[0]
 
 
 class Client:
@@ -111,7 +83,7 @@ class Client:
     @property
     def writer(self) -> BackgroundWriter:
         if self._writer is None:
-            self._writer = writer_for(self.backend, self.tracking_uri)
+            self._writer = SESSION.writer_for(self.backend, self.tracking_uri)
         return self._writer
 
     # ---- experiments ----------------------------------------------------------------------------------
@@ -221,7 +193,7 @@ class Client:
             heartbeat_at=new.start_time,
         )
         if log_system_metrics if log_system_metrics is not None else _env_flag("ASSAY_SYSTEM_METRICS"):
-            sampler().add(buf)
+            SESSION.sampler().add(buf)
         return info
 
     def _capture_files(
@@ -229,7 +201,7 @@ class Client:
     ) -> tuple[dict[str, str], list[tuple[str, str]]]:
         """Keep each captured file once per process and content: the first run that sees a given
         requirements list or git diff stores it as its artifact; every run gets a tag with its runs:/ URI."""
-        captured = _captured.setdefault(id(self.backend), {})
+        captured = SESSION.captured_for(self.backend)
         tags = {}
         to_store = []
         for tag, path, text in files:
@@ -269,7 +241,7 @@ class Client:
 
     def _settle(self, run_id: str) -> str:
         """Write ``run_id``'s queued creation (by any Client of this store) before a direct call about it."""
-        w = _writers.get(id(self.backend))
+        w = SESSION.writer_of(self.backend)
         if w is not None and w.unsent(run_id):
             w.flush()
         return run_id
@@ -280,9 +252,7 @@ class Client:
 
         Every writer of the process is checked, not just this client's: a Client made before a run
         started has none yet, and one store may be named by several URIs."""
-        for w in list(_writers.values()):
-            if w.dirty or w.has_points():
-                w.flush()
+        SESSION.flush_pending()
         return self.backend
 
     def get_run(self, run_id: str) -> Run:
@@ -344,8 +314,7 @@ class Client:
             raise InvalidInput(f"unknown run status {status!r}: use FINISHED, FAILED or KILLED") from None
         if final is RunStatus.RUNNING:
             raise InvalidInput("a run ends with a final status: FINISHED, FAILED or KILLED")
-        if _sampler:
-            _sampler[0].remove(run_id)
+        SESSION.stop_sampling(run_id)
         buf = self.writer.buffers.get(run_id)
         if buf is not None and not buf.closed:
             # A run of this process: queued after its last points, written with the next batch.
@@ -494,12 +463,3 @@ def render_figure(figure: Any, artifact_file: str) -> bytes:
                 "pip install kaleido, or log it as .html or .json"
             ) from exc
     raise InvalidInput(f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}")
-
-
-def reset() -> None:
-    """Flush and stop every background writer and forget cached backends (tests, or switching stores)."""
-    for w in list(_writers.values()):
-        w.close()
-    _writers.clear()
-    _captured.clear()
-    bundle.reset()

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from assay import bundle
-from assay.sdk import client as client_module
-from assay.sdk import fluent
+from assay.sdk import fluent, session
 from assay.services import Services
 
 PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -81,7 +80,7 @@ def reset_sdk() -> None:
     """Close writers and cached backends, and forget the fluent API's state."""
     while fluent._state.stack:
         fluent.end_run()
-    client_module.reset()
+    session.reset()
     fluent.set_tracking_uri(None)
 
 

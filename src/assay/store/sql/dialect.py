@@ -1,29 +1,24 @@
 """Everything that differs between SQLite and PostgreSQL lives here, and only here.
 
 URL normalisation, engine set-up (SQLite: WAL, NORMAL sync, busy timeout, BEGIN IMMEDIATE for writes, the
-functions registered on each connection), upserts, and the LIKE and JSON aggregation used by search.
+functions registered on each connection; PostgreSQL: the pool's size), which driver errors mean the store
+is unavailable, upserts, the one-parameter ``IN`` of a list of ids, and the LIKE used by search.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, case, cast, event, func, literal_column, or_, type_coerce
+from sqlalchemy import Table, event, func
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import Float, Integer, Text
 
 from assay.errors import InvalidInput, MissingDependency, Unavailable
-
-#: Execution option that makes a SQLite transaction take the write lock at BEGIN, so two writers
-#: wait on the busy timeout instead of failing to upgrade a read lock.
-WRITE = {"assay_write": True}
 
 
 def normalize_url(uri: str) -> str:
@@ -225,95 +220,3 @@ _LONE_BACKSLASH = re.compile(r"\\([%_\\])?")
 
 def _escape_backslash(m: re.Match[str]) -> str:
     return m.group() if m.group(1) else "\\\\"
-
-
-def json_object_agg(engine: Engine, key: ColumnElement[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
-    """An aggregate building a JSON object ``{key: value}`` over the group, as text."""
-    if is_sqlite(engine):
-        return type_coerce(func.json_group_object(key, value), Text)
-    return cast(func.json_object_agg(key, value), Text)  # text, not a psycopg-parsed dict
-
-
-# SQLite writes a REAL in JSON (and as text) with 15 significant digits, which loses precision, and writes
-# infinities as a bare `Inf` that no JSON parser accepts. printf('%!.18g') writes a double exactly (the
-# text reads back as the same double) when 1e-30 < |x| < 1e30 or x = 0, on every SQLite checked: 3.40,
-# 3.45, 3.47, 3.49 and 3.51, on random doubles of every exponent. (17 digits are not enough for the
-# long-double formatting of 3.40, and the double-double formatting of newer versions is exact only from
-# about 1e-80 to 1e110.) Other values, infinities included, are written by the Python function
-# assay_float_repr registered on each connection: slower, but rare.
-_EXACT_FORMAT = "%!.18g"
-_EXACT_MAX: ColumnElement[Any] = literal_column("1e30")
-_EXACT_MIN: ColumnElement[Any] = literal_column("1e-30")
-
-
-def _exact_by_printf(x: ColumnElement[Any]) -> ColumnElement[Any]:
-    """True when printf(_EXACT_FORMAT, x) is exact; NULL (not true) when ``x`` is NULL."""
-    return and_(func.abs(x) < _EXACT_MAX, or_(func.abs(x) > _EXACT_MIN, x == 0))
-
-
-def _is_float(item: ColumnElement[Any]) -> bool:
-    return isinstance(item.type, Float)
-
-
-def _is_integer(item: ColumnElement[Any]) -> bool:
-    return isinstance(item.type, Integer)
-
-
-def json_array(engine: Engine, *items: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A JSON array of ``items``, every float exactly (parsed, it is the same double).
-
-    A float comes out as a JSON number, or, when it has no exact JSON number (infinities) or on SQLite its
-    magnitude is outside the range printf writes exactly, as a string that Python's float() reads back
-    exactly (``"inf"``, ``"-Infinity"``, ``"1e+300"``); NULL as ``null``. On SQLite, either all floats of an
-    array are numbers or all are strings. On PostgreSQL an integral float may come out as an integer.
-    """
-    if not is_sqlite(engine):
-        return func.json_build_array(*items)
-    floats = [i for i in items if _is_float(i)]
-    if not floats:
-        return func.json_array(*items)
-    as_strings = func.json_array(
-        *(
-            case((_exact_by_printf(i), func.printf(_EXACT_FORMAT, i)), else_=func.assay_float_repr(i))
-            if _is_float(i)
-            else i
-            for i in items
-        )
-    )
-    # The common case, every float printable exactly: one printf writes the whole array, and json() makes
-    # it JSON rather than a string to json_group_object. printf writes an integer NULL as 0: not this way.
-    nullable_ints = [i for i in items if _is_integer(i) and getattr(i, "nullable", True)]
-    fmt = ",".join(_EXACT_FORMAT if _is_float(i) else "%d" if _is_integer(i) else "%s" for i in items)
-    args = [i if _is_float(i) or _is_integer(i) else func.json_quote(i) for i in items]
-    plain = and_(*(_exact_by_printf(i) for i in floats), *(i.is_not(None) for i in nullable_ints))
-    return case((plain, func.json(func.printf(f"[{fmt}]", *args))), else_=as_strings)
-
-
-def json_metric_summary(
-    engine: Engine,
-    last: ColumnElement[Any],
-    lo: ColumnElement[Any],
-    hi: ColumnElement[Any],
-    *rest: ColumnElement[Any],
-) -> ColumnElement[Any]:
-    """A metric summary ``json_array(last, lo, hi, *rest)``; on SQLite shorter when ``lo`` or ``hi`` is ``last``.
-
-    On SQLite, writing a float exactly is the dearest part of a search, and a min or max equal to the last
-    value is common (a metric logged once, a falling loss, a rising accuracy), so such a value is left out:
-    ``[last, *rest]`` when both equal it, ``[last, other, *rest]`` when one does (the other, lo or hi, is
-    the one that differs; a reader tells which from ``lo <= last <= hi``).
-    """
-    full = json_array(engine, last, lo, hi, *rest)
-    if not is_sqlite(engine):
-        return full
-    return case(
-        (and_(lo == last, hi == last), json_array(engine, last, *rest)),
-        (lo == last, json_array(engine, last, hi, *rest)),
-        (hi == last, json_array(engine, last, lo, *rest)),
-        else_=full,
-    )
-
-
-def default_sqlite_home() -> Path:
-    """``$ASSAY_HOME`` or ``./.assay``: where the embedded store and artifacts live."""
-    return Path(os.environ.get("ASSAY_HOME", ".assay")).expanduser()
