@@ -150,7 +150,7 @@ def _finish(writers: list[Writer], timeout: float) -> list[dict[str, object]]:
 
 def _check_exactly_once(store_url: str, reports: list[dict[str, object]]) -> int:
     """Every writer's series is 0..n-1, each value once, in order; returns the total point count."""
-    service = TrackingService(SqlStore(store_url), "/nonexistent")
+    service = TrackingService(SqlStore(store_url).tracking, "/nonexistent")
     total = 0
     try:
         for report in reports:

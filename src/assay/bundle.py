@@ -73,8 +73,8 @@ def embedded_services(
             root = str(Path(store.url[len("sqlite:///") :]).parent / "artifacts")
         else:
             root = str((assay_home() / "artifacts").resolve())
-    authorizer = AccessService(store)
-    return Services(TrackingService(store, root), authorizer.scoped(LOCAL_ADMIN), authorizer)
+    authorizer = AccessService(store.access)
+    return Services(TrackingService(store.tracking, root), authorizer.scoped(LOCAL_ADMIN), authorizer)
 
 
 def _remote(uri: str) -> Services:

@@ -31,7 +31,7 @@ from assay.access import (
 from assay.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from assay.services.access import Access, Authorizer, check_name
 from assay.services.tracking import now_ms
-from assay.store.sql import SqlStore
+from assay.store.sql.access import AccessStore
 
 #: The most run -> project entries kept before the cache starts over.
 _MAX_CACHED = 100_000
@@ -51,8 +51,8 @@ def _sha256(secret: str) -> str:
 class AccessService(Authorizer):
     """Authentication and authorization over the tables of ``store`` (see the module docstring)."""
 
-    def __init__(self, store: SqlStore, cache_ttl: float = 2.0) -> None:
-        self.store = store.access
+    def __init__(self, store: AccessStore, cache_ttl: float = 2.0) -> None:
+        self.store = store
         self.cache_ttl = cache_ttl
         self._lock = threading.Lock()
         self._callers: dict[str, tuple[float, Principal]] = {}

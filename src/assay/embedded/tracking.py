@@ -47,14 +47,14 @@ from assay.services.tracking import (
     now_ms,
     split_by_name,
 )
-from assay.store.sql import SqlStore
 from assay.store.sql.rows import EndRefused
+from assay.store.sql.tracking import TrackingStore
 
 
 class TrackingService(Tracking):
     """Tracking in-process over a SQL store and an artifact root (embedded mode, and the server's core)."""
 
-    def __init__(self, store: SqlStore, artifact_root: str) -> None:
+    def __init__(self, store: TrackingStore, artifact_root: str) -> None:
         self.store = store
         self.artifact_root = artifact_root.rstrip("/")
         self._pruned_at = 0
@@ -66,7 +66,7 @@ class TrackingService(Tracking):
 
     def create_experiment(self, name: str, project: str | None = None) -> Experiment:
         v.check_name(name, "experiment")
-        pid = self.store.access.get_project(project or DEFAULT_PROJECT).project_id
+        pid = self.store.project_id(project or DEFAULT_PROJECT)
         eid = self.store.create_experiment(name, self.artifact_root, now_ms(), pid)
         return self.store.get_experiment(eid)
 
@@ -78,7 +78,7 @@ class TrackingService(Tracking):
 
     def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
         self._reap()
-        ids = None if project is None else [self.store.access.get_project(project).project_id]
+        ids = None if project is None else [self.store.project_id(project)]
         return self.store.list_experiments(include_deleted, ids)
 
     def delete_experiment(self, experiment_id: str) -> None:

@@ -1,0 +1,509 @@
+"""The tracking sub-store: the only code that reads and writes the experiments, runs, params, tags and
+metric tables.
+
+It enforces what the database must (uniqueness, a param's value never changing) and nothing above that:
+validation of keys and values, run ids and clocks belong to the services. Thread-safe: every method takes
+its own connection from the engine's pool. Write transactions take the write lock up front on SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from assay.entities import (
+    Experiment,
+    Lifecycle,
+    MetricHistory,
+    Run,
+    RunInfo,
+    RunStatus,
+    SeriesBatch,
+    WriteBatch,
+)
+from assay.errors import Conflict, NotFound
+from assay.query import Expr, OrderKey
+from assay.store.sql import codec, dialect, docs
+from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction
+from assay.store.sql.rows import (
+    DOC_COLUMNS,
+    RUN_COLUMNS,
+    EndRefused,
+    experiment_pk,
+    gc_paused,
+    kv_rows,
+    run_from_row,
+    run_info,
+    run_row,
+)
+from assay.store.sql.schema import (
+    experiments,
+    ingested_batches,
+    metric_chunks,
+    params,
+    projects,
+    runs,
+    tags,
+)
+from assay.store.sql.search import build_search
+from assay.store.sql.statements import HotStatements
+
+
+class TrackingStore:
+    """The tracking tables of one SQL store (``SqlStore.tracking``), on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sql = HotStatements(self.engine)
+        self._integrity_error = integrity_error(self.engine)
+        self._pk_cache: dict[str, int] = {}
+        self._pks_by_ids = dialect.rows_by_ids_sql(self.engine, "run_pk, run_id", "runs", "run_id")
+        # The second step of a search: the rows of the page's runs, found and ordered by the first.
+        columns = ", ".join(["run_pk", *(c.name for c in (*RUN_COLUMNS, *DOC_COLUMNS))])
+        self._runs_by_pks = dialect.rows_by_ids_sql(self.engine, columns, "runs", "run_pk")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _pks(self, cur: Any, run_ids: Sequence[str], pending: dict[str, int] | None = None) -> dict[str, int]:
+        """The integer keys of ``run_ids`` (child tables join on them), cached: a run's key never changes.
+
+        Inside a write transaction, pass ``pending``: keys read there go into it, not into the cache, and the
+        caller caches them after the commit (``_cache_keys``). A key read inside a transaction that then
+        rolls back may be given to another run (SQLite reuses row ids), and must never be cached.
+        """
+        cache = self._pk_cache
+        known = pending if pending is not None else cache
+        missing = [r for r in dict.fromkeys(run_ids) if r not in cache and r not in known]
+        if missing:
+            sql, bind = self._pks_by_ids
+            cur.execute(sql, bind(missing))
+            rows = cur.fetchall()
+            if pending is None:
+                self._cache_keys({rid: pk for pk, rid in rows})
+            else:
+                pending.update((rid, pk) for pk, rid in rows)
+        out = {}
+        for r in run_ids:
+            pk = cache.get(r)
+            if pk is None:
+                pk = known.get(r)
+                if pk is None:
+                    raise NotFound(f"no run with id {r!r}")
+            out[r] = pk
+        return out
+
+    def _cache_keys(self, keys: Mapping[str, int]) -> None:
+        """Remember committed runs' keys (bounded: forgotten wholesale past 200,000 entries)."""
+        if len(self._pk_cache) + len(keys) > 200_000:
+            self._pk_cache.clear()
+        self._pk_cache.update(keys)
+
+    def _pk(self, run_id: str) -> int:
+        """The integer key of one run (NotFound if there is no such run)."""
+        pk = self._pk_cache.get(run_id)
+        if pk is None:
+            with raw_transaction(self.engine, write=False) as cur:
+                pk = self._pks(cur, [run_id])[run_id]
+        return pk
+
+    def _write(self) -> Connection:
+        return self.engine.connect().execution_options(assay_write=True)
+
+    # ---- experiments -------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_root: str, now: int, project_id: int = 1) -> str:
+        """Insert an experiment; its artifact location is ``artifact_root/<id>``. Conflict if the name exists."""
+        with self._write() as conn, conn.begin():
+            try:
+                key = conn.execute(
+                    experiments.insert().values(
+                        name=name, artifact_location="", created_at=now, project_id=project_id
+                    )
+                ).inserted_primary_key
+                assert key is not None
+                eid = key[0]
+            except IntegrityError as exc:
+                raise Conflict(f"an experiment named {name!r} already exists") from exc
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == eid)
+                .values(artifact_location=f"{artifact_root.rstrip('/')}/{eid}")
+            )
+        return str(eid)
+
+    def _experiment_query(self) -> Any:
+        """Experiments with their active run count and latest run start, each a correlated lookup on the
+        covering index (experiment_id, lifecycle, start_time): no scan of the runs table."""
+        r = runs.alias()
+        mine = and_(r.c.experiment_id == experiments.c.experiment_id, r.c.lifecycle == Lifecycle.ACTIVE.value)
+        n = select(func.count()).select_from(r).where(mine).scalar_subquery()
+        last = select(func.max(r.c.start_time)).where(mine).scalar_subquery()
+        project = (
+            select(projects.c.name).where(projects.c.project_id == experiments.c.project_id).scalar_subquery()
+        )
+        return select(experiments, n.label("n"), last.label("last"), project.label("project"))
+
+    @staticmethod
+    def _experiment(row: Row[Any]) -> Experiment:
+        return Experiment(
+            experiment_id=str(row.experiment_id),
+            name=row.name,
+            artifact_location=row.artifact_location,
+            lifecycle=Lifecycle(row.lifecycle),
+            created_at=row.created_at,
+            run_count=row.n or 0,
+            last_activity=row.last if row.last is not None else row.created_at,
+            project=row.project,
+        )
+
+    def project_id(self, name: str) -> int:
+        """The id of the project called ``name`` (experiments belong to projects)."""
+        with self.engine.connect() as conn:
+            pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
+        if pid is None:
+            raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
+        return int(pid)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        eid = experiment_pk(experiment_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(self._experiment_query().where(experiments.c.experiment_id == eid)).first()
+        if row is None:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return self._experiment(row)
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._experiment_query().where(experiments.c.name == name)).first()
+        return None if row is None else self._experiment(row)
+
+    def list_experiments(
+        self, include_deleted: bool = False, project_ids: Collection[int] | None = None
+    ) -> list[Experiment]:
+        """Experiments by id; only those of ``project_ids`` if given."""
+        q = self._experiment_query().order_by(experiments.c.experiment_id)
+        if project_ids is not None:
+            q = q.where(experiments.c.project_id.in_(list(project_ids)))
+        if not include_deleted:
+            q = q.where(experiments.c.lifecycle == Lifecycle.ACTIVE.value)
+        with self.engine.connect() as conn:
+            return [self._experiment(r) for r in conn.execute(q)]
+
+    def set_experiment_lifecycle(self, experiment_id: str, lifecycle: Lifecycle) -> None:
+        with self._write() as conn, conn.begin():
+            n = conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == experiment_pk(experiment_id))
+                .values(lifecycle=lifecycle.value)
+            ).rowcount
+        if n == 0:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+
+    # ---- runs --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_kv(conn: Connection, table: Any, run_id: int, items: Mapping[str, str]) -> None:
+        if items:
+            conn.execute(table.insert(), kv_rows(run_id, items))
+
+    def experiment_for_new_run(self, experiment_id: str) -> tuple[str, Lifecycle]:
+        """(artifact location, lifecycle) of an experiment: the cheap lookup ``create_run`` needs."""
+        eid = experiment_pk(experiment_id)
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.experiment_light.run(cur, {"eid": eid}).fetchone()
+        if row is None:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+        return row[0], Lifecycle(row[1])
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.run_info.run(cur, {"rid": run_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return run_info(row)
+
+    def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
+        ids = list(run_ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*RUN_COLUMNS).where(runs.c.run_id.in_(ids))).all()
+        return {r[0]: run_info(r) for r in rows}
+
+    def get_run(self, run_id: str) -> Run:
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._sql.run_with_docs.run(cur, {"rid": run_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return run_from_row(row)
+
+    def apply(self, batch: WriteBatch, artifact_uris: Mapping[str, str]) -> None:
+        """Create runs, append points, end runs: one transaction, all or nothing.
+
+        ``artifact_uris`` gives each new run's artifact URI. A run to end that is not RUNNING (or reaped
+        for a stale heartbeat) raises EndRefused and nothing is written; a duplicate run id, Conflict.
+        """
+        ended: list[str] = []
+        keys: dict[str, int] = {}  # run keys read in this transaction, cached once it commits
+        try:
+            with raw_transaction(self.engine) as cur:
+                if batch.batch_id is not None:
+                    row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
+                    if not self._sql.claim_batch.run(cur, row).rowcount:
+                        return  # applied before: a resent or replayed batch
+                if batch.new_runs:
+                    self._sql.insert_run.run_many(
+                        cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
+                    )
+                    pks = self._pks(cur, [r.run_id for r in batch.new_runs], keys)
+                    self._sql.insert_param.run_many(
+                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
+                    )
+                    self._sql.insert_tag.run_many(
+                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
+                    )
+                self._append_raw(cur, batch.series, keys)
+                for end in batch.ends:
+                    row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
+                    if not self._sql.end_run.run(cur, row).rowcount:
+                        raise EndRefused(end.run_id)
+                    pk = self._pks(cur, [end.run_id], keys)[end.run_id]
+                    if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
+                        ended.append(end.run_id)
+        except self._integrity_error as exc:
+            ids = ", ".join(r.run_id for r in batch.new_runs)
+            raise Conflict(f"a run with one of these ids already exists: {ids}") from exc
+        self._cache_keys(keys)
+        for run_id in ended:
+            self.compact_series(run_id)
+
+    def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(update(runs).where(runs.c.run_id == run_id).values(lifecycle=lifecycle.value))
+
+    def log_params(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Add params; one already logged must be given the same value again, or Conflict (nothing written)."""
+        if not items:
+            return
+        pk = self._pk(run_id)
+        with self._write() as conn, conn.begin():
+            existing = dict(
+                conn.execute(
+                    select(params.c.key, params.c.value).where(
+                        params.c.run_pk == pk, params.c.key.in_(list(items))
+                    )
+                ).all()
+            )
+            for k, old in existing.items():
+                if items[k] != old:
+                    raise Conflict(
+                        f"param {k!r} of run {run_id} is already {old!r}; it cannot change to {items[k]!r}. "
+                        "Params are inputs fixed for a run: log a different key, or start a new run."
+                    )
+            self._insert_kv(conn, params, pk, {k: v for k, v in items.items() if k not in existing})
+            self._refresh_kv_doc(conn, params, runs.c.params_doc, pk)
+
+    @staticmethod
+    def _refresh_kv_doc(conn: Connection, table: Any, column: Any, pk: int) -> None:
+        """Rewrite a run's params or tags document from its rows (inside the caller's transaction)."""
+        items: dict[str, str] = dict(
+            conn.execute(select(table.c.key, table.c.value).where(table.c.run_pk == pk)).all()
+        )
+        conn.execute(update(runs).where(runs.c.run_pk == pk).values({column: docs.pack_kv(items)}))
+
+    def set_tags(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Set tags, replacing earlier values."""
+        if not items:
+            return
+        stmt = dialect.upsert(
+            self.engine,
+            tags,
+            ("run_pk", "key"),
+            {"value": lambda ex, _t: ex.value, "num_value": lambda ex, _t: ex.num_value},
+        )
+        pk = self._pk(run_id)
+        with self._write() as conn, conn.begin():
+            conn.execute(stmt, kv_rows(pk, items))
+            self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
+
+    def delete_tag(self, run_id: str, key: str) -> bool:
+        pk = self._pk(run_id)
+        with self._write() as conn, conn.begin():
+            n = conn.execute(delete(tags).where(tags.c.run_pk == pk, tags.c.key == key)).rowcount
+            if n:
+                self._refresh_kv_doc(conn, tags, runs.c.tags_doc, pk)
+        return bool(n)
+
+    def prune_batches(self, cutoff: int) -> int:
+        """Forget the ids of batches applied before ``cutoff`` (ms); returns how many."""
+        with self._write() as conn, conn.begin():
+            return int(
+                conn.execute(delete(ingested_batches).where(ingested_batches.c.ingested_at < cutoff)).rowcount
+            )
+
+    # ---- heartbeats ----------------------------------------------------------------------------------
+
+    def heartbeat(self, run_ids: Sequence[str], now: int) -> None:
+        """Record that ``run_ids`` are alive; a run reaped while its process was merely slow (a suspended
+        laptop) comes back to RUNNING."""
+        if not run_ids:
+            return
+        with raw_transaction(self.engine) as cur:
+            self._sql.heartbeat.run_many(cur, [{"rid": rid, "now": now} for rid in run_ids])
+
+    def reap_stale_runs(self, cutoff: int) -> int:
+        """Mark KILLED every RUNNING run whose last heartbeat is older than ``cutoff``; end = last heartbeat."""
+        stale = and_(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.heartbeat_at.is_not(None),
+            runs.c.heartbeat_at < cutoff,
+        )
+        with self.engine.connect() as conn:  # a cheap read first: usually nothing is stale
+            if conn.execute(select(runs.c.run_id).where(stale).limit(1)).first() is None:
+                return 0
+        with self._write() as conn, conn.begin():
+            return int(
+                conn.execute(
+                    update(runs)
+                    .where(stale)
+                    .values(status=RunStatus.KILLED.value, end_time=runs.c.heartbeat_at)
+                ).rowcount
+            )
+
+    # ---- metrics -------------------------------------------------------------------------------------
+
+    def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch], keys: dict[str, int]) -> None:
+        if not batches:
+            return
+        pks = self._pks(cur, [b.run_id for b in batches], keys)
+        chunk_rows = []
+        summary_rows = []
+        for b in batches:
+            chunk_rows.append(
+                {
+                    "run_pk": pks[b.run_id],
+                    "key": b.key,
+                    "n": int(b.values.shape[0]),
+                    "steps": codec.pack_int(b.steps),
+                    "timestamps": codec.pack_int(b.timestamps),
+                    "vals": codec.pack_float(b.values),
+                }
+            )
+            s = codec.summarize(b.steps, b.timestamps, b.values)
+            summary_rows.append(
+                {
+                    "run_pk": pks[b.run_id],
+                    "key": b.key,
+                    "last_value": s.last,
+                    "min_value": s.min,
+                    "max_value": s.max,
+                    "last_step": s.last_step,
+                    "last_timestamp": s.last_timestamp,
+                    "count": s.num_points,
+                }
+            )
+        self._sql.insert_chunk.run_many(cur, chunk_rows)
+        self._sql.upsert_summary.run_many(cur, summary_rows)
+        # Rewrite the summary document of every run that got points, from the merged summaries.
+        updates = []
+        for pk in dict.fromkeys(pks.values()):
+            rows = self._sql.summaries_of_run.run(cur, {"pk": pk}).fetchall()
+            updates.append({"pk": pk, "doc": docs.pack_metrics(rows)})
+        self._sql.set_metrics_doc.run_many(cur, updates)
+
+    def get_metric_history(self, run_id: str, key: str, writable: bool = True) -> MetricHistory:
+        """The whole series in logged order (empty arrays if nothing was logged under ``key``).
+
+        With ``writable=False`` the arrays may be read-only views of the stored bytes: no copy, for readers
+        that only look (downsampling for charts).
+        """
+        pk = self._pk(run_id)
+        with raw_transaction(self.engine, write=False) as cur:
+            rows = self._sql.series_chunks.run(cur, {"pk": pk, "key": key}).fetchall()
+        if not rows:
+            empty_i = np.empty(0, dtype=np.int64)
+            return MetricHistory(key, empty_i, empty_i.copy(), np.empty(0, dtype=np.float64))
+        return MetricHistory(
+            key,
+            codec.unpack_int([bytes(r[0]) for r in rows], writable),
+            codec.unpack_int([bytes(r[1]) for r in rows], writable),
+            codec.unpack_float([bytes(r[2]) for r in rows], writable),
+        )
+
+    def compact_series(self, run_id: str) -> None:
+        """Merge each series of a run into one chunk, so later reads are a single row per series."""
+        pk = self._pk(run_id)
+        with self._write() as conn, conn.begin():
+            self._compact(conn, pk)
+
+    def _compact(self, conn: Connection, pk: int) -> None:
+        """Merge every multi-chunk series of run ``pk`` into a single chunk, inside ``conn``'s transaction."""
+        mc = metric_chunks
+        keys = (
+            conn.execute(
+                select(mc.c.key).where(mc.c.run_pk == pk).group_by(mc.c.key).having(func.count() > 1)
+            )
+            .scalars()
+            .all()
+        )
+        for key in keys:
+            rows = conn.execute(
+                select(mc.c.steps, mc.c.timestamps, mc.c.vals)
+                .where(mc.c.run_pk == pk, mc.c.key == key)
+                .order_by(mc.c.chunk_id)
+            ).all()
+            conn.execute(delete(mc).where(mc.c.run_pk == pk, mc.c.key == key))
+            conn.execute(
+                mc.insert().values(
+                    run_pk=pk,
+                    key=key,
+                    n=sum(len(r[2]) for r in rows) // 8,
+                    steps=b"".join(r[0] for r in rows),
+                    timestamps=b"".join(r[1] for r in rows),
+                    vals=b"".join(r[2] for r in rows),
+                )
+            )
+
+    # ---- search --------------------------------------------------------------------------------------
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_expr: Expr | None,
+        order_by: Sequence[OrderKey],
+        max_results: int | None,
+        offset: int,
+        lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
+    ) -> tuple[list[Run], bool]:
+        """A page of runs matching ``filter_expr``, ordered; the flag says whether more follow."""
+        limit = None if max_results is None else max_results + 1
+        q = build_search(
+            self.engine,
+            [experiment_pk(e) for e in experiment_ids],
+            filter_expr,
+            order_by,
+            limit,
+            offset,
+            None if lifecycle is None else lifecycle.value,
+        )
+        pks = [r[0] for r in fetch_all(self.engine, q)]
+        more = max_results is not None and len(pks) > max_results
+        if more:
+            pks = pks[:max_results]
+        sql, bind = self._runs_by_pks
+        kv, metrics = docs.lazy_kv, docs.lazy_metrics
+        out = []
+        # Building a page makes ~10 objects per run, none cyclic. In a process that holds much data (a
+        # notebook), the collections these allocations trigger would walk all of it, doubling the time.
+        with gc_paused(), raw_transaction(self.engine, write=False) as cur:
+            cur.execute(sql, bind(pks))
+            found: dict[int, Any] = {r[0]: r for r in cur.fetchall()}
+            for pk in pks:
+                r = found[pk][1:]
+                out.append(Run(run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
+        return out, more
