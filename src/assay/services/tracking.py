@@ -108,29 +108,46 @@ def was_reaped(info: RunInfo) -> bool:
 
 
 class Tracking(ABC):
-    """What tracking offers, whatever the backend. Implementations are thread-safe.
+    """What tracking offers, whatever the backend (embedded, remote, or in front of either as one caller).
 
-    Every method raises assay.errors.NotFound for unknown ids, InvalidInput for values that break a rule,
-    Conflict when a request contradicts stored data and InvalidState for writes to ended or deleted runs.
+    Contract for every implementation:
+
+    - Thread-safe: any method may be called from any thread at once.
+    - Errors: ``NotFound`` for unknown ids, ``InvalidInput`` for values that break a rule (the message
+      says which and how to fix it), ``Conflict`` when a request contradicts stored data,
+      ``InvalidState`` for writes to ended or deleted runs or experiments, ``PermissionDenied`` when the
+      caller lacks the role (``AuthorizedTracking``, or a server), ``Unavailable`` when the store or
+      server cannot be reached (nothing was applied; the same call may be made again).
+    - Atomicity: a method that writes applies all of its change or none of it.
+    - Visibility: once a write method returns, every reader of the same store sees the change.
+    - Ids: experiment ids are whole numbers as text; run ids 1 to 32 ASCII letters and digits.
     """
 
     # experiments
     @abstractmethod
     def create_experiment(self, name: str, project: str | None = None) -> Experiment:
-        """A new experiment in ``project`` (default: the project named "default")."""
+        """A new experiment in ``project`` (default: the project named "default"); ``Conflict`` if the
+        name is taken, ``NotFound`` for an unknown project."""
 
     @abstractmethod
-    def get_experiment(self, experiment_id: str) -> Experiment: ...
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment, deleted or not, with its run count and last activity."""
+
     @abstractmethod
-    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment called ``name``, or None (deleted ones too: a name stays taken)."""
+
     @abstractmethod
     def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
         """Experiments by id (only ``project``'s if given; deleted ones only if asked)."""
 
     @abstractmethod
-    def delete_experiment(self, experiment_id: str) -> None: ...
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete: hidden from listings, refuses new runs, restorable; its runs are kept."""
+
     @abstractmethod
-    def restore_experiment(self, experiment_id: str) -> None: ...
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Undo ``delete_experiment``."""
 
     # runs
     @abstractmethod
@@ -144,23 +161,41 @@ class Tracking(ABC):
         run_id: str | None = None,
         start_time: int | None = None,
         user: str | None = None,
-    ) -> RunInfo: ...
+    ) -> RunInfo:
+        """A RUNNING run (validated as ``new_run`` does); ``InvalidState`` in a deleted experiment,
+        ``Conflict`` for a run id already used."""
+
     @abstractmethod
-    def get_run(self, run_id: str) -> Run: ...
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags and metric summaries (last, min, max, step, count per key).
+        A RUNNING run whose heartbeat stopped reads as KILLED."""
+
     @abstractmethod
-    def get_run_info(self, run_id: str) -> RunInfo: ...
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """The run's attributes alone (status, times, artifact URI...), cheaper than ``get_run``."""
+
     @abstractmethod
-    def log_params(self, run_id: str, params: Mapping[str, object]) -> None: ...
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        """Add params (values kept as text); one already logged must be given the same value again, else
+        ``Conflict`` and nothing is written."""
+
     @abstractmethod
-    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None: ...
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        """Set tags, replacing earlier values (an ended run may still be tagged; a deleted one not)."""
+
     @abstractmethod
-    def delete_tag(self, run_id: str, key: str) -> None: ...
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag; ``NotFound`` if the run has none called ``key``."""
+
     @abstractmethod
     def ingest(self, batch: WriteBatch) -> None:
         """Create runs, append points and end runs, in that order, all or nothing.
 
-        What the SDK's background writer sends. Every new run is validated as by create_run; every run
-        that receives points must exist (or be created in the same batch) and accept writes.
+        What the SDK's background writer sends. Every operation is checked first (``check_batch``): new
+        runs as by ``create_run``, points (valid key, at least one point, arrays of one length), ends (a
+        final status, a time in range). Every run that receives points must exist (or be created in the
+        same batch) and accept writes. A batch with a ``batch_id`` already applied is not applied again;
+        one older than the store's retention window is refused (``InvalidState``).
         """
 
     def log_series(self, batches: Sequence[SeriesBatch]) -> None:
@@ -170,15 +205,25 @@ class Tracking(ABC):
     @abstractmethod
     def end_run(
         self, run_id: str, status: RunStatus, end_time: int | None = None, batches: Sequence[SeriesBatch] = ()
-    ) -> None: ...
+    ) -> None:
+        """End a run with a final status (after appending ``batches``, in the same transaction);
+        ``InvalidState`` if it has ended already (a run reaped for a silent heartbeat may still end)."""
+
     @abstractmethod
-    def heartbeat(self, run_ids: Sequence[str]) -> None: ...
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Record that ``run_ids`` are alive; a run reaped while its process was merely slow revives."""
+
     @abstractmethod
-    def delete_run(self, run_id: str) -> None: ...
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete: hidden from searches, refuses writes, restorable."""
+
     @abstractmethod
-    def restore_run(self, run_id: str) -> None: ...
+    def restore_run(self, run_id: str) -> None:
+        """Undo ``delete_run``."""
+
     @abstractmethod
-    def get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        """Every point of ``key`` in logged order (empty arrays if nothing was logged under it)."""
 
     def get_metric_series(self, run_id: str, key: str, max_points: int = 1000) -> Downsampled:
         """The series ``key`` for drawing: at most ``max_points`` buckets (``assay.series.downsample``)."""
@@ -193,21 +238,34 @@ class Tracking(ABC):
         max_results: int | None = None,
         page_token: str | None = None,
         include_deleted: bool = False,
-    ) -> RunList: ...
+    ) -> RunList:
+        """Runs of ``experiment_ids`` (every readable experiment when empty) matching ``filter`` (the
+        search language, ``assay.query``), ordered by ``order_by``, one page at a time: pass the
+        returned ``next_page_token`` back for the next. A filter that does not parse raises
+        ``FilterSyntaxError`` with a caret under the offending character."""
 
     # artifacts
     @abstractmethod
-    def write_artifact(self, run_id: str, path: str, data: bytes) -> None: ...
+    def write_artifact(self, run_id: str, path: str, data: bytes) -> None:
+        """Write ``data`` as the artifact file ``path`` (relative to the run; parents created)."""
+
     @abstractmethod
     def upload_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None
-    ) -> None: ...
+    ) -> None:
+        """Copy a local file or directory (with its name) under ``artifact_path``."""
+
     @abstractmethod
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]: ...
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The entries directly under ``path`` (default: the run's root), directories first."""
+
     @abstractmethod
-    def read_artifact(self, run_id: str, path: str) -> bytes: ...
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        """The whole content of the artifact file ``path``; ``NotFound`` if it is not a file."""
+
     @abstractmethod
-    def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path: ...
+    def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path:
+        """Copy the artifact file or directory ``path`` into the local directory ``dst``; the local path."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections; the default does nothing."""
