@@ -313,3 +313,36 @@ def test_an_unreachable_store_is_one_line_naming_it_without_its_password(
     with pytest.raises(Unavailable, match="cannot"):
         Client(uri).search_runs()
     reset_sdk()
+
+
+def test_a_read_is_not_failed_by_another_stores_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 6's flush before a read covers every writer of the process; another store being down must
+    not fail a read of this one (its writer keeps its batches and says so)."""
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    reset_sdk()
+    down = get_backend(str(tmp_path / "down" / "assay.db"))
+    exp = down.create_experiment("e")
+    run = down.create_run(exp.experiment_id)
+
+    broken = Client(str(tmp_path / "down" / "assay.db"))
+    broken.log_metric(run.run_id, "m", 1.0)
+    real_ingest = down.ingest
+
+    def unreachable(batch: WriteBatch) -> None:
+        raise Unavailable("the store is down")
+
+    monkeypatch.setattr(down, "ingest", unreachable)
+    healthy = Client(str(tmp_path / "up" / "assay.db"))
+    e2 = healthy.create_experiment("fine")
+    r2 = healthy.create_run(
+        e2.experiment_id, capture_git=False, capture_environment=False, log_system_metrics=False
+    )
+    healthy.log_metric(r2.run_id, "m", 2.0)
+    assert healthy.get_run(r2.run_id).metrics == {"m": 2.0}  # not failed by the other store
+    with pytest.raises(Unavailable):
+        broken.get_run(run.run_id)  # its own store's outage does reach its reader (the spool waits)
+    monkeypatch.setattr(down, "ingest", real_ingest)
+    assert broken.get_run(run.run_id).metrics == {"m": 1.0}  # kept, then delivered by the read
+    reset_sdk()

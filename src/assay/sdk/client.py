@@ -252,7 +252,7 @@ class Client:
 
         Every writer of the process is checked, not just this client's: a Client made before a run
         started has none yet, and one store may be named by several URIs."""
-        SESSION.flush_pending()
+        SESSION.flush_pending(self.backend)
         return self.backend
 
     def get_run(self, run_id: str) -> Run:

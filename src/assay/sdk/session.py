@@ -56,11 +56,14 @@ class Session:
         """The writer of ``backend`` if one was started, without starting one."""
         return self.writers.get(id(backend))
 
-    def flush_pending(self) -> None:
-        """Write what any writer of the process holds, so a read sees every write accepted so far."""
+    def flush_pending(self, backend: Tracking) -> None:
+        """Write what any writer of the process holds, so a read of ``backend`` sees every write accepted
+        so far. Only the failure of ``backend``'s own writer reaches the reader: another store's outage is
+        that store's writer's business (it keeps its batches and says so)."""
+        own = self.writers.get(id(backend))
         for w in list(self.writers.values()):
             if w.dirty or w.has_points():
-                w.flush()
+                w.flush(raise_errors=w is own)
 
     def captured_for(self, backend: Tracking) -> dict[tuple[str, str], str]:
         return self.captured.setdefault(id(backend), {})

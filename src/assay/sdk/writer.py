@@ -223,9 +223,12 @@ class BackgroundWriter:
 
     @property
     def dirty(self) -> bool:
-        """Whether runs are queued to be created or ended, or a batch is being sent right now: reads
-        should flush (which waits for a send in flight) to see their own writes."""
-        return bool(self._new_runs or self._ends or self._tasks) or self._send_lock.locked()
+        """Whether runs are queued to be created or ended, a batch is being sent right now, or batches
+        wait in the spool: reads should flush (which waits for a send in flight, and replays the spool)
+        to see their own writes."""
+        if self._new_runs or self._ends or self._tasks or self._send_lock.locked():
+            return True
+        return self.spool is not None and self.spool.pending()  # kept through an outage, not yet sent
 
     def has_points(self) -> bool:
         """Whether any point is buffered (not yet taken by a flush)."""
