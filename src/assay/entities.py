@@ -164,6 +164,13 @@ class RunEnd:
     end_time: int
 
 
+def split_parent(batch_id: str) -> str | None:
+    """The id of the batch that ``batch_id`` was split from (``WriteBatch.split`` names the parts
+    ``<batch id>.<index>``), or None for a whole batch."""
+    parent, dot, index = batch_id.rpartition(".")
+    return parent if dot and parent and index.isdigit() else None
+
+
 def batch_created_ms(batch_id: str) -> int | None:
     """The creation time (ms) in a batch id ``t<ms, 12 hex digits>-<random>`` made by the SDK (also in
     the ids split from it); None for ids of another form.

@@ -41,8 +41,9 @@ class InvalidState(AssayError):
 
 
 class AccessDenied(AssayError):
-    """The caller may not do this: base of the two auth failures, which a writer keeps data through
-    (the data was never accepted; it waits in the spool until a valid token sends it)."""
+    """The caller may not do this: base of the two auth failures. The SDK keeps the data through both
+    (``assay.sdk.policy``): a batch refused as Unauthenticated waits in the spool until a valid token sends
+    it; an operation refused as PermissionDenied is set aside until the role is given back."""
 
     code = "ACCESS_DENIED"
 

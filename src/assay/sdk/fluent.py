@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,8 @@ class ActiveRun:
 
 
 class _State:
+    #: Guards the stack: the main thread and the SIGTERM shutdown thread may end runs at once.
+    lock = threading.RLock()
     tracking_uri: str | None = None
     client: Client | None = None
     experiment_id: str | None = None
@@ -116,8 +119,9 @@ def _experiment_id(experiment: str | None) -> str:
 
 
 def _on_exit(status: RunStatus) -> None:
-    while _state.stack:
-        end_run(status)
+    with _state.lock:
+        while _state.stack:
+            end_run(status)
 
 
 def start_run(
@@ -154,8 +158,9 @@ def start_run(
         _state.hooked = True
         lifecycle.on_shutdown(_on_exit)
     run = ActiveRun(client, info, client.writer.buffers[info.run_id])
-    _state.stack.append(run)
-    _set_current(run.buffer)
+    with _state.lock:
+        _state.stack.append(run)
+        _set_current(run.buffer)
     return run
 
 
@@ -167,21 +172,26 @@ def _set_current(buf: RunBuffer | None) -> None:
 
 def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = None) -> None:
     """End the active run (or ``run_id``, which must be active) with ``status``; its points are written first."""
-    if not _state.stack:
-        raise InvalidState("no active run to end: start one with assay.start_run()")
-    index = len(_state.stack) - 1
-    if run_id is not None:
-        ids = [r.id for r in _state.stack]
-        if run_id not in ids:
-            raise InvalidState(f"run {run_id} is not active in this process")
-        index = ids.index(run_id)
-    run = _state.stack[index]
-    # Children end with their parent.
-    for child in reversed(_state.stack[index + 1 :]):
-        child.client.set_terminated(child.id, status)
-    del _state.stack[index:]
-    _set_current(_state.stack[-1].buffer if _state.stack else None)
-    run.client.set_terminated(run.id, status)
+    with _state.lock:
+        if not _state.stack:
+            if lifecycle.terminating():
+                return  # ended already by the SIGTERM shutdown thread
+            raise InvalidState("no active run to end: start one with assay.start_run()")
+        index = len(_state.stack) - 1
+        if run_id is not None:
+            ids = [r.id for r in _state.stack]
+            if run_id not in ids:
+                if lifecycle.terminating():
+                    return  # ended already by the SIGTERM shutdown thread
+                raise InvalidState(f"run {run_id} is not active in this process")
+            index = ids.index(run_id)
+        run = _state.stack[index]
+        # Children end with their parent.
+        for child in reversed(_state.stack[index + 1 :]):
+            child.client.set_terminated(child.id, status)
+        del _state.stack[index:]
+        _set_current(_state.stack[-1].buffer if _state.stack else None)
+        run.client.set_terminated(run.id, status)
 
 
 def active_run() -> ActiveRun | None:
@@ -200,6 +210,10 @@ def _active() -> ActiveRun:
 def _no_run() -> RunBuffer:
     _active()
     raise AssertionError("unreachable")
+
+
+def _discard(_record: bytes) -> None:
+    """Where points go after SIGTERM ended the runs (see ``_open_series``)."""
 
 
 def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
@@ -226,6 +240,10 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
 
 def _open_series(key: str) -> Appender:
     """The slow path of log_metric: no active run, or the first point of ``key`` in this run."""
+    if _cur is None and lifecycle.terminating():
+        # SIGTERM arrived and the shutdown thread ended the runs; the training loop runs on for the
+        # moments the cleanup takes. Its points go nowhere, rather than ending it in a traceback.
+        return _discard
     buf = _cur if _cur is not None else _no_run()
     return buf.open(v.check_key(key, "metric"))
 

@@ -58,7 +58,17 @@ def _at_exit() -> None:
     _run_hooks(RunStatus.FAILED if _uncaught else RunStatus.FINISHED)
 
 
+#: Set when SIGTERM arrived: the runs are being closed, and what the main thread logs now is not written.
+_terminating = threading.Event()
+
+
+def terminating() -> bool:
+    """Whether this process got SIGTERM and is closing its runs (logging calls then do nothing)."""
+    return _terminating.is_set()
+
+
 def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    _terminating.set()
     signal.signal(signum, signal.SIG_DFL)  # only the main thread may; a second SIGTERM kills at once
     threading.Thread(target=_terminate, args=(signum,), name="assay-sigterm", daemon=False).start()
 

@@ -9,10 +9,10 @@ error                         whole batch            one operation (after a spli
 ``Unavailable``, any error    RETRY                  RETRY
 that is not an AssayError
 (connection refused, 5xx)
-``AccessDenied`` (token       HOLD                   HOLD
-unknown or revoked, role
-missing)
-``InvalidInput``,             SPLIT                  SET_ASIDE
+``Unauthenticated`` (token    HOLD                   HOLD
+missing, unknown, revoked)
+``PermissionDenied``,         SPLIT                  SET_ASIDE
+``InvalidInput``,
 ``NotFound``, ``Conflict``,
 ``InvalidState``, any other
 ``AssayError``
@@ -22,14 +22,16 @@ RETRY
     Nothing was accepted and nothing is wrong with the batch: keep it (in the spool), in order, and send
     it again on the next tick.
 HOLD
-    Refused for a reason a person can fix (a token, a role): keep it exactly as for RETRY and say why;
-    ``assay sync`` stops with that reason, and delivers once it is fixed.
+    Refused because the caller is not known (a token to fix): nothing of it, nor of anything after it,
+    can be accepted, so keep it exactly as for RETRY and say why; ``assay sync`` stops with that reason,
+    and delivers once the token is fixed.
 SPLIT
     One operation of the batch was refused: send the operations one at a time so the others land.
 SET_ASIDE
-    This one operation is refused for good (a run deleted meanwhile, a value the server will not take):
-    keep it in the spool's ``rejected/`` folder with the reason, for a person to look at, and go on.
-    Never dropped, never retried forever, never blocking what follows.
+    This one operation is refused (a role removed from the caller, a run deleted meanwhile, a value the
+    server will not take): keep it in the spool's ``rejected/`` folder with the reason, and go on, so one
+    project's refusal never blocks another's data. Never dropped, never retried forever; ``assay sync
+    --rejected`` sends it again once the cause is fixed (the role given back, the run restored).
 
 Split operations carry ids derived from their batch's id, so a batch delivered in part and sent again
 is applied once per operation.
@@ -41,7 +43,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from assay.entities import WriteBatch
-from assay.errors import AccessDenied, AssayError, Unavailable
+from assay.errors import AssayError, Unauthenticated, Unavailable
 
 
 class Action(Enum):
@@ -55,7 +57,7 @@ def decide(error: BaseException, single: bool) -> Action:
     """The action for ``error``, raised by sending a batch (``single``: a batch of one operation)."""
     if isinstance(error, Unavailable) or not isinstance(error, AssayError):
         return Action.RETRY
-    if isinstance(error, AccessDenied):
+    if isinstance(error, Unauthenticated):
         return Action.HOLD
     return Action.SET_ASIDE if single else Action.SPLIT
 

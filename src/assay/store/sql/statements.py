@@ -88,6 +88,9 @@ class HotStatements:
             .where(mc.c.run_pk == bindparam("pk"), mc.c.key == bindparam("key"))
             .order_by(mc.c.chunk_id),
         )
+        self.batch_seen = Prepared(
+            engine, select(ingested_batches.c.batch_id).where(ingested_batches.c.batch_id == bindparam("bid"))
+        )
         self.claim_batch = Prepared(
             engine,
             dialect.insert_ignore(engine, ingested_batches, ["batch_id"]).values(

@@ -26,6 +26,7 @@ from assay.entities import (
     RunStatus,
     SeriesBatch,
     WriteBatch,
+    split_parent,
 )
 from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
@@ -53,6 +54,13 @@ from assay.store.sql.schema import (
 )
 from assay.store.sql.search import build_search
 from assay.store.sql.statements import HotStatements
+
+
+class SplitBefore(Exception):
+    """Raised inside ``apply`` to roll back a whole batch whose parts were applied one by one before."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
 
 
 class TrackingStore:
@@ -256,6 +264,15 @@ class TrackingStore:
                     row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
                     if not self._sql.claim_batch.run(cur, row).rowcount:
                         return  # applied before: a resent or replayed batch
+                    # A batch split into operations (ids "<batch>.<i>") leaves a mark, "<batch>#split". A
+                    # whole batch so marked was delivered in part before: applying it whole would apply
+                    # those parts twice, so it is refused, and the sender splits it again (each part is
+                    # then applied once, by its own id). Both are lookups of one key.
+                    parent = split_parent(batch.batch_id)
+                    if parent is not None:
+                        self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": row["at"]})
+                    elif self._sql.batch_seen.run(cur, {"bid": batch.batch_id + "#split"}).fetchone():
+                        raise SplitBefore(batch.batch_id)
                 if batch.new_runs:
                     self._sql.insert_run.run_many(
                         cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
@@ -278,6 +295,10 @@ class TrackingStore:
         except self._integrity_error as exc:
             ids = ", ".join(r.run_id for r in batch.new_runs)
             raise Conflict(f"a run with one of these ids already exists: {ids}") from exc
+        except SplitBefore as exc:
+            raise Conflict(
+                f"batch {exc.batch_id} was delivered in part before: send its operations one by one"
+            ) from None
         self._cache_keys(keys)
         for run_id in ended:
             self.compact_series(run_id)
