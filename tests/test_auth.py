@@ -433,3 +433,17 @@ def test_no_route_reaches_a_service_without_a_principal() -> None:
         if "state.services" in f.read_text() and f.relative_to(root).parts[0] in ("server", "ui", "web")
     )
     assert readers == ["server/app.py", "web/auth.py"], readers  # app.py sets it, web/auth.py reads it
+
+
+def test_a_large_upload_by_a_viewer_is_refused_before_it_is_stored(team: Team) -> None:
+    """A large body takes the streamed path, which checks the role before reading it."""
+    from assay.server.artifacts import SMALL
+
+    with _client(team) as client:
+        url = f"{API_PREFIX}/runs/{team.run_id}/artifacts/big.bin"
+        vic = {"Authorization": f"Bearer {team.tokens['vic']}"}
+        r = client.put(url, content=iter([b"x" * (SMALL + 1)]), headers=vic)  # chunked: no length
+        assert _is_error(r, 403, "PERMISSION_DENIED"), r.text
+        assert "big.bin" not in [f.path for f in team.service.list_artifacts(team.run_id)]
+        edna = {"Authorization": f"Bearer {team.tokens['edna']}"}
+        assert client.put(url, content=iter([b"x" * (SMALL + 1)]), headers=edna).status_code == 204

@@ -20,11 +20,14 @@ from typer.testing import CliRunner
 
 import assay
 from assay import Client
+from assay.access import Role
 from assay.bundle import get_backend
 from assay.cli.main import app
 from assay.embedded.tracking import TrackingService
 from assay.entities import RunEnd, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import FilterSyntaxError, InvalidInput, InvalidState, Unavailable
+from assay.remote import RemoteTracking
+from assay.sdk.policy import deliver
 from assay.sdk.spool import SpoolFile, rejected_dir, spool_dir
 from assay.server.main import build_services
 from assay.server.testing import ServerThread
@@ -291,7 +294,7 @@ def test_a_servers_postgresql_connections_are_shared_among_its_workers(
 @pytest.mark.parametrize(
     ("uri", "says"),
     [
-        ("sqlite:////nonexistent-assay-dir/sub/assay.db", "cannot open the SQLite store"),
+        ("sqlite:////nonexistent-assay-dir/sub/assay.db", "cannot open or write the SQLite store"),
         (
             "postgresql://postgres:s3cret@127.0.0.1:1/nothing",
             "cannot reach the PostgreSQL store postgresql://postgres:***@",
@@ -346,3 +349,65 @@ def test_a_read_is_not_failed_by_another_stores_outage(
     monkeypatch.setattr(down, "ingest", real_ingest)
     assert broken.get_run(run.run_id).metrics == {"m": 1.0}  # kept, then delivered by the read
     reset_sdk()
+
+
+def test_a_batch_delivered_in_part_is_never_applied_whole_again(tracking_uri: str) -> None:
+    """Review of items 4-5: a batch split because one operation was refused, whose delivery then broke
+    off, was kept whole; sent again whole, it applied its first parts a second time."""
+    backend = get_backend(tracking_uri)
+    exp = backend.create_experiment("parts")
+    y = backend.create_run(exp.experiment_id).run_id
+    x = backend.create_run(exp.experiment_id).run_id
+    backend.delete_run(x)  # refused: points for a deleted run
+    batch = WriteBatch(
+        series=[_points(y, 0, 3, key="a"), _points(x, 0, 3, key="a"), _points(y, 0, 3, key="b")],
+        batch_id=new_batch_id(),
+    )
+    aside: list[WriteBatch] = []
+    calls = {"n": 0}
+
+    def breaks_on_the_third_part(op: WriteBatch) -> None:
+        calls["n"] += 1
+        if op.batch_id is not None and op.batch_id.endswith(".2"):
+            raise Unavailable("the network broke")
+        backend.ingest(op)
+
+    with pytest.raises(Unavailable):
+        deliver(breaks_on_the_third_part, batch, lambda op, exc: aside.append(op))
+    assert [op.batch_id for op in aside] == [f"{batch.batch_id}.1"]
+    backend.restore_run(x)  # the cause fixed: now the whole batch would be accepted
+    deliver(backend.ingest, batch, lambda op, exc: aside.append(op))  # kept whole, sent again
+    assert backend.get_metric_history(y, "a").steps.tolist() == [0, 1, 2]  # once, not twice
+    assert backend.get_metric_history(y, "b").steps.tolist() == [0, 1, 2]
+    assert backend.get_metric_history(x, "a").steps.tolist() == [0, 1, 2]
+    deliver(backend.ingest, batch, lambda op, exc: aside.append(op))  # and a third time: nothing new
+    assert backend.get_metric_history(y, "a").steps.tolist() == [0, 1, 2]
+
+
+def test_a_missing_role_sets_its_operations_aside_and_lets_the_rest_flow(tmp_path: Path) -> None:
+    """Review of item 4: a PermissionDenied held the whole spool, so one project's refusal stopped
+    every other project's data (and every read) until it was fixed."""
+    services = build_services(str(tmp_path / "server.db"), str(tmp_path / "artifacts"))
+    admin = services.access
+    token = admin.create_user("dev").secret
+    admin.create_project("mine")
+    admin.create_project("theirs")
+    admin.set_member("mine", "dev", Role.EDITOR)
+    admin.set_member("theirs", "dev", Role.EDITOR)
+    mine = services.tracking.create_experiment("m", project="mine")
+    theirs = services.tracking.create_experiment("t", project="theirs")
+    run_m = services.tracking.create_run(mine.experiment_id).run_id
+    run_t = services.tracking.create_run(theirs.experiment_id).run_id
+    admin.set_member("theirs", "dev", Role.VIEWER)  # the role is taken away mid-run
+    try:
+        with ServerThread(services, auth=True) as url:
+            remote = RemoteTracking(url, token=token)
+            batch = WriteBatch(series=[_points(run_m, 0, 3), _points(run_t, 0, 3)], batch_id=new_batch_id())
+            aside: list[tuple[WriteBatch, Exception]] = []
+            refused = deliver(remote.ingest, batch, lambda op, exc: aside.append((op, exc)))
+            assert [type(e).__name__ for e in refused] == ["PermissionDenied"]
+            assert services.tracking.get_metric_history(run_m, "x").steps.tolist() == [0, 1, 2]
+            assert [op.series[0].run_id for op, _ in aside] == [run_t]  # kept for `assay sync --rejected`
+            remote.close()
+    finally:
+        services.close()

@@ -50,7 +50,7 @@ def test_command_lines_lose_secret_values_and_keep_the_rest() -> None:
     for secret in ("hunter2", "abc123", "t0k", "xyz", "sk-1", ":pw@"):
         assert secret not in joined
     assert out[:3] == ["python", "train.py", "--password"]
-    assert "--lr 0.1" in joined and "--epochs=3" in joined and "--sort-key ***" in joined
+    assert "--lr 0.1" in joined and "--epochs=3" in joined and "--sort-key name" in joined
     assert f"postgresql://u:{MASK}@h/db" in joined
 
 
@@ -74,3 +74,30 @@ def test_capture_stores_no_credentials(tmp_path: Path, monkeypatch: pytest.Monke
     finally:
         capture._env_cache.clear()
     assert "hunter2" not in command and "hf_x" not in command and "train.py --password ***" in command
+
+
+def test_common_ml_command_line_forms() -> None:
+    """Hydra overrides, dashed names, query strings and headers carry secrets too; ``--max-tokens``,
+    ``--tokenizer`` and flags without a value are not secrets and keep their neighbours."""
+    argv = [
+        "db.password=hunter2",
+        "+wandb.api_key=abc",
+        "hf-token=xyz",
+        "--header",
+        "Authorization: Bearer tok.en",
+        "https://h/p?access_token=QS&sig=SG&x=1",
+        "postgresql://me:p@ss@db/x",
+        "--max-tokens",
+        "512",
+        "--tokenizer",
+        "bert",
+        "--no-auth",
+        "data.csv",
+        "model.name=rf",
+        "dbPassword=camel",
+    ]
+    joined = " ".join(redact_argv(argv))
+    for secret in ("hunter2", "abc", "xyz", "tok.en", "QS", "SG", "ss@db", "camel"):
+        assert secret not in joined, secret
+    for kept in ("--max-tokens 512", "--tokenizer bert", "--no-auth data.csv", "model.name=rf", "x=1"):
+        assert kept in joined, kept

@@ -24,9 +24,9 @@ def sync(
 ) -> None:
     """Send spooled runs, points and run ends to the tracking store (each batch is applied once).
 
-    Nothing is deleted before the store confirms it. A refusal a person can fix (a token, a role) stops
-    the sync and keeps every batch; an operation refused for good is set aside in the spool's rejected/
-    folder with its reason.
+    Nothing is deleted before the store confirms it. A token the store refuses stops the sync and keeps
+    every batch; an operation refused (a role missing, a run deleted) is set aside in the spool's
+    rejected/ folder with its reason, for ``--rejected`` once the cause is fixed.
     """
     from assay import bundle
     from assay.sdk.policy import deliver
@@ -37,7 +37,10 @@ def sync(
     backend = bundle.get_backend(uri)
     directory = spool_dir(bundle.assay_home().resolve(), uri)
     source = rejected_dir(directory) if rejected else directory
-    if not source.is_dir() or not any(source.glob("*.spool")):
+    waiting = list(source.glob("*.spool")) + (
+        list((source / "resending").glob("*.spool")) if rejected else []
+    )
+    if not waiting:
         typer.echo(f"nothing to sync for {uri}")
         return
     refused: list[AssayError] = []
@@ -54,7 +57,7 @@ def sync(
     except AccessDenied as exc:
         raise AssayError(
             f"{exc.message}\nNothing was deleted: the spooled batches wait in {source}; "
-            "fix the token (ASSAY_TRACKING_TOKEN) or the role, then run assay sync again"
+            "fix the token (ASSAY_TRACKING_TOKEN), then run assay sync again"
         ) from None
     except AssayError as exc:
         raise AssayError(
@@ -76,8 +79,13 @@ def sync(
 
 
 def _move_rejected_away(folder: Path) -> None:
-    """Move the set-aside files into ``resending/``: what is refused again is set aside anew."""
+    """Move the set-aside files into ``resending/`` (with what an interrupted resend left there): what
+    is refused again is set aside anew. A name already taken there gets a suffix, never overwritten."""
     target = folder / "resending"
     target.mkdir(exist_ok=True)
     for path in folder.glob("*.spool"):
-        path.rename(target / path.name)
+        dest, n = target / path.name, 0
+        while dest.exists():
+            n += 1
+            dest = target / f"{path.stem}-{n}.spool"
+        path.rename(dest)

@@ -11,7 +11,7 @@ retries them. Thread-safe: httpx clients may be shared by threads.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -242,21 +242,47 @@ def new_http_client(base_url: str, timeout: float = 30.0, token: str | None = No
 
 
 class ReachingTransport(httpx.HTTPTransport):
-    """HTTP with one retry of a failed connection attempt; a server that cannot be reached raises
-    ``Unavailable`` naming it and what to check, never a bare ``httpx`` error."""
+    """HTTP with one retry of a failed connection attempt; a server that cannot be reached, or that
+    breaks off while answering, raises ``Unavailable`` naming it and what to check, never a bare
+    ``httpx`` error."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__(retries=1)
         self.base_url = base_url
 
+    def unavailable(self, exc: httpx.TransportError) -> Unavailable:
+        return Unavailable(
+            f"cannot reach the tracking server at {self.base_url} ({type(exc).__name__}: {exc}): check that "
+            "`assay server` runs there and the URI is right (--tracking-uri / ASSAY_TRACKING_URI)"
+        )
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
-            return super().handle_request(request)
+            response = super().handle_request(request)
         except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach the tracking server at {self.base_url} ({type(exc).__name__}: {exc}): check that "
-                "`assay server` runs there and the URI is right (--tracking-uri / ASSAY_TRACKING_URI)"
-            ) from exc
+            raise self.unavailable(exc) from exc
+        response.stream = _ReachingStream(response.stream, self)
+        return response
+
+
+class _ReachingStream(httpx.SyncByteStream):
+    """A response body whose read errors (the server went away mid-answer) are ``Unavailable`` too."""
+
+    def __init__(
+        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, transport: ReachingTransport
+    ) -> None:
+        assert isinstance(inner, httpx.SyncByteStream)
+        self.inner = inner
+        self.transport = transport
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.inner
+        except httpx.TransportError as exc:
+            raise self.transport.unavailable(exc) from exc
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def remote_services(uri: str) -> Services:

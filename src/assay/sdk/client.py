@@ -281,7 +281,7 @@ class Client:
             step = v.metric_step(key, step)
         try:
             append(RECORD.pack(value, step, time.time() if timestamp is None else timestamp / 1000.0))
-        except (struct.error, TypeError):
+        except (struct.error, TypeError, OverflowError):
             raise bad_point(key, step, timestamp) from None
 
     def log_metrics(

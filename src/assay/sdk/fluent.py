@@ -234,7 +234,7 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
         step = v.metric_step(key, step)
     try:
         append(_pack(value, step, _time() if timestamp is None else timestamp / 1000.0))
-    except (struct.error, TypeError):
+    except (struct.error, TypeError, OverflowError):
         raise bad_point(key, step, timestamp) from None
 
 

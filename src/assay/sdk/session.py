@@ -59,11 +59,15 @@ class Session:
     def flush_pending(self, backend: Tracking) -> None:
         """Write what any writer of the process holds, so a read of ``backend`` sees every write accepted
         so far. Only the failure of ``backend``'s own writer reaches the reader: another store's outage is
-        that store's writer's business (it keeps its batches and says so)."""
+        that store's writer's business (it keeps its batches, retries with backoff and says so), and a
+        writer that is failing is not tried again for another store's read."""
         own = self.writers.get(id(backend))
         for w in list(self.writers.values()):
-            if w.dirty or w.has_points():
-                w.flush(raise_errors=w is own)
+            if w is own:
+                if w.dirty or w.has_points():
+                    w.flush()
+            elif not w.failing and (w.dirty or w.has_points()):
+                w.flush(raise_errors=False)  # a store that is failing is retried by its own writer
 
     def captured_for(self, backend: Tracking) -> dict[tuple[str, str], str]:
         return self.captured.setdefault(id(backend), {})

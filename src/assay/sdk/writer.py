@@ -230,6 +230,11 @@ class BackgroundWriter:
             return True
         return self.spool is not None and self.spool.pending()  # kept through an outage, not yet sent
 
+    @property
+    def failing(self) -> bool:
+        """Whether the last send failed (the store is down or refuses the token): batches wait."""
+        return self._failures > 0
+
     def has_points(self) -> bool:
         """Whether any point is buffered (not yet taken by a flush)."""
         return any(sb.data for buf in list(self.buffers.values()) for sb in list(buf.series.values()))

@@ -73,7 +73,8 @@ async def put_artifact(run_id: str, path: str, request: Request, svc: Svc) -> No
         data = await request.body()
         await run_in_threadpool(svc.tracking.write_artifact, run_id, path, data)
         return
-    await run_in_threadpool(svc.tracking.get_run_info, run_id)  # NotFound before a large body is read
+    # NotFound or PermissionDenied before a large body is read.
+    await run_in_threadpool(svc.tracking.check_artifact_write, run_id)
     with tempfile.TemporaryDirectory(prefix="assay-upload-") as tmp:
         local = Path(tmp) / name
         async with await anyio.open_file(local, "wb") as f:

@@ -9,6 +9,7 @@ any listed in ``ASSAY_ALLOWED_HOSTS`` (comma-separated) for a deliberate setup b
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable
 
@@ -32,6 +33,14 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+def _is_loopback_address(name: str) -> bool:
+    """An address literal in 127.0.0.0/8 or ::1 (a server may bind any of them without auth)."""
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class AllowedHosts:
     """ASGI middleware: answer 400 in the API's error shape to a request for a host not in the list."""
 
@@ -44,7 +53,8 @@ class AllowedHosts:
             await self.app(scope, receive, send)
             return
         raw = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-        if host_name(raw) in self.hosts:
+        name = host_name(raw)
+        if name in self.hosts or _is_loopback_address(name):
             await self.app(scope, receive, send)
             return
         message = (

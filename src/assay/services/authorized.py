@@ -210,6 +210,10 @@ class AuthorizedTracking(Tracking):
         self._runs(Role.EDITOR, [run_id], "logging artifacts")
         self.inner.upload_artifact(run_id, local_path, artifact_path)
 
+    def check_artifact_write(self, run_id: str) -> None:
+        self._runs(Role.EDITOR, [run_id], "logging artifacts")
+        self.inner.check_artifact_write(run_id)
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         self._runs(Role.VIEWER, [run_id], "reading artifacts")
         return self.inner.list_artifacts(run_id, path)

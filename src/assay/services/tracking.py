@@ -259,6 +259,11 @@ class Tracking(ABC):
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The entries directly under ``path`` (default: the run's root), directories first."""
 
+    def check_artifact_write(self, run_id: str) -> None:
+        """Raise what ``write_artifact`` would for the run itself (``NotFound``, ``PermissionDenied``),
+        writing nothing: lets a large upload be refused before its body is read."""
+        self.get_run_info(run_id)
+
     @abstractmethod
     def read_artifact(self, run_id: str, path: str) -> bytes:
         """The whole content of the artifact file ``path``; ``NotFound`` if it is not a file."""

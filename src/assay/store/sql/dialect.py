@@ -81,7 +81,13 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
 
 
 #: SQLite errors that mean "cannot get at the database now", as opposed to a bad statement.
-_SQLITE_UNAVAILABLE = ("unable to open database file", "database is locked", "disk i/o error", "is full")
+_SQLITE_UNAVAILABLE = (
+    "unable to open database file",
+    "database is locked",
+    "disk i/o error",
+    "is full",
+    "readonly database",
+)
 
 
 def unavailable(engine: Engine, exc: BaseException) -> Unavailable | None:
@@ -95,8 +101,9 @@ def unavailable(engine: Engine, exc: BaseException) -> Unavailable | None:
         if "locked" in text:
             return Unavailable(f"the SQLite store {path} stayed locked by another writer for 60 s; try again")
         return Unavailable(
-            f"cannot open the SQLite store {path} ({exc}): its directory must exist and be writable; "
-            "create it, or point --tracking-uri / ASSAY_TRACKING_URI at another file"
+            f"cannot open or write the SQLite store {path} ({exc}): its directory must exist and be "
+            "writable; create it or fix its permissions, or point --tracking-uri / ASSAY_TRACKING_URI "
+            "at another file"
         )
     if type(exc).__module__.startswith("psycopg") and isinstance(
         exc, engine.dialect.loaded_dbapi.OperationalError
