@@ -122,7 +122,7 @@ def test_sync_with_a_refused_token_keeps_every_spooled_batch(
             reset_sdk()
             done = CliRunner().invoke(app, ["--tracking-uri", url, "sync"])
             assert done.exit_code == 0, done.output
-            assert "sent 2 spooled batches" in done.output
+            assert "replayed 2 spooled batches" in done.output
             assert not list(directory.glob("*.spool"))
             assert service.get_metric_history(run.run_id, "x").steps.tolist() == list(range(10))
     finally:

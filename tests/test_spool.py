@@ -94,11 +94,11 @@ def test_outage_spools_to_disk_and_assay_sync_replays_after_exit(
 
     result = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"])
     assert result.exit_code == 0, result.output
-    assert "sent 2 spooled batches" in result.output
+    assert "replayed 2 spooled batches" in result.output
     h = Client(sqlite_uri).get_metric_history(run.run_id, "x")
     assert h.steps.tolist() == list(range(500))  # created on replay, every point once, in order
     again = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"])
-    assert (again.exit_code == 0 and "nothing to sync" in again.output) or "sent 0" in again.output
+    assert (again.exit_code == 0 and "nothing to sync" in again.output) or "replayed 0" in again.output
     assert len(Client(sqlite_uri).get_metric_history(run.run_id, "x")) == 500
 
 

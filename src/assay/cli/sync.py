@@ -18,15 +18,13 @@ def sync(
         bool,
         typer.Option(
             "--rejected",
-            help="Send again the operations the store refused for good and set aside (after fixing the cause).",
+            help="Send again the operations the store refused and set aside (after fixing the cause).",
         ),
     ] = False,
 ) -> None:
     """Send spooled runs, points and run ends to the tracking store (each batch is applied once).
 
-    Nothing is deleted before the store confirms it. A token the store refuses stops the sync and keeps
-    every batch; an operation refused (a role missing, a run deleted) is set aside in the spool's
-    rejected/ folder with its reason, for ``--rejected`` once the cause is fixed.
+    A refused token stops the sync and deletes nothing. Refused operations are set aside in rejected/.
     """
     from assay import bundle
     from assay.sdk.policy import deliver
@@ -67,14 +65,16 @@ def sync(
         raise AssayError(
             f"could not reach {uri} ({exc}); nothing was deleted: run assay sync again when it answers"
         ) from None
-    typer.echo(f"sent {sent} spooled batch{'es' if sent != 1 else ''} to {uri}")
+    typer.echo(f"replayed {sent} spooled batch{'es' if sent != 1 else ''} to {uri}")
     if busy:
         typer.echo(f"{busy} spool file(s) belong to running processes, which replay them themselves")
     if refused:
         where = rejected_dir(directory)
         typer.echo(
             f"{len(refused)} operation(s) were refused and set aside in {where} (reasons in "
-            f"{where / 'reasons.log'}); first: {refused[0].message}"
+            f"{where / 'reasons.log'}); first: {refused[0].message}\n"
+            "Send them again with `assay sync --rejected` once the cause is fixed, or delete that folder to "
+            "drop them."
         )
 
 
