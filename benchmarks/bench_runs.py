@@ -1,12 +1,18 @@
 """Target: creating runs (20 params, 10 metrics, 5 tags each) through ``start_run`` in a loop,
 automatic capture on (git, environment; system metrics sampling off in both tools), >= 2,000 runs/s.
 
+Two clocks: the loop as the caller sees it, and the loop plus the ``assay.flush()`` after it, which returns
+once every run is committed, so durable and visible to any other process (another process then counts
+them, outside the clock). The second is the figure that counts: the background writer may still be
+catching up when the loop ends. MLflow writes each call synchronously, so its one figure is both.
+
 MLflow side: ``mlflow.start_run`` with ``log_params``, ``log_metrics``, ``set_tags`` on its SQLite store.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -18,7 +24,7 @@ TAGS = {f"tag_{i}": f"value {i}" for i in range(5)}
 METRICS = {f"metric_{i}": i / 10 for i in range(10)}
 
 
-def assay_side(n: int) -> float:
+def assay_side(n: int) -> tuple[float, float]:
     home = c.fresh_dir("runs")
     c.quiet_assay_env(home)
     os.chdir(c.ROOT)  # inside the assay git checkout, so git capture has something to record
@@ -31,10 +37,20 @@ def assay_side(n: int) -> float:
     for i in range(n):
         with assay.start_run(name=f"run-{i}", params=PARAMS, tags=TAGS):
             assay.log_metrics(METRICS, step=0)
-    elapsed = time.perf_counter() - t0
-    runs = assay.search_runs(experiment="runs")
-    assert len(runs) == n + 1 and "assay.git.commit" in runs[0].tags and len(runs[0].metrics) == 10
-    return n / elapsed
+    in_caller = time.perf_counter() - t0
+    assay.flush()  # returns once every run is committed: durable and visible to other processes
+    durable = time.perf_counter() - t0
+    seen = subprocess.run(
+        [sys.executable, "-c", "import assay; print(len(assay.search_runs(experiment='runs')))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ASSAY_TRACKING_URI": assay.get_tracking_uri()},
+    ).stdout.strip()
+    assert seen == str(n + 1), f"another process sees {seen} runs, not {n + 1}"
+    runs = assay.search_runs(experiment="runs", max_results=1)
+    assert "assay.git.commit" in runs[0].tags and len(runs[0].metrics) == 10
+    return n / in_caller, n / durable
 
 
 def mlflow_side(n: int) -> None:
@@ -58,9 +74,12 @@ def main() -> None:
         mlflow_side(int(sys.argv[-1]))
         return
     print("run creation: start_run with 20 params, 10 metrics, 5 tags, capture on")
-    rate = assay_side(3000)
+    n = 12_000
+    in_caller, durable = assay_side(n)
     m = c.mlflow_side(__file__, "100")
-    c.row("runs created per second", rate, "runs/s", m and m["runs_per_s"], "higher", ">= 2,000 runs/s")
+    mlflow = m and m["runs_per_s"]
+    c.row(f"{n:,} runs, durable (loop + flush)", durable, "runs/s", mlflow, "higher", ">= 2,000 runs/s")
+    c.row("  the loop alone, in the caller", in_caller, "runs/s", mlflow, "higher", "-")
 
 
 if __name__ == "__main__":
