@@ -12,6 +12,7 @@ PUBLIC = {
     "log_artifacts", "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params",
     "log_text", "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
     "Evaluation", "evaluate", "PermissionDenied", "Unauthenticated", "Unavailable",
+    "Dataset", "ModelVersion", "RegisteredModel", "log_dataset", "register_model",
 }  # fmt: skip
 
 

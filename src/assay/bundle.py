@@ -1,7 +1,7 @@
 """The composition root: a URI names one bundle of services, built in this one visible place.
 
-``services(uri)`` returns the ``Services`` of the store or server at ``uri``: ``tracking`` and ``access``
-today; the registry, onnx, notebooks and jobs services join as fields as they arrive. The URI's scheme
+``services(uri)`` returns the ``Services`` of the store or server at ``uri``: ``tracking``, ``access`` and
+``registry`` today; the onnx, notebooks and jobs services join as fields as they arrive. The URI's scheme
 picks the implementations through a public registry: ``sqlite`` (and plain paths) and ``postgresql``
 build the embedded services over one SQL store, ``http``/``https`` the remote ones over one HTTP client,
 and ``register(scheme, factory)`` adds another. Bundles are cached per store (every spelling of a store
@@ -23,6 +23,7 @@ from assay.access import LOCAL_ADMIN
 from assay.errors import InvalidInput
 from assay.services import Services
 from assay.services.access import Access
+from assay.services.registry import Registry
 from assay.services.tracking import Tracking
 
 Factory = Callable[[str], Services]
@@ -63,6 +64,7 @@ def embedded_services(
     under ``artifacts``, else ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else
     ``$ASSAY_HOME/artifacts``; ``pool`` sizes a PostgreSQL connection pool (see ``dialect.pool_sizes``)."""
     from assay.embedded.access import AccessService
+    from assay.embedded.registry import RegistryService
     from assay.embedded.tracking import TrackingService
     from assay.store.sql import SqlStore
 
@@ -74,7 +76,9 @@ def embedded_services(
         else:
             root = str((assay_home() / "artifacts").resolve())
     authorizer = AccessService(store.access)
-    return Services(TrackingService(store.tracking, root), authorizer.scoped(LOCAL_ADMIN), authorizer)
+    tracking = TrackingService(store.tracking, root)
+    registry = RegistryService(store.registry, tracking)
+    return Services(tracking, authorizer.scoped(LOCAL_ADMIN), registry, authorizer)
 
 
 def _remote(uri: str) -> Services:
@@ -126,6 +130,11 @@ def services(uri: str | None = None) -> Services:
 def get_backend(uri: str | None = None) -> Tracking:
     """The tracking service of ``uri`` (``services(uri).tracking``)."""
     return services(uri).tracking
+
+
+def get_registry(uri: str | None = None) -> Registry:
+    """The model registry of ``uri`` (``services(uri).registry``)."""
+    return services(uri).registry
 
 
 def get_access(uri: str | None = None) -> Access:

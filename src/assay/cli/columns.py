@@ -28,7 +28,7 @@ MAX_EXTRA_COLUMNS = 8
 #: Longer param and tag values wrap within this many characters.
 EXTRA_MAX_WIDTH = 32
 
-_PREFIXES: dict[str, Kind] = FIELD_PREFIXES
+_PREFIXES: dict[str, Kind] = {p: k for p, k in FIELD_PREFIXES.items() if k != "dataset"}
 _HEADER_PREFIX: dict[Kind, str] = {"metric": "metrics", "param": "params", "tag": "tags", "attribute": ""}
 ATTRIBUTE_COLUMNS = ("user", "experiment_id", "end_time", "parent_run_id", "lifecycle", "artifact_uri")
 

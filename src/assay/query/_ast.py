@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FieldKind = Literal["metric", "param", "tag", "attribute"]
+FieldKind = Literal["metric", "param", "tag", "attribute", "dataset"]
 
 #: Attribute names the language accepts (after alias resolution: ``id`` -> ``run_id``,
 #: ``run_name`` -> ``name``).
@@ -38,7 +38,13 @@ FIELD_PREFIXES: dict[str, FieldKind] = {
     "attribute": "attribute",
     "attr": "attribute",
     "run": "attribute",
+    "datasets": "dataset",
+    "dataset": "dataset",
 }
+
+#: What ``datasets.<key>`` may name: a dataset the run used, by name, content hash or context.
+#: (``digest`` is another name for ``hash``.)
+DATASET_KEYS: frozenset[str] = frozenset({"name", "hash", "context"})
 
 #: Comparison operators, as the parser normalizes them (``==`` -> ``=``, ``<>`` -> ``!=``).
 ComparisonOp = Literal["=", "!=", "<", "<=", ">", ">=", "like", "ilike", "not like", "not ilike"]

@@ -14,6 +14,7 @@ from typing import NamedTuple, NoReturn, get_args
 from assay.errors import FilterSyntaxError
 from assay.query._ast import (
     ATTRIBUTES,
+    DATASET_KEYS,
     FIELD_PREFIXES,
     And,
     Comparison,
@@ -303,7 +304,7 @@ class _Parser:
             return self.parse_bare_attribute(token, accepted=bare_attribute)
         kind = FIELD_PREFIXES.get(entity.lower())
         if kind is None:
-            expected = "fields start with metrics., params., tags. or attributes."
+            expected = "fields start with metrics., params., tags., attributes. or datasets."
             self.fail(f"unknown field '{token.text}': {expected}", token.pos)
         key_pos = token.pos + len(entity) + 1
         if not key:
@@ -311,6 +312,11 @@ class _Parser:
             key, key_pos = self.quoted_key(token.text), self.peek().pos
         if kind == "attribute":
             key = self.attribute(key, key_pos)
+        elif kind == "dataset":
+            key = "hash" if key.lower() == "digest" else key.lower()
+            if key not in DATASET_KEYS:
+                self.fail(f"unknown dataset field '{token.text}': use datasets.name, datasets.hash or "
+                          "datasets.context", key_pos)
         self.advance()
         return Field(kind, key, token.pos)
 

@@ -37,6 +37,7 @@ from assay.errors import NotFound, Unavailable
 from assay.remote.access import RemoteAccess
 from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
+from assay.remote.registry import RemoteRegistry
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.series import Downsampled
 from assay.services import Services
@@ -74,6 +75,10 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def access(self) -> RemoteAccess:
         """Team operations (whoami, tokens, projects...) as this client's token."""
         return RemoteAccess(self._http)
+
+    def registry(self) -> RemoteRegistry:
+        """The model registry as this client's token."""
+        return RemoteRegistry(self._http)
 
     def close(self) -> None:
         if self._owns_http:
@@ -289,7 +294,7 @@ def remote_services(uri: str) -> Services:
     """The services of the server at ``uri`` over one HTTP client (``assay.bundle`` registers this for
     ``http://`` and ``https://`` URIs), as the owner of ``$ASSAY_TRACKING_TOKEN``."""
     tracking = remote_backend(uri)
-    return Services(tracking, tracking.access())
+    return Services(tracking, tracking.access(), tracking.registry())
 
 
 def remote_backend(uri: str) -> RemoteTracking:

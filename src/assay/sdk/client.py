@@ -47,7 +47,10 @@ from assay.evaluation import Evaluation, evaluate_model
 from assay.sdk import capture
 from assay.sdk.session import SESSION
 from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, bad_point
+from assay.registry.entities import Dataset, DatasetUse, ModelVersion
+from assay.registry.uris import is_model_uri, parse_runs_uri
 from assay.series import Downsampled
+from assay.services.registry import Registry
 from assay.services import validation as v
 from assay.services.tracking import (
     Tracking,
@@ -400,18 +403,86 @@ class Client:
         self.backend.write_artifact(self._settle(run_id), artifact_file, text.encode())
 
     def evaluate(
-        self, run_id: str, model: Any, X: Any, y: Any, name: str = "eval", task: str | None = None
+        self,
+        run_id: str | None,
+        model: Any,
+        X: Any,
+        y: Any,
+        name: str = "eval",
+        task: str | None = None,
+        dataset_name: str | None = None,
     ) -> Evaluation:
-        """Evaluate a fitted model on (X, y) and log the results to the run (see ``assay.evaluate``)."""
+        """Evaluate a fitted model, or the model a ``models:/`` or ``runs:/`` URI names, on (X, y), and log
+        the results to the run (see ``assay.evaluate``). For a registered version the metrics are also kept
+        in its performance history (``run_id`` may then be None). ``dataset_name`` fingerprints X as a
+        dataset used in context "evaluation"."""
         v.check_key(name, "evaluation")
         if "/" in name:
             raise InvalidInput(
                 f"evaluation name {name!r} cannot contain '/': it names the file evaluation/<name>.json"
             )
+        version = None
+        if isinstance(model, str):
+            from assay.sdk.models import load_model
+
+            if is_model_uri(model):
+                version = self.registry.resolve_uri(model)
+            model = load_model(model, client=self)
+        elif run_id is None:
+            raise InvalidInput("evaluate needs an active run, or a models:/ URI as the model")
         ev = evaluate_model(model, X, y, task)
-        self.log_metrics(run_id, {f"{name}/{k}": val for k, val in ev.metrics.items()})
-        self.log_dict(run_id, ev.to_json(), f"evaluation/{name}.json")
+        metrics = {f"{name}/{k}": val for k, val in ev.metrics.items()}
+        dataset = None
+        if dataset_name is not None:
+            dataset = _dataset_of(X, dataset_name, None)
+        if run_id is not None:
+            self.log_metrics(run_id, metrics)
+            self.log_dict(run_id, ev.to_json(), f"evaluation/{name}.json")
+            if dataset is not None:
+                self.registry.log_dataset(self._settle(run_id), dataset, "evaluation")
+        if version is not None:
+            self.registry.record_performance(
+                version.name, version.version, metrics, name, None if run_id is None else self._settle(run_id),
+                dataset,
+            )
         return ev
+
+    # ---- registry and datasets ---------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """The model registry of this client's store or server (``assay.services.registry.Registry``)."""
+        return bundle.services(self.tracking_uri).registry
+
+    def register_model(
+        self,
+        model_uri: str,
+        name: str,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        project: str | None = None,
+    ) -> ModelVersion:
+        """Register the model at ``model_uri`` (``runs:/<run_id>/<path>``, or a ``models:/`` URI to register
+        the same model under another name) as the next version of ``name``, creating the model if needed."""
+        if is_model_uri(model_uri):
+            model_uri = self.registry.resolve_uri(model_uri).source
+        run_id, _ = parse_runs_uri(model_uri)
+        self._settle(run_id)
+        clean = {str(k): str(val) for k, val in (tags or {}).items()}
+        return self.registry.create_version(name, model_uri, description, clean, project)
+
+    def log_dataset(
+        self,
+        run_id: str,
+        data: Any,
+        name: str,
+        context: str = "training",
+        source: str | None = None,
+    ) -> DatasetUse:
+        """Fingerprint ``data`` (a DataFrame, array, Arrow table, or a file or directory path or URL) and
+        record that the run used it in ``context``; see ``assay.log_dataset``."""
+        dataset = _dataset_of(data, name, source)
+        return self.registry.log_dataset(self._settle(run_id), dataset, context)
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
         """Save ``data`` as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
@@ -439,6 +510,24 @@ class Client:
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
         return self._read().read_artifact(run_id, path)
+
+
+def _dataset_of(data: Any, name: str, source: str | None) -> Dataset:
+    """The registry's record of ``data``: its whole-content fingerprint (``assay.datasets``)."""
+    from assay.datasets import fingerprint
+
+    v.check_name(name, "dataset")
+    profile = fingerprint(data, name=name, source=source)
+    return Dataset(
+        name=name,
+        digest=profile.digest,
+        kind=profile.kind,
+        source=profile.source,
+        rows=profile.rows,
+        size_bytes=profile.size_bytes,
+        schema=[c.to_dict() for c in profile.schema],
+        stats={c.name: c.to_dict() for c in profile.stats},
+    )
 
 
 def render_figure(figure: Any, artifact_file: str) -> bytes:

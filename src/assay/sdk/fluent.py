@@ -20,6 +20,7 @@ from assay import bundle
 from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, RunList, RunStatus
 from assay.errors import InvalidInput, InvalidState
 from assay.evaluation import Evaluation
+from assay.registry.entities import DatasetUse, ModelVersion
 from assay.sdk import lifecycle
 from assay.sdk.client import Client
 from assay.sdk.writer import NO_STEP, RECORD, Appender, RunBuffer, bad_point
@@ -297,7 +298,14 @@ def log_text(text: str, artifact_file: str) -> None:
     run.client.log_text(run.id, text, artifact_file)
 
 
-def evaluate(model: Any, X: Any, y: Any, name: str = "eval", task: str | None = None) -> Evaluation:
+def evaluate(
+    model: Any,
+    X: Any,
+    y: Any,
+    name: str = "eval",
+    task: str | None = None,
+    dataset_name: str | None = None,
+) -> Evaluation:
     """Evaluate a fitted model on (X, y) and log the results to the active run, for the UI to draw.
 
     The task is detected (``task=`` overrides: "classification" or "regression"). Classifiers get accuracy,
@@ -305,9 +313,39 @@ def evaluate(model: Any, X: Any, y: Any, name: str = "eval", task: str | None = 
     R², residuals, predicted vs actual and an error histogram; tree ensembles and linear models their
     feature importances or coefficients. Scalars are logged as metrics ``<name>/<metric>`` and everything
     as the artifact ``evaluation/<name>.json``. Returns the ``Evaluation``.
+
+    ``model`` may be a URI: ``models:/churn/3`` (or ``@champion``) evaluates that registered version and
+    adds the metrics to its performance history (no active run needed then); ``runs:/<id>/model`` a logged
+    model. ``dataset_name`` also records X as a dataset the run used for evaluation.
     """
+    if isinstance(model, str) and model.startswith("models:/") and not _state.stack:
+        return _client().evaluate(None, model, X, y, name, task, dataset_name)
     run = _active()
-    return run.client.evaluate(run.id, model, X, y, name, task)
+    return run.client.evaluate(run.id, model, X, y, name, task, dataset_name)
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    description: str = "",
+    tags: Mapping[str, Any] | None = None,
+    project: str | None = None,
+) -> ModelVersion:
+    """Register the model logged at ``model_uri`` (``runs:/<run_id>/model``, as ``assay.log_model``
+    returns) under ``name``; returns the new version, numbered from 1 and never reused. The model is
+    created (in the run's project, or ``project``) on first registration."""
+    return _client().register_model(model_uri, name, description, tags, project)
+
+
+def log_dataset(
+    data: Any, name: str, context: str = "training", source: str | None = None
+) -> DatasetUse:
+    """Record that the active run used ``data``: a pandas or polars DataFrame, a numpy array, an Arrow
+    table, or a file or directory (a path or any fsspec URL). Its digest hashes the whole content (two
+    datasets that differ in the last row differ), with the schema, row count and summary statistics.
+    ``context`` says how the run used it ("training", "validation", "evaluation"...)."""
+    run = _active()
+    return run.client.log_dataset(run.id, data, name, context, source)
 
 
 def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:

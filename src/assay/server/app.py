@@ -16,7 +16,7 @@ from assay import ui
 from assay._version import __version__
 from assay.api.schemas import ErrorBody, Health
 from assay.errors import InvalidInput
-from assay.server import artifacts, errors, experiments, metrics, people, runs
+from assay.server import artifacts, errors, experiments, metrics, people, registry, runs
 from assay.server.hosts import AllowedHosts, allowed_hosts_from_env
 from assay.services import Services
 
@@ -59,7 +59,7 @@ def create_app(
     app.state.services = services
     app.state.auth = auth
     errors.install(app)
-    for module in (experiments, runs, metrics, artifacts, people):
+    for module in (experiments, runs, metrics, artifacts, people, registry):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ui.router)
     if not auth or allowed_hosts is not None:

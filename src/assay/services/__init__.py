@@ -1,6 +1,6 @@
 """Services: every capability of assay as methods, with validation and invariants, above the storage.
 
-One module per service holds its interface (``tracking``, ``access``); ``Services`` is the bundle of one
+One module per service holds its interface (``tracking``, ``access``, ``registry``); ``Services`` is the bundle of one
 store or server that ``assay.bundle`` builds from a URI. Nothing here imports storage or HTTP code.
 """
 
@@ -12,6 +12,8 @@ from assay.access import Principal
 from assay.errors import InvalidInput
 from assay.services.access import Access, Authorizer
 from assay.services.authorized import AuthorizedTracking
+from assay.services.authorized_registry import AuthorizedRegistry
+from assay.services.registry import Registry
 from assay.services.tracking import Tracking
 
 
@@ -23,6 +25,7 @@ class Services:
 
     tracking: Tracking
     access: Access
+    registry: Registry
     authorizer: Authorizer | None = None
     #: Whom the services act as, when a bundle was bound to a caller (``as_caller``).
     caller: Principal | None = None
@@ -32,10 +35,12 @@ class Services:
         admin holds every role, so its calls go straight through)."""
         if self.authorizer is None:
             raise InvalidInput("only a bundle that decides roles (a store, not a server) can act as a caller")
-        tracking = self.tracking
+        tracking, registry = self.tracking, self.registry.acting_as(caller.name)
         if not caller.is_admin:
             tracking = AuthorizedTracking(self.tracking, self.authorizer, caller)
-        return Services(tracking, self.authorizer.scoped(caller), self.authorizer, caller)
+            registry = AuthorizedRegistry(self.registry, self.authorizer, caller)
+        return Services(tracking, self.authorizer.scoped(caller), registry, self.authorizer, caller)
 
     def close(self) -> None:
+        self.registry.close()
         self.tracking.close()

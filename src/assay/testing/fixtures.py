@@ -24,7 +24,8 @@ PG_DB = f"assay_test_{os.getpid()}"
 PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 _TABLES = (
     "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments, "
-    "project_members, api_tokens, users"
+    "project_members, api_tokens, users, run_datasets, datasets, performance_records, alias_policies, "
+    "alias_events, model_aliases, version_tags, model_versions, model_tags, registered_models"
 )
 
 

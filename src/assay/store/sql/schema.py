@@ -174,3 +174,132 @@ project_members = Table(
     Column("role", String(16), nullable=False),
 )
 Index("ix_project_members_user", project_members.c.user_id)
+
+# ---- the model registry and datasets ------------------------------------------------------------------------
+
+#: ``next_version`` is the number the next registration takes: bumped in the registering transaction, never
+#: lowered, so numbers are not reused after deletes. A deleted model keeps its row (``deleted_at``).
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_pk", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("project_id", Integer, nullable=False, server_default="1", index=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("next_version", Integer, nullable=False, server_default="1"),
+    Column("deleted_at", BigInteger, nullable=True),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version_pk", Integer, primary_key=True, autoincrement=True),
+    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), nullable=True, index=True),
+    Column("source_path", Text, nullable=False),
+    Column("flavor", String(64), nullable=False),
+    Column("signature", Text, nullable=True),  # JSON
+    Column("description", Text, nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index("ux_model_versions_number", "model_pk", "version", unique=True),
+)
+
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+#: The audit trail: every alias move, deletion and refused promotion. Never updated or deleted.
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("event_pk", Integer, primary_key=True, autoincrement=True),
+    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("rule", Text, nullable=True),
+    Column("verdict", Text, nullable=True),
+    Column("refused", Boolean, nullable=False, server_default="0"),
+    Index("ix_alias_events_model", "model_pk", "event_pk"),
+)
+
+alias_policies = Table(
+    "alias_policies",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("protected", Boolean, nullable=False, server_default="0"),
+    Column("rule", Text, nullable=True),
+)
+
+performance_records = Table(
+    "performance_records",
+    metadata,
+    Column("record_pk", Integer, primary_key=True, autoincrement=True),
+    Column("version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object
+    Column("evaluation", String(250), nullable=False, server_default=""),
+    Column("run_id", String(32), nullable=True),
+    Column("dataset_name", String(256), nullable=True),
+    Column("dataset_digest", String(128), nullable=True),
+    Index("ix_performance_version", "version_pk", "at"),
+)
+
+#: A dataset is identified by (project, name, digest): the same content under another name, or new content
+#: under the same name, is another row.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_pk", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, nullable=False, server_default="1"),
+    Column("name", String(256), nullable=False),
+    Column("digest", String(128), nullable=False, index=True),
+    Column("kind", String(32), nullable=False, server_default=""),
+    Column("source", Text, nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("profile", Text, nullable=False),  # JSON: schema and statistics
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_datasets_identity", "project_id", "name", "digest", unique=True),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("run_pk", Integer, _run_fk(), primary_key=True),
+    Column("dataset_pk", Integer, ForeignKey("datasets.dataset_pk", ondelete="CASCADE"), primary_key=True),
+    Column("context", String(64), primary_key=True),
+    Column("logged_at", BigInteger, nullable=False),
+)
+Index("ix_run_datasets_dataset", run_datasets.c.dataset_pk)

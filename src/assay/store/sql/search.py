@@ -49,7 +49,7 @@ from assay.query import (
     Value,
 )
 from assay.store.sql import dialect
-from assay.store.sql.schema import experiments, latest_metrics, params, runs, tags
+from assay.store.sql.schema import datasets, experiments, latest_metrics, params, run_datasets, runs, tags
 
 _ATTR_COLUMNS: dict[str, ColumnElement[Any]] = {
     "run_id": runs.c.run_id,
@@ -204,7 +204,27 @@ def compile_filter(engine: Engine, expr: Expr | None) -> Any:
         return _kv_condition(engine, params, expr)
     if kind == "tag":
         return _kv_condition(engine, tags, expr)
+    if kind == "dataset":
+        return _dataset_condition(engine, expr)
     return _attr_condition(engine, expr)
+
+
+_DATASET_COLUMNS = {"name": datasets.c.name, "hash": datasets.c.digest, "context": run_datasets.c.context}
+
+
+def _dataset_condition(engine: Engine, node: Comparison | InList) -> Any:
+    """Runs that used a dataset matching the condition (``datasets.name = 'train'``); with ``not in``,
+    runs that used datasets and none of those listed."""
+    col = _DATASET_COLUMNS[node.field.key]
+    used = select(run_datasets.c.run_pk).join(datasets, datasets.c.dataset_pk == run_datasets.c.dataset_pk)
+    if isinstance(node, InList):
+        cond = col.in_([_text_of(v) for v in node.values])
+        if node.negated:
+            return and_(runs.c.run_pk.in_(used), not_(runs.c.run_pk.in_(used.where(cond))))
+        return runs.c.run_pk.in_(used.where(cond))
+    if node.op in _ORDERING:
+        raise InvalidInput(f"datasets.{node.field.key} compares with =, !=, like or in, not {node.op}")
+    return runs.c.run_pk.in_(used.where(_compare(engine, col, node.op, _text_of(node.value))))
 
 
 def _sort_keys(
@@ -215,6 +235,8 @@ def _sort_keys(
     keys: list[tuple[Any, bool]] = []
     for ok in order_by:
         f = ok.field
+        if f.kind == "dataset":
+            raise InvalidInput("runs cannot be ordered by a dataset field: order by metrics, params, tags or attributes")
         if f.kind == "attribute":
             keys.append((_ATTR_COLUMNS[f.key], ok.descending))
         elif f.kind == "metric":

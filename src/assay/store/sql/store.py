@@ -2,7 +2,8 @@
 
 The store opens the engine and brings the schema to the code's revision (Alembic); each service has its
 own sub-store over that engine, the only code that reads and writes its tables: ``tracking``
-(experiments, runs, metrics) and ``access`` (users, tokens, projects, roles). A new service adds its
+(experiments, runs, metrics), ``access`` (users, tokens, projects, roles) and ``registry`` (models,
+versions, aliases, datasets). A new service adds its
 tables, a migration and a sub-store here.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from assay.store.sql import dialect
 from assay.store.sql.access import AccessStore
 from assay.store.sql.migrate import ensure_schema
+from assay.store.sql.registry import RegistryStore
 from assay.store.sql.tracking import TrackingStore
 
 
@@ -24,6 +26,7 @@ class SqlStore:
         ensure_schema(self.engine)
         self.tracking = TrackingStore(self.engine)
         self.access = AccessStore(self.engine)
+        self.registry = RegistryStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,344 @@
+"""``RegistryService``: the ``Registry`` interface in-process, over the SQL store and the tracking service.
+
+Validation happens here once (names, aliases, versions, rules, descriptions); the store writes in single
+transactions. Registration reads the logged model's descriptor through the tracking service's artifacts
+before anything is written, so a source that is not a model leaves no trace. Rules are parsed and checked
+by the pure ``assay.registry.rules``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from dataclasses import replace
+
+from assay.access import DEFAULT_PROJECT
+from assay.entities import Lifecycle
+from assay.errors import InvalidInput, InvalidState, NotFound
+from assay.registry.entities import (
+    AliasEvent,
+    AliasPolicy,
+    Dataset,
+    DatasetUse,
+    Lineage,
+    ModelVersion,
+    PerformanceRecord,
+    Promotion,
+    RegisteredModel,
+)
+from assay.registry.rules import aliases_in, evaluate_rule, parse_rule
+from assay.registry.uris import check_alias, check_model_name, check_version, parse_runs_uri
+from assay.services import validation as v
+from assay.services.registry import (
+    DESCRIPTOR_FILE,
+    Registry,
+    check_context,
+    check_description,
+    overlay,
+    training_record,
+)
+from assay.services.tracking import Tracking, now_ms
+from assay.store.sql.registry import RegistryStore
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"
+
+
+def _tags(tags: Mapping[str, object] | None, what: str) -> dict[str, str]:
+    return {v.check_key(k, what): v.tag_value(k, val) for k, val in (tags or {}).items()}
+
+
+class RegistryService(Registry):
+    """The registry in-process. ``actor`` is the name written in the audit trail and on new versions."""
+
+    def __init__(self, store: RegistryStore, tracking: Tracking, actor: str | None = None) -> None:
+        self.store = store
+        self.tracking = tracking
+        self.actor = actor or _local_user()
+
+    def acting_as(self, actor: str) -> RegistryService:
+        return RegistryService(self.store, self.tracking, actor)
+
+    def _project_id(self, project: str | None) -> int:
+        return self.store.project_id(project or DEFAULT_PROJECT)
+
+    # ---- models -----------------------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        project: str | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> RegisteredModel:
+        check_model_name(name)
+        self.store.create_model(
+            name, self._project_id(project), check_description(description), _tags(tags, "model tag"), now_ms()
+        )
+        return self.store.get_model(name)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.store.get_model(check_model_name(name))
+
+    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+        return self.store.list_models(None if project is None else self._project_id(project))
+
+    def update_model(self, name: str, description: str) -> RegisteredModel:
+        self.store.update_model(check_model_name(name), check_description(description), now_ms())
+        return self.store.get_model(name)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self.store.set_model_tag(
+            check_model_name(name), v.check_key(key, "model tag"), v.tag_value(key, value), now_ms()
+        )
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        if not self.store.delete_model_tag(check_model_name(name), key, now_ms()):
+            raise NotFound(f"model {name!r} has no tag {key!r}")
+
+    def delete_model(self, name: str) -> None:
+        self.store.delete_model(check_model_name(name), now_ms(), self.actor)
+
+    # ---- versions ---------------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        source: str,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        project: str | None = None,
+    ) -> ModelVersion:
+        check_model_name(name)
+        check_description(description)
+        version_tags = _tags(tags, "version tag")
+        run_id, path = parse_runs_uri(source)
+        if not path:
+            raise InvalidInput(f"{source!r} names a run but no model in it: use runs:/{run_id}/<model path>")
+        _, run_project = self.store.run_project(run_id)
+        flavor, signature = self._read_descriptor(run_id, path, source)
+        try:
+            pid = self.store.model_project(name)
+        except NotFound:
+            pid = self._project_id(project) if project else run_project
+        number = self.store.create_version(
+            name, pid, f"runs:/{run_id}/{path}", run_id, path, flavor, signature, description, version_tags,
+            now_ms(), self.actor,
+        )
+        return self.store.get_version(name, number)
+
+    def _read_descriptor(self, run_id: str, path: str, source: str) -> tuple[str, Mapping[str, object] | None]:
+        """The flavor and signature of the logged model at ``source``, from its descriptor (only those two
+        keys are needed here, so the registry does not import the model flavors)."""
+        import yaml
+
+        try:
+            raw = self.tracking.read_artifact(run_id, f"{path}/{DESCRIPTOR_FILE}")
+        except NotFound:
+            raise InvalidInput(
+                f"{source} is not a model logged with assay.log_model (it has no {DESCRIPTOR_FILE}): "
+                f"log one with assay.log_model(model, {path!r}) in run {run_id}"
+            ) from None
+        try:
+            doc = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            doc = None
+        flavor = doc.get("flavor") if isinstance(doc, dict) else None
+        signature = doc.get("signature") if isinstance(doc, dict) else None
+        if not isinstance(flavor, str) or not flavor or not (signature is None or isinstance(signature, dict)):
+            raise InvalidInput(
+                f"{source}: its {DESCRIPTOR_FILE} is not a model descriptor (no flavor): log the model again "
+                "with assay.log_model"
+            )
+        return flavor, signature
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        return self.store.get_version(check_model_name(name), check_version(version))
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        return self.store.list_versions(check_model_name(name))
+
+    def update_version(self, name: str, version: int, description: str) -> ModelVersion:
+        self.store.update_version(
+            check_model_name(name), check_version(version), check_description(description), now_ms()
+        )
+        return self.store.get_version(name, version)
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        self.store.set_version_tag(
+            check_model_name(name), check_version(version), v.check_key(key, "version tag"),
+            v.tag_value(key, value), now_ms(),
+        )
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        if not self.store.delete_version_tag(check_model_name(name), check_version(version), key, now_ms()):
+            raise NotFound(f"version {version} of {name!r} has no tag {key!r}")
+
+    def delete_version(self, name: str, version: int) -> None:
+        self.store.delete_version(check_model_name(name), check_version(version), now_ms(), self.actor)
+
+    # ---- aliases and promotion --------------------------------------------------------------------------
+
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        number = self.store.alias_version(check_model_name(name), check_alias(alias))
+        if number is None:
+            aliases = self.store.get_model(name).aliases
+            known = ", ".join(f"{a} (v{n})" for a, n in aliases.items()) or "none"
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r} (its aliases: {known}): set one with "
+                f"`assay models alias {name} {alias} <version>`"
+            )
+        return self.store.get_version(name, number)
+
+    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
+        return self.store.move_alias(
+            check_model_name(name), check_alias(alias), check_version(version), now_ms(), self.actor,
+            check_description(reason),
+        )
+
+    def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
+        return self.store.move_alias(
+            check_model_name(name), check_alias(alias), None, now_ms(), self.actor, check_description(reason)
+        )
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        return self.store.alias_history(check_model_name(name), None if alias is None else check_alias(alias))
+
+    def _policy(self, project: str, alias: str) -> AliasPolicy | None:
+        found = self.store.policies(self.store.project_id(project), alias)
+        return found[0] if found else None
+
+    def promote(
+        self, name: str, version: int, alias: str, rule: str | None = None, reason: str = ""
+    ) -> Promotion:
+        candidate = self.get_version(name, version)
+        check_alias(alias)
+        check_description(reason)
+        if rule is None:
+            policy = self._policy(candidate.project, alias)
+            rule = policy.rule if policy is not None else None
+        if not rule:
+            event = self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, "no rule")
+            return Promotion(True, "no rule to check", event)
+        parsed = parse_rule(rule)
+        current = self.store.alias_version(name, alias)
+        others: dict[str, dict[str, float] | None] = {}
+        for ref in aliases_in(parsed):
+            at = current if ref == alias else self.store.alias_version(name, ref)
+            others[ref] = None if at is None else self.version_metrics(name, at)
+        verdict = evaluate_rule(parsed, self.version_metrics(name, version), others)
+        if not verdict.passed:
+            self.store.move_alias(
+                name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
+            )
+            raise InvalidState(f"promotion of {name} v{version} to {alias!r} refused by rule {rule!r}: {verdict.detail}")
+        event = self.store.move_alias(
+            name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, expect_from=current
+        )
+        return Promotion(True, verdict.detail, event)
+
+    def set_alias_policy(
+        self, project: str | None, alias: str, protected: bool, rule: str | None = None
+    ) -> AliasPolicy:
+        check_alias(alias)
+        if rule:
+            parse_rule(rule)
+        name = project or DEFAULT_PROJECT
+        self.store.set_policy(self.store.project_id(name), alias, bool(protected), rule or None)
+        return AliasPolicy(name, alias, bool(protected), rule or None)
+
+    def list_alias_policies(self, project: str | None = None) -> list[AliasPolicy]:
+        return self.store.policies(None if project is None else self._project_id(project))
+
+    # ---- performance and lineage ------------------------------------------------------------------------
+
+    def record_performance(
+        self,
+        name: str,
+        version: int,
+        metrics: Mapping[str, float],
+        evaluation: str = "",
+        run_id: str | None = None,
+        dataset: Dataset | None = None,
+    ) -> PerformanceRecord:
+        self.get_version(name, version)
+        clean = {v.check_key(k, "metric"): v.metric_value(k, val) for k, val in metrics.items()}
+        if not clean:
+            raise InvalidInput("a performance record needs at least one metric")
+        if evaluation:
+            v.check_key(evaluation, "evaluation")
+        if run_id is not None:
+            self.store.run_project(run_id)
+        record = PerformanceRecord(
+            name=name, version=version, at=now_ms(), metrics=clean, source="evaluation", evaluation=evaluation,
+            run_id=run_id, dataset_name=None if dataset is None else dataset.name,
+            dataset_digest=None if dataset is None else dataset.digest,
+        )
+        self.store.add_record(record)
+        return record
+
+    def _training(self, version: ModelVersion) -> list[PerformanceRecord]:
+        if version.run_id is None:
+            return []
+        try:
+            run = self.tracking.get_run(version.run_id)
+        except NotFound:
+            return []
+        return [training_record(version.name, version.version, run)]
+
+    def performance_history(self, name: str, version: int | None = None) -> list[PerformanceRecord]:
+        versions = [self.get_version(name, version)] if version is not None else self.list_versions(name)
+        records = [r for mv in versions for r in self._training(mv)]
+        records += self.store.records(name, version)
+        return sorted(records, key=lambda r: (r.at, r.version, r.source != "training"))
+
+    def version_metrics(self, name: str, version: int) -> dict[str, float]:
+        mv = self.get_version(name, version)
+        return overlay(self._training(mv) + self.store.records(name, version))
+
+    def lineage(self, name: str, version: int) -> Lineage:
+        mv = self.get_version(name, version)
+        if mv.run_id is None:
+            return Lineage(mv, None)
+        try:
+            run = self.tracking.get_run(mv.run_id)
+        except NotFound:
+            return Lineage(mv, mv.run_id)
+        return Lineage(
+            version=mv,
+            run_id=mv.run_id,
+            run_name=run.info.name,
+            experiment_id=run.info.experiment_id,
+            params=dict(run.params),
+            git_commit=run.tags.get("assay.git.commit"),
+            notebook=run.tags.get("assay.notebook"),
+            datasets=self.store.run_datasets(mv.run_id),
+        )
+
+    # ---- datasets ---------------------------------------------------------------------------------------
+
+    def log_dataset(self, run_id: str, dataset: Dataset, context: str = "training") -> DatasetUse:
+        v.check_name(dataset.name, "dataset")
+        if not isinstance(dataset.digest, str) or not dataset.digest or len(dataset.digest) > 128:
+            raise InvalidInput(f"dataset {dataset.name!r} has no valid digest: fingerprint it with assay.log_dataset")
+        if self.tracking.get_run_info(run_id).lifecycle is Lifecycle.DELETED:
+            raise InvalidState(f"run {run_id} is deleted: restore it before logging datasets to it")
+        named = replace(dataset, name=dataset.name.strip())
+        return self.store.log_dataset(run_id, named, check_context(context), now_ms())
+
+    def list_datasets(self, project: str | None = None) -> list[Dataset]:
+        return self.store.list_datasets(None if project is None else self._project_id(project))
+
+    def get_dataset(self, dataset_id: int) -> Dataset:
+        return self.store.get_dataset(int(dataset_id))
+
+    def run_datasets(self, run_id: str) -> list[DatasetUse]:
+        return self.store.run_datasets(run_id)
+
+    def dataset_usage(self, dataset_id: int) -> tuple[list[DatasetUse], list[ModelVersion]]:
+        uses = self.store.dataset_runs(int(dataset_id))
+        return uses, self.store.versions_of_runs({u.run_id for u in uses})

@@ -1,0 +1,193 @@
+"""Registry routes: models, versions, tags, aliases and their audit trail, promotion, alias policies,
+performance history, lineage, and datasets. Thin: parse, call ``svc.registry`` (which checks the caller's
+roles), serialize the registry's entities as they are."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from assay.api import registry as s
+from assay.registry.entities import (
+    AliasEvent,
+    AliasPolicy,
+    Dataset,
+    DatasetUse,
+    Lineage,
+    ModelVersion,
+    PerformanceRecord,
+    Promotion,
+    RegisteredModel,
+)
+from assay.web.auth import Svc
+
+router = APIRouter(tags=["registry"])
+MODEL = "/models/{name}"
+VERSION = MODEL + "/versions/{version}"
+
+
+@router.get("/models")
+def list_models(svc: Svc, project: str | None = None) -> s.ModelList:
+    """Registered models (of one project when given), with aliases and latest version."""
+    return s.ModelList(models=svc.registry.list_models(project))
+
+
+@router.post("/models", status_code=201)
+def create_model(body: s.CreateModel, svc: Svc) -> RegisteredModel:
+    """A new model name in a project (editors). Registering a version creates its model too."""
+    return svc.registry.create_model(body.name, body.project, body.description, body.tags)
+
+
+@router.get(MODEL)
+def get_model(name: str, svc: Svc) -> RegisteredModel:
+    return svc.registry.get_model(name)
+
+
+@router.patch(MODEL)
+def update_model(name: str, body: s.Describe, svc: Svc) -> RegisteredModel:
+    return svc.registry.update_model(name, body.description)
+
+
+@router.delete(MODEL, status_code=204)
+def delete_model(name: str, svc: Svc) -> None:
+    """Delete a model, its versions and aliases (owners). Its version numbers are never given again."""
+    svc.registry.delete_model(name)
+
+
+@router.put(MODEL + "/tags/{key:path}", status_code=204)
+def set_model_tag(name: str, key: str, body: s.TagValue, svc: Svc) -> None:
+    svc.registry.set_model_tag(name, key, body.value)
+
+
+@router.delete(MODEL + "/tags/{key:path}", status_code=204)
+def delete_model_tag(name: str, key: str, svc: Svc) -> None:
+    svc.registry.delete_model_tag(name, key)
+
+
+@router.get(MODEL + "/versions")
+def list_versions(name: str, svc: Svc) -> s.VersionList:
+    """The model's versions, newest first."""
+    return s.VersionList(versions=svc.registry.list_versions(name))
+
+
+@router.post(MODEL + "/versions", status_code=201)
+def create_version(name: str, body: s.CreateVersion, svc: Svc) -> ModelVersion:
+    """Register the model a run logged (``runs:/<run_id>/<path>``) as the next version (editors)."""
+    return svc.registry.create_version(name, body.source, body.description, body.tags, body.project)
+
+
+@router.get(VERSION)
+def get_version(name: str, version: int, svc: Svc) -> ModelVersion:
+    return svc.registry.get_version(name, version)
+
+
+@router.patch(VERSION)
+def update_version(name: str, version: int, body: s.Describe, svc: Svc) -> ModelVersion:
+    return svc.registry.update_version(name, version, body.description)
+
+
+@router.delete(VERSION, status_code=204)
+def delete_version(name: str, version: int, svc: Svc) -> None:
+    svc.registry.delete_version(name, version)
+
+
+@router.put(VERSION + "/tags/{key:path}", status_code=204)
+def set_version_tag(name: str, version: int, key: str, body: s.TagValue, svc: Svc) -> None:
+    svc.registry.set_version_tag(name, version, key, body.value)
+
+
+@router.delete(VERSION + "/tags/{key:path}", status_code=204)
+def delete_version_tag(name: str, version: int, key: str, svc: Svc) -> None:
+    svc.registry.delete_version_tag(name, version, key)
+
+
+@router.get(MODEL + "/aliases/{alias}")
+def get_version_by_alias(name: str, alias: str, svc: Svc) -> ModelVersion:
+    """The version an alias points at (``models:/<name>@<alias>``)."""
+    return svc.registry.get_version_by_alias(name, alias)
+
+
+@router.put(MODEL + "/aliases/{alias}")
+def set_alias(name: str, alias: str, body: s.MoveAlias, svc: Svc) -> AliasEvent:
+    """Point an alias at a version, audited (owners for a protected alias, else editors)."""
+    return svc.registry.set_alias(name, alias, body.version, body.reason)
+
+
+@router.delete(MODEL + "/aliases/{alias}")
+def delete_alias(name: str, alias: str, svc: Svc, reason: str = "") -> AliasEvent:
+    return svc.registry.delete_alias(name, alias, reason)
+
+
+@router.get(MODEL + "/audit")
+def alias_history(name: str, svc: Svc, alias: str | None = None) -> s.EventList:
+    """Every alias move, deletion and refused promotion of the model, newest first."""
+    return s.EventList(events=svc.registry.alias_history(name, alias))
+
+
+@router.post(VERSION + "/promote")
+def promote(name: str, version: int, body: s.Promote, svc: Svc) -> Promotion:
+    """Move an alias to this version if the rule holds (the project's rule for the alias by default);
+    409 with both values when it does not, the refusal recorded in the audit trail."""
+    return svc.registry.promote(name, version, body.alias, body.rule, body.reason)
+
+
+@router.get("/alias-policies")
+def list_alias_policies(svc: Svc, project: str | None = None) -> s.PolicyList:
+    return s.PolicyList(policies=svc.registry.list_alias_policies(project))
+
+
+@router.put("/alias-policies/{project}/{alias}")
+def set_alias_policy(project: str, alias: str, body: s.SetPolicy, svc: Svc) -> AliasPolicy:
+    """Mark an alias protected in a project and give its default promotion rule (owners)."""
+    return svc.registry.set_alias_policy(project, alias, body.protected, body.rule)
+
+
+@router.post(VERSION + "/performance", status_code=201)
+def record_performance(name: str, version: int, body: s.RecordPerformance, svc: Svc) -> PerformanceRecord:
+    """Keep the metrics of an evaluation of this version on new data."""
+    return svc.registry.record_performance(
+        name, version, body.metrics, body.evaluation, body.run_id, body.dataset
+    )
+
+
+@router.get(MODEL + "/performance")
+def performance_history(name: str, svc: Svc, version: int | None = None) -> s.RecordList:
+    """Training metrics, then every recorded evaluation, oldest first."""
+    return s.RecordList(records=svc.registry.performance_history(name, version))
+
+
+@router.get(VERSION + "/metrics")
+def version_metrics(name: str, version: int, svc: Svc) -> s.Metrics:
+    return s.Metrics(metrics=svc.registry.version_metrics(name, version))
+
+
+@router.get(VERSION + "/lineage")
+def lineage(name: str, version: int, svc: Svc) -> Lineage:
+    """The version's run, params, git commit, notebook and datasets."""
+    return svc.registry.lineage(name, version)
+
+
+@router.post("/runs/{run_id}/datasets", status_code=201)
+def log_dataset(run_id: str, body: s.LogDataset, svc: Svc) -> DatasetUse:
+    return svc.registry.log_dataset(run_id, body.dataset, body.context)
+
+
+@router.get("/runs/{run_id}/datasets")
+def run_datasets(run_id: str, svc: Svc) -> s.UseList:
+    return s.UseList(uses=svc.registry.run_datasets(run_id))
+
+
+@router.get("/datasets")
+def list_datasets(svc: Svc, project: str | None = None) -> s.DatasetList:
+    return s.DatasetList(datasets=svc.registry.list_datasets(project))
+
+
+@router.get("/datasets/{dataset_id}")
+def get_dataset(dataset_id: int, svc: Svc) -> Dataset:
+    return svc.registry.get_dataset(dataset_id)
+
+
+@router.get("/datasets/{dataset_id}/usage")
+def dataset_usage(dataset_id: int, svc: Svc) -> s.DatasetUsage:
+    """The runs that used the dataset and the versions registered from them."""
+    uses, versions = svc.registry.dataset_usage(dataset_id)
+    return s.DatasetUsage(uses=uses, versions=versions)

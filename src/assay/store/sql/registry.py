@@ -1,0 +1,647 @@
+"""The SQL side of the model registry and of datasets: the only code that reads and writes their tables.
+
+Like the other sub-stores it enforces what the database must (unique names and numbers, one alias per
+name, the audit trail written in the same transaction as the move); validation, rules and roles are
+decided above it (``assay.embedded.registry``, ``assay.services.authorized_registry``).
+
+Serializing writers per model: every write to a model's versions or aliases first bumps the model row
+(``UPDATE registered_models ...``), which on PostgreSQL takes that row's lock for the transaction and on
+SQLite runs inside ``BEGIN IMMEDIATE``. So two registrations never read the same ``next_version``, and an
+alias event's ``from_version`` is the version the alias really pointed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from assay.errors import Conflict, NotFound
+from assay.registry.entities import (
+    READY,
+    AliasEvent,
+    AliasPolicy,
+    Dataset,
+    DatasetUse,
+    ModelVersion,
+    PerformanceRecord,
+    RegisteredModel,
+)
+from assay.store.sql import dialect
+from assay.store.sql.schema import (
+    alias_events,
+    alias_policies,
+    datasets,
+    experiments,
+    model_aliases,
+    model_tags,
+    model_versions,
+    performance_records,
+    projects,
+    registered_models,
+    run_datasets,
+    runs,
+    version_tags,
+)
+
+_M = registered_models.c
+_V = model_versions.c
+
+
+def _no_model(name: str) -> NotFound:
+    return NotFound(f"no model named {name!r}: list them with `assay models ls`")
+
+
+def _no_version(name: str, version: int) -> NotFound:
+    return NotFound(f"model {name!r} has no version {version}: list them with `assay models versions {name}`")
+
+
+class RegistryStore:
+    """Models, versions, aliases, policies, performance records and datasets in the store behind ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _write(self) -> Any:
+        return self.engine.connect().execution_options(assay_write=True)
+
+    # ---- lookups ---------------------------------------------------------------------------------------
+
+    def project_id(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
+        if pid is None:
+            raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
+        return int(pid)
+
+    def run_project(self, run_id: str) -> tuple[int, int]:
+        """(run_pk, project_id) of a run; ``NotFound`` if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs.c.run_pk, experiments.c.project_id)
+                .join(experiments, experiments.c.experiment_id == runs.c.experiment_id)
+                .where(runs.c.run_id == run_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    def _model_pk(conn: Connection, name: str, lock: bool = False, now: int = 0) -> int:
+        """The live model's pk; with ``lock``, its row is bumped first (see the module docstring)."""
+        live = and_(_M.name == name, _M.deleted_at.is_(None))
+        if lock:
+            pk = conn.execute(
+                update(registered_models).where(live).values(updated_at=now).returning(_M.model_pk)
+            ).scalar()
+        else:
+            pk = conn.execute(select(_M.model_pk).where(live)).scalar()
+        if pk is None:
+            raise _no_model(name)
+        return int(pk)
+
+    @staticmethod
+    def _version_pk(conn: Connection, model_pk: int, name: str, version: int) -> int:
+        pk = conn.execute(
+            select(_V.version_pk).where(_V.model_pk == model_pk, _V.version == version, _V.deleted_at.is_(None))
+        ).scalar()
+        if pk is None:
+            raise _no_version(name, version)
+        return int(pk)
+
+    # ---- models ----------------------------------------------------------------------------------------
+
+    def create_model(
+        self, name: str, project_id: int, description: str, tags: Mapping[str, str], now: int
+    ) -> None:
+        with self._write() as conn, conn.begin():
+            self._create_model(conn, name, project_id, description, tags, now, exists_ok=False)
+
+    def _create_model(
+        self,
+        conn: Connection,
+        name: str,
+        project_id: int,
+        description: str,
+        tags: Mapping[str, str],
+        now: int,
+        exists_ok: bool,
+    ) -> int:
+        row = conn.execute(select(_M.model_pk, _M.deleted_at).where(_M.name == name)).first()
+        if row is not None and row.deleted_at is None:
+            if exists_ok:
+                return int(row.model_pk)
+            raise Conflict(f"a model named {name!r} already exists: register new versions of it instead")
+        if row is not None:  # deleted: revive it, numbering goes on
+            pk = int(row.model_pk)
+            conn.execute(
+                update(registered_models)
+                .where(_M.model_pk == pk)
+                .values(project_id=project_id, description=description, created_at=now, updated_at=now,
+                        deleted_at=None)
+            )
+            conn.execute(delete(model_tags).where(model_tags.c.model_pk == pk))
+        else:
+            try:
+                with conn.begin_nested():
+                    key = conn.execute(
+                        registered_models.insert().values(
+                            name=name, project_id=project_id, description=description, created_at=now,
+                            updated_at=now, next_version=1,
+                        )
+                    ).inserted_primary_key
+            except IntegrityError:
+                if exists_ok:  # registered at the same moment by another writer
+                    return self._model_pk(conn, name)
+                raise Conflict(f"a model named {name!r} already exists") from None
+            assert key is not None
+            pk = int(key[0])
+        if tags:
+            conn.execute(model_tags.insert(), [{"model_pk": pk, "key": k, "value": v} for k, v in tags.items()])
+        return pk
+
+    def _models(self, conn: Connection, where: Any) -> list[RegisteredModel]:
+        rows = conn.execute(
+            select(registered_models, projects.c.name.label("project"))
+            .join(projects, projects.c.project_id == _M.project_id)
+            .where(_M.deleted_at.is_(None), where)
+            .order_by(_M.name)
+        ).all()
+        if not rows:
+            return []
+        pks = [r.model_pk for r in rows]
+        tags: dict[int, dict[str, str]] = {}
+        for t in conn.execute(select(model_tags).where(model_tags.c.model_pk.in_(pks))):
+            tags.setdefault(t.model_pk, {})[t.key] = t.value
+        aliases: dict[int, dict[str, int]] = {}
+        for a in conn.execute(select(model_aliases).where(model_aliases.c.model_pk.in_(pks))):
+            aliases.setdefault(a.model_pk, {})[a.alias] = a.version
+        counts = {
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                select(_V.model_pk, func.max(_V.version), func.count())
+                .where(_V.model_pk.in_(pks), _V.deleted_at.is_(None))
+                .group_by(_V.model_pk)
+            )
+        }
+        return [
+            RegisteredModel(
+                name=r.name,
+                project=r.project,
+                description=r.description,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                tags=tags.get(r.model_pk, {}),
+                aliases=dict(sorted(aliases.get(r.model_pk, {}).items())),
+                latest_version=counts.get(r.model_pk, (None, 0))[0],
+                version_count=counts.get(r.model_pk, (None, 0))[1],
+            )
+            for r in rows
+        ]
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with self.engine.connect() as conn:
+            found = self._models(conn, _M.name == name)
+        if not found:
+            raise _no_model(name)
+        return found[0]
+
+    def list_models(self, project_id: int | None) -> list[RegisteredModel]:
+        with self.engine.connect() as conn:
+            return self._models(conn, _M.project_id == project_id if project_id is not None else True)
+
+    def model_project(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            pid = conn.execute(
+                select(_M.project_id).where(_M.name == name, _M.deleted_at.is_(None))
+            ).scalar()
+        if pid is None:
+            raise _no_model(name)
+        return int(pid)
+
+    def update_model(self, name: str, description: str, now: int) -> None:
+        with self._write() as conn, conn.begin():
+            pk = self._model_pk(conn, name, lock=True, now=now)
+            conn.execute(update(registered_models).where(_M.model_pk == pk).values(description=description))
+
+    def set_model_tag(self, name: str, key: str, value: str, now: int) -> None:
+        with self._write() as conn, conn.begin():
+            pk = self._model_pk(conn, name, lock=True, now=now)
+            conn.execute(
+                dialect.upsert(self.engine, model_tags, ["model_pk", "key"], {"value": value}).values(
+                    model_pk=pk, key=key, value=value
+                )
+            )
+
+    def delete_model_tag(self, name: str, key: str, now: int) -> bool:
+        with self._write() as conn, conn.begin():
+            pk = self._model_pk(conn, name, lock=True, now=now)
+            return bool(
+                conn.execute(
+                    delete(model_tags).where(model_tags.c.model_pk == pk, model_tags.c.key == key)
+                ).rowcount
+            )
+
+    def delete_model(self, name: str, now: int, actor: str) -> None:
+        with self._write() as conn, conn.begin():
+            pk = self._model_pk(conn, name, lock=True, now=now)
+            self._drop_aliases(conn, pk, name, None, now, actor, f"model {name!r} deleted")
+            conn.execute(
+                update(model_versions)
+                .where(_V.model_pk == pk, _V.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+            conn.execute(delete(model_tags).where(model_tags.c.model_pk == pk))
+            conn.execute(update(registered_models).where(_M.model_pk == pk).values(deleted_at=now))
+
+    # ---- versions --------------------------------------------------------------------------------------
+
+    def create_version(
+        self,
+        name: str,
+        project_id: int,
+        source: str,
+        run_id: str | None,
+        source_path: str,
+        flavor: str,
+        signature: Mapping[str, Any] | None,
+        description: str,
+        tags: Mapping[str, str],
+        now: int,
+        actor: str,
+    ) -> int:
+        """Register the next version of ``name`` (creating the model in ``project_id`` if missing), in one
+        transaction; returns its number."""
+        with self._write() as conn, conn.begin():
+            self._create_model(conn, name, project_id, "", {}, now, exists_ok=True)
+            number = conn.execute(
+                update(registered_models)
+                .where(_M.name == name, _M.deleted_at.is_(None))
+                .values(next_version=_M.next_version + 1, updated_at=now)
+                .returning(_M.next_version, _M.model_pk)
+            ).first()
+            assert number is not None
+            version, model_pk = int(number[0]) - 1, int(number[1])
+            key = conn.execute(
+                model_versions.insert().values(
+                    model_pk=model_pk,
+                    version=version,
+                    source=source,
+                    run_id=run_id,
+                    source_path=source_path,
+                    flavor=flavor,
+                    signature=None if signature is None else orjson.dumps(dict(signature)).decode(),
+                    description=description,
+                    status=READY,
+                    created_at=now,
+                    created_by=actor,
+                )
+            ).inserted_primary_key
+            assert key is not None
+            if tags:
+                conn.execute(
+                    version_tags.insert(),
+                    [{"version_pk": key[0], "key": k, "value": v} for k, v in tags.items()],
+                )
+        return version
+
+    def _versions(self, conn: Connection, where: Any) -> list[ModelVersion]:
+        rows = conn.execute(
+            select(model_versions, _M.name.label("model_name"), projects.c.name.label("project"))
+            .join(registered_models, _M.model_pk == _V.model_pk)
+            .join(projects, projects.c.project_id == _M.project_id)
+            .where(_V.deleted_at.is_(None), _M.deleted_at.is_(None), where)
+            .order_by(_V.model_pk, _V.version.desc())
+        ).all()
+        if not rows:
+            return []
+        vpks = [r.version_pk for r in rows]
+        tags: dict[int, dict[str, str]] = {}
+        for t in conn.execute(select(version_tags).where(version_tags.c.version_pk.in_(vpks))):
+            tags.setdefault(t.version_pk, {})[t.key] = t.value
+        aliases: dict[tuple[int, int], list[str]] = {}
+        mpks = {r.model_pk for r in rows}
+        for a in conn.execute(
+            select(model_aliases).where(model_aliases.c.model_pk.in_(mpks)).order_by(model_aliases.c.alias)
+        ):
+            aliases.setdefault((a.model_pk, a.version), []).append(a.alias)
+        return [
+            ModelVersion(
+                name=r.model_name,
+                version=r.version,
+                source=r.source,
+                run_id=r.run_id,
+                source_path=r.source_path,
+                flavor=r.flavor,
+                signature=None if r.signature is None else orjson.loads(r.signature),
+                description=r.description,
+                status=r.status,
+                created_at=r.created_at,
+                created_by=r.created_by,
+                tags=tags.get(r.version_pk, {}),
+                aliases=tuple(aliases.get((r.model_pk, r.version), ())),
+                project=r.project,
+            )
+            for r in rows
+        ]
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        with self.engine.connect() as conn:
+            found = self._versions(conn, and_(_M.name == name, _V.version == version))
+            if not found:
+                self._model_pk(conn, name)  # NotFound for the model itself first
+                raise _no_version(name, version)
+        return found[0]
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        with self.engine.connect() as conn:
+            found = self._versions(conn, _M.name == name)
+            if not found:
+                self._model_pk(conn, name)
+        return found
+
+    def versions_of_runs(self, run_ids: Iterable[str]) -> list[ModelVersion]:
+        ids = list(run_ids)
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            return self._versions(conn, _V.run_id.in_(ids))
+
+    def update_version(self, name: str, version: int, description: str, now: int) -> None:
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, name, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, name, version)
+            conn.execute(update(model_versions).where(_V.version_pk == vpk).values(description=description))
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str, now: int) -> None:
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, name, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, name, version)
+            conn.execute(
+                dialect.upsert(self.engine, version_tags, ["version_pk", "key"], {"value": value}).values(
+                    version_pk=vpk, key=key, value=value
+                )
+            )
+
+    def delete_version_tag(self, name: str, version: int, key: str, now: int) -> bool:
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, name, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, name, version)
+            return bool(
+                conn.execute(
+                    delete(version_tags).where(version_tags.c.version_pk == vpk, version_tags.c.key == key)
+                ).rowcount
+            )
+
+    def delete_version(self, name: str, version: int, now: int, actor: str) -> None:
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, name, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, name, version)
+            self._drop_aliases(conn, mpk, name, version, now, actor, f"version {version} deleted")
+            conn.execute(update(model_versions).where(_V.version_pk == vpk).values(deleted_at=now))
+
+    # ---- aliases -----------------------------------------------------------------------------------------
+
+    def _drop_aliases(
+        self, conn: Connection, mpk: int, name: str, version: int | None, now: int, actor: str, reason: str
+    ) -> None:
+        cond = model_aliases.c.model_pk == mpk
+        if version is not None:
+            cond = and_(cond, model_aliases.c.version == version)
+        for a in conn.execute(select(model_aliases).where(cond)).all():
+            conn.execute(
+                alias_events.insert().values(
+                    model_pk=mpk, alias=a.alias, from_version=a.version, to_version=None, actor=actor,
+                    at=now, reason=reason, refused=False,
+                )
+            )
+        conn.execute(delete(model_aliases).where(cond))
+
+    def alias_version(self, name: str, alias: str) -> int | None:
+        with self.engine.connect() as conn:
+            mpk = self._model_pk(conn, name)
+            v = conn.execute(
+                select(model_aliases.c.version).where(
+                    model_aliases.c.model_pk == mpk, model_aliases.c.alias == alias
+                )
+            ).scalar()
+        return None if v is None else int(v)
+
+    def move_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        now: int,
+        actor: str,
+        reason: str,
+        rule: str | None = None,
+        verdict: str | None = None,
+        refused: bool = False,
+        expect_from: int | None | bool = False,
+    ) -> AliasEvent:
+        """Point ``alias`` at ``version`` (None: remove it), or with ``refused`` only record a refused move;
+        the audit event goes in the same transaction. ``expect_from`` (when not False) is the version the
+        caller saw the alias at when it decided (a rule checked against it): if another writer moved it
+        since, ``Conflict``, so a promotion never lands on a champion its rule did not compare with."""
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, name, lock=True, now=now)
+            if version is not None:
+                self._version_pk(conn, mpk, name, version)
+            where = and_(model_aliases.c.model_pk == mpk, model_aliases.c.alias == alias)
+            current = conn.execute(select(model_aliases.c.version).where(where)).scalar()
+            if expect_from is not False and current != expect_from:
+                raise Conflict(
+                    f"alias {alias!r} of {name!r} moved to version {current} while the rule was checked "
+                    f"against version {expect_from}: run the promotion again"
+                )
+            if version is None and current is None and not refused:
+                raise NotFound(f"model {name!r} has no alias {alias!r}")
+            if not refused:
+                if version is None:
+                    conn.execute(delete(model_aliases).where(where))
+                else:
+                    conn.execute(
+                        dialect.upsert(
+                            self.engine, model_aliases, ["model_pk", "alias"], {"version": version}
+                        ).values(model_pk=mpk, alias=alias, version=version)
+                    )
+            conn.execute(
+                alias_events.insert().values(
+                    model_pk=mpk, alias=alias, from_version=current, to_version=version, actor=actor, at=now,
+                    reason=reason, rule=rule, verdict=verdict, refused=refused,
+                )
+            )
+        return AliasEvent(
+            name=name, alias=alias, from_version=current, to_version=version, actor=actor, at=now,
+            reason=reason, rule=rule, verdict=verdict, refused=refused,
+        )
+
+    def alias_history(self, name: str, alias: str | None) -> list[AliasEvent]:
+        with self.engine.connect() as conn:
+            mpk = self._model_pk(conn, name)
+            q = select(alias_events).where(alias_events.c.model_pk == mpk)
+            if alias is not None:
+                q = q.where(alias_events.c.alias == alias)
+            rows = conn.execute(q.order_by(alias_events.c.event_pk.desc())).all()
+        return [
+            AliasEvent(
+                name=name, alias=r.alias, from_version=r.from_version, to_version=r.to_version, actor=r.actor,
+                at=r.at, reason=r.reason, rule=r.rule, verdict=r.verdict, refused=bool(r.refused),
+            )
+            for r in rows
+        ]
+
+    # ---- alias policies ----------------------------------------------------------------------------------
+
+    def set_policy(self, project_id: int, alias: str, protected: bool, rule: str | None) -> None:
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                dialect.upsert(
+                    self.engine, alias_policies, ["project_id", "alias"], {"protected": protected, "rule": rule}
+                ).values(project_id=project_id, alias=alias, protected=protected, rule=rule)
+            )
+
+    def policies(self, project_id: int | None, alias: str | None = None) -> list[AliasPolicy]:
+        q = select(alias_policies, projects.c.name.label("project")).join(
+            projects, projects.c.project_id == alias_policies.c.project_id
+        )
+        if project_id is not None:
+            q = q.where(alias_policies.c.project_id == project_id)
+        if alias is not None:
+            q = q.where(alias_policies.c.alias == alias)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(projects.c.name, alias_policies.c.alias)).all()
+        return [AliasPolicy(r.project, r.alias, bool(r.protected), r.rule) for r in rows]
+
+    # ---- performance -------------------------------------------------------------------------------------
+
+    def add_record(self, record: PerformanceRecord) -> None:
+        with self._write() as conn, conn.begin():
+            mpk = self._model_pk(conn, record.name)
+            vpk = self._version_pk(conn, mpk, record.name, record.version)
+            conn.execute(
+                performance_records.insert().values(
+                    version_pk=vpk,
+                    at=record.at,
+                    metrics=orjson.dumps(dict(record.metrics)).decode(),
+                    evaluation=record.evaluation,
+                    run_id=record.run_id,
+                    dataset_name=record.dataset_name,
+                    dataset_digest=record.dataset_digest,
+                )
+            )
+
+    def records(self, name: str, version: int | None) -> list[PerformanceRecord]:
+        with self.engine.connect() as conn:
+            mpk = self._model_pk(conn, name)
+            q = (
+                select(performance_records, _V.version)
+                .join(model_versions, _V.version_pk == performance_records.c.version_pk)
+                .where(_V.model_pk == mpk, _V.deleted_at.is_(None))
+            )
+            if version is not None:
+                self._version_pk(conn, mpk, name, version)
+                q = q.where(_V.version == version)
+            rows = conn.execute(q.order_by(performance_records.c.at, performance_records.c.record_pk)).all()
+        return [
+            PerformanceRecord(
+                name=name, version=r.version, at=r.at, metrics=orjson.loads(r.metrics), source="evaluation",
+                evaluation=r.evaluation, run_id=r.run_id, dataset_name=r.dataset_name,
+                dataset_digest=r.dataset_digest,
+            )
+            for r in rows
+        ]
+
+    # ---- datasets ----------------------------------------------------------------------------------------
+
+    def log_dataset(self, run_id: str, ds: Dataset, context: str, now: int) -> DatasetUse:
+        run_pk, project_id = self.run_project(run_id)
+        profile = orjson.dumps({"schema": list(ds.schema), "stats": dict(ds.stats)}, option=orjson.OPT_NON_STR_KEYS)
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                dialect.insert_ignore(self.engine, datasets, ["project_id", "name", "digest"]).values(
+                    project_id=project_id, name=ds.name, digest=ds.digest, kind=ds.kind, source=ds.source,
+                    rows=ds.rows, size_bytes=ds.size_bytes, profile=profile.decode(), created_at=now,
+                )
+            )
+            pk = conn.execute(
+                select(datasets.c.dataset_pk).where(
+                    datasets.c.project_id == project_id, datasets.c.name == ds.name, datasets.c.digest == ds.digest
+                )
+            ).scalar_one()
+            conn.execute(
+                dialect.insert_ignore(self.engine, run_datasets, ["run_pk", "dataset_pk", "context"]).values(
+                    run_pk=run_pk, dataset_pk=pk, context=context, logged_at=now
+                )
+            )
+            stored = self._datasets(conn, datasets.c.dataset_pk == pk)[0]
+            logged = conn.execute(
+                select(run_datasets.c.logged_at).where(
+                    run_datasets.c.run_pk == run_pk, run_datasets.c.dataset_pk == pk, run_datasets.c.context == context
+                )
+            ).scalar_one()
+        return DatasetUse(stored, run_id, context, int(logged))
+
+    @staticmethod
+    def _dataset(r: Row[Any]) -> Dataset:
+        profile = orjson.loads(r.profile)
+        return Dataset(
+            name=r.name, digest=r.digest, kind=r.kind, source=r.source, rows=r.rows, size_bytes=r.size_bytes,
+            schema=profile.get("schema", []), stats=profile.get("stats", {}), created_at=r.created_at,
+            project=r.project, dataset_id=r.dataset_pk,
+        )
+
+    def _datasets(self, conn: Connection, where: Any) -> list[Dataset]:
+        rows = conn.execute(
+            select(datasets, projects.c.name.label("project"))
+            .join(projects, projects.c.project_id == datasets.c.project_id)
+            .where(where)
+            .order_by(datasets.c.name, datasets.c.created_at.desc())
+        ).all()
+        return [self._dataset(r) for r in rows]
+
+    def list_datasets(self, project_id: int | None) -> list[Dataset]:
+        with self.engine.connect() as conn:
+            return self._datasets(conn, datasets.c.project_id == project_id if project_id is not None else True)
+
+    def get_dataset(self, dataset_id: int) -> Dataset:
+        with self.engine.connect() as conn:
+            found = self._datasets(conn, datasets.c.dataset_pk == dataset_id)
+        if not found:
+            raise NotFound(f"no dataset with id {dataset_id}: list them with `assay datasets ls`")
+        return found[0]
+
+    def _uses(self, conn: Connection, where: Any) -> list[DatasetUse]:
+        rows = conn.execute(
+            select(datasets, projects.c.name.label("project"), runs.c.run_id, run_datasets.c.context,
+                   run_datasets.c.logged_at)
+            .select_from(run_datasets)
+            .join(datasets, datasets.c.dataset_pk == run_datasets.c.dataset_pk)
+            .join(projects, projects.c.project_id == datasets.c.project_id)
+            .join(runs, runs.c.run_pk == run_datasets.c.run_pk)
+            .where(where)
+            .order_by(run_datasets.c.logged_at, datasets.c.name)
+        ).all()
+        return [DatasetUse(self._dataset(r), r.run_id, r.context, r.logged_at) for r in rows]
+
+    def run_datasets(self, run_id: str) -> list[DatasetUse]:
+        run_pk, _ = self.run_project(run_id)
+        with self.engine.connect() as conn:
+            return self._uses(conn, run_datasets.c.run_pk == run_pk)
+
+    def dataset_runs(self, dataset_id: int) -> list[DatasetUse]:
+        self.get_dataset(dataset_id)
+        with self.engine.connect() as conn:
+            return self._uses(conn, run_datasets.c.dataset_pk == dataset_id)
+
+    def dataset_project(self, dataset_id: int) -> int:
+        with self.engine.connect() as conn:
+            pid = conn.execute(select(datasets.c.project_id).where(datasets.c.dataset_pk == dataset_id)).scalar()
+        if pid is None:
+            raise NotFound(f"no dataset with id {dataset_id}: list them with `assay datasets ls`")
+        return int(pid)

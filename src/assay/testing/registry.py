@@ -1,0 +1,296 @@
+"""The ``Registry`` conformance suite: run on every implementation through the ``tracking_uri`` fixture
+(embedded SQLite, PostgreSQL, and a server with auth on, as a non-admin owner of "default").
+
+Import it into a test module (``from assay.testing.registry import *``) with ``assay.testing.fixtures``
+loaded as a pytest plugin. Models are "logged" by writing a descriptor, so no ML framework is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import assay
+from assay import Client, Conflict, FilterSyntaxError, InvalidInput, InvalidState, NotFound
+from assay.services.registry import DESCRIPTOR_FILE
+
+__all__ = [
+    "test_aliases_move_with_an_audit_trail",
+    "test_bad_input_is_one_clear_error",
+    "test_concurrent_registrations_from_processes_get_distinct_numbers",
+    "test_datasets_are_recorded_listed_and_searchable",
+    "test_lineage_names_run_params_commit_and_datasets",
+    "test_models_create_get_list_tag_and_describe",
+    "test_performance_history_and_version_metrics",
+    "test_promotion_rules_move_or_refuse_and_are_audited",
+    "test_uris_resolve_by_number_alias_and_latest",
+    "test_version_numbers_are_never_reused",
+]
+
+SIGNATURE = {"inputs": [{"name": "x", "dtype": "float64"}], "outputs": [{"name": "y", "dtype": "int64"}]}
+
+
+def logged_model(client: Client, metrics: dict[str, float] | None = None, path: str = "model") -> str:
+    """A finished run holding a model descriptor at ``path`` (and ``metrics``); its ``runs:/`` URI."""
+    exp = client.get_or_create_experiment("registry-tests")
+    run = client.create_run(exp.experiment_id, params={"C": 1.0}, tags={"assay.git.commit": "abc123"},
+                            capture_git=False, capture_environment=False)
+    import yaml
+
+    descriptor = yaml.safe_dump({"flavor": "sklearn", "serialization": "skops", "signature": SIGNATURE})
+    client.log_text(run.run_id, descriptor, f"{path}/{DESCRIPTOR_FILE}")
+    for key, value in (metrics or {}).items():
+        client.log_metric(run.run_id, key, value)
+    client.set_terminated(run.run_id)
+    client.flush()
+    return f"runs:/{run.run_id}/{path}"
+
+
+def test_models_create_get_list_tag_and_describe(tracking_uri: str) -> None:
+    reg = Client().registry
+    made = reg.create_model("churn", description="predicts churn", tags={"team": "growth"})
+    assert (made.name, made.project, made.description, dict(made.tags)) == (
+        "churn", "default", "predicts churn", {"team": "growth"}
+    )
+    assert made.latest_version is None and made.version_count == 0
+    with pytest.raises(Conflict, match="already exists"):
+        reg.create_model("churn")
+    reg.create_model("fraud")
+    assert [m.name for m in reg.list_models()] == ["churn", "fraud"]
+    assert [m.name for m in reg.list_models(project="default")] == ["churn", "fraud"]
+    assert reg.update_model("churn", "v2 of the text").description == "v2 of the text"
+    reg.set_model_tag("churn", "stage", "beta")
+    reg.delete_model_tag("churn", "team")
+    assert dict(reg.get_model("churn").tags) == {"stage": "beta"}
+    with pytest.raises(NotFound, match="no model named 'nope'"):
+        reg.get_model("nope")
+    with pytest.raises(NotFound):
+        reg.delete_model_tag("churn", "team")
+
+
+def test_version_numbers_are_never_reused(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)
+    versions = [assay.register_model(uri, "churn").version for _ in range(3)]
+    assert versions == [1, 2, 3]
+    mv = reg.get_version("churn", 2)
+    assert (mv.flavor, mv.source, mv.status, mv.source_path) == ("sklearn", uri, "READY", "model")
+    assert dict(mv.signature or {}) == SIGNATURE
+    assert mv.run_id == uri.split("/")[1]
+    reg.delete_version("churn", 3)
+    assert client.register_model(uri, "churn").version == 4
+    assert [v.version for v in reg.list_versions("churn")] == [4, 2, 1]
+    with pytest.raises(NotFound, match="no version 3"):
+        reg.get_version("churn", 3)
+    reg.delete_model("churn")
+    with pytest.raises(NotFound):
+        reg.get_model("churn")
+    assert client.register_model(uri, "churn").version == 5  # a re-created name goes on counting
+    assert reg.get_model("churn").version_count == 1
+    reg.update_version("churn", 5, "retrained")
+    reg.set_version_tag("churn", 5, "validated", "yes")
+    got = reg.get_version("churn", 5)
+    assert (got.description, dict(got.tags)) == ("retrained", {"validated": "yes"})
+    reg.delete_version_tag("churn", 5, "validated")
+    assert dict(reg.get_version("churn", 5).tags) == {}
+
+
+def test_aliases_move_with_an_audit_trail(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)
+    for _ in range(3):
+        client.register_model(uri, "churn")
+    reg.set_alias("churn", "champion", 1, reason="first")
+    reg.set_alias("churn", "challenger", 3)
+    moved = reg.set_alias("churn", "champion", 2, reason="better auc")
+    assert (moved.from_version, moved.to_version, moved.reason) == (1, 2, "better auc")
+    assert reg.get_version_by_alias("churn", "champion").version == 2
+    assert reg.get_model("churn").aliases == {"challenger": 3, "champion": 2}
+    assert reg.get_version("churn", 2).aliases == ("champion",)
+    with pytest.raises(NotFound, match="no version 9"):
+        reg.set_alias("churn", "champion", 9)
+    with pytest.raises(NotFound, match="no alias 'gold'"):
+        reg.get_version_by_alias("churn", "gold")
+    reg.delete_version("churn", 3)  # removes the challenger alias, audited
+    assert "challenger" not in reg.get_model("churn").aliases
+    reg.delete_alias("churn", "champion", reason="rollback")
+    with pytest.raises(NotFound):
+        reg.delete_alias("churn", "champion")
+    trail = [(e.alias, e.from_version, e.to_version) for e in reg.alias_history("churn")]
+    assert trail == [
+        ("champion", 2, None),
+        ("challenger", 3, None),
+        ("champion", 1, 2),
+        ("challenger", None, 3),
+        ("champion", None, 1),
+    ]
+    events = reg.alias_history("churn", "champion")
+    assert [e.reason for e in events] == ["rollback", "better auc", "first"]
+    assert all(e.actor and e.at > 0 for e in events)
+
+
+def test_uris_resolve_by_number_alias_and_latest(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)
+    client.register_model(uri, "churn")
+    client.register_model(uri, "churn")
+    reg.set_alias("churn", "champion", 1)
+    assert reg.resolve_uri("models:/churn/2").version == 2
+    assert reg.resolve_uri("models:/churn@champion").version == 1
+    assert reg.resolve_uri("models:/churn/latest").version == 2
+    assert client.register_model("models:/churn@champion", "copy").source == uri
+    with pytest.raises(NotFound, match="no model named 'ghost'"):
+        reg.resolve_uri("models:/ghost/1")
+    with pytest.raises(InvalidInput, match="names no version"):
+        reg.resolve_uri("models:/churn")
+    with pytest.raises(InvalidInput, match="not a version number"):
+        reg.resolve_uri("models:/churn/abc")
+
+
+def test_promotion_rules_move_or_refuse_and_are_audited(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    v1 = client.register_model(logged_model(client, {"auc": 0.80}), "churn").version
+    v2 = client.register_model(logged_model(client, {"auc": 0.802}), "churn").version
+    v3 = client.register_model(logged_model(client, {"auc": 0.90}), "churn").version
+    rule = "metrics.auc >= champion.metrics.auc + 0.005"
+    first = reg.promote("churn", v1, "champion", rule=rule, reason="first model")
+    assert first.moved and "no version has alias 'champion' yet" in first.verdict
+    with pytest.raises(InvalidState, match=r"0\.802 >= 0\.805 fails"):
+        reg.promote("churn", v2, "champion", rule=rule)
+    assert reg.get_version_by_alias("churn", "champion").version == v1
+    refused = reg.alias_history("churn", "champion")[0]
+    assert refused.refused and refused.to_version == v2 and refused.rule == rule
+    assert refused.verdict is not None and "fails" in refused.verdict
+    done = reg.promote("churn", v3, "champion", rule=rule)
+    assert done.moved and done.event is not None and done.event.from_version == v1
+    assert reg.get_version_by_alias("churn", "champion").version == v3
+    with pytest.raises(FilterSyntaxError, match="expected a number or a metric"):
+        reg.promote("churn", v2, "champion", rule="metrics.auc >= ")
+    with pytest.raises(InvalidInput, match="not a metric of the candidate"):
+        reg.promote("churn", v2, "champion", rule="metrics.f1 > 0")
+    # The project's default rule for an alias applies when none is given.
+    reg.set_alias_policy("default", "champion", protected=True, rule="metrics.auc > champion.metrics.auc")
+    assert [(p.alias, p.protected) for p in reg.list_alias_policies("default")] == [("champion", True)]
+    with pytest.raises(InvalidState, match="refused by rule"):
+        reg.promote("churn", v2, "champion")
+    assert reg.promote("churn", v2, "staging").moved  # no policy, no rule: moves
+    with pytest.raises(FilterSyntaxError):
+        reg.set_alias_policy("default", "champion", protected=True, rule="auc >")
+
+
+def test_performance_history_and_version_metrics(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    v = client.register_model(logged_model(client, {"auc": 0.8, "loss": 0.3}), "churn").version
+    ds = assay.Dataset(name="march", digest="xxh3-128:abc")
+    reg.record_performance("churn", v, {"auc": 0.75}, evaluation="march", dataset=ds)
+    reg.record_performance("churn", v, {"auc": 0.7}, evaluation="april")
+    history = reg.performance_history("churn", v)
+    assert [(r.source, r.metrics.get("auc")) for r in history] == [
+        ("training", 0.8), ("evaluation", 0.75), ("evaluation", 0.7)
+    ]
+    assert history[1].dataset_digest == "xxh3-128:abc" and history[1].evaluation == "march"
+    assert reg.version_metrics("churn", v) == {"auc": 0.7, "loss": 0.3}
+    with pytest.raises(InvalidInput, match="at least one metric"):
+        reg.record_performance("churn", v, {})
+    with pytest.raises(NotFound):
+        reg.record_performance("churn", 99, {"auc": 1.0})
+
+
+def test_lineage_names_run_params_commit_and_datasets(tracking_uri: str) -> None:
+    client = Client()
+    uri = logged_model(client)
+    run_id = uri.split("/")[1]
+    client.log_dataset(run_id, np.arange(12.0).reshape(4, 3), "train")
+    mv = client.register_model(uri, "churn")
+    lineage = client.registry.lineage("churn", mv.version)
+    assert lineage.run_id == run_id and lineage.git_commit == "abc123"
+    assert dict(lineage.params) == {"C": "1.0"}
+    assert [(u.dataset.name, u.context, u.dataset.rows) for u in lineage.datasets] == [("train", "training", 4)]
+
+
+def test_datasets_are_recorded_listed_and_searchable(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    a, b = logged_model(client).split("/")[1], logged_model(client).split("/")[1]
+    data = np.arange(20.0).reshape(10, 2)
+    changed = data.copy()
+    changed[-1, -1] = -1.0
+    use_a = client.log_dataset(a, data, "train")
+    use_a2 = client.log_dataset(a, data, "train")  # the same use twice is recorded once
+    use_b = client.log_dataset(b, changed, "train", context="validation")
+    assert use_a.dataset.dataset_id == use_a2.dataset.dataset_id
+    assert use_a.dataset.digest != use_b.dataset.digest
+    assert [u.dataset.digest for u in reg.run_datasets(a)] == [use_a.dataset.digest]
+    assert {d.digest for d in reg.list_datasets()} == {use_a.dataset.digest, use_b.dataset.digest}
+    got = reg.get_dataset(use_a.dataset.dataset_id)
+    assert (got.name, got.rows, got.kind) == ("train", 10, "numpy")
+    mv = client.register_model(f"runs:/{a}/model", "churn")
+    uses, versions = reg.dataset_usage(use_a.dataset.dataset_id)
+    assert [u.run_id for u in uses] == [a] and [v.version for v in versions] == [mv.version]
+    assert {r.info.run_id for r in client.search_runs(filter="datasets.name = 'train'")} == {a, b}
+    found = client.search_runs(filter=f"datasets.hash = '{use_b.dataset.digest}'")
+    assert [r.info.run_id for r in found] == [b]
+    assert [r.info.run_id for r in client.search_runs(filter="datasets.context = 'validation'")] == [b]
+    with pytest.raises(FilterSyntaxError, match="unknown dataset field"):
+        client.search_runs(filter="datasets.rows = 3")
+    with pytest.raises(NotFound):
+        reg.get_dataset(999)
+
+
+def test_bad_input_is_one_clear_error(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)
+    run_id = uri.split("/")[1]
+    with pytest.raises(InvalidInput, match="not a model logged with assay.log_model"):
+        client.register_model(f"runs:/{run_id}/nothing-here", "churn")
+    with pytest.raises(NotFound):
+        reg.get_model("churn")  # a failed registration leaves nothing behind
+    client.log_text(run_id, "just: text\n", f"broken/{DESCRIPTOR_FILE}")
+    with pytest.raises(InvalidInput, match="not a model descriptor"):
+        client.register_model(f"runs:/{run_id}/broken", "churn")
+    with pytest.raises(InvalidInput, match="model name"):
+        client.register_model(uri, "a/b")
+    with pytest.raises(InvalidInput, match="names a run but no model"):
+        client.register_model(f"runs:/{run_id}", "churn")
+    with pytest.raises(NotFound):
+        client.register_model("runs:/" + "0" * 32 + "/model", "churn")
+    assert client.register_model(uri, "churn").version == 1  # the failures consumed no number
+    with pytest.raises(InvalidInput, match="alias"):
+        reg.set_alias("churn", "2", 1)
+    with pytest.raises(InvalidInput, match="reserved"):
+        reg.set_alias("churn", "latest", 1)
+
+
+def test_concurrent_registrations_from_processes_get_distinct_numbers(tracking_uri: str) -> None:
+    client = Client()
+    uri = logged_model(client)
+    client.registry.create_model("race")
+    script = textwrap.dedent(
+        f"""
+        import assay
+        print(",".join(str(assay.register_model({uri!r}, "race").version) for _ in range(5)))
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ), text=True)
+        for _ in range(4)
+    ]
+    numbers: list[int] = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        numbers += [int(x) for x in out.strip().split(",")]
+    assert sorted(numbers) == list(range(1, 21))
+    assert len(client.registry.list_versions("race")) == 20
