@@ -27,6 +27,7 @@ from assay.access import Role
 from assay.embedded.access import AccessService
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
+from assay.registry.entities import Dataset
 from assay.server.app import API_PREFIX, create_app
 from assay.server.main import build_services
 from assay.services import Services
@@ -49,6 +50,7 @@ class Team:
     run_id: str
     run_id2: str
     owner_token_id: str
+    dataset_id: int
 
 
 @pytest.fixture
@@ -74,7 +76,22 @@ def team(tmp_path: Path) -> Iterator[Team]:
     service.write_artifact(run.run_id, "a.txt", b"hello")
     second = service.create_run(exp.experiment_id, name="r2")
     owner_token = admin.list_tokens("olga")[0].token_id
-    yield Team(services, service, access, tokens, exp.experiment_id, run.run_id, second.run_id, owner_token)
+    # The registry's share of "vision": a model with a version, an alias and a dataset its run used.
+    service.write_artifact(run.run_id, "model/assay-model.yaml", b"flavor: sklearn\n")
+    services.registry.create_version("seg", f"runs:/{run.run_id}/model")
+    services.registry.set_alias("seg", "champion", 1)
+    used = services.registry.log_dataset(run.run_id, Dataset(name="train", digest="xxh3-128:00"))
+    yield Team(
+        services,
+        service,
+        access,
+        tokens,
+        exp.experiment_id,
+        run.run_id,
+        second.run_id,
+        owner_token,
+        used.dataset.dataset_id,
+    )
     services.close()
 
 
@@ -134,12 +151,58 @@ def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", f"{a}/projects/{{project}}/members"): {},
         ("PUT", f"{a}/projects/{{project}}/members/{{user}}"): {"json": {"role": "editor"}},
         ("DELETE", f"{a}/projects/{{project}}/members/{{user}}"): {},
+        **_registry_samples(team),
+    }
+
+
+def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
+    a, m = API_PREFIX, f"{API_PREFIX}/models/{{name}}"
+    v = m + "/versions/{version}"
+    dataset = {"name": "eval", "digest": "xxh3-128:01"}
+    return {
+        ("GET", "/models"): {},
+        ("GET", "/models/{name}"): {},
+        ("GET", "/models/{name}/versions/{version}"): {},
+        ("GET", "/datasets"): {},
+        ("GET", "/datasets/{dataset_id}"): {},
+        ("GET", f"{a}/models"): {"params": {"project": "vision"}},
+        ("POST", f"{a}/models"): {"json": {"name": "new-model", "project": "vision"}},
+        ("GET", m): {},
+        ("PATCH", m): {"json": {"description": "d"}},
+        ("DELETE", m): {},
+        ("PUT", m + "/tags/{key}"): {"json": {"value": "v"}},
+        ("DELETE", m + "/tags/{key}"): {},
+        ("GET", m + "/versions"): {},
+        ("POST", m + "/versions"): {"json": {"source": f"runs:/{team.run_id}/model"}},
+        ("GET", v): {},
+        ("PATCH", v): {"json": {"description": "d"}},
+        ("DELETE", v): {},
+        ("PUT", v + "/tags/{key}"): {"json": {"value": "v"}},
+        ("DELETE", v + "/tags/{key}"): {},
+        ("GET", m + "/aliases/{alias}"): {},
+        ("PUT", m + "/aliases/{alias}"): {"json": {"version": 1}},
+        ("DELETE", m + "/aliases/{alias}"): {},
+        ("GET", m + "/audit"): {},
+        ("POST", v + "/promote"): {"json": {"alias": "champion"}},
+        ("GET", f"{a}/alias-policies"): {"params": {"project": "vision"}},
+        ("PUT", f"{a}/alias-policies/{{project}}/{{alias}}"): {"json": {"protected": True}},
+        ("POST", v + "/performance"): {"json": {"metrics": {"auc": 0.9}}},
+        ("GET", m + "/performance"): {},
+        ("GET", v + "/metrics"): {},
+        ("GET", v + "/lineage"): {},
+        ("POST", f"{a}/runs/{{run_id}}/datasets"): {"json": {"dataset": dataset}},
+        ("GET", f"{a}/runs/{{run_id}}/datasets"): {},
+        ("GET", f"{a}/datasets"): {"params": {"project": "vision"}},
+        ("GET", f"{a}/datasets/{{dataset_id}}"): {},
+        ("GET", f"{a}/datasets/{{dataset_id}}/usage"): {},
     }
 
 
 #: Routes any signed-in user may call: they touch no project, or list only what the caller may read.
 ANY_USER = {
     ("GET", "/"),
+    ("GET", "/models"),
+    ("GET", "/datasets"),
     ("GET", f"{API_PREFIX}/whoami"),
     ("GET", f"{API_PREFIX}/projects"),
     ("POST", f"{API_PREFIX}/projects"),
@@ -187,6 +250,10 @@ def _request(client: TestClient, team: Team, route: tuple[str, str], token: str 
         project="vision",
         user="vic",
         token_id=team.owner_token_id,
+        name="seg",
+        version=1,
+        alias="champion",
+        dataset_id=team.dataset_id,
     )
     kwargs = dict(samples[route])
     headers = {"Accept": "application/json", **kwargs.pop("headers", {})}

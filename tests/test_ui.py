@@ -72,9 +72,37 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Tracki
         service.write_artifact(run.run_id, "table.csv", b"a,b\n1,2\n3,4\n")
         service.end_run(run.run_id, RunStatus.FINISHED)
         ids[name] = run.run_id
+    _registry(services, ids)
     with ServerThread(services) as url:
         yield url, service, {"experiment_id": exp.experiment_id, **ids}
     services.close()
+
+
+def _registry(services: Any, ids: dict[str, Any]) -> None:
+    """Model "churn": v1 from rf-small, v2 from rf-big promoted over it by rule, evaluations of v2 on later
+    data, and the training dataset both runs used."""
+    from assay.registry.entities import Dataset
+
+    reg, service = services.registry, services.tracking
+    signature = "signature:\n  inputs:\n  - {name: age, dtype: float64}\n  - {name: plan, dtype: object}\n"
+    train = Dataset(
+        name="customers",
+        digest="xxh3-128:5f1e",
+        kind="pandas",
+        rows=1200,
+        size_bytes=96_000,
+        schema=[{"name": "age", "dtype": "float64"}, {"name": "plan", "dtype": "object"}],
+        stats={"age": {"count": 1200, "nulls": 3, "min": 18.0, "max": 90.0, "mean": 41.5, "std": 12.2}},
+    )
+    for name in ("rf-small", "rf-big"):
+        service.write_artifact(ids[name], "model/assay-model.yaml", f"flavor: sklearn\n{signature}".encode())
+        reg.log_dataset(ids[name], train)
+        reg.create_version("churn", f"runs:/{ids[name]}/model")
+    reg.set_alias("churn", "champion", 1, reason="first model")
+    reg.promote("churn", 2, "champion", rule="metrics.acc >= champion.metrics.acc + 0.01", reason="retrained")
+    for i, auc in enumerate((0.91, 0.89, 0.86)):
+        reg.record_performance("churn", 2, {"acc": auc}, evaluation=f"month-{i + 1}")
+    ids["dataset_id"] = reg.list_datasets()[0].dataset_id
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +231,31 @@ def test_run_page_draws_every_series_and_previews_artifacts(
     page.goto(f"{url}/runs/{ids['rf-big']}/files?path=notes.txt")
     assert page.locator("pre.preview").inner_text() == "notes of rf-big"
     _shot(page, "artifact")
+
+
+def test_registry_pages_show_versions_lineage_audit_and_performance(
+    site: tuple[str, Any, dict[str, Any]], page: Any
+) -> None:
+    url, _, _ = site
+    page.goto(f"{url}/models")
+    assert "@champion v2" in page.locator("#models").inner_text()
+    _shot(page, "models")
+    page.click("#models >> text=churn")
+    versions = page.locator("#versions").inner_text()
+    assert "v2" in versions and "@champion" in versions and "acc" in versions
+    page.wait_for_function("document.getElementById('performance').data !== undefined")
+    assert page.evaluate("document.getElementById('performance').data.length") == 2  # acc of v1 and v2
+    _shot(page, "model")
+    page.click("#versions >> text=v2")
+    assert page.locator("#lineage").inner_text().count("customers") == 1
+    assert "rf-big" in page.locator("#lineage").inner_text()
+    assert "age" in page.locator("#signature").inner_text()
+    audit = page.locator("#audit").inner_text()
+    assert "retrained" in audit and "holds" in audit
+    page.wait_for_function("document.getElementById('performance').data !== undefined")
+    assert page.evaluate("document.getElementById('performance').data[0].y.length") == 4  # training + 3
+    _shot(page, "model-version")
+    page.click("#lineage >> text=customers")
+    assert page.locator("#schema").inner_text().count("age") == 1
+    assert page.locator("#versions").inner_text().split() == ["churn", "v1", "churn", "v2"]
+    _shot(page, "dataset")

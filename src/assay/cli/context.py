@@ -16,6 +16,7 @@ from assay.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from assay.entities import Experiment, Run
+    from assay.services.registry import Registry
     from assay.services.tracking import Tracking
 
 #: A run id is at most this long; shorter all-alphanumeric references are tried as prefixes.
@@ -35,6 +36,14 @@ def tracking(ctx: typer.Context) -> Tracking:
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     return get_backend(state.tracking_uri)
+
+
+def registry(ctx: typer.Context) -> Registry:
+    """The model registry for this invocation (same store or server as ``tracking``)."""
+    from assay.bundle import get_registry
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    return get_registry(state.tracking_uri)
 
 
 def _by_prefix(t: Tracking, ref: str) -> Run | None:

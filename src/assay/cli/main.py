@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, experiments, runs, server, sync, team
+from assay.cli import artifacts, datasets, experiments, models, runs, server, sync, team
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -50,6 +50,8 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(models.app, name="models")
+app.add_typer(datasets.app, name="datasets")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
 app.command("sync")(sync.sync)

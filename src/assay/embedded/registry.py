@@ -77,7 +77,11 @@ class RegistryService(Registry):
     ) -> RegisteredModel:
         check_model_name(name)
         self.store.create_model(
-            name, self._project_id(project), check_description(description), _tags(tags, "model tag"), now_ms()
+            name,
+            self._project_id(project),
+            check_description(description),
+            _tags(tags, "model tag"),
+            now_ms(),
         )
         return self.store.get_model(name)
 
@@ -121,17 +125,23 @@ class RegistryService(Registry):
             raise InvalidInput(f"{source!r} names a run but no model in it: use runs:/{run_id}/<model path>")
         _, run_project = self.store.run_project(run_id)
         flavor, signature = self._read_descriptor(run_id, path, source)
-        try:
-            pid = self.store.model_project(name)
-        except NotFound:
-            pid = self._project_id(project) if project else run_project
-        number = self.store.create_version(
-            name, pid, f"runs:/{run_id}/{path}", run_id, path, flavor, signature, description, version_tags,
-            now_ms(), self.actor,
+        return self.store.create_version(
+            name,
+            self._project_id(project) if project else run_project,
+            f"runs:/{run_id}/{path}",
+            run_id,
+            path,
+            flavor,
+            signature,
+            description,
+            version_tags,
+            now_ms(),
+            self.actor,
         )
-        return self.store.get_version(name, number)
 
-    def _read_descriptor(self, run_id: str, path: str, source: str) -> tuple[str, Mapping[str, object] | None]:
+    def _read_descriptor(
+        self, run_id: str, path: str, source: str
+    ) -> tuple[str, Mapping[str, object] | None]:
         """The flavor and signature of the logged model at ``source``, from its descriptor (only those two
         keys are needed here, so the registry does not import the model flavors)."""
         import yaml
@@ -144,12 +154,16 @@ class RegistryService(Registry):
                 f"log one with assay.log_model(model, {path!r}) in run {run_id}"
             ) from None
         try:
-            doc = yaml.safe_load(raw)
+            doc = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present
         except yaml.YAMLError:
             doc = None
         flavor = doc.get("flavor") if isinstance(doc, dict) else None
         signature = doc.get("signature") if isinstance(doc, dict) else None
-        if not isinstance(flavor, str) or not flavor or not (signature is None or isinstance(signature, dict)):
+        if (
+            not isinstance(flavor, str)
+            or not flavor
+            or not (signature is None or isinstance(signature, dict))
+        ):
             raise InvalidInput(
                 f"{source}: its {DESCRIPTOR_FILE} is not a model descriptor (no flavor): log the model again "
                 "with assay.log_model"
@@ -170,8 +184,11 @@ class RegistryService(Registry):
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         self.store.set_version_tag(
-            check_model_name(name), check_version(version), v.check_key(key, "version tag"),
-            v.tag_value(key, value), now_ms(),
+            check_model_name(name),
+            check_version(version),
+            v.check_key(key, "version tag"),
+            v.tag_value(key, value),
+            now_ms(),
         )
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
@@ -184,19 +201,23 @@ class RegistryService(Registry):
     # ---- aliases and promotion --------------------------------------------------------------------------
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        number = self.store.alias_version(check_model_name(name), check_alias(alias))
-        if number is None:
+        found = self.store.version_by_alias(check_model_name(name), check_alias(alias))
+        if found is None:
             aliases = self.store.get_model(name).aliases
             known = ", ".join(f"{a} (v{n})" for a, n in aliases.items()) or "none"
             raise NotFound(
                 f"model {name!r} has no alias {alias!r} (its aliases: {known}): set one with "
                 f"`assay models alias {name} {alias} <version>`"
             )
-        return self.store.get_version(name, number)
+        return found
 
     def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
         return self.store.move_alias(
-            check_model_name(name), check_alias(alias), check_version(version), now_ms(), self.actor,
+            check_model_name(name),
+            check_alias(alias),
+            check_version(version),
+            now_ms(),
+            self.actor,
             check_description(reason),
         )
 
@@ -235,7 +256,9 @@ class RegistryService(Registry):
             self.store.move_alias(
                 name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
             )
-            raise InvalidState(f"promotion of {name} v{version} to {alias!r} refused by rule {rule!r}: {verdict.detail}")
+            raise InvalidState(
+                f"promotion of {name} v{version} to {alias!r} refused by rule {rule!r}: {verdict.detail}"
+            )
         event = self.store.move_alias(
             name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, expect_from=current
         )
@@ -274,8 +297,14 @@ class RegistryService(Registry):
         if run_id is not None:
             self.store.run_project(run_id)
         record = PerformanceRecord(
-            name=name, version=version, at=now_ms(), metrics=clean, source="evaluation", evaluation=evaluation,
-            run_id=run_id, dataset_name=None if dataset is None else dataset.name,
+            name=name,
+            version=version,
+            at=now_ms(),
+            metrics=clean,
+            source="evaluation",
+            evaluation=evaluation,
+            run_id=run_id,
+            dataset_name=None if dataset is None else dataset.name,
             dataset_digest=None if dataset is None else dataset.digest,
         )
         self.store.add_record(record)
@@ -324,7 +353,9 @@ class RegistryService(Registry):
     def log_dataset(self, run_id: str, dataset: Dataset, context: str = "training") -> DatasetUse:
         v.check_name(dataset.name, "dataset")
         if not isinstance(dataset.digest, str) or not dataset.digest or len(dataset.digest) > 128:
-            raise InvalidInput(f"dataset {dataset.name!r} has no valid digest: fingerprint it with assay.log_dataset")
+            raise InvalidInput(
+                f"dataset {dataset.name!r} has no valid digest: fingerprint it with assay.log_dataset"
+            )
         if self.tracking.get_run_info(run_id).lifecycle is Lifecycle.DELETED:
             raise InvalidState(f"run {run_id} is deleted: restore it before logging datasets to it")
         named = replace(dataset, name=dataset.name.strip())

@@ -315,8 +315,11 @@ class _Parser:
         elif kind == "dataset":
             key = "hash" if key.lower() == "digest" else key.lower()
             if key not in DATASET_KEYS:
-                self.fail(f"unknown dataset field '{token.text}': use datasets.name, datasets.hash or "
-                          "datasets.context", key_pos)
+                self.fail(
+                    f"unknown dataset field '{token.text}': use datasets.name, datasets.hash or "
+                    "datasets.context",
+                    key_pos,
+                )
         self.advance()
         return Field(kind, key, token.pos)
 

@@ -208,7 +208,9 @@ class _Parser:
 def parse_rule(text: str) -> Rule:
     """The rule in ``text``; ``FilterSyntaxError`` (with a caret) when it does not parse."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("a promotion rule is empty: give one such as 'metrics.auc >= champion.metrics.auc'")
+        raise InvalidInput(
+            "a promotion rule is empty: give one such as 'metrics.auc >= champion.metrics.auc'"
+        )
     parser = _Parser(text)
     rule = parser.rule()
     if parser.i < len(parser.toks):

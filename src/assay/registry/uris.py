@@ -70,7 +70,9 @@ def is_model_uri(uri: str) -> bool:
 def parse_model_uri(uri: str) -> ModelRef:
     """``models:/churn/3`` -> ModelRef("churn", 3); ``models:/churn@champion`` -> alias; ``/latest``."""
     if not is_model_uri(uri):
-        raise InvalidInput(f"{uri!r} is not a models:/ URI: use models:/<name>/<version> or models:/<name>@<alias>")
+        raise InvalidInput(
+            f"{uri!r} is not a models:/ URI: use models:/<name>/<version> or models:/<name>@<alias>"
+        )
     rest = uri[len("models:/") :].strip("/")
     if "@" in rest:
         name, _, alias = rest.rpartition("@")

@@ -44,14 +44,14 @@ from assay.errors import (
     Unavailable,
 )
 from assay.evaluation import Evaluation, evaluate_model
+from assay.registry.entities import Dataset, DatasetUse, ModelVersion
+from assay.registry.uris import is_model_uri, parse_runs_uri
 from assay.sdk import capture
 from assay.sdk.session import SESSION
 from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, bad_point
-from assay.registry.entities import Dataset, DatasetUse, ModelVersion
-from assay.registry.uris import is_model_uri, parse_runs_uri
 from assay.series import Downsampled
-from assay.services.registry import Registry
 from assay.services import validation as v
+from assay.services.registry import Registry
 from assay.services.tracking import (
     Tracking,
     check_writable,
@@ -442,7 +442,11 @@ class Client:
                 self.registry.log_dataset(self._settle(run_id), dataset, "evaluation")
         if version is not None:
             self.registry.record_performance(
-                version.name, version.version, metrics, name, None if run_id is None else self._settle(run_id),
+                version.name,
+                version.version,
+                metrics,
+                name,
+                None if run_id is None else self._settle(run_id),
                 dataset,
             )
         return ev

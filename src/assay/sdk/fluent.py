@@ -337,9 +337,7 @@ def register_model(
     return _client().register_model(model_uri, name, description, tags, project)
 
 
-def log_dataset(
-    data: Any, name: str, context: str = "training", source: str | None = None
-) -> DatasetUse:
+def log_dataset(data: Any, name: str, context: str = "training", source: str | None = None) -> DatasetUse:
     """Record that the active run used ``data``: a pandas or polars DataFrame, a numpy array, an Arrow
     table, or a file or directory (a path or any fsspec URL). Its digest hashes the whole content (two
     datasets that differ in the last row differ), with the schema, row count and summary statistics.

@@ -55,7 +55,9 @@ class AuthorizedRegistry(Registry):
         return model
 
     def _alias_role(self, model: RegisteredModel, alias: str) -> Role:
-        protected = any(p.protected for p in self.inner.list_alias_policies(model.project) if p.alias == alias)
+        protected = any(
+            p.protected for p in self.inner.list_alias_policies(model.project) if p.alias == alias
+        )
         return Role.OWNER if protected else Role.EDITOR
 
     def _alias(self, name: str, alias: str, action: str) -> None:
@@ -184,7 +186,9 @@ class AuthorizedRegistry(Registry):
         if project is not None:
             self._project(Role.VIEWER, project, "reading alias policies")
         readable = self._readable()
-        return [p for p in self.inner.list_alias_policies(project) if readable is None or p.project in readable]
+        return [
+            p for p in self.inner.list_alias_policies(project) if readable is None or p.project in readable
+        ]
 
     # ---- performance and lineage ------------------------------------------------------------------------
 

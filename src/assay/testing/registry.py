@@ -38,8 +38,13 @@ SIGNATURE = {"inputs": [{"name": "x", "dtype": "float64"}], "outputs": [{"name":
 def logged_model(client: Client, metrics: dict[str, float] | None = None, path: str = "model") -> str:
     """A finished run holding a model descriptor at ``path`` (and ``metrics``); its ``runs:/`` URI."""
     exp = client.get_or_create_experiment("registry-tests")
-    run = client.create_run(exp.experiment_id, params={"C": 1.0}, tags={"assay.git.commit": "abc123"},
-                            capture_git=False, capture_environment=False)
+    run = client.create_run(
+        exp.experiment_id,
+        params={"C": 1.0},
+        tags={"assay.git.commit": "abc123"},
+        capture_git=False,
+        capture_environment=False,
+    )
     import yaml
 
     descriptor = yaml.safe_dump({"flavor": "sklearn", "serialization": "skops", "signature": SIGNATURE})
@@ -55,7 +60,10 @@ def test_models_create_get_list_tag_and_describe(tracking_uri: str) -> None:
     reg = Client().registry
     made = reg.create_model("churn", description="predicts churn", tags={"team": "growth"})
     assert (made.name, made.project, made.description, dict(made.tags)) == (
-        "churn", "default", "predicts churn", {"team": "growth"}
+        "churn",
+        "default",
+        "predicts churn",
+        {"team": "growth"},
     )
     assert made.latest_version is None and made.version_count == 0
     with pytest.raises(Conflict, match="already exists"):
@@ -196,7 +204,9 @@ def test_performance_history_and_version_metrics(tracking_uri: str) -> None:
     reg.record_performance("churn", v, {"auc": 0.7}, evaluation="april")
     history = reg.performance_history("churn", v)
     assert [(r.source, r.metrics.get("auc")) for r in history] == [
-        ("training", 0.8), ("evaluation", 0.75), ("evaluation", 0.7)
+        ("training", 0.8),
+        ("evaluation", 0.75),
+        ("evaluation", 0.7),
     ]
     assert history[1].dataset_digest == "xxh3-128:abc" and history[1].evaluation == "march"
     assert reg.version_metrics("churn", v) == {"auc": 0.7, "loss": 0.3}
@@ -215,7 +225,9 @@ def test_lineage_names_run_params_commit_and_datasets(tracking_uri: str) -> None
     lineage = client.registry.lineage("churn", mv.version)
     assert lineage.run_id == run_id and lineage.git_commit == "abc123"
     assert dict(lineage.params) == {"C": "1.0"}
-    assert [(u.dataset.name, u.context, u.dataset.rows) for u in lineage.datasets] == [("train", "training", 4)]
+    assert [(u.dataset.name, u.context, u.dataset.rows) for u in lineage.datasets] == [
+        ("train", "training", 4)
+    ]
 
 
 def test_datasets_are_recorded_listed_and_searchable(tracking_uri: str) -> None:
@@ -252,7 +264,7 @@ def test_bad_input_is_one_clear_error(tracking_uri: str) -> None:
     reg = client.registry
     uri = logged_model(client)
     run_id = uri.split("/")[1]
-    with pytest.raises(InvalidInput, match="not a model logged with assay.log_model"):
+    with pytest.raises(InvalidInput, match=r"not a model logged with assay\.log_model"):
         client.register_model(f"runs:/{run_id}/nothing-here", "churn")
     with pytest.raises(NotFound):
         reg.get_model("churn")  # a failed registration leaves nothing behind
@@ -283,8 +295,13 @@ def test_concurrent_registrations_from_processes_get_distinct_numbers(tracking_u
         """
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=dict(os.environ), text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
+            text=True,
+        )
         for _ in range(4)
     ]
     numbers: list[int] = []

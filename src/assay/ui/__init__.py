@@ -1,7 +1,13 @@
-"""The web UI: server-rendered pages over the tracking service, behind the same auth as the API."""
+"""The web UI: server-rendered pages over the services, behind the same auth as the API."""
 
 from __future__ import annotations
 
-from assay.ui.views import router
+from fastapi import APIRouter
+
+from assay.ui import models, views
+
+router = APIRouter(include_in_schema=False)
+router.include_router(views.router)
+router.include_router(models.router)
 
 __all__ = ["router"]

@@ -174,6 +174,7 @@ def run_page(request: Request, run_id: str, svc: Svc) -> HTMLResponse:
         files=svc.tracking.list_artifacts(run_id),
         diff=diff,
         evaluations=_json_for_script(evaluations(svc.tracking, run_id)),
+        datasets=svc.registry.run_datasets(run_id),
     )
 
 

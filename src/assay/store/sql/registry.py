@@ -32,11 +32,12 @@ from assay.registry.entities import (
     RegisteredModel,
 )
 from assay.store.sql import dialect
+from assay.store.sql.prepared import raw_transaction
+from assay.store.sql.registry_statements import RegistryStatements
 from assay.store.sql.schema import (
     alias_events,
     alias_policies,
     datasets,
-    experiments,
     model_aliases,
     model_tags,
     model_versions,
@@ -65,6 +66,7 @@ class RegistryStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._statements: RegistryStatements | None = None
 
     def _write(self) -> Any:
         return self.engine.connect().execution_options(assay_write=True)
@@ -80,12 +82,8 @@ class RegistryStore:
 
     def run_project(self, run_id: str) -> tuple[int, int]:
         """(run_pk, project_id) of a run; ``NotFound`` if there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(runs.c.run_pk, experiments.c.project_id)
-                .join(experiments, experiments.c.experiment_id == runs.c.experiment_id)
-                .where(runs.c.run_id == run_id)
-            ).first()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._hot().run_project.run(cur, {"run_id": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
         return int(row[0]), int(row[1])
@@ -107,7 +105,9 @@ class RegistryStore:
     @staticmethod
     def _version_pk(conn: Connection, model_pk: int, name: str, version: int) -> int:
         pk = conn.execute(
-            select(_V.version_pk).where(_V.model_pk == model_pk, _V.version == version, _V.deleted_at.is_(None))
+            select(_V.version_pk).where(
+                _V.model_pk == model_pk, _V.version == version, _V.deleted_at.is_(None)
+            )
         ).scalar()
         if pk is None:
             raise _no_version(name, version)
@@ -141,8 +141,13 @@ class RegistryStore:
             conn.execute(
                 update(registered_models)
                 .where(_M.model_pk == pk)
-                .values(project_id=project_id, description=description, created_at=now, updated_at=now,
-                        deleted_at=None)
+                .values(
+                    project_id=project_id,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                    deleted_at=None,
+                )
             )
             conn.execute(delete(model_tags).where(model_tags.c.model_pk == pk))
         else:
@@ -150,8 +155,12 @@ class RegistryStore:
                 with conn.begin_nested():
                     key = conn.execute(
                         registered_models.insert().values(
-                            name=name, project_id=project_id, description=description, created_at=now,
-                            updated_at=now, next_version=1,
+                            name=name,
+                            project_id=project_id,
+                            description=description,
+                            created_at=now,
+                            updated_at=now,
+                            next_version=1,
                         )
                     ).inserted_primary_key
             except IntegrityError:
@@ -161,7 +170,9 @@ class RegistryStore:
             assert key is not None
             pk = int(key[0])
         if tags:
-            conn.execute(model_tags.insert(), [{"model_pk": pk, "key": k, "value": v} for k, v in tags.items()])
+            conn.execute(
+                model_tags.insert(), [{"model_pk": pk, "key": k, "value": v} for k, v in tags.items()]
+            )
         return pk
 
     def _models(self, conn: Connection, where: Any) -> list[RegisteredModel]:
@@ -216,9 +227,7 @@ class RegistryStore:
 
     def model_project(self, name: str) -> int:
         with self.engine.connect() as conn:
-            pid = conn.execute(
-                select(_M.project_id).where(_M.name == name, _M.deleted_at.is_(None))
-            ).scalar()
+            pid = conn.execute(select(_M.project_id).where(_M.name == name, _M.deleted_at.is_(None))).scalar()
         if pid is None:
             raise _no_model(name)
         return int(pid)
@@ -263,7 +272,7 @@ class RegistryStore:
     def create_version(
         self,
         name: str,
-        project_id: int,
+        default_project_id: int,
         source: str,
         run_id: str | None,
         source_path: str,
@@ -273,41 +282,110 @@ class RegistryStore:
         tags: Mapping[str, str],
         now: int,
         actor: str,
-    ) -> int:
-        """Register the next version of ``name`` (creating the model in ``project_id`` if missing), in one
-        transaction; returns its number."""
-        with self._write() as conn, conn.begin():
-            self._create_model(conn, name, project_id, "", {}, now, exists_ok=True)
-            number = conn.execute(
-                update(registered_models)
-                .where(_M.name == name, _M.deleted_at.is_(None))
-                .values(next_version=_M.next_version + 1, updated_at=now)
-                .returning(_M.next_version, _M.model_pk)
-            ).first()
-            assert number is not None
-            version, model_pk = int(number[0]) - 1, int(number[1])
-            key = conn.execute(
-                model_versions.insert().values(
-                    model_pk=model_pk,
-                    version=version,
-                    source=source,
-                    run_id=run_id,
-                    source_path=source_path,
-                    flavor=flavor,
-                    signature=None if signature is None else orjson.dumps(dict(signature)).decode(),
-                    description=description,
-                    status=READY,
-                    created_at=now,
-                    created_by=actor,
-                )
-            ).inserted_primary_key
-            assert key is not None
-            if tags:
-                conn.execute(
-                    version_tags.insert(),
-                    [{"version_pk": key[0], "key": k, "value": v} for k, v in tags.items()],
-                )
-        return version
+    ) -> ModelVersion:
+        """Register the next version of ``name`` in one transaction, creating the model (in
+        ``default_project_id``) if it does not exist; returns the version as stored."""
+        hot = self._hot()
+        sig = None if signature is None else orjson.dumps(dict(signature)).decode()
+        for attempt in range(2):
+            with raw_transaction(self.engine) as cur:
+                bumped = hot.bump.run(cur, {"name": name, "now": now, "step": 1}).fetchone()
+                if bumped is not None:
+                    model_pk, version = int(bumped[0]), int(bumped[1]) - 1
+                    values = {
+                        "model_pk": model_pk,
+                        "version": version,
+                        "source": source,
+                        "run_id": run_id,
+                        "source_path": source_path,
+                        "flavor": flavor,
+                        "signature": sig,
+                        "description": description,
+                        "status": READY,
+                        "created_at": now,
+                        "created_by": actor,
+                    }
+                    version_pk = hot.insert_version.run(cur, values).fetchone()[0]
+                    hot.insert_version_tag.run_many(
+                        cur, [{"version_pk": version_pk, "key": k, "value": v} for k, v in tags.items()]
+                    )
+                    project = hot.model.run(cur, {"name": name}).fetchone()[1]
+                    break
+            if attempt:
+                raise _no_model(name)  # created, then deleted again before we could register
+            # The first registration under this name: create the model (another writer may race us to it;
+            # either way it exists after), then register in a fresh transaction.
+            with self._write() as conn, conn.begin():
+                self._create_model(conn, name, default_project_id, "", {}, now, exists_ok=True)
+        return ModelVersion(
+            name=name,
+            version=version,
+            source=source,
+            run_id=run_id,
+            source_path=source_path,
+            flavor=flavor,
+            signature=None if signature is None else dict(signature),
+            description=description,
+            status=READY,
+            created_at=now,
+            created_by=actor,
+            tags=dict(tags),
+            aliases=(),
+            project=project,
+        )
+
+    def _hot(self) -> RegistryStatements:
+        if self._statements is None:
+            self._statements = RegistryStatements(self.engine)
+        return self._statements
+
+    def _version_of(self, cur: Any, row: Any) -> ModelVersion:
+        hot = self._hot()
+        (
+            vpk,
+            mpk,
+            version,
+            source,
+            run_id,
+            source_path,
+            flavor,
+            sig,
+            description,
+            status,
+            created_at,
+            created_by,
+            name,
+            project,
+        ) = row
+        tags = dict(hot.version_tags.run(cur, {"pk": vpk}).fetchall())
+        aliases = tuple(a for (a,) in hot.version_aliases.run(cur, {"model_pk": mpk, "version": version}))
+        return ModelVersion(
+            name=name,
+            version=version,
+            source=source,
+            run_id=run_id,
+            source_path=source_path,
+            flavor=flavor,
+            signature=None if sig is None else orjson.loads(sig),
+            description=description,
+            status=status,
+            created_at=created_at,
+            created_by=created_by,
+            tags=tags,
+            aliases=aliases,
+            project=project,
+        )
+
+    def version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version ``alias`` points at; None if it points nowhere (``NotFound`` for the model)."""
+        hot = self._hot()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = hot.version_by_alias.run(cur, {"name": name, "alias": alias}).fetchone()
+            if row is not None:
+                return self._version_of(cur, row)
+            if hot.model.run(cur, {"name": name}).fetchone() is None:
+                raise _no_model(name)
+        return None
 
     def _versions(self, conn: Connection, where: Any) -> list[ModelVersion]:
         rows = conn.execute(
@@ -350,12 +428,14 @@ class RegistryStore:
         ]
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        with self.engine.connect() as conn:
-            found = self._versions(conn, and_(_M.name == name, _V.version == version))
-            if not found:
-                self._model_pk(conn, name)  # NotFound for the model itself first
-                raise _no_version(name, version)
-        return found[0]
+        hot = self._hot()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = hot.version_by_number.run(cur, {"name": name, "version": version}).fetchone()
+            if row is not None:
+                return self._version_of(cur, row)
+            if hot.model.run(cur, {"name": name}).fetchone() is None:
+                raise _no_model(name)
+        raise _no_version(name, version)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.engine.connect() as conn:
@@ -415,8 +495,14 @@ class RegistryStore:
         for a in conn.execute(select(model_aliases).where(cond)).all():
             conn.execute(
                 alias_events.insert().values(
-                    model_pk=mpk, alias=a.alias, from_version=a.version, to_version=None, actor=actor,
-                    at=now, reason=reason, refused=False,
+                    model_pk=mpk,
+                    alias=a.alias,
+                    from_version=a.version,
+                    to_version=None,
+                    actor=actor,
+                    at=now,
+                    reason=reason,
+                    refused=False,
                 )
             )
         conn.execute(delete(model_aliases).where(cond))
@@ -442,18 +528,25 @@ class RegistryStore:
         rule: str | None = None,
         verdict: str | None = None,
         refused: bool = False,
-        expect_from: int | None | bool = False,
+        expect_from: int | bool | None = False,
     ) -> AliasEvent:
         """Point ``alias`` at ``version`` (None: remove it), or with ``refused`` only record a refused move;
         the audit event goes in the same transaction. ``expect_from`` (when not False) is the version the
         caller saw the alias at when it decided (a rule checked against it): if another writer moved it
         since, ``Conflict``, so a promotion never lands on a champion its rule did not compare with."""
-        with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, name, lock=True, now=now)
-            if version is not None:
-                self._version_pk(conn, mpk, name, version)
-            where = and_(model_aliases.c.model_pk == mpk, model_aliases.c.alias == alias)
-            current = conn.execute(select(model_aliases.c.version).where(where)).scalar()
+        hot = self._hot()
+        with raw_transaction(self.engine) as cur:
+            bumped = hot.bump.run(cur, {"name": name, "now": now, "step": 0}).fetchone()
+            if bumped is None:
+                raise _no_model(name)
+            mpk = int(bumped[0])
+            if (
+                version is not None
+                and hot.live_version.run(cur, {"model_pk": mpk, "version": version}).fetchone() is None
+            ):
+                raise _no_version(name, version)
+            found = hot.alias_of.run(cur, {"model_pk": mpk, "alias": alias}).fetchone()
+            current = None if found is None else int(found[0])
             if expect_from is not False and current != expect_from:
                 raise Conflict(
                     f"alias {alias!r} of {name!r} moved to version {current} while the rule was checked "
@@ -463,22 +556,35 @@ class RegistryStore:
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             if not refused:
                 if version is None:
-                    conn.execute(delete(model_aliases).where(where))
+                    hot.delete_alias.run(cur, {"model_pk": mpk, "alias": alias})
                 else:
-                    conn.execute(
-                        dialect.upsert(
-                            self.engine, model_aliases, ["model_pk", "alias"], {"version": version}
-                        ).values(model_pk=mpk, alias=alias, version=version)
-                    )
-            conn.execute(
-                alias_events.insert().values(
-                    model_pk=mpk, alias=alias, from_version=current, to_version=version, actor=actor, at=now,
-                    reason=reason, rule=rule, verdict=verdict, refused=refused,
-                )
+                    hot.set_alias.run(cur, {"model_pk": mpk, "alias": alias, "version": version})
+            hot.insert_event.run(
+                cur,
+                {
+                    "model_pk": mpk,
+                    "alias": alias,
+                    "from_version": current,
+                    "to_version": version,
+                    "actor": actor,
+                    "at": now,
+                    "reason": reason,
+                    "rule": rule,
+                    "verdict": verdict,
+                    "refused": refused,
+                },
             )
         return AliasEvent(
-            name=name, alias=alias, from_version=current, to_version=version, actor=actor, at=now,
-            reason=reason, rule=rule, verdict=verdict, refused=refused,
+            name=name,
+            alias=alias,
+            from_version=current,
+            to_version=version,
+            actor=actor,
+            at=now,
+            reason=reason,
+            rule=rule,
+            verdict=verdict,
+            refused=refused,
         )
 
     def alias_history(self, name: str, alias: str | None) -> list[AliasEvent]:
@@ -490,8 +596,16 @@ class RegistryStore:
             rows = conn.execute(q.order_by(alias_events.c.event_pk.desc())).all()
         return [
             AliasEvent(
-                name=name, alias=r.alias, from_version=r.from_version, to_version=r.to_version, actor=r.actor,
-                at=r.at, reason=r.reason, rule=r.rule, verdict=r.verdict, refused=bool(r.refused),
+                name=name,
+                alias=r.alias,
+                from_version=r.from_version,
+                to_version=r.to_version,
+                actor=r.actor,
+                at=r.at,
+                reason=r.reason,
+                rule=r.rule,
+                verdict=r.verdict,
+                refused=bool(r.refused),
             )
             for r in rows
         ]
@@ -502,7 +616,10 @@ class RegistryStore:
         with self._write() as conn, conn.begin():
             conn.execute(
                 dialect.upsert(
-                    self.engine, alias_policies, ["project_id", "alias"], {"protected": protected, "rule": rule}
+                    self.engine,
+                    alias_policies,
+                    ["project_id", "alias"],
+                    {"protected": protected, "rule": rule},
                 ).values(project_id=project_id, alias=alias, protected=protected, rule=rule)
             )
 
@@ -550,8 +667,14 @@ class RegistryStore:
             rows = conn.execute(q.order_by(performance_records.c.at, performance_records.c.record_pk)).all()
         return [
             PerformanceRecord(
-                name=name, version=r.version, at=r.at, metrics=orjson.loads(r.metrics), source="evaluation",
-                evaluation=r.evaluation, run_id=r.run_id, dataset_name=r.dataset_name,
+                name=name,
+                version=r.version,
+                at=r.at,
+                metrics=orjson.loads(r.metrics),
+                source="evaluation",
+                evaluation=r.evaluation,
+                run_id=r.run_id,
+                dataset_name=r.dataset_name,
                 dataset_digest=r.dataset_digest,
             )
             for r in rows
@@ -561,17 +684,28 @@ class RegistryStore:
 
     def log_dataset(self, run_id: str, ds: Dataset, context: str, now: int) -> DatasetUse:
         run_pk, project_id = self.run_project(run_id)
-        profile = orjson.dumps({"schema": list(ds.schema), "stats": dict(ds.stats)}, option=orjson.OPT_NON_STR_KEYS)
+        profile = orjson.dumps(
+            {"schema": list(ds.schema), "stats": dict(ds.stats)}, option=orjson.OPT_NON_STR_KEYS
+        )
         with self._write() as conn, conn.begin():
             conn.execute(
                 dialect.insert_ignore(self.engine, datasets, ["project_id", "name", "digest"]).values(
-                    project_id=project_id, name=ds.name, digest=ds.digest, kind=ds.kind, source=ds.source,
-                    rows=ds.rows, size_bytes=ds.size_bytes, profile=profile.decode(), created_at=now,
+                    project_id=project_id,
+                    name=ds.name,
+                    digest=ds.digest,
+                    kind=ds.kind,
+                    source=ds.source,
+                    rows=ds.rows,
+                    size_bytes=ds.size_bytes,
+                    profile=profile.decode(),
+                    created_at=now,
                 )
             )
             pk = conn.execute(
                 select(datasets.c.dataset_pk).where(
-                    datasets.c.project_id == project_id, datasets.c.name == ds.name, datasets.c.digest == ds.digest
+                    datasets.c.project_id == project_id,
+                    datasets.c.name == ds.name,
+                    datasets.c.digest == ds.digest,
                 )
             ).scalar_one()
             conn.execute(
@@ -582,7 +716,9 @@ class RegistryStore:
             stored = self._datasets(conn, datasets.c.dataset_pk == pk)[0]
             logged = conn.execute(
                 select(run_datasets.c.logged_at).where(
-                    run_datasets.c.run_pk == run_pk, run_datasets.c.dataset_pk == pk, run_datasets.c.context == context
+                    run_datasets.c.run_pk == run_pk,
+                    run_datasets.c.dataset_pk == pk,
+                    run_datasets.c.context == context,
                 )
             ).scalar_one()
         return DatasetUse(stored, run_id, context, int(logged))
@@ -591,9 +727,17 @@ class RegistryStore:
     def _dataset(r: Row[Any]) -> Dataset:
         profile = orjson.loads(r.profile)
         return Dataset(
-            name=r.name, digest=r.digest, kind=r.kind, source=r.source, rows=r.rows, size_bytes=r.size_bytes,
-            schema=profile.get("schema", []), stats=profile.get("stats", {}), created_at=r.created_at,
-            project=r.project, dataset_id=r.dataset_pk,
+            name=r.name,
+            digest=r.digest,
+            kind=r.kind,
+            source=r.source,
+            rows=r.rows,
+            size_bytes=r.size_bytes,
+            schema=profile.get("schema", []),
+            stats=profile.get("stats", {}),
+            created_at=r.created_at,
+            project=r.project,
+            dataset_id=r.dataset_pk,
         )
 
     def _datasets(self, conn: Connection, where: Any) -> list[Dataset]:
@@ -607,7 +751,9 @@ class RegistryStore:
 
     def list_datasets(self, project_id: int | None) -> list[Dataset]:
         with self.engine.connect() as conn:
-            return self._datasets(conn, datasets.c.project_id == project_id if project_id is not None else True)
+            return self._datasets(
+                conn, datasets.c.project_id == project_id if project_id is not None else True
+            )
 
     def get_dataset(self, dataset_id: int) -> Dataset:
         with self.engine.connect() as conn:
@@ -618,8 +764,13 @@ class RegistryStore:
 
     def _uses(self, conn: Connection, where: Any) -> list[DatasetUse]:
         rows = conn.execute(
-            select(datasets, projects.c.name.label("project"), runs.c.run_id, run_datasets.c.context,
-                   run_datasets.c.logged_at)
+            select(
+                datasets,
+                projects.c.name.label("project"),
+                runs.c.run_id,
+                run_datasets.c.context,
+                run_datasets.c.logged_at,
+            )
             .select_from(run_datasets)
             .join(datasets, datasets.c.dataset_pk == run_datasets.c.dataset_pk)
             .join(projects, projects.c.project_id == datasets.c.project_id)
@@ -641,7 +792,9 @@ class RegistryStore:
 
     def dataset_project(self, dataset_id: int) -> int:
         with self.engine.connect() as conn:
-            pid = conn.execute(select(datasets.c.project_id).where(datasets.c.dataset_pk == dataset_id)).scalar()
+            pid = conn.execute(
+                select(datasets.c.project_id).where(datasets.c.dataset_pk == dataset_id)
+            ).scalar()
         if pid is None:
             raise NotFound(f"no dataset with id {dataset_id}: list them with `assay datasets ls`")
         return int(pid)

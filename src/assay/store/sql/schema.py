@@ -195,7 +195,9 @@ registered_models = Table(
 model_tags = Table(
     "model_tags",
     metadata,
-    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True
+    ),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -222,7 +224,9 @@ model_versions = Table(
 version_tags = Table(
     "version_tags",
     metadata,
-    Column("version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), primary_key=True
+    ),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -230,7 +234,9 @@ version_tags = Table(
 model_aliases = Table(
     "model_aliases",
     metadata,
-    Column("model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "model_pk", Integer, ForeignKey("registered_models.model_pk", ondelete="CASCADE"), primary_key=True
+    ),
     Column("alias", String(128), primary_key=True),
     Column("version", Integer, nullable=False),
 )
@@ -266,7 +272,9 @@ performance_records = Table(
     "performance_records",
     metadata,
     Column("record_pk", Integer, primary_key=True, autoincrement=True),
-    Column("version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), nullable=False),
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), nullable=False
+    ),
     Column("at", BigInteger, nullable=False),
     Column("metrics", Text, nullable=False),  # JSON object
     Column("evaluation", String(250), nullable=False, server_default=""),

@@ -236,7 +236,9 @@ def _sort_keys(
     for ok in order_by:
         f = ok.field
         if f.kind == "dataset":
-            raise InvalidInput("runs cannot be ordered by a dataset field: order by metrics, params, tags or attributes")
+            raise InvalidInput(
+                "runs cannot be ordered by a dataset field: order by metrics, params, tags or attributes"
+            )
         if f.kind == "attribute":
             keys.append((_ATTR_COLUMNS[f.key], ok.descending))
         elif f.kind == "metric":

@@ -305,3 +305,17 @@ function drawEvaluationOverlays(data) {
       yaxis: { title: "precision" } }, CONFIG);
   }
 }
+
+// A model's or a version's performance history: one line per (version, metric) over time, training
+// metrics first, then each evaluation on new data.
+export function initPerformance() {
+  const holder = document.getElementById("performance");
+  const data = JSON.parse(document.getElementById("performance-data").textContent);
+  if (!holder || !data.series.length) { if (holder) holder.remove(); return; }
+  const traces = data.series.map((s) => ({
+    x: s.x.map((ms) => new Date(ms)), y: s.y, text: s.text, name: `v${s.version} ${s.key}`,
+    mode: "lines+markers", type: "scatter", hovertemplate: "%{text}: %{y}<extra>%{fullData.name}</extra>",
+  }));
+  Plotly.react(holder, traces, { ...LAYOUT, hovermode: "closest", xaxis: { title: "time" }, yaxis: { title: "value" } },
+    { displaylogo: false, responsive: true });
+}
