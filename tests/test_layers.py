@@ -113,6 +113,7 @@ def _top(module: str) -> str:
 
 #: What each part of the package may import (besides itself and the pure modules).
 PURE = {
+    "registry",  # the registry's entities, models:/ URIs and promotion rules
     "entities",
     "errors",
     "access",
@@ -130,11 +131,13 @@ ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "services": set(),
     "artifacts": set(),
+    "datasets": set(),  # fingerprints: reads data and files, imports only the pure modules
     "store": set(),
     "embedded": {"services", "store", "artifacts"},
     "remote": {"services", "api", "artifacts"},
     "bundle": {"services", "embedded", "remote", "store"},
-    "sdk": {"services", "bundle", "artifacts"},
+    "models": set(),
+    "sdk": {"services", "bundle", "artifacts", "models", "datasets"},
     "web": {"services", "bundle"},
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},

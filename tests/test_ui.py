@@ -84,7 +84,10 @@ def _registry(services: Any, ids: dict[str, Any]) -> None:
     from assay.registry.entities import Dataset
 
     reg, service = services.registry, services.tracking
-    signature = "signature:\n  inputs:\n  - {name: age, dtype: float64}\n  - {name: plan, dtype: object}\n"
+    signature = (
+        "signature:\n  inputs:\n    type: dataframe\n    columns:\n    - {name: age, dtype: float64}\n"
+        "    - {name: plan, dtype: object}\n  outputs: {type: tensor, dtype: int64, shape: [-1]}\n"
+    )
     train = Dataset(
         name="customers",
         digest="xxh3-128:5f1e",
@@ -244,7 +247,8 @@ def test_registry_pages_show_versions_lineage_audit_and_performance(
     versions = page.locator("#versions").inner_text()
     assert "v2" in versions and "@champion" in versions and "acc" in versions
     page.wait_for_function("document.getElementById('performance').data !== undefined")
-    assert page.evaluate("document.getElementById('performance').data.length") == 2  # acc of v1 and v2
+    names = page.evaluate("document.getElementById('performance').data.map(t => t.name)")
+    assert sorted(names) == ["v1 acc", "v1 loss", "v2 acc", "v2 grad_norm", "v2 loss"]
     _shot(page, "model")
     page.click("#versions >> text=v2")
     assert page.locator("#lineage").inner_text().count("customers") == 1
@@ -253,9 +257,10 @@ def test_registry_pages_show_versions_lineage_audit_and_performance(
     audit = page.locator("#audit").inner_text()
     assert "retrained" in audit and "holds" in audit
     page.wait_for_function("document.getElementById('performance').data !== undefined")
-    assert page.evaluate("document.getElementById('performance').data[0].y.length") == 4  # training + 3
+    acc = "document.getElementById('performance').data.find(t => t.name === 'v2 acc')"
+    assert page.evaluate(f"{acc}.y.length") == 4  # training, then three evaluations
     _shot(page, "model-version")
     page.click("#lineage >> text=customers")
     assert page.locator("#schema").inner_text().count("age") == 1
-    assert page.locator("#versions").inner_text().split() == ["churn", "v1", "churn", "v2"]
+    assert page.locator("#versions").inner_text().split() == ["churn", "v2", "churn", "v1"]
     _shot(page, "dataset")

@@ -4,8 +4,6 @@ are, so the server, the OpenAPI description and the remote client share one defi
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from assay.registry.entities import (
@@ -104,10 +102,3 @@ class UseList(BaseModel):
 class DatasetUsage(BaseModel):
     uses: list[DatasetUse]
     versions: list[ModelVersion]
-
-
-def dump(value: Any) -> Any:
-    """Entities as JSON-ready values (for the UI's JSON beside each page)."""
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(type(value)).dump_python(value, mode="json")

@@ -14,9 +14,9 @@ app = typer.Typer(help="Datasets the runs used.", no_args_is_help=True)
 
 
 def _dump(value: Any) -> Any:
-    from assay.api.registry import dump
+    from assay.registry.entities import to_json
 
-    return dump(value)
+    return to_json(value)
 
 
 @app.command("ls")

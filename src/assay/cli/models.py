@@ -9,6 +9,7 @@ from rich.text import Text
 
 from assay.cli import render
 from assay.cli.context import registry
+from assay.registry.entities import signature_columns
 
 if TYPE_CHECKING:
     from assay.registry.entities import AliasEvent, ModelVersion
@@ -19,9 +20,9 @@ _Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a tab
 
 
 def _dump(value: Any) -> Any:
-    from assay.api.registry import dump
+    from assay.registry.entities import to_json
 
-    return dump(value)
+    return to_json(value)
 
 
 def _aliases(names: tuple[str, ...] | list[str]) -> Text:
@@ -99,9 +100,12 @@ def _show_version(reg: Any, mv: ModelVersion) -> None:
         con.print(f"  tag        {key}={value}")
     sig = mv.signature or {}
     for part in ("inputs", "outputs"):
-        cols = sig.get(part) or []
+        cols = signature_columns(sig.get(part))
         if cols:
-            shown = ", ".join(f"{c.get('name', '?')}:{c.get('dtype', '?')}" for c in cols[:12])
+            shown = ", ".join(
+                f"{c.get('name', '?')}:{c.get('dtype', '?')}{'' if not c.get('shape') else c['shape']}"
+                for c in cols[:12]
+            )
             con.print(f"  {part:<10} {shown}{' ...' if len(cols) > 12 else ''}")
     lineage = reg.lineage(mv.name, mv.version)
     con.print(

@@ -7,7 +7,7 @@ Pure module: no I/O. Times are integer milliseconds since the Unix epoch (UTC).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: The one status a version has once registered: registration is one transaction, so a version is never
@@ -149,3 +149,29 @@ class Promotion:
     moved: bool
     verdict: str
     event: AliasEvent | None = None
+
+
+def to_json(value: object) -> dict[str, Any]:
+    """An entity as JSON-ready data (nested entities as objects), for ``--json`` output and pages."""
+    return asdict(value)  # type: ignore[call-overload, no-any-return]
+
+
+def signature_columns(part: object) -> list[dict[str, Any]]:
+    """One side of a model signature (``inputs`` or ``outputs``, as ``assay.models`` writes it: DataFrame
+    columns, one tensor, or several) as rows of name, dtype and shape, for pages and the CLI."""
+    if isinstance(part, list):
+        return [dict(c) for c in part if isinstance(c, Mapping)]
+    if not isinstance(part, Mapping):
+        return []
+    if part.get("type") == "dataframe":
+        return [dict(c) for c in part.get("columns", []) if isinstance(c, Mapping)]
+    found = part.get("tensors") if part.get("type") == "tensors" else [part]
+    tensors: list[Any] = list(found) if isinstance(found, list) else []
+    rows = []
+    for i, t in enumerate(tensors):
+        if isinstance(t, Mapping):
+            default = f"tensor {i}" if len(tensors) > 1 else "(tensor)"
+            rows.append(
+                {"name": t.get("name") or default, "dtype": t.get("dtype", "?"), "shape": t.get("shape")}
+            )
+    return rows

@@ -423,11 +423,11 @@ class Client:
             )
         version = None
         if isinstance(model, str):
-            from assay.sdk.models import load_model
+            from assay.sdk import model_artifacts
 
             if is_model_uri(model):
                 version = self.registry.resolve_uri(model)
-            model = load_model(model, client=self)
+            model = model_artifacts.load_model(model, client=self)
         elif run_id is None:
             raise InvalidInput("evaluate needs an active run, or a models:/ URI as the model")
         ev = evaluate_model(model, X, y, task)

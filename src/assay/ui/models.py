@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from assay.api.registry import dump
 from assay.errors import NotFound
-from assay.registry.entities import PerformanceRecord
+from assay.registry.entities import PerformanceRecord, signature_columns
 from assay.ui.views import _json_for_script, _page
 from assay.web.auth import Svc
 
@@ -81,7 +80,7 @@ def version_page(request: Request, name: str, version: int, svc: Svc) -> HTMLRes
         records=records,
         events=events,
         history=_json_for_script(_history(records)),
-        signature=mv.signature or {},
+        signature={part: signature_columns((mv.signature or {}).get(part)) for part in ("inputs", "outputs")},
     )
 
 
@@ -95,4 +94,4 @@ def dataset_page(request: Request, dataset_id: int, svc: Svc) -> HTMLResponse:
     """A dataset: digest, schema with statistics, every run that used it and the versions from them."""
     ds = svc.registry.get_dataset(dataset_id)
     uses, versions = svc.registry.dataset_usage(dataset_id)
-    return _page(request, "dataset.html", svc, ds=ds, uses=uses, versions=versions, raw=dump(ds))
+    return _page(request, "dataset.html", svc, ds=ds, uses=uses, versions=versions)
