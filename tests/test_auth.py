@@ -27,6 +27,7 @@ from assay.access import Role
 from assay.embedded.access import AccessService
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
+from assay.errors import PermissionDenied
 from assay.registry.entities import Dataset
 from assay.server.app import API_PREFIX, create_app
 from assay.server.main import build_services
@@ -514,3 +515,22 @@ def test_a_large_upload_by_a_viewer_is_refused_before_it_is_stored(team: Team) -
         assert "big.bin" not in [f.path for f in team.service.list_artifacts(team.run_id)]
         edna = {"Authorization": f"Bearer {team.tokens['edna']}"}
         assert client.put(url, content=iter([b"x" * (SMALL + 1)]), headers=edna).status_code == 204
+
+
+def test_a_protected_alias_moves_for_owners_only_and_the_trail_names_them(team: Team) -> None:
+    as_owner = team.services.as_caller(team.access.authenticate(team.tokens["olga"])).registry
+    as_editor = team.services.as_caller(team.access.authenticate(team.tokens["edna"])).registry
+    as_editor.set_alias("seg", "challenger", 1, reason="editors move unprotected aliases")
+    with pytest.raises(PermissionDenied, match="owner"):
+        as_editor.set_alias_policy("vision", "champion", protected=True)
+    as_owner.set_alias_policy("vision", "champion", protected=True)
+    with pytest.raises(PermissionDenied, match="owner"):
+        as_editor.set_alias("seg", "champion", 1)
+    with pytest.raises(PermissionDenied, match="owner"):
+        as_editor.promote("seg", 1, "champion")
+    as_owner.promote("seg", 1, "champion", reason="owner's call")
+    trail = as_editor.alias_history("seg")  # editors still read the trail
+    assert [(e.alias, e.actor, e.reason) for e in trail[:2]] == [
+        ("champion", "olga", "owner's call"),
+        ("challenger", "edna", "editors move unprotected aliases"),
+    ]

@@ -166,12 +166,16 @@ def show(
     )
 
 
+def _v(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
 def _print_events(events: list[AliasEvent]) -> None:
     if not events:
         return
     t = render.table("when", "alias", "move", "by", "reason", "rule", title="alias audit trail")
     for e in events:
-        move = f"v{e.from_version or '-'} -> v{e.to_version or '-'}"
+        move = f"{_v(e.from_version)} -> {_v(e.to_version)}"
         if e.refused:
             move += " (refused)"
         t.add_row(
@@ -193,13 +197,13 @@ def alias(
     reg = registry(ctx)
     if delete:
         event = reg.delete_alias(name, alias, reason)
-        render.note(f"removed @{alias} from {name} (it pointed at v{event.from_version})")
+        render.console().print(Text(f"removed @{alias} from {name} (it pointed at v{event.from_version})"))
         return
     if version is None:
         raise typer.BadParameter("give the VERSION to point the alias at, or --delete", param_hint="VERSION")
     event = reg.set_alias(name, alias, version, reason)
     was = f" (was v{event.from_version})" if event.from_version is not None else ""
-    render.note(f"{name}@{alias} -> v{version}{was}")
+    render.console().print(Text(f"{name}@{alias} -> v{version}{was}"))
 
 
 @app.command("promote")
@@ -221,7 +225,7 @@ def promote(
     """Move alias --to to VERSION if the rule holds; exit 1 with both values when it does not. The
     decision is recorded in the audit trail either way."""
     result = registry(ctx).promote(name, version, to, rule, reason)
-    render.note(f"{name}@{to} -> v{version}: {result.verdict}")
+    render.console().print(Text(f"{name}@{to} -> v{version}: {result.verdict}"))
 
 
 @app.command("policy")

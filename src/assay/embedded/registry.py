@@ -256,9 +256,7 @@ class RegistryService(Registry):
             self.store.move_alias(
                 name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
             )
-            raise InvalidState(
-                f"promotion of {name} v{version} to {alias!r} refused by rule {rule!r}: {verdict.detail}"
-            )
+            raise InvalidState(f"promotion of {name} v{version} to @{alias} refused: {verdict.detail}")
         event = self.store.move_alias(
             name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, expect_from=current
         )

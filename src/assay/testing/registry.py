@@ -188,7 +188,7 @@ def test_promotion_rules_move_or_refuse_and_are_audited(tracking_uri: str) -> No
     # The project's default rule for an alias applies when none is given.
     reg.set_alias_policy("default", "champion", protected=True, rule="metrics.auc > champion.metrics.auc")
     assert [(p.alias, p.protected) for p in reg.list_alias_policies("default")] == [("champion", True)]
-    with pytest.raises(InvalidState, match="refused by rule"):
+    with pytest.raises(InvalidState, match="to @champion refused"):
         reg.promote("churn", v2, "champion")
     assert reg.promote("churn", v2, "staging").moved  # no policy, no rule: moves
     with pytest.raises(FilterSyntaxError):
