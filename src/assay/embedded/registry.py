@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from assay.access import DEFAULT_PROJECT
+from assay.artifacts import ArtifactRepository
 from assay.entities import Lifecycle
 from assay.errors import InvalidInput, InvalidState, NotFound
 from assay.registry.entities import (
@@ -123,8 +124,10 @@ class RegistryService(Registry):
         run_id, path = parse_runs_uri(source)
         if not path:
             raise InvalidInput(f"{source!r} names a run but no model in it: use runs:/{run_id}/<model path>")
-        _, run_project = self.store.run_project(run_id)
-        flavor, signature = self._read_descriptor(run_id, path, source)
+        _, run_project, artifact_uri = self.store.run_location(run_id)
+        flavor, signature = self._read_descriptor(
+            ArtifactRepository(artifact_uri, f"run {run_id}"), run_id, path, source
+        )
         return self.store.create_version(
             name,
             self._project_id(project) if project else run_project,
@@ -140,14 +143,14 @@ class RegistryService(Registry):
         )
 
     def _read_descriptor(
-        self, run_id: str, path: str, source: str
+        self, repo: ArtifactRepository, run_id: str, path: str, source: str
     ) -> tuple[str, Mapping[str, object] | None]:
         """The flavor and signature of the logged model at ``source``, from its descriptor (only those two
         keys are needed here, so the registry does not import the model flavors)."""
         import yaml
 
         try:
-            raw = self.tracking.read_artifact(run_id, f"{path}/{DESCRIPTOR_FILE}")
+            raw = repo.read_bytes(f"{path}/{DESCRIPTOR_FILE}")
         except NotFound:
             raise InvalidInput(
                 f"{source} is not a model logged with assay.log_model (it has no {DESCRIPTOR_FILE}): "

@@ -82,11 +82,16 @@ class RegistryStore:
 
     def run_project(self, run_id: str) -> tuple[int, int]:
         """(run_pk, project_id) of a run; ``NotFound`` if there is none."""
+        pk, project_id, _ = self.run_location(run_id)
+        return pk, project_id
+
+    def run_location(self, run_id: str) -> tuple[int, int, str]:
+        """(run_pk, project_id, artifact_uri) of a run; ``NotFound`` if there is none."""
         with raw_transaction(self.engine, write=False) as cur:
             row = self._hot().run_project.run(cur, {"run_id": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
-        return int(row[0]), int(row[1])
+        return int(row[0]), int(row[1]), str(row[2])
 
     @staticmethod
     def _model_pk(conn: Connection, name: str, lock: bool = False, now: int = 0) -> int:

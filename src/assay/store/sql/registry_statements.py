@@ -58,10 +58,10 @@ class RegistryStatements:
     """One store's compiled registry statements; bind names are the column names (or as noted)."""
 
     def __init__(self, engine: Engine) -> None:
-        #: (run_pk, project_id) of a run.
+        #: (run_pk, project_id, artifact_uri) of a run.
         self.run_project = Prepared(
             engine,
-            select(runs.c.run_pk, experiments.c.project_id)
+            select(runs.c.run_pk, experiments.c.project_id, runs.c.artifact_uri)
             .join(experiments, experiments.c.experiment_id == runs.c.experiment_id)
             .where(runs.c.run_id == bindparam("run_id")),
         )
