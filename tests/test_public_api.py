@@ -13,6 +13,7 @@ PUBLIC = {
     "log_text", "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
     "Evaluation", "evaluate", "PermissionDenied", "Unauthenticated", "Unavailable",
     "Dataset", "ModelVersion", "RegisteredModel", "log_dataset", "register_model",
+    "log_model", "load_model", "load_predictor",
 }  # fmt: skip
 
 

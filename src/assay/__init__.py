@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         set_tracking_uri,
         start_run,
     )
+    from assay.sdk.models import load_model, load_predictor, log_model
 
 #: Public name -> the private module it lives in. Loaded on first use (PEP 562), so tools that only need
 #: a corner of assay (the CLI's --help, the wire format) do not import SQLAlchemy, numpy and the SDK.
@@ -109,6 +110,9 @@ _LAZY = {
     "set_tags": "assay.sdk.fluent",
     "set_tracking_uri": "assay.sdk.fluent",
     "start_run": "assay.sdk.fluent",
+    "log_model": "assay.sdk.models",
+    "load_model": "assay.sdk.models",
+    "load_predictor": "assay.sdk.models",
 }
 
 
@@ -161,6 +165,8 @@ __all__ = [
     "get_tracking_uri",
     "list_artifacts",
     "list_experiments",
+    "load_model",
+    "load_predictor",
     "log_artifact",
     "log_artifacts",
     "log_dataset",
@@ -168,6 +174,7 @@ __all__ = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
