@@ -82,6 +82,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
     services.registry.create_version("seg", f"runs:/{run.run_id}/model")
     services.registry.set_alias("seg", "champion", 1)
     used = services.registry.log_dataset(run.run_id, Dataset(name="train", digest="xxh3-128:00"))
+    services.registry.put_version_file("seg", 1, "a.txt", b"onnx")
     yield Team(
         services,
         service,
@@ -191,6 +192,10 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", m + "/performance"): {},
         ("GET", v + "/metrics"): {},
         ("GET", v + "/lineage"): {},
+        ("PUT", v + "/files/{path}"): {"content": b"onnx"},
+        ("GET", v + "/files/{path}"): {},
+        ("PUT", v + "/reports/{kind}"): {"json": {"passed": True}},
+        ("GET", v + "/reports"): {},
         ("POST", f"{a}/runs/{{run_id}}/datasets"): {"json": {"dataset": dataset}},
         ("GET", f"{a}/runs/{{run_id}}/datasets"): {},
         ("GET", f"{a}/datasets"): {"params": {"project": "vision"}},
@@ -255,6 +260,7 @@ def _request(client: TestClient, team: Team, route: tuple[str, str], token: str 
         version=1,
         alias="champion",
         dataset_id=team.dataset_id,
+        kind="parity",
     )
     kwargs = dict(samples[route])
     headers = {"Accept": "application/json", **kwargs.pop("headers", {})}

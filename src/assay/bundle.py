@@ -77,7 +77,7 @@ def embedded_services(
             root = str((assay_home() / "artifacts").resolve())
     authorizer = AccessService(store.access)
     tracking = TrackingService(store.tracking, root)
-    registry = RegistryService(store.registry, tracking)
+    registry = RegistryService(store.registry, tracking, root)
     return Services(tracking, authorizer.scoped(LOCAL_ADMIN), registry, authorizer)
 
 

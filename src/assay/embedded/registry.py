@@ -11,9 +11,11 @@ from __future__ import annotations
 import getpass
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from assay.access import DEFAULT_PROJECT
 from assay.artifacts import ArtifactRepository
+from assay.artifacts.uri import clean_path
 from assay.entities import Lifecycle
 from assay.errors import InvalidInput, InvalidState, NotFound
 from assay.registry.entities import (
@@ -35,6 +37,7 @@ from assay.services.registry import (
     Registry,
     check_context,
     check_description,
+    check_report_kind,
     overlay,
     training_record,
 )
@@ -56,13 +59,16 @@ def _tags(tags: Mapping[str, object] | None, what: str) -> dict[str, str]:
 class RegistryService(Registry):
     """The registry in-process. ``actor`` is the name written in the audit trail and on new versions."""
 
-    def __init__(self, store: RegistryStore, tracking: Tracking, actor: str | None = None) -> None:
+    def __init__(
+        self, store: RegistryStore, tracking: Tracking, artifact_root: str, actor: str | None = None
+    ) -> None:
         self.store = store
         self.tracking = tracking
+        self.artifact_root = artifact_root.rstrip("/")
         self.actor = actor or _local_user()
 
     def acting_as(self, actor: str) -> RegistryService:
-        return RegistryService(self.store, self.tracking, actor)
+        return RegistryService(self.store, self.tracking, self.artifact_root, actor)
 
     def _project_id(self, project: str | None) -> int:
         return self.store.project_id(project or DEFAULT_PROJECT)
@@ -348,6 +354,29 @@ class RegistryService(Registry):
             notebook=run.tags.get("assay.notebook"),
             datasets=self.store.run_datasets(mv.run_id),
         )
+
+    # ---- files and reports kept with a version --------------------------------------------------------
+
+    def _files(self, name: str, version: int) -> ArtifactRepository:
+        """Where a version's own files live: under the artifact root, by the version's permanent id."""
+        key = self.store.version_key(check_model_name(name), check_version(version))
+        return ArtifactRepository(f"{self.artifact_root}/registry/versions/{key}", f"{name} v{version}")
+
+    def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
+        self._files(name, version).write_bytes(data, clean_path(path))
+
+    def read_version_file(self, name: str, version: int, path: str) -> bytes:
+        return self._files(name, version).read_bytes(clean_path(path))
+
+    def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
+        if not isinstance(report, Mapping):
+            raise InvalidInput(f"a {kind} report must be a JSON object, got {type(report).__name__}")
+        self.store.set_report(
+            check_model_name(name), check_version(version), check_report_kind(kind), report, now_ms()
+        )
+
+    def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+        return self.store.reports(check_model_name(name), check_version(version))
 
     # ---- datasets ---------------------------------------------------------------------------------------
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
+import orjson
 from pydantic import TypeAdapter
 
 from assay.api import registry as s
+from assay.artifacts.uri import clean_path
 from assay.registry.entities import (
     AliasEvent,
     AliasPolicy,
@@ -28,7 +31,7 @@ from assay.registry.entities import (
 from assay.registry.uris import check_model_name, check_version
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
-from assay.services.registry import Registry
+from assay.services.registry import Registry, check_report_kind
 
 T = TypeVar("T")
 
@@ -194,6 +197,32 @@ class RemoteRegistry(Registry):
 
     def lineage(self, name: str, version: int) -> Lineage:
         return self._get(Lineage, f"{_version(name, version)}/lineage")
+
+    # ---- files and reports kept with a version --------------------------------------------------------
+
+    def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
+        url = f"{_version(name, version)}/files/{quote(clean_path(path), safe='/')}"
+        self._send("PUT", url, content=data, headers={"Content-Type": "application/octet-stream"})
+
+    def read_version_file(self, name: str, version: int, path: str) -> bytes:
+        return self._send(
+            "GET", f"{_version(name, version)}/files/{quote(clean_path(path), safe='/')}"
+        ).content
+
+    def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
+        path = f"{_version(name, version)}/reports/{segment(check_report_kind(kind), 'report')}"
+        self._send(
+            "PUT",
+            path,
+            content=orjson.dumps(dict(report), option=orjson.OPT_SERIALIZE_NUMPY),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = orjson.loads(
+            self._send("GET", f"{_version(name, version)}/reports").content
+        )
+        return found
 
     # ---- datasets ---------------------------------------------------------------------------------------
 

@@ -28,9 +28,9 @@ router = APIRouter(tags=["artifacts"])
 #: Bodies up to this size are handled in memory.
 SMALL = 1 << 20
 OCTETS = "application/octet-stream"
-_FILE = {"content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}}}
+FILE_BODY = {"content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}}}
 #: Artifacts are user content: never let a browser sniff one into HTML from the API's origin.
-_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @router.get("/runs/{run_id}/artifacts")
@@ -39,7 +39,7 @@ def list_artifacts(run_id: str, svc: Svc, path: str | None = None) -> FileList:
     return FileList.of(svc.tracking.list_artifacts(run_id, path))
 
 
-@router.get("/runs/{run_id}/artifacts/{path:path}", response_class=Response, responses={200: _FILE})
+@router.get("/runs/{run_id}/artifacts/{path:path}", response_class=Response, responses={200: FILE_BODY})
 def get_artifact(run_id: str, path: str, svc: Svc) -> Response:
     """The content of one artifact file; 404 NOT_FOUND for a directory or a missing file."""
     entries = svc.tracking.list_artifacts(run_id, path)
@@ -48,7 +48,7 @@ def get_artifact(run_id: str, path: str, svc: Svc) -> Response:
     size = entries[0].size if is_file else None
     if not is_file or size is None or size <= SMALL:
         # read_artifact also raises the service's NotFound for anything that is not a file.
-        return Response(svc.tracking.read_artifact(run_id, path), media_type=OCTETS, headers=_NOSNIFF)
+        return Response(svc.tracking.read_artifact(run_id, path), media_type=OCTETS, headers=NOSNIFF)
     tmp = tempfile.mkdtemp(prefix="assay-download-")
     try:
         local = svc.tracking.download_artifacts(run_id, path, tmp)
@@ -56,13 +56,13 @@ def get_artifact(run_id: str, path: str, svc: Svc) -> Response:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     done = BackgroundTask(shutil.rmtree, tmp, ignore_errors=True)
-    return FileResponse(local, media_type=OCTETS, headers=_NOSNIFF, background=done)
+    return FileResponse(local, media_type=OCTETS, headers=NOSNIFF, background=done)
 
 
 @router.put(
     "/runs/{run_id}/artifacts/{path:path}",
     status_code=204,
-    openapi_extra={"requestBody": {"required": True, **_FILE}},
+    openapi_extra={"requestBody": {"required": True, **FILE_BODY}},
 )
 async def put_artifact(run_id: str, path: str, request: Request, svc: Svc) -> None:
     """Write the raw request body as the artifact file ``path`` (parents are created, a file replaced)."""

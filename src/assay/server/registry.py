@@ -4,9 +4,13 @@ roles), serialize the registry's entities as they are."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from assay.api import registry as s
+from assay.artifacts.uri import clean_path
 from assay.registry.entities import (
     AliasEvent,
     AliasPolicy,
@@ -18,6 +22,7 @@ from assay.registry.entities import (
     Promotion,
     RegisteredModel,
 )
+from assay.server.artifacts import FILE_BODY, NOSNIFF, OCTETS
 from assay.web.auth import Svc
 
 router = APIRouter(tags=["registry"])
@@ -164,6 +169,35 @@ def version_metrics(name: str, version: int, svc: Svc) -> s.Metrics:
 def lineage(name: str, version: int, svc: Svc) -> Lineage:
     """The version's run, params, git commit, notebook and datasets."""
     return svc.registry.lineage(name, version)
+
+
+@router.put(
+    VERSION + "/files/{path:path}",
+    status_code=204,
+    openapi_extra={"requestBody": {"required": True, **FILE_BODY}},
+)
+async def put_version_file(name: str, version: int, path: str, request: Request, svc: Svc) -> None:
+    """Keep a file with the version (the raw request body), such as its ONNX conversion (editors)."""
+    clean_path(path)
+    data = await request.body()
+    await run_in_threadpool(svc.registry.put_version_file, name, version, path, data)
+
+
+@router.get(VERSION + "/files/{path:path}", response_class=Response, responses={200: FILE_BODY})
+def read_version_file(name: str, version: int, path: str, svc: Svc) -> Response:
+    return Response(svc.registry.read_version_file(name, version, path), media_type=OCTETS, headers=NOSNIFF)
+
+
+@router.put(VERSION + "/reports/{kind}", status_code=204)
+def set_version_report(name: str, version: int, kind: str, body: dict[str, Any], svc: Svc) -> None:
+    """Keep a JSON report of ``kind`` with the version ("onnx", "parity", "latency"), replacing the last."""
+    svc.registry.set_version_report(name, version, kind, body)
+
+
+@router.get(VERSION + "/reports")
+def version_reports(name: str, version: int, svc: Svc) -> dict[str, dict[str, Any]]:
+    """The version's reports by kind."""
+    return svc.registry.version_reports(name, version)
 
 
 @router.post("/runs/{run_id}/datasets", status_code=201)

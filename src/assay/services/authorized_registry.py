@@ -17,6 +17,7 @@ role missing; the wrapped registry is not called.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from assay.access import DEFAULT_PROJECT, Principal, Role
 from assay.errors import NotFound
@@ -217,6 +218,24 @@ class AuthorizedRegistry(Registry):
     def lineage(self, name: str, version: int) -> Lineage:
         self._model(Role.VIEWER, name, "reading models")
         return self.inner.lineage(name, version)
+
+    # ---- files and reports kept with a version --------------------------------------------------------
+
+    def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
+        self._model(Role.EDITOR, name, "adding files to versions")
+        self.inner.put_version_file(name, version, path, data)
+
+    def read_version_file(self, name: str, version: int, path: str) -> bytes:
+        self._model(Role.VIEWER, name, "reading models")
+        return self.inner.read_version_file(name, version, path)
+
+    def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
+        self._model(Role.EDITOR, name, "adding reports to versions")
+        self.inner.set_version_report(name, version, kind, report)
+
+    def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+        self._model(Role.VIEWER, name, "reading models")
+        return self.inner.version_reports(name, version)
 
     # ---- datasets ---------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from assay.entities import Run
 from assay.registry.entities import (
@@ -193,6 +194,25 @@ class Registry(ABC):
     @abstractmethod
     def lineage(self, name: str, version: int) -> Lineage: ...
 
+    # ---- files and reports kept with a version ------------------------------------------------------------
+
+    @abstractmethod
+    def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
+        """Keep a file with the version (such as ``onnx/model.onnx``), replacing one at the same path. The
+        version's source run is left as it was."""
+
+    @abstractmethod
+    def read_version_file(self, name: str, version: int, path: str) -> bytes: ...
+
+    @abstractmethod
+    def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
+        """Keep a JSON document of ``kind`` with the version ("onnx", "parity", "latency"...), replacing
+        the previous one of that kind."""
+
+    @abstractmethod
+    def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+        """The version's reports by kind."""
+
     # ---- datasets -----------------------------------------------------------------------------------------
 
     @abstractmethod
@@ -262,3 +282,13 @@ def overlay(records: Sequence[PerformanceRecord]) -> dict[str, float]:
     for r in records:
         merged.update(r.metrics)
     return merged
+
+
+def check_report_kind(kind: object) -> str:
+    import re
+
+    from assay.errors import InvalidInput
+
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", kind):
+        raise InvalidInput(f"report kind {kind!r} is not valid: use a short lowercase word such as 'parity'")
+    return kind

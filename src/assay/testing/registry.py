@@ -24,6 +24,7 @@ __all__ = [
     "test_bad_input_is_one_clear_error",
     "test_concurrent_registrations_from_processes_get_distinct_numbers",
     "test_datasets_are_recorded_listed_and_searchable",
+    "test_files_and_reports_are_kept_with_a_version",
     "test_lineage_names_run_params_commit_and_datasets",
     "test_models_create_get_list_tag_and_describe",
     "test_performance_history_and_version_metrics",
@@ -311,3 +312,30 @@ def test_concurrent_registrations_from_processes_get_distinct_numbers(tracking_u
         numbers += [int(x) for x in out.strip().split(",")]
     assert sorted(numbers) == list(range(1, 21))
     assert len(client.registry.list_versions("race")) == 20
+
+
+def test_files_and_reports_are_kept_with_a_version(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)
+    client.register_model(uri, "churn")
+    client.register_model(uri, "churn")
+    blob = bytes(range(256)) * 4096  # 1 MiB of every byte value
+    reg.put_version_file("churn", 1, "onnx/model.onnx", blob)
+    assert reg.read_version_file("churn", 1, "onnx/model.onnx") == blob
+    with pytest.raises(NotFound):
+        reg.read_version_file("churn", 2, "onnx/model.onnx")  # each version has its own files
+    with pytest.raises(InvalidInput):
+        reg.put_version_file("churn", 1, "../escape", b"x")
+    reg.set_version_report("churn", 1, "parity", {"passed": True, "max_abs": 1.5e-7, "outputs": ["label"]})
+    reg.set_version_report("churn", 1, "parity", {"passed": False})  # replaced, not appended
+    reg.set_version_report("churn", 1, "latency", {"p50_us": {"1": 8.0}})
+    assert reg.version_reports("churn", 1) == {"parity": {"passed": False}, "latency": {"p50_us": {"1": 8.0}}}
+    assert reg.version_reports("churn", 2) == {}
+    with pytest.raises(InvalidInput, match="report kind"):
+        reg.set_version_report("churn", 1, "Bad Kind", {})
+    with pytest.raises(NotFound):
+        reg.set_version_report("churn", 9, "parity", {})
+    # the source run's artifacts are untouched
+    run_id = uri.split("/")[1]
+    assert [f.path for f in client.list_artifacts(run_id, "model")] == [f"model/{DESCRIPTOR_FILE}"]

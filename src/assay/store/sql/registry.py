@@ -46,6 +46,7 @@ from assay.store.sql.schema import (
     registered_models,
     run_datasets,
     runs,
+    version_reports,
     version_tags,
 )
 
@@ -684,6 +685,33 @@ class RegistryStore:
             )
             for r in rows
         ]
+
+    # ---- files and reports kept with a version ---------------------------------------------------------
+
+    def version_key(self, name: str, version: int) -> int:
+        """The version's permanent id (never reused), which names its storage."""
+        with self.engine.connect() as conn:
+            return self._version_pk(conn, self._model_pk(conn, name), name, version)
+
+    def set_report(self, name: str, version: int, kind: str, doc: Mapping[str, Any], now: int) -> None:
+        body = orjson.dumps(dict(doc), option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+        with self._write() as conn, conn.begin():
+            vpk = self._version_pk(conn, self._model_pk(conn, name, lock=True, now=now), name, version)
+            conn.execute(
+                dialect.upsert(
+                    self.engine, version_reports, ["version_pk", "kind"], {"doc": body, "updated_at": now}
+                ).values(version_pk=vpk, kind=kind, doc=body, updated_at=now)
+            )
+
+    def reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            vpk = self._version_pk(conn, self._model_pk(conn, name), name, version)
+            rows = conn.execute(
+                select(version_reports.c.kind, version_reports.c.doc).where(
+                    version_reports.c.version_pk == vpk
+                )
+            ).all()
+        return {r.kind: orjson.loads(r.doc) for r in rows}
 
     # ---- datasets ----------------------------------------------------------------------------------------
 

@@ -284,6 +284,18 @@ performance_records = Table(
     Index("ix_performance_version", "version_pk", "at"),
 )
 
+#: JSON documents kept with a version, one per kind: "onnx" (conversion), "parity", "latency".
+version_reports = Table(
+    "version_reports",
+    metadata,
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.version_pk", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("kind", String(64), primary_key=True),
+    Column("doc", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 #: A dataset is identified by (project, name, digest): the same content under another name, or new content
 #: under the same name, is another row.
 datasets = Table(

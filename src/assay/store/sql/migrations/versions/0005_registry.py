@@ -1,5 +1,5 @@
 """The model registry (models, versions, tags, aliases, the alias audit trail, alias policies,
-performance records) and datasets with the runs that used them.
+performance records, reports kept with a version) and datasets with the runs that used them.
 
 Revision ID: 0005
 Revises: 0004
@@ -104,6 +104,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_performance_version", "performance_records", ["version_pk", "at"])
     op.create_table(
+        "version_reports",
+        sa.Column("version_pk", sa.Integer, _fk("model_versions.version_pk"), primary_key=True),
+        sa.Column("kind", sa.String(64), primary_key=True),
+        sa.Column("doc", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
         "datasets",
         sa.Column("dataset_pk", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("project_id", sa.Integer, nullable=False, server_default="1"),
@@ -132,6 +139,7 @@ def downgrade() -> None:
     for table in (
         "run_datasets",
         "datasets",
+        "version_reports",
         "performance_records",
         "alias_policies",
         "alias_events",
