@@ -138,10 +138,12 @@ ALLOWED: dict[str, set[str]] = {
     "bundle": {"services", "embedded", "remote", "store"},
     "models": set(),
     "sdk": {"services", "bundle", "artifacts", "models", "datasets"},
+    "autolog": {"sdk", "services"},  # framework hooks over the fluent API; frameworks imported lazily
     "web": {"services", "bundle"},
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
-    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store"},
+    "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
+    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving"},
     "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
 }

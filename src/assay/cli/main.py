@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, datasets, experiments, models, runs, server, sync, team
+from assay.cli import artifacts, datasets, experiments, models, runs, serve, server, sync, team
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -54,6 +54,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
+app.command("serve")(serve.serve)
 app.command("sync")(sync.sync)
 app.add_typer(team.admin_app, name="admin")
 app.add_typer(team.token_app, name="token")

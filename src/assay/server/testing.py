@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -24,14 +25,22 @@ class ServerThread:
     """``with ServerThread(services) as url:`` serves ``services`` at ``url`` (``http://127.0.0.1:<port>``);
     with ``auth`` every request needs a token, as in team mode."""
 
-    def __init__(self, services: Services, startup_timeout: float = 10.0, auth: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services | None = None,
+        startup_timeout: float = 10.0,
+        auth: bool = False,
+        app: Any = None,
+    ) -> None:
+        """Serve ``services`` (the API and UI), or any ASGI ``app`` (such as a model being served)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            create_app(services, auth=auth), loop="asyncio", http=NoDelayProtocol, log_level="warning"
-        )
+        if app is None:
+            assert services is not None, "give the services to serve, or an app"
+            app = create_app(services, auth=auth)
+        config = uvicorn.Config(app, loop="asyncio", http=NoDelayProtocol, log_level="warning")
         self.server = uvicorn.Server(config)
         self.startup_timeout = startup_timeout
         self.thread = threading.Thread(target=self.server.run, args=([self.sock],), daemon=True)
