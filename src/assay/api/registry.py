@@ -42,12 +42,14 @@ class TagValue(BaseModel):
 class MoveAlias(BaseModel):
     version: int
     reason: str = ""
+    force: bool = Field(False, description="move a protected alias onto a version without passed parity")
 
 
 class Promote(BaseModel):
     alias: str
     rule: str | None = None
     reason: str = ""
+    force: bool = Field(False, description="override the parity gate of a protected alias (with a reason)")
 
 
 class SetPolicy(BaseModel):

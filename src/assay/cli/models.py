@@ -192,6 +192,9 @@ def alias(
     version: Annotated[int | None, typer.Argument(help="The version to point it at.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
     reason: Annotated[str, typer.Option("--reason", "-m", help="Why, for the audit trail.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Move a protected alias onto a version without passed parity.")
+    ] = False,
 ) -> None:
     """Point ALIAS at VERSION (moving it if set), or remove it with --delete; audited either way."""
     reg = registry(ctx)
@@ -201,7 +204,7 @@ def alias(
         return
     if version is None:
         raise typer.BadParameter("give the VERSION to point the alias at, or --delete", param_hint="VERSION")
-    event = reg.set_alias(name, alias, version, reason)
+    event = reg.set_alias(name, alias, version, reason, force)
     was = f" (was v{event.from_version})" if event.from_version is not None else ""
     render.console().print(Text(f"{name}@{alias} -> v{version}{was}"))
 
@@ -221,10 +224,13 @@ def promote(
         ),
     ] = None,
     reason: Annotated[str, typer.Option("--reason", "-m", help="Why, for the audit trail.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Override a protected alias's parity gate (needs -m).")
+    ] = False,
 ) -> None:
     """Move alias --to to VERSION if the rule holds; exit 1 with both values when it does not. The
     decision is recorded in the audit trail either way."""
-    result = registry(ctx).promote(name, version, to, rule, reason)
+    result = registry(ctx).promote(name, version, to, rule, reason, force)
     render.console().print(Text(f"{name}@{to} -> v{version}: {result.verdict}"))
 
 

@@ -220,14 +220,44 @@ class RegistryService(Registry):
             )
         return found
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
-        return self.store.move_alias(
-            check_model_name(name),
-            check_alias(alias),
-            check_version(version),
-            now_ms(),
-            self.actor,
-            check_description(reason),
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str = "", force: bool = False
+    ) -> AliasEvent:
+        mv = self.get_version(name, version)
+        check_alias(alias)
+        check_description(reason)
+        gate = self._parity_gate(mv, alias, force, reason, rule=None)
+        return self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)
+
+    def _parity_gate(
+        self, mv: ModelVersion, alias: str, force: bool, reason: str, rule: str | None, detail: str = ""
+    ) -> str | None:
+        """For an alias the project marks protected: the version's parity report must have passed
+        (``assay onnx convert``), or the move be forced with a reason. A refusal is audited. Returns the
+        verdict to record (None when the alias is not protected)."""
+        policy = self._policy(mv.project, alias)
+        if policy is None or not policy.protected:
+            return detail or None
+        parity = self.store.reports(mv.name, mv.version).get("parity")
+        if parity is not None and parity.get("passed") is True:
+            return "; ".join(x for x in (detail, "parity passed") if x)
+        problem = (
+            "its ONNX parity check failed" if parity is not None else "its ONNX parity was never checked"
+        )
+        if force:
+            if not reason.strip():
+                raise InvalidInput(
+                    f"forcing @{alias} onto {mv.name} v{mv.version} needs a reason for the audit trail "
+                    "(reason=..., or -m '...' on the command line)"
+                )
+            return "; ".join(x for x in (detail, f"forced: {problem}") if x)
+        verdict = "; ".join(x for x in (detail, f"refused: {problem}") if x)
+        self.store.move_alias(
+            mv.name, alias, mv.version, now_ms(), self.actor, reason, rule, verdict, refused=True
+        )
+        raise InvalidState(
+            f"@{alias} is protected and {mv.name} v{mv.version}: {problem}: run `assay onnx convert "
+            f"{mv.uri}` first, or force the move with a reason (--force -m '...')"
         )
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
@@ -243,7 +273,13 @@ class RegistryService(Registry):
         return found[0] if found else None
 
     def promote(
-        self, name: str, version: int, alias: str, rule: str | None = None, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        rule: str | None = None,
+        reason: str = "",
+        force: bool = False,
     ) -> Promotion:
         candidate = self.get_version(name, version)
         check_alias(alias)
@@ -252,8 +288,9 @@ class RegistryService(Registry):
             policy = self._policy(candidate.project, alias)
             rule = policy.rule if policy is not None else None
         if not rule:
-            event = self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, "no rule")
-            return Promotion(True, "no rule to check", event)
+            gate = self._parity_gate(candidate, alias, force, reason, None, "no rule")
+            event = self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)
+            return Promotion(True, gate or "no rule to check", event)
         parsed = parse_rule(rule)
         current = self.store.alias_version(name, alias)
         others: dict[str, dict[str, float] | None] = {}
@@ -266,10 +303,11 @@ class RegistryService(Registry):
                 name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
             )
             raise InvalidState(f"promotion of {name} v{version} to @{alias} refused: {verdict.detail}")
+        detail = self._parity_gate(candidate, alias, force, reason, rule, verdict.detail) or verdict.detail
         event = self.store.move_alias(
-            name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, expect_from=current
+            name, alias, version, now_ms(), self.actor, reason, rule, detail, expect_from=current
         )
-        return Promotion(True, verdict.detail, event)
+        return Promotion(True, detail, event)
 
     def set_alias_policy(
         self, project: str | None, alias: str, protected: bool, rule: str | None = None

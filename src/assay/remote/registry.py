@@ -141,9 +141,12 @@ class RemoteRegistry(Registry):
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return self._get(ModelVersion, f"{_model(name)}/aliases/{segment(alias, 'alias')}")
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str = "", force: bool = False
+    ) -> AliasEvent:
         path = f"{_model(name)}/aliases/{segment(alias, 'alias')}"
-        return self._get(AliasEvent, path, "PUT", json={"version": version, "reason": reason})
+        body = {"version": version, "reason": reason, "force": force}
+        return self._get(AliasEvent, path, "PUT", json=body)
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
         path = f"{_model(name)}/aliases/{segment(alias, 'alias')}"
@@ -154,9 +157,15 @@ class RemoteRegistry(Registry):
         return self._get(s.EventList, f"{_model(name)}/audit", params=params).events
 
     def promote(
-        self, name: str, version: int, alias: str, rule: str | None = None, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        rule: str | None = None,
+        reason: str = "",
+        force: bool = False,
     ) -> Promotion:
-        body = {"alias": alias, "rule": rule, "reason": reason}
+        body = {"alias": alias, "rule": rule, "reason": reason, "force": force}
         return self._get(Promotion, f"{_version(name, version)}/promote", "POST", json=body)
 
     def set_alias_policy(

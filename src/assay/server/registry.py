@@ -114,7 +114,7 @@ def get_version_by_alias(name: str, alias: str, svc: Svc) -> ModelVersion:
 @router.put(MODEL + "/aliases/{alias}")
 def set_alias(name: str, alias: str, body: s.MoveAlias, svc: Svc) -> AliasEvent:
     """Point an alias at a version, audited (owners for a protected alias, else editors)."""
-    return svc.registry.set_alias(name, alias, body.version, body.reason)
+    return svc.registry.set_alias(name, alias, body.version, body.reason, body.force)
 
 
 @router.delete(MODEL + "/aliases/{alias}")
@@ -132,7 +132,7 @@ def alias_history(name: str, svc: Svc, alias: str | None = None) -> s.EventList:
 def promote(name: str, version: int, body: s.Promote, svc: Svc) -> Promotion:
     """Move an alias to this version if the rule holds (the project's rule for the alias by default);
     409 with both values when it does not, the refusal recorded in the audit trail."""
-    return svc.registry.promote(name, version, body.alias, body.rule, body.reason)
+    return svc.registry.promote(name, version, body.alias, body.rule, body.reason, body.force)
 
 
 @router.get("/alias-policies")

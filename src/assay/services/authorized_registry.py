@@ -159,9 +159,11 @@ class AuthorizedRegistry(Registry):
         self._model(Role.VIEWER, name, "reading models")
         return self.inner.get_version_by_alias(name, alias)
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str = "", force: bool = False
+    ) -> AliasEvent:
         self._alias(name, alias, "moving aliases")
-        return self.inner.set_alias(name, alias, version, reason)
+        return self.inner.set_alias(name, alias, version, reason, force)
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
         self._alias(name, alias, "deleting aliases")
@@ -172,10 +174,16 @@ class AuthorizedRegistry(Registry):
         return self.inner.alias_history(name, alias)
 
     def promote(
-        self, name: str, version: int, alias: str, rule: str | None = None, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        rule: str | None = None,
+        reason: str = "",
+        force: bool = False,
     ) -> Promotion:
         self._alias(name, alias, "promoting versions")
-        return self.inner.promote(name, version, alias, rule, reason)
+        return self.inner.promote(name, version, alias, rule, reason, force)
 
     def set_alias_policy(
         self, project: str | None, alias: str, protected: bool, rule: str | None = None

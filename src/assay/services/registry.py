@@ -142,8 +142,12 @@ class Registry(ABC):
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
 
     @abstractmethod
-    def set_alias(self, name: str, alias: str, version: int, reason: str = "") -> AliasEvent:
-        """Point ``alias`` at ``version`` (moving it if set), audited. Owners only for a protected alias."""
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str = "", force: bool = False
+    ) -> AliasEvent:
+        """Point ``alias`` at ``version`` (moving it if set), audited. A protected alias: owners only, and
+        only onto a version whose ONNX parity check passed, unless ``force`` with a ``reason``
+        (``InvalidState`` otherwise, the refusal audited)."""
 
     @abstractmethod
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent: ...
@@ -154,10 +158,17 @@ class Registry(ABC):
 
     @abstractmethod
     def promote(
-        self, name: str, version: int, alias: str, rule: str | None = None, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        alias: str,
+        rule: str | None = None,
+        reason: str = "",
+        force: bool = False,
     ) -> Promotion:
         """Move ``alias`` to ``version`` if ``rule`` holds (see the module doc); ``InvalidState`` when it
-        does not, after recording the refusal."""
+        does not, after recording the refusal. A protected alias also needs the version's parity to have
+        passed, as ``set_alias`` (``force`` with a ``reason`` overrides that, not the rule)."""
 
     @abstractmethod
     def set_alias_policy(

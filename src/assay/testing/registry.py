@@ -25,6 +25,7 @@ __all__ = [
     "test_concurrent_registrations_from_processes_get_distinct_numbers",
     "test_datasets_are_recorded_listed_and_searchable",
     "test_files_and_reports_are_kept_with_a_version",
+    "test_a_protected_alias_needs_passed_parity_or_a_forced_reason",
     "test_lineage_names_run_params_commit_and_datasets",
     "test_models_create_get_list_tag_and_describe",
     "test_performance_history_and_version_metrics",
@@ -339,3 +340,28 @@ def test_files_and_reports_are_kept_with_a_version(tracking_uri: str) -> None:
     # the source run's artifacts are untouched
     run_id = uri.split("/")[1]
     assert [f.path for f in client.list_artifacts(run_id, "model")] == [f"model/{DESCRIPTOR_FILE}"]
+
+
+def test_a_protected_alias_needs_passed_parity_or_a_forced_reason(tracking_uri: str) -> None:
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client, {"auc": 0.9})
+    for _ in range(3):
+        client.register_model(uri, "churn")
+    reg.set_alias("churn", "champion", 1)  # not protected yet: no gate
+    reg.set_alias_policy("default", "champion", protected=True)
+    with pytest.raises(InvalidState, match="parity was never checked"):
+        reg.set_alias("churn", "champion", 2)
+    reg.set_version_report("churn", 2, "parity", {"passed": False})
+    with pytest.raises(InvalidState, match="parity check failed"):
+        reg.promote("churn", 2, "champion")
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        reg.set_alias("churn", "champion", 2, force=True)
+    forced = reg.set_alias("churn", "champion", 2, reason="hotfix, parity known off by 1e-3", force=True)
+    assert forced.verdict == "forced: its ONNX parity check failed"
+    reg.set_version_report("churn", 3, "parity", {"passed": True})
+    done = reg.promote("churn", 3, "champion", rule="metrics.auc >= champion.metrics.auc")
+    assert done.moved and done.verdict.endswith("parity passed")
+    trail = reg.alias_history("churn", "champion")
+    assert [(e.to_version, e.refused) for e in trail] == [(3, False), (2, False), (2, True), (2, True), (1, False)]
+    reg.set_alias("churn", "challenger", 1)  # unprotected aliases move freely
