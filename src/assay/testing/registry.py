@@ -20,12 +20,12 @@ from assay import Client, Conflict, FilterSyntaxError, InvalidInput, InvalidStat
 from assay.services.registry import DESCRIPTOR_FILE
 
 __all__ = [
+    "test_a_protected_alias_needs_passed_parity_or_a_forced_reason",
     "test_aliases_move_with_an_audit_trail",
     "test_bad_input_is_one_clear_error",
     "test_concurrent_registrations_from_processes_get_distinct_numbers",
     "test_datasets_are_recorded_listed_and_searchable",
     "test_files_and_reports_are_kept_with_a_version",
-    "test_a_protected_alias_needs_passed_parity_or_a_forced_reason",
     "test_lineage_names_run_params_commit_and_datasets",
     "test_models_create_get_list_tag_and_describe",
     "test_performance_history_and_version_metrics",
