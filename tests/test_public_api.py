@@ -14,6 +14,7 @@ PUBLIC = {
     "Evaluation", "evaluate", "PermissionDenied", "Unauthenticated", "Unavailable",
     "Dataset", "ModelVersion", "RegisteredModel", "log_dataset", "register_model",
     "log_model", "load_model", "load_predictor",
+    "autolog",
 }  # fmt: skip
 
 

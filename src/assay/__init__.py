@@ -21,6 +21,7 @@ from assay.errors import (
 )
 
 if TYPE_CHECKING:
+    from assay.autolog import autolog
     from assay.entities import (
         Experiment,
         FileInfo,
@@ -113,6 +114,7 @@ _LAZY = {
     "log_model": "assay.sdk.models",
     "load_model": "assay.sdk.models",
     "load_predictor": "assay.sdk.models",
+    "autolog": "assay.autolog",
 }
 
 
@@ -156,6 +158,7 @@ __all__ = [
     "Unavailable",
     "__version__",
     "active_run",
+    "autolog",
     "download_artifacts",
     "end_run",
     "evaluate",
