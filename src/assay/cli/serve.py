@@ -20,6 +20,13 @@ def serve(
     poll: Annotated[
         float, typer.Option("--poll", min=0.1, help="Seconds between checks for a moved alias.")
     ] = 5.0,
+    trust_type: Annotated[
+        list[str] | None,
+        typer.Option("--trust-type", help="With --native: a type the skops loader may rebuild (repeatable)."),
+    ] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="With --native: load a model saved with pickle.")
+    ] = False,
 ) -> None:
     """Serve a model version over HTTP: POST /predict (JSON records or columns, one row or a batch),
     GET /metadata (signature, version, parity verdict, latency card), /health and /metrics (Prometheus).
@@ -37,7 +44,9 @@ def serve(
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     client = Client(state.tracking_uri)
-    source = ModelSource(uri, client, native=native, poll_s=poll)
+    source = ModelSource(
+        uri, client, native=native, poll_s=poll, trusted_types=trust_type or (), trust_pickle=trust_pickle
+    )
     mv = source.current.version
     typer.echo(
         f"serving {mv.name} v{mv.version} ({source.current.runtime}) from {uri} on http://{host}:{port}"

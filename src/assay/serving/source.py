@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +62,15 @@ def _verdict(parity: dict[str, Any]) -> str:
     return "passed" if passed is True else "failed" if passed is False else "unknown"
 
 
-def load(client: Any, version: ModelVersion, native: bool) -> Loaded:
-    """Load ``version`` for serving: its ONNX conversion, or with ``native`` the model itself."""
+def load(
+    client: Any,
+    version: ModelVersion,
+    native: bool,
+    trusted_types: Sequence[str] = (),
+    trust_pickle: bool = False,
+) -> Loaded:
+    """Load ``version`` for serving: its ONNX conversion, or with ``native`` the model itself (trusting
+    ``trusted_types`` and, with ``trust_pickle``, pickle, as ``assay.load_model`` does)."""
     registry = client.registry
     reports = registry.version_reports(version.name, version.version)
     signature = version.signature or {}
@@ -70,7 +78,9 @@ def load(client: Any, version: ModelVersion, native: bool) -> Loaded:
     if native:
         from assay.sdk import model_artifacts
 
-        predictor = model_artifacts.load_predictor(version.uri, client=client)
+        predictor = model_artifacts.load_predictor(
+            version.uri, trust_pickle, list(trusted_types), client=client
+        )
         return Loaded(version, predictor, "native", takes_frame, reports, time.time())
     try:
         onnx_bytes = registry.read_version_file(version.name, version.version, ONNX_FILE)
@@ -89,17 +99,30 @@ def load(client: Any, version: ModelVersion, native: bool) -> Loaded:
 class ModelSource:
     """The current model of ``uri``, reloaded in the background when the alias it names moves."""
 
-    def __init__(self, uri: str, client: Any, native: bool = False, poll_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        uri: str,
+        client: Any,
+        native: bool = False,
+        poll_s: float = 5.0,
+        trusted_types: Sequence[str] = (),
+        trust_pickle: bool = False,
+    ) -> None:
         self.uri = uri
         self.ref = parse_model_uri(uri)
         self.client = client
         self.native = native
         self.poll_s = poll_s
-        self.current = load(client, client.registry.resolve(self.ref), native)
+        self.trusted_types = tuple(trusted_types)
+        self.trust_pickle = trust_pickle
+        self.current = self._load(client.registry.resolve(self.ref))
         self.reloads = 0
         self.reload_failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _load(self, version: ModelVersion) -> Loaded:
+        return load(self.client, version, self.native, self.trusted_types, self.trust_pickle)
 
     @property
     def follows(self) -> bool:
@@ -121,7 +144,7 @@ class ModelSource:
         target = self.client.registry.resolve(self.ref)
         if target.version == self.current.version.version:
             return False
-        fresh = load(self.client, target, self.native)
+        fresh = self._load(target)
         self.current = fresh  # one assignment: a request holds the old or the new, whole
         self.reloads += 1
         log.info("assay serve: %s now serves v%s", self.uri, target.version)
