@@ -30,7 +30,7 @@ from assay.registry.entities import (
     RegisteredModel,
 )
 from assay.registry.rules import aliases_in, evaluate_rule, parse_rule
-from assay.registry.uris import check_alias, check_model_name, check_version, parse_runs_uri
+from assay.registry.uris import MAX_ID, check_alias, check_model_name, check_version, parse_runs_uri
 from assay.services import validation as v
 from assay.services.registry import (
     DESCRIPTOR_FILE,
@@ -50,6 +50,12 @@ def _local_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "local"
+
+
+def _dataset_id(dataset_id: object) -> int:
+    if isinstance(dataset_id, bool) or not isinstance(dataset_id, int) or not 1 <= dataset_id <= MAX_ID:
+        raise NotFound(f"no dataset with id {dataset_id!r}: list them with `assay datasets ls`")
+    return dataset_id
 
 
 def _tags(tags: Mapping[str, object] | None, what: str) -> dict[str, str]:
@@ -433,11 +439,11 @@ class RegistryService(Registry):
         return self.store.list_datasets(None if project is None else self._project_id(project))
 
     def get_dataset(self, dataset_id: int) -> Dataset:
-        return self.store.get_dataset(int(dataset_id))
+        return self.store.get_dataset(_dataset_id(dataset_id))
 
     def run_datasets(self, run_id: str) -> list[DatasetUse]:
         return self.store.run_datasets(run_id)
 
     def dataset_usage(self, dataset_id: int) -> tuple[list[DatasetUse], list[ModelVersion]]:
-        uses = self.store.dataset_runs(int(dataset_id))
+        uses = self.store.dataset_runs(_dataset_id(dataset_id))
         return uses, self.store.versions_of_runs({u.run_id for u in uses})

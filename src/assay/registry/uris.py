@@ -15,6 +15,10 @@ _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,255}$")
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 
 
+#: The largest version number or dataset id (the columns are 32-bit integers).
+MAX_ID = 2**31 - 1
+
+
 class ModelRef(NamedTuple):
     """A registered version named by number, by alias, or as the latest one."""
 
@@ -58,8 +62,8 @@ def check_version(version: object) -> int:
         raise InvalidInput(f"version must be a number such as 3, got {version!r}")
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version.strip())
-    if not isinstance(version, int) or version < 1:
-        raise InvalidInput(f"version must be a number from 1, such as 3, got {version!r}")
+    if not isinstance(version, int) or not 1 <= version <= MAX_ID:
+        raise InvalidInput(f"version must be a number from 1 to {MAX_ID}, such as 3, got {version!r}")
     return version
 
 
