@@ -363,5 +363,11 @@ def test_a_protected_alias_needs_passed_parity_or_a_forced_reason(tracking_uri: 
     done = reg.promote("churn", 3, "champion", rule="metrics.auc >= champion.metrics.auc")
     assert done.moved and done.verdict.endswith("parity passed")
     trail = reg.alias_history("churn", "champion")
-    assert [(e.to_version, e.refused) for e in trail] == [(3, False), (2, False), (2, True), (2, True), (1, False)]
+    assert [(e.to_version, e.refused) for e in trail] == [
+        (3, False),
+        (2, False),
+        (2, True),
+        (2, True),
+        (1, False),
+    ]
     reg.set_alias("churn", "challenger", 1)  # unprotected aliases move freely
