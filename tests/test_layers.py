@@ -139,6 +139,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": set(),
     "sdk": {"services", "bundle", "artifacts", "models", "datasets"},
     "autolog": {"sdk", "services"},  # framework hooks over the fluent API; frameworks imported lazily
+    "onnx": {"models", "sdk", "services", "artifacts"},  # the ONNX bridge; converters imported lazily
     "web": {"services", "bundle"},
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
