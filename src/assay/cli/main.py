@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, datasets, experiments, models, runs, serve, server, sync, team
+from assay.cli import artifacts, datasets, experiments, models, onnx, runs, serve, server, sync, team
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -52,6 +52,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(onnx.app, name="onnx")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
 app.command("serve")(serve.serve)

@@ -62,8 +62,9 @@ def _history(records: list[PerformanceRecord]) -> dict[str, Any]:
 
 @router.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
 def version_page(request: Request, name: str, version: int, svc: Svc) -> HTMLResponse:
-    """A version: source, signature, lineage (run, params, commit, notebook, datasets), performance history
-    (table and chart) and the audit trail of aliases that pointed at it."""
+    """A version: source, signature, lineage (run, params, commit, notebook, datasets), its ONNX conversion
+    with the parity report and latency card, performance history (table and chart) and the audit trail of
+    aliases that pointed at it."""
     mv = svc.registry.get_version(name, version)
     records = svc.registry.performance_history(name, version)
     events = [e for e in svc.registry.alias_history(name) if version in (e.from_version, e.to_version)]
@@ -71,10 +72,14 @@ def version_page(request: Request, name: str, version: int, svc: Svc) -> HTMLRes
         lineage = svc.registry.lineage(name, version)
     except NotFound:
         lineage = None
+    reports = svc.registry.version_reports(name, version)
     return _page(
         request,
         "version.html",
         svc,
+        onnx=reports.get("onnx"),
+        parity=reports.get("parity"),
+        latency=reports.get("latency"),
         mv=mv,
         lineage=lineage,
         records=records,
