@@ -140,11 +140,12 @@ ALLOWED: dict[str, set[str]] = {
     "sdk": {"services", "bundle", "artifacts", "models", "datasets"},
     "autolog": {"sdk", "services"},  # framework hooks over the fluent API; frameworks imported lazily
     "onnx": {"models", "sdk", "services", "artifacts"},  # the ONNX bridge; converters imported lazily
+    "notebooks": {"sdk", "bundle"},  # notebooks as tracked runs: papermill, kernels, templates
     "web": {"services", "bundle"},
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
     "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
-    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving"},
+    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving", "notebooks"},
     "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
 }

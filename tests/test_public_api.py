@@ -15,6 +15,7 @@ PUBLIC = {
     "Dataset", "ModelVersion", "RegisteredModel", "log_dataset", "register_model",
     "log_model", "load_model", "load_predictor",
     "autolog",
+    "run_notebook",
 }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RunStatus,
     )
     from assay.evaluation import Evaluation
+    from assay.notebooks.run import run_notebook
     from assay.registry.entities import Dataset, ModelVersion, RegisteredModel
     from assay.sdk.client import Client
     from assay.sdk.fluent import (
@@ -115,6 +116,7 @@ _LAZY = {
     "load_model": "assay.sdk.models",
     "load_predictor": "assay.sdk.models",
     "autolog": "assay.autolog",
+    "run_notebook": "assay.notebooks.run",
 }
 
 
@@ -182,6 +184,7 @@ __all__ = [
     "log_params",
     "log_text",
     "register_model",
+    "run_notebook",
     "search_runs",
     "set_experiment",
     "set_tag",

@@ -13,7 +13,19 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from assay.cli import artifacts, datasets, experiments, models, onnx, runs, serve, server, sync, team
+from assay.cli import (
+    artifacts,
+    datasets,
+    experiments,
+    models,
+    notebook,
+    onnx,
+    runs,
+    serve,
+    server,
+    sync,
+    team,
+)
 from assay.cli.context import CliState
 from assay.errors import AssayError
 
@@ -61,6 +73,7 @@ app.add_typer(team.admin_app, name="admin")
 app.add_typer(team.token_app, name="token")
 app.add_typer(team.projects_app, name="projects")
 app.command("whoami")(team.whoami)
+notebook.register(app)
 
 
 @app.callback()

@@ -21,7 +21,7 @@ from assay.entities import Experiment, FileInfo, MetricHistory, Run, RunInfo, Ru
 from assay.errors import InvalidInput, InvalidState
 from assay.evaluation import Evaluation
 from assay.registry.entities import DatasetUse, ModelVersion
-from assay.sdk import lifecycle
+from assay.sdk import attach, lifecycle
 from assay.sdk.client import Client
 from assay.sdk.writer import NO_STEP, RECORD, Appender, RunBuffer, bad_point
 from assay.services import validation as v
@@ -150,7 +150,7 @@ def start_run(
         name=name,
         params=params,
         tags=tags,
-        parent_run_id=_state.stack[-1].id if _state.stack else None,
+        parent_run_id=_state.stack[-1].id if _state.stack else attach.host_run_id(),
         capture_git=capture_git,
         capture_environment=capture_environment,
         log_system_metrics=log_system_metrics,
@@ -196,21 +196,25 @@ def end_run(status: str | RunStatus = RunStatus.FINISHED, run_id: str | None = N
 
 
 def active_run() -> ActiveRun | None:
-    """The innermost active run of this process, or None."""
-    return _state.stack[-1] if _state.stack else None
+    """The innermost active run of this process, else the run it logs into for another process
+    (``$ASSAY_RUN_ID``, see ``assay.sdk.attach``), or None."""
+    if _state.stack:
+        return _state.stack[-1]
+    host = attach.host_run(_client)
+    return None if host is None else ActiveRun(*host)
 
 
 def _active() -> ActiveRun:
-    if not _state.stack:
+    run = active_run()
+    if run is None:
         raise InvalidState(
             "no active run: start one with assay.start_run() (or use assay.Client with a run id)"
         )
-    return _state.stack[-1]
+    return run
 
 
 def _no_run() -> RunBuffer:
-    _active()
-    raise AssertionError("unreachable")
+    return _active().buffer
 
 
 def _discard(_record: bytes) -> None:

@@ -1,0 +1,102 @@
+"""Logging into a run that another process owns: the kernel of an executed notebook, a worker's child.
+
+The owner (``assay run``, later the runner) creates the run, keeps it alive by heartbeating it and ends
+it; the process doing the work only logs. The owner hands the run over through the environment:
+
+- ``ASSAY_RUN_ID``: the run to log into;
+- ``ASSAY_TRACKING_URI`` (and ``ASSAY_HOME``): the store, made absolute, since the worker may run in
+  another directory.
+
+In such a process, the fluent API (``assay.log_metric``, ``assay.log_model``, ...) with no run of its own
+logs into that run (``host_run``) instead of raising "no active run"; ``assay.start_run()`` makes a child
+of it. The host run is never ended here: its owner ends it, with the status it sees (a notebook that
+failed in a cell, a kernel that died). ``flush_all`` is what the owner asks the worker to run before it
+ends the run, so every point the worker logged is written first.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from assay.entities import RunInfo, RunStatus
+from assay.errors import InvalidState, NotFound
+from assay.sdk.client import Client
+from assay.sdk.session import SESSION
+from assay.sdk.writer import RunBuffer
+
+RUN_ID = "ASSAY_RUN_ID"
+TRACKING_URI = "ASSAY_TRACKING_URI"
+
+_lock = threading.Lock()
+#: run id -> (client, info, buffer) of the host run, looked up once per process.
+_hosts: dict[str, tuple[Client, RunInfo, RunBuffer]] = {}
+
+
+def host_run_id() -> str | None:
+    """The id of the run this process logs into on another's behalf (``$ASSAY_RUN_ID``), or None."""
+    return os.environ.get(RUN_ID) or None
+
+
+def host_run(client: Callable[[], Client]) -> tuple[Client, RunInfo, RunBuffer] | None:
+    """The client, info and metric buffer of the host run, or None when ``$ASSAY_RUN_ID`` is unset.
+
+    ``client`` gives the fluent API's client (the store of ``$ASSAY_TRACKING_URI``); the run is checked
+    once: InvalidState if it has ended (its owner gave up on it), NotFound if the store does not have it.
+    """
+    run_id = host_run_id()
+    if run_id is None:
+        return None
+    found = _hosts.get(run_id)
+    if found is not None and not found[2].closed:
+        return found
+    with _lock:
+        c = client()
+        try:
+            info = c.get_run(run_id).info
+        except NotFound:
+            raise NotFound(
+                f"${RUN_ID} names run {run_id}, which the store {c.tracking_uri} does not have"
+            ) from None
+        if info.status is not RunStatus.RUNNING:
+            raise InvalidState(
+                f"${RUN_ID} names run {run_id}, which is {info.status.value}: its owner has ended it"
+            )
+        found = _hosts[run_id] = (c, info, c.writer.buffer(run_id))
+        return found
+
+
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a local SQLite path made absolute (a worker may run in another directory)."""
+    if "://" not in uri:
+        return str(Path(uri).expanduser().resolve())
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and uri != prefix + ":memory:":
+        return prefix + str(Path(uri[len(prefix) :]).expanduser().resolve())
+    return uri
+
+
+def worker_environment(tracking_uri: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker process of the store ``tracking_uri``: ``base`` (default: this
+    process's) with the store made absolute and no host run yet (``handover`` names it)."""
+    env = dict(os.environ if base is None else base)
+    env.pop(RUN_ID, None)
+    env[TRACKING_URI] = absolute_uri(tracking_uri)
+    for key in ("ASSAY_HOME", "ASSAY_ARTIFACT_ROOT"):
+        value = env.get(key)
+        if value and "://" not in value:
+            env[key] = str(Path(value).expanduser().resolve())
+    return env
+
+
+def handover(run_id: str) -> dict[str, str]:
+    """The variables that make a worker log into ``run_id`` (set before any of its code runs)."""
+    return {RUN_ID: run_id}
+
+
+def flush_all() -> None:
+    """Write what every writer of this process holds (the worker's side, before its owner ends the run)."""
+    for writer in list(SESSION.writers.values()):
+        writer.flush(raise_errors=False)
