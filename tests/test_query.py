@@ -717,7 +717,7 @@ def test_expected_a_field(text: str, found: str, position: int) -> None:
 def test_unknown_field(text: str, field: str) -> None:
     check(
         text,
-        f"unknown field '{field}': fields start with metrics., params., tags. or attributes.",
+        f"unknown field '{field}': fields start with metrics., params., tags., attributes. or datasets.",
         text.index(field),
     )
 
@@ -846,7 +846,7 @@ def test_order_by_unknown_attribute_key() -> None:
 def test_order_by_unknown_entity() -> None:
     order_check(
         ["metric.a", "metrcs.auc desc"],
-        "unknown field 'metrcs.auc': fields start with metrics., params., tags. or attributes.",
+        "unknown field 'metrcs.auc': fields start with metrics., params., tags., attributes. or datasets.",
         0,
     )
 

@@ -465,6 +465,66 @@ def test_metric_series_is_downsampled_for_drawing(api: TestClient) -> None:
 # ---- keep last: every route has a test ---------------------------------------------------------------------
 
 
+def test_the_registry_api_end_to_end(api: TestClient, service: TrackingService) -> None:
+    """Every registry route over raw HTTP, as a client in another language would call it."""
+    a = "/api/v1"
+    exp = service.create_experiment("reg")
+    run = service.create_run(exp.experiment_id)
+    service.write_artifact(run.run_id, "model/assay-model.yaml", b"flavor: sklearn\n")
+    source = f"runs:/{run.run_id}/model"
+    assert (
+        api.post(f"{a}/models", json={"name": "churn", "description": "d", "tags": {"t": "1"}}).status_code
+        == 201
+    )
+    assert api.get(f"{a}/models").json()["models"][0]["name"] == "churn"
+    assert api.get(f"{a}/models/churn").json()["tags"] == {"t": "1"}
+    assert api.patch(f"{a}/models/churn", json={"description": "new"}).json()["description"] == "new"
+    assert api.put(f"{a}/models/churn/tags/team%2Fname", json={"value": "x"}).status_code == 204
+    assert api.delete(f"{a}/models/churn/tags/team%2Fname").status_code == 204
+    created = api.post(f"{a}/models/churn/versions", json={"source": source})
+    assert created.status_code == 201 and created.json()["version"] == 1
+    api.post(f"{a}/models/churn/versions", json={"source": source})
+    m = f"{a}/models/churn"
+    assert [v["version"] for v in api.get(f"{m}/versions").json()["versions"]] == [2, 1]
+    assert api.get(f"{m}/versions/1").json()["flavor"] == "sklearn"
+    assert api.patch(f"{m}/versions/1", json={"description": "v1"}).json()["description"] == "v1"
+    assert api.put(f"{m}/versions/1/tags/ok", json={"value": "y"}).status_code == 204
+    assert api.delete(f"{m}/versions/1/tags/ok").status_code == 204
+    assert api.put(f"{m}/aliases/champion", json={"version": 1, "reason": "r"}).json()["to_version"] == 1
+    assert api.get(f"{m}/aliases/champion").json()["version"] == 1
+    promoted = api.post(f"{m}/versions/2/promote", json={"alias": "challenger"})
+    assert promoted.status_code == 200 and promoted.json()["moved"] is True
+    assert api.delete(f"{m}/aliases/challenger", params={"reason": "done"}).json()["from_version"] == 2
+    assert len(api.get(f"{m}/audit").json()["events"]) == 3
+    policy = api.put(
+        f"{a}/alias-policies/default/champion", json={"protected": True, "rule": "metrics.x > 0"}
+    )
+    assert policy.json()["protected"] is True
+    assert api.get(f"{a}/alias-policies").json()["policies"][0]["alias"] == "champion"
+    record = api.post(f"{m}/versions/1/performance", json={"metrics": {"auc": 0.9}, "evaluation": "may"})
+    assert record.status_code == 201
+    assert api.get(f"{m}/performance").json()["records"][-1]["metrics"] == {"auc": 0.9}
+    assert api.get(f"{m}/versions/1/metrics").json()["metrics"] == {"auc": 0.9}
+    assert api.get(f"{m}/versions/1/lineage").json()["run_id"] == run.run_id
+    body = b"\x00onnx\xff"
+    assert api.put(f"{m}/versions/1/files/onnx/model.onnx", content=body).status_code == 204
+    assert api.get(f"{m}/versions/1/files/onnx/model.onnx").content == body
+    assert api.put(f"{m}/versions/1/reports/parity", json={"passed": True}).status_code == 204
+    assert api.get(f"{m}/versions/1/reports").json() == {"parity": {"passed": True}}
+    used = api.post(
+        f"{a}/runs/{run.run_id}/datasets", json={"dataset": {"name": "train", "digest": "xxh3-128:1"}}
+    )
+    assert used.status_code == 201
+    dataset_id = used.json()["dataset"]["dataset_id"]
+    assert api.get(f"{a}/runs/{run.run_id}/datasets").json()["uses"][0]["context"] == "training"
+    assert api.get(f"{a}/datasets").json()["datasets"][0]["name"] == "train"
+    assert api.get(f"{a}/datasets/{dataset_id}").json()["digest"] == "xxh3-128:1"
+    assert [v["version"] for v in api.get(f"{a}/datasets/{dataset_id}/usage").json()["versions"]] == [2, 1]
+    assert api.delete(f"{m}/versions/2").status_code == 204
+    assert api.delete(m).status_code == 204
+    assert _error(api.get(m), 404, "NOT_FOUND")
+
+
 def test_every_api_route_has_a_successful_test(request: pytest.FixtureRequest, services: Services) -> None:
     items = request.session.items
     ran = {getattr(i, "originalname", "") for i in items if getattr(i, "module", None) is request.module}
