@@ -229,10 +229,14 @@ class RegistryService(Registry):
     def set_alias(
         self, name: str, alias: str, version: int, reason: str = "", force: bool = False
     ) -> AliasEvent:
-        mv = self.get_version(name, version)
+        check_model_name(name)
         check_alias(alias)
+        check_version(version)
         check_description(reason)
-        gate = self._parity_gate(mv, alias, force, reason, rule=None)
+        gate = None
+        policy = self.store.policy_of(name, alias)
+        if policy is not None and policy[0]:  # protected: the parity gate needs the version itself
+            gate = self._parity_gate(self.get_version(name, version), alias, force, reason, rule=None)
         return self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)
 
     def _parity_gate(
@@ -241,8 +245,8 @@ class RegistryService(Registry):
         """For an alias the project marks protected: the version's parity report must have passed
         (``assay onnx convert``), or the move be forced with a reason. A refusal is audited. Returns the
         verdict to record (None when the alias is not protected)."""
-        policy = self._policy(mv.project, alias)
-        if policy is None or not policy.protected:
+        policy = self.store.policy_of(mv.name, alias)
+        if policy is None or not policy[0]:
             return detail or None
         parity = self.store.reports(mv.name, mv.version).get("parity")
         if parity is not None and parity.get("passed") is True:
@@ -274,10 +278,6 @@ class RegistryService(Registry):
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         return self.store.alias_history(check_model_name(name), None if alias is None else check_alias(alias))
 
-    def _policy(self, project: str, alias: str) -> AliasPolicy | None:
-        found = self.store.policies(self.store.project_id(project), alias)
-        return found[0] if found else None
-
     def promote(
         self,
         name: str,
@@ -291,8 +291,8 @@ class RegistryService(Registry):
         check_alias(alias)
         check_description(reason)
         if rule is None:
-            policy = self._policy(candidate.project, alias)
-            rule = policy.rule if policy is not None else None
+            policy = self.store.policy_of(name, alias)
+            rule = policy[1] if policy is not None else None
         if not rule:
             gate = self._parity_gate(candidate, alias, force, reason, None, "no rule")
             event = self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)

@@ -80,6 +80,7 @@ class Client:
         self.tracking_uri = tracking_uri or bundle.default_tracking_uri()
         self.backend = bundle.get_backend(self.tracking_uri)
         self._writer: BackgroundWriter | None = None
+        self._registry: Registry | None = None
         self._locations: dict[str, tuple[str, float]] = {}
         self._ids_by_name: dict[str, str] = {}
 
@@ -456,7 +457,9 @@ class Client:
     @property
     def registry(self) -> Registry:
         """The model registry of this client's store or server (``assay.services.registry.Registry``)."""
-        return bundle.services(self.tracking_uri).registry
+        if self._registry is None:
+            self._registry = bundle.services(self.tracking_uri).registry
+        return self._registry
 
     def register_model(
         self,

@@ -629,6 +629,12 @@ class RegistryStore:
                 ).values(project_id=project_id, alias=alias, protected=protected, rule=rule)
             )
 
+    def policy_of(self, name: str, alias: str) -> tuple[bool, str | None] | None:
+        """(protected, rule) of the policy for ``alias`` in model ``name``'s project, or None."""
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._hot().policy_of_model.run(cur, {"name": name, "alias": alias}).fetchone()
+        return None if row is None else (bool(row[0]), row[1])
+
     def policies(self, project_id: int | None, alias: str | None = None) -> list[AliasPolicy]:
         q = select(alias_policies, projects.c.name.label("project")).join(
             projects, projects.c.project_id == alias_policies.c.project_id

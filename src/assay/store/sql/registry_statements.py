@@ -14,6 +14,7 @@ from assay.store.sql import dialect
 from assay.store.sql.prepared import Prepared
 from assay.store.sql.schema import (
     alias_events,
+    alias_policies,
     experiments,
     model_aliases,
     model_versions,
@@ -125,6 +126,13 @@ class RegistryStatements:
             _versions_joined()  # type: ignore[attr-defined]
             .join(model_aliases, and_(_A.model_pk == _V.model_pk, _A.version == _V.version))
             .where(live, _A.alias == bindparam("alias")),
+        )
+        #: (protected, rule) of the policy for an alias in the project of the live model ``name``.
+        self.policy_of_model = Prepared(
+            engine,
+            select(alias_policies.c.protected, alias_policies.c.rule)
+            .join(registered_models, _M.project_id == alias_policies.c.project_id)
+            .where(live_model, alias_policies.c.alias == bindparam("alias")),
         )
         self.version_tags = Prepared(
             engine,
