@@ -145,7 +145,7 @@ ALLOWED: dict[str, set[str]] = {
     "ui": {"services", "web", "artifacts"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
     "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
-    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving", "notebooks"},
+    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving", "notebooks", "onnx"},
     "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
 }
