@@ -92,15 +92,12 @@ def parse(body: Any, takes_frame: bool) -> Any:
 
 
 def _records(rows: Sequence[Mapping[str, Any]], takes_frame: bool) -> Any:
+    """Rows as the predictors take them: the list of objects itself (the model's input check turns it
+    into what the model takes, with a fast path for all-number rows that skips pandas), or an array."""
     if not rows:
         raise InvalidInput("no rows to predict: send at least one")
     if takes_frame:
-        names = list(rows[0])
-        return (
-            _frame({n: [r.get(n) for r in rows] for n in dict.fromkeys(n for r in rows for n in r)})
-            if any(list(r) != names for r in rows)
-            else _frame({n: [r[n] for r in rows] for n in names})
-        )
+        return rows if isinstance(rows, list) else list(rows)
     return _array([list(r.values()) for r in rows])
 
 
