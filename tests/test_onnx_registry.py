@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import assay
 from assay import bundle
+from assay import onnx as assay_onnx
 from assay.cli.main import app
 from assay.server.app import create_app
 from assay.server.testing import ServerThread
@@ -109,3 +110,51 @@ def test_a_tolerance_below_float32_fails_the_gate_readably(version: tuple[str, A
     assert assay.Client().registry.version_reports("churn", 1)["parity"]["passed"] is False
     bad = runner.invoke(app, ["onnx", "convert", uri, "-t", "nonsense"])
     assert bad.exit_code == 2 and "OUTPUT.FIELD=NUMBER" in bad.stderr
+
+
+def _flavor_model(flavor: str) -> tuple[Any, Any, Any]:
+    """A small trained model of ``flavor``, its input rows, and its native predictions on them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    if flavor == "xgboost":
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+        return model, X, model.predict(X)
+    if flavor == "lightgbm":
+        import lightgbm
+
+        model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, y)
+        return model, X, model.predict(X)
+    if flavor == "torch":
+        import torch
+
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+        with torch.no_grad():
+            return net, X, net(torch.from_numpy(X)).numpy()
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
+    )
+    return model, X, model.predict_on_batch(X)
+
+
+@pytest.mark.parametrize("flavor", ["xgboost", "lightgbm", "torch", "keras"])
+def test_every_flavor_converts_and_is_served_over_http(sqlite_uri: str, flavor: str) -> None:
+    pytest.importorskip(flavor)
+    model, X, native = _flavor_model(flavor)
+    with assay.start_run():
+        info = assay.log_model(model, "model", input_example=X[:5])
+    version = assay.register_model(info.uri, flavor)
+    result = assay_onnx.convert(version.uri, data=X, latency=False)
+    assert result.passed, result.parity.render()
+    source = ModelSource(f"models:/{flavor}/1", assay.Client())
+    with ServerThread(app=create_serving_app(source)) as url, httpx.Client(base_url=url) as client:
+        r = client.post("/predict", json={"inputs": X[:20].tolist()})
+        assert r.status_code == 200, r.text
+        np.testing.assert_allclose(np.asarray(r.json()["predictions"]), native[:20], atol=1e-4)
+        wrong = client.post("/predict", json={"inputs": X[:2, :4].tolist()})
+        assert wrong.status_code == 422, wrong.text

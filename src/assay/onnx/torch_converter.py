@@ -39,12 +39,12 @@ class TorchConverter(Converter):
         names = input_names(signature.inputs)
         args = _example_args(torch, specs, example)
         was_training = model.training
-        model.eval()
+        _set_mode(model, False)
         try:
             outputs = output_names(signature, _count_outputs(torch, model, args))
             data, how, notes = _export(torch, model, args, names, outputs)
         finally:
-            model.train(was_training)
+            _set_mode(model, was_training)
         floating = next((s.dtype for s in specs if s.dtype.startswith("float")), "float32")
         return Converted(
             data,
@@ -54,6 +54,15 @@ class TorchConverter(Converter):
             task="network",
             notes=notes,
         )
+
+
+def _set_mode(model: Any, training: bool) -> None:
+    """``model.train(training)``, except on a module rebuilt from a ``torch.export`` archive (what
+    ``assay.load_model`` returns for a ``.pt2`` model): it was exported in eval mode and refuses the call."""
+    try:
+        model.train(training)
+    except NotImplementedError:
+        pass
 
 
 def _export(
