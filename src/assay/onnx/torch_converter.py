@@ -59,10 +59,8 @@ class TorchConverter(Converter):
 def _set_mode(model: Any, training: bool) -> None:
     """``model.train(training)``, except on a module rebuilt from a ``torch.export`` archive (what
     ``assay.load_model`` returns for a ``.pt2`` model): it was exported in eval mode and refuses the call."""
-    try:
+    with contextlib.suppress(NotImplementedError):
         model.train(training)
-    except NotImplementedError:
-        pass
 
 
 def _export(
