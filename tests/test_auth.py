@@ -192,6 +192,8 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", m + "/performance"): {},
         ("GET", v + "/metrics"): {},
         ("GET", v + "/lineage"): {},
+        ("PUT", f"{a}/projects/{{project}}/settings/{{key}}"): {"json": {"probabilities": {"atol": 1e-4}}},
+        ("GET", f"{a}/projects/{{project}}/settings/{{key}}"): {},
         ("PUT", v + "/files/{path}"): {"content": b"onnx"},
         ("GET", v + "/files/{path}"): {},
         ("PUT", v + "/reports/{kind}"): {"json": {"passed": True}},

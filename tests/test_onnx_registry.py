@@ -108,6 +108,16 @@ def test_a_tolerance_below_float32_fails_the_gate_readably(version: tuple[str, A
     assert failed.exit_code == 1
     assert "parity FAILED" in failed.stdout and "parity failed" in failed.stderr
     assert assay.Client().registry.version_reports("churn", 1)["parity"]["passed"] is False
+    # The project's tolerances apply to every conversion; a conversion's own override them field by field.
+    strict = runner.invoke(
+        app, ["onnx", "tolerances", "-t", "probabilities.atol=0", "-t", "probabilities.rtol=0"]
+    )
+    assert strict.exit_code == 0 and "probabilities atol=0 rtol=0" in strict.stdout
+    data = ["--data", str(tmp_path / "val.csv"), "--no-latency"]
+    assert runner.invoke(app, ["onnx", "convert", uri, *data]).exit_code == 1
+    eased = runner.invoke(app, ["onnx", "convert", uri, *data, "-t", "probabilities.atol=1e-5"])
+    assert eased.exit_code == 0, eased.stdout
+    assert "defaults" in runner.invoke(app, ["onnx", "tolerances", "--clear"]).stdout
     bad = runner.invoke(app, ["onnx", "convert", uri, "-t", "nonsense"])
     assert bad.exit_code == 2 and "OUTPUT.FIELD=NUMBER" in bad.stderr
 

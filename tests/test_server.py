@@ -506,6 +506,9 @@ def test_the_registry_api_end_to_end(api: TestClient, service: TrackingService) 
     assert api.get(f"{m}/performance").json()["records"][-1]["metrics"] == {"auc": 0.9}
     assert api.get(f"{m}/versions/1/metrics").json()["metrics"] == {"auc": 0.9}
     assert api.get(f"{m}/versions/1/lineage").json()["run_id"] == run.run_id
+    setting = f"{a}/projects/default/settings/onnx.tolerances"
+    assert api.put(setting, json={"probabilities": {"atol": 1e-4}}).status_code == 204
+    assert api.get(setting).json() == {"probabilities": {"atol": 1e-4}}
     body = b"\x00onnx\xff"
     assert api.put(f"{m}/versions/1/files/onnx/model.onnx", content=body).status_code == 204
     assert api.get(f"{m}/versions/1/files/onnx/model.onnx").content == body

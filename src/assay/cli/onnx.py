@@ -127,3 +127,34 @@ def report(
     typer.echo(info.render())
     typer.echo(parity.render() if parity is not None else "parity: not checked")
     typer.echo(latency.render() if latency is not None else "latency: not measured")
+
+
+@app.command("tolerances")
+def tolerances(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Option("--project", help="The project.")] = "default",
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tolerance", "-t", help="OUTPUT.FIELD=NUMBER, e.g. probabilities.atol=1e-4 (repeatable)."
+        ),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Back to the defaults.")] = False,
+) -> None:
+    """Show or set the parity tolerances every conversion in the project starts from (owners set them; a
+    conversion's own -t overrides them field by field)."""
+    from assay.onnx.bridge import TOLERANCES_SETTING
+
+    registry = _client(ctx).registry
+    if clear or tolerance:
+        registry.set_project_setting(
+            project, TOLERANCES_SETTING, {} if clear else _tolerances(tolerance or [])
+        )
+    current = registry.project_setting(project, TOLERANCES_SETTING) or {}
+    if not current:
+        typer.echo(
+            f"{project}: the defaults (labels agree on every row, probabilities.atol=1e-05, "
+            "values.atol=1e-06 values.rtol=1e-05)"
+        )
+    for target, fields in sorted(current.items()):
+        typer.echo(f"{project}: {target} " + " ".join(f"{k}={v:g}" for k, v in sorted(fields.items())))

@@ -38,6 +38,7 @@ from assay.services.registry import (
     check_context,
     check_description,
     check_report_kind,
+    check_setting_key,
     overlay,
     training_record,
 )
@@ -398,6 +399,16 @@ class RegistryService(Registry):
             notebook=run.tags.get("assay.notebook"),
             datasets=self.store.run_datasets(mv.run_id),
         )
+
+    # ---- project settings -------------------------------------------------------------------------------
+
+    def set_project_setting(self, project: str | None, key: str, value: Mapping[str, Any]) -> None:
+        if not isinstance(value, Mapping):
+            raise InvalidInput(f"setting {key!r} must be a JSON object, got {type(value).__name__}")
+        self.store.set_setting(self._project_id(project), check_setting_key(key), value, now_ms())
+
+    def project_setting(self, project: str | None, key: str) -> dict[str, Any] | None:
+        return self.store.setting(self._project_id(project), check_setting_key(key))
 
     # ---- files and reports kept with a version --------------------------------------------------------
 

@@ -13,7 +13,7 @@ parity is stored with its failing report, for the serving layer and the UI to sh
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from assay.models import io
 from assay.onnx.check import OnnxResult, PrecisionChoice, convert_checked
 from assay.onnx.info import OnnxInfo
 from assay.onnx.latency import LatencyCard
-from assay.onnx.parity import ParityReport, Tolerances
+from assay.onnx.parity import ParityReport, Tolerance, Tolerances
 from assay.onnx.runtime import OnnxPredictor
 from assay.registry.entities import ModelVersion
 from assay.sdk import fluent, model_artifacts
@@ -60,6 +60,7 @@ def convert(
     version = _version(client, uri)
     local = model_artifacts.local_model_dir(version.uri, client)
     native = io.load_predictor(local, trust_pickle=trust_pickle, trusted_types=trusted_types)
+    tolerances = project_tolerances(client, version.project, tolerances)
     result = convert_checked(native, data, tolerances, precision=precision, latency=latency)
     registry = client.registry
     registry.put_version_file(version.name, version.version, ONNX_FILE, result.onnx)
@@ -68,6 +69,22 @@ def convert(
         registry.set_version_report(version.name, version.version, LATENCY, result.latency.to_dict())
     registry.set_version_report(version.name, version.version, INFO, result.info.to_dict())
     return replace(result, uri=version.uri)
+
+
+#: The project setting holding the parity tolerances its conversions start from.
+TOLERANCES_SETTING = "onnx.tolerances"
+
+
+def project_tolerances(client: Client, project: str, given: Tolerances | None) -> Tolerances | None:
+    """The project's tolerances (``assay onnx tolerances``), overridden field by field by ``given``."""
+    stored = client.registry.project_setting(project, TOLERANCES_SETTING) or {}
+    if not stored:
+        return given
+    merged: dict[str, dict[str, float]] = {k: dict(v) for k, v in stored.items() if isinstance(v, Mapping)}
+    for key, change in (given or {}).items():
+        fields = change.to_dict() if isinstance(change, Tolerance) else dict(change)
+        merged[key] = {**merged.get(key, {}), **fields}
+    return merged
 
 
 def report(

@@ -31,7 +31,7 @@ from assay.registry.entities import (
 from assay.registry.uris import check_model_name, check_version
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
-from assay.services.registry import Registry, check_report_kind
+from assay.services.registry import Registry, check_report_kind, check_setting_key
 
 T = TypeVar("T")
 
@@ -206,6 +206,21 @@ class RemoteRegistry(Registry):
 
     def lineage(self, name: str, version: int) -> Lineage:
         return self._get(Lineage, f"{_version(name, version)}/lineage")
+
+    # ---- project settings -------------------------------------------------------------------------------
+
+    def _setting_path(self, project: str | None, key: str) -> str:
+        name = segment(project or "default", "project")
+        return f"/projects/{name}/settings/{segment(check_setting_key(key), 'setting')}"
+
+    def set_project_setting(self, project: str | None, key: str, value: Mapping[str, Any]) -> None:
+        self._send("PUT", self._setting_path(project, key), json=dict(value))
+
+    def project_setting(self, project: str | None, key: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = orjson.loads(
+            self._send("GET", self._setting_path(project, key)).content
+        )
+        return found
 
     # ---- files and reports kept with a version --------------------------------------------------------
 

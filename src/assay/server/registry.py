@@ -171,6 +171,18 @@ def lineage(name: str, version: int, svc: Svc) -> Lineage:
     return svc.registry.lineage(name, version)
 
 
+@router.put("/projects/{project}/settings/{key}", status_code=204)
+def set_project_setting(project: str, key: str, body: dict[str, Any], svc: Svc) -> None:
+    """A project's setting, such as "onnx.tolerances" (owners)."""
+    svc.registry.set_project_setting(project, key, body)
+
+
+@router.get("/projects/{project}/settings/{key}")
+def project_setting(project: str, key: str, svc: Svc) -> dict[str, Any] | None:
+    """A project's setting (null if unset)."""
+    return svc.registry.project_setting(project, key)
+
+
 @router.put(
     VERSION + "/files/{path:path}",
     status_code=204,

@@ -227,6 +227,16 @@ class AuthorizedRegistry(Registry):
         self._model(Role.VIEWER, name, "reading models")
         return self.inner.lineage(name, version)
 
+    # ---- project settings -------------------------------------------------------------------------------
+
+    def set_project_setting(self, project: str | None, key: str, value: Mapping[str, Any]) -> None:
+        self._project(Role.OWNER, project, "changing project settings")
+        self.inner.set_project_setting(project, key, value)
+
+    def project_setting(self, project: str | None, key: str) -> dict[str, Any] | None:
+        self._project(Role.VIEWER, project, "reading project settings")
+        return self.inner.project_setting(project, key)
+
     # ---- files and reports kept with a version --------------------------------------------------------
 
     def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:

@@ -205,6 +205,17 @@ class Registry(ABC):
     @abstractmethod
     def lineage(self, name: str, version: int) -> Lineage: ...
 
+    # ---- project settings ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def set_project_setting(self, project: str | None, key: str, value: Mapping[str, Any]) -> None:
+        """Keep a JSON object under ``key`` for the project (owners), such as "onnx.tolerances", the parity
+        tolerances every conversion of the project's models starts from."""
+
+    @abstractmethod
+    def project_setting(self, project: str | None, key: str) -> dict[str, Any] | None:
+        """The project's setting ``key``, or None."""
+
     # ---- files and reports kept with a version ------------------------------------------------------------
 
     @abstractmethod
@@ -303,3 +314,15 @@ def check_report_kind(kind: object) -> str:
     if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_\-]{0,63}", kind):
         raise InvalidInput(f"report kind {kind!r} is not valid: use a short lowercase word such as 'parity'")
     return kind
+
+
+def check_setting_key(key: object) -> str:
+    import re
+
+    from assay.errors import InvalidInput
+
+    if not isinstance(key, str) or not re.fullmatch(r"[a-z][a-z0-9_.\-]{0,127}", key):
+        raise InvalidInput(
+            f"setting {key!r} is not valid: use a lowercase dotted name such as 'onnx.tolerances'"
+        )
+    return key

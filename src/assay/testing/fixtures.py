@@ -25,7 +25,8 @@ PG_URL = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
 _TABLES = (
     "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments, "
     "project_members, api_tokens, users, run_datasets, datasets, performance_records, alias_policies, "
-    "alias_events, model_aliases, version_reports, version_tags, model_versions, model_tags, registered_models"
+    "alias_events, model_aliases, version_reports, project_settings, version_tags, model_versions, "
+    "model_tags, registered_models"
 )
 
 

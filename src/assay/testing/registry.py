@@ -29,6 +29,7 @@ __all__ = [
     "test_lineage_names_run_params_commit_and_datasets",
     "test_models_create_get_list_tag_and_describe",
     "test_performance_history_and_version_metrics",
+    "test_project_settings_are_kept_per_project",
     "test_promotion_rules_move_or_refuse_and_are_audited",
     "test_uris_resolve_by_number_alias_and_latest",
     "test_version_numbers_are_never_reused",
@@ -371,3 +372,15 @@ def test_a_protected_alias_needs_passed_parity_or_a_forced_reason(tracking_uri: 
         (1, False),
     ]
     reg.set_alias("churn", "challenger", 1)  # unprotected aliases move freely
+
+
+def test_project_settings_are_kept_per_project(tracking_uri: str) -> None:
+    reg = Client().registry
+    assert reg.project_setting(None, "onnx.tolerances") is None
+    reg.set_project_setting("default", "onnx.tolerances", {"probabilities": {"atol": 1e-4}})
+    reg.set_project_setting(None, "onnx.tolerances", {"values": {"rtol": 1e-3}})  # replaced whole
+    assert reg.project_setting("default", "onnx.tolerances") == {"values": {"rtol": 1e-3}}
+    with pytest.raises(InvalidInput, match="setting"):
+        reg.set_project_setting("default", "Bad Key", {})
+    with pytest.raises(NotFound):
+        reg.project_setting("no-such-project", "onnx.tolerances")

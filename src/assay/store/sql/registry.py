@@ -42,6 +42,7 @@ from assay.store.sql.schema import (
     model_tags,
     model_versions,
     performance_records,
+    project_settings,
     projects,
     registered_models,
     run_datasets,
@@ -691,6 +692,26 @@ class RegistryStore:
             )
             for r in rows
         ]
+
+    # ---- project settings ------------------------------------------------------------------------------
+
+    def set_setting(self, project_id: int, key: str, doc: Mapping[str, Any], now: int) -> None:
+        body = orjson.dumps(dict(doc)).decode()
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                dialect.upsert(
+                    self.engine, project_settings, ["project_id", "key"], {"doc": body, "updated_at": now}
+                ).values(project_id=project_id, key=key, doc=body, updated_at=now)
+            )
+
+    def setting(self, project_id: int, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            doc = conn.execute(
+                select(project_settings.c.doc).where(
+                    project_settings.c.project_id == project_id, project_settings.c.key == key
+                )
+            ).scalar()
+        return None if doc is None else dict(orjson.loads(doc))
 
     # ---- files and reports kept with a version ---------------------------------------------------------
 

@@ -284,6 +284,16 @@ performance_records = Table(
     Index("ix_performance_version", "version_pk", "at"),
 )
 
+#: A project's settings, one JSON document per key (such as "onnx.tolerances").
+project_settings = Table(
+    "project_settings",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("doc", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 #: JSON documents kept with a version, one per kind: "onnx" (conversion), "parity", "latency".
 version_reports = Table(
     "version_reports",

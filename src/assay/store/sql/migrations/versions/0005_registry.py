@@ -1,5 +1,5 @@
 """The model registry (models, versions, tags, aliases, the alias audit trail, alias policies,
-performance records, reports kept with a version) and datasets with the runs that used them.
+performance records, reports kept with a version, project settings) and datasets with the runs that used them.
 
 Revision ID: 0005
 Revises: 0004
@@ -104,6 +104,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_performance_version", "performance_records", ["version_pk", "at"])
     op.create_table(
+        "project_settings",
+        sa.Column("project_id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(128), primary_key=True),
+        sa.Column("doc", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
         "version_reports",
         sa.Column("version_pk", sa.Integer, _fk("model_versions.version_pk"), primary_key=True),
         sa.Column("kind", sa.String(64), primary_key=True),
@@ -140,6 +147,7 @@ def downgrade() -> None:
         "run_datasets",
         "datasets",
         "version_reports",
+        "project_settings",
         "performance_records",
         "alias_policies",
         "alias_events",
