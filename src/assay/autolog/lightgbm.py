@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 from assay.autolog import _session
+from assay.autolog._boosting import wrap_train
 from assay.autolog._hooks import Patches
 from assay.autolog._session import Session
 from assay.autolog.sklearn import estimator_tags, head, log_fit_results
@@ -66,47 +67,27 @@ class IterationLogger:
         self.session.data[_LAST] = env.iteration
 
 
-def _with_logger(bound: inspect.BoundArguments, session: Session) -> None:
-    callbacks = list(bound.arguments.get("callbacks") or [])
-    bound.arguments["callbacks"] = [*callbacks, IterationLogger(session)]
-
-
 def _wrap_train(original: Callable[..., Any]) -> Callable[..., Any]:
-    signature = inspect.signature(original)
+    return wrap_train(
+        original,
+        "lightgbm",
+        _LIVE,
+        IterationLogger,
+        _log_train_params,
+        _log_booster,
+        "lightgbm.basic.Booster",
+    )
 
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return original(*args, **kwargs)  # let LightGBM say what is wrong with the call
 
-        def call(session: Session | None) -> Any:
-            outer = _session.current()
-            if session is None and outer is not None and outer.data.pop(_LIVE, False):
-                session = outer  # the train() of a wrapper's fit: its iterations go to the fit's run
-            if session is not None:
-                session.safely("the iteration callback", _with_logger, bound, session)
-            return original(*bound.args, **bound.kwargs)
+def _log_train_params(session: Session, bound: inspect.BoundArguments) -> None:
+    params = dict(bound.arguments.get("params") or {})
+    rounds = bound.arguments.get("num_boost_round", bound.signature.parameters["num_boost_round"].default)
+    session.params({**params, "num_boost_round": rounds})
 
-        def before(session: Session) -> None:
-            params = dict(bound.arguments.get("params") or {})
-            rounds = bound.arguments.get("num_boost_round", signature.parameters["num_boost_round"].default)
-            session.params({**params, "num_boost_round": rounds})
 
-        def after(session: Session, booster: Any) -> None:
-            log_iterations(session, booster)
-            session.model(booster, _dataset_head(bound.arguments.get("train_set")))
-
-        return _session.train(
-            "lightgbm",
-            call,
-            before,
-            after,
-            tags={"estimator_name": "Booster", "estimator_class": "lightgbm.basic.Booster"},
-        )
-
-    return train
+def _log_booster(session: Session, booster: Any, bound: inspect.BoundArguments) -> None:
+    log_iterations(session, booster)
+    session.model(booster, _dataset_head(bound.arguments.get("train_set")))
 
 
 def log_iterations(session: Session, booster: Any) -> None:

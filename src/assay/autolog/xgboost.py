@@ -28,6 +28,7 @@ from typing import Any
 from xgboost.callback import TrainingCallback
 
 from assay.autolog import _session
+from assay.autolog._boosting import wrap_train
 from assay.autolog._hooks import Patches
 from assay.autolog._session import Session
 from assay.autolog.sklearn import estimator_tags, log_fit_results
@@ -68,38 +69,10 @@ class IterationLogger(TrainingCallback):
         return False  # go on training
 
 
-def _with_logger(bound: inspect.BoundArguments, session: Session) -> None:
-    callbacks = list(bound.arguments.get("callbacks") or [])
-    bound.arguments["callbacks"] = [*callbacks, IterationLogger(session)]
-
-
 def _wrap_train(original: Callable[..., Any]) -> Callable[..., Any]:
-    signature = inspect.signature(original)
-
-    @functools.wraps(original)
-    def train(*args: Any, **kwargs: Any) -> Any:
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return original(*args, **kwargs)  # let xgboost say what is wrong with the call
-
-        def call(session: Session | None) -> Any:
-            outer = _session.current()
-            if session is None and outer is not None and outer.data.pop(_LIVE, False):
-                session = outer  # the train() of a wrapper's fit: its iterations go to the fit's run
-            if session is not None:
-                session.safely("the iteration callback", _with_logger, bound, session)
-            return original(*bound.args, **bound.kwargs)
-
-        return _session.train(
-            "xgboost",
-            call,
-            before=lambda s: _log_train_params(s, bound),
-            after=lambda s, booster: _log_booster(s, booster, bound),
-            tags={"estimator_name": "Booster", "estimator_class": "xgboost.core.Booster"},
-        )
-
-    return train
+    return wrap_train(
+        original, "xgboost", _LIVE, IterationLogger, _log_train_params, _log_booster, "xgboost.core.Booster"
+    )
 
 
 def _log_train_params(session: Session, bound: inspect.BoundArguments) -> None:
