@@ -75,6 +75,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
         [SeriesBatch(run.run_id, "loss", np.array([0, 1]), np.array([1, 2]), np.array([0.5, 0.4]))]
     )
     service.write_artifact(run.run_id, "a.txt", b"hello")
+    service.set_tags(run.run_id, {"assay.notebook": "seg.ipynb"})  # as `assay run seg.ipynb` tags it
     second = service.create_run(exp.experiment_id, name="r2")
     owner_token = admin.list_tokens("olga")[0].token_id
     # The registry's share of "vision": a model with a version, an alias and a dataset its run used.
@@ -162,6 +163,10 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
     v = m + "/versions/{version}"
     dataset = {"name": "eval", "digest": "xxh3-128:01"}
     return {
+        ("GET", "/notebooks"): {},
+        ("GET", "/notebooks/view"): {"params": {"source": "seg.ipynb"}},
+        ("GET", "/runs/{run_id}/notebook"): {},
+        ("GET", "/notebooks/compare"): {"params": {"run": [team.run_id, team.run_id2]}},
         ("GET", "/models"): {},
         ("GET", "/models/{name}"): {},
         ("GET", "/models/{name}/versions/{version}"): {},
@@ -211,6 +216,8 @@ ANY_USER = {
     ("GET", "/"),
     ("GET", "/models"),
     ("GET", "/datasets"),
+    ("GET", "/notebooks"),
+    ("GET", "/notebooks/view"),  # a notebook with no readable execution is a 404, as an unknown one
     ("GET", f"{API_PREFIX}/whoami"),
     ("GET", f"{API_PREFIX}/projects"),
     ("POST", f"{API_PREFIX}/projects"),

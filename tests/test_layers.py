@@ -142,7 +142,7 @@ ALLOWED: dict[str, set[str]] = {
     "onnx": {"models", "sdk", "services", "artifacts"},  # the ONNX bridge; converters imported lazily
     "notebooks": {"sdk", "bundle"},  # notebooks as tracked runs: papermill, kernels, templates
     "web": {"services", "bundle"},
-    "ui": {"services", "web", "artifacts"},
+    "ui": {"services", "web", "artifacts", "notebooks"},  # notebooks: the parameters schema (pure parsing)
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
     "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
     "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving", "notebooks", "onnx"},

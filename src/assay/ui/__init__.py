@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.ui import models, views
+from assay.ui import models, notebooks, views
 
 router = APIRouter(include_in_schema=False)
 router.include_router(views.router)
 router.include_router(models.router)
+router.include_router(notebooks.router)
 
 __all__ = ["router"]

@@ -1,0 +1,69 @@
+"""The notebooks pages over real executions (ipykernel): the list, a notebook's launch form validating as
+`assay run` does, its executions, an executed notebook at a stable link, and two executions compared."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import assay
+from assay import bundle
+from assay.server.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+
+
+def _notebook(path: Path) -> str:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'lr: float = 0.1  # learning rate\nmodel: Literal["rf", "gb"] = "rf"\nrows: int = 3'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_code_cell("from typing import Literal\nimport assay"),
+        params,
+        nbformat.v4.new_code_cell("assay.log_metric('score', lr * rows)\nprint('score', lr * rows)"),
+        nbformat.v4.new_code_cell("print('done')"),
+    ]
+    nbformat.write(nb, path)
+    return str(path)
+
+
+def test_notebook_pages(sqlite_uri: str, tmp_path: Path) -> None:
+    source = _notebook(tmp_path / "train.ipynb")
+    first = assay.run_notebook(source, {"lr": 0.1}, experiment="nb")
+    second = assay.run_notebook(source, {"lr": 0.5, "model": "gb"}, experiment="nb")
+    with TestClient(create_app(bundle.services()), base_url="http://127.0.0.1") as http:
+        listing = http.get("/notebooks").text
+        assert "train.ipynb" in listing and ">2<" in listing.replace(" ", "")
+        view = http.get("/notebooks/view", params={"source": source}).text
+        assert 'name="p.lr"' in view and "<option>gb</option>" in view and "learning rate" in view
+        bad = http.get("/notebooks/view", params={"source": source, "launch": 1, "p.lr": "fast"}).text
+        assert 'id="launch-error"' in bad and "parameter &#39;lr&#39;" in bad
+        good = http.get(
+            "/notebooks/view", params={"source": source, "launch": 1, "p.lr": "0.2", "p.model": "gb"}
+        )
+        assert "assay run" in good.text and "-p lr 0.2 -p model gb" in good.text
+        executed = http.get(f"/runs/{second.info.run_id}/notebook").text
+        assert f"/runs/{second.info.run_id}/raw/notebook/output.html" in executed and 'sandbox=""' in executed
+        raw = http.get(f"/runs/{second.info.run_id}/raw/notebook/output.html")
+        assert (
+            raw.status_code == 200
+            and "score" in raw.text
+            and raw.headers["content-security-policy"] == "sandbox"
+        )
+        assert "/notebook" in http.get(f"/runs/{first.info.run_id}").text
+        compared = http.get(
+            "/notebooks/compare", params={"run": [first.info.run_id, second.info.run_id]}
+        ).text
+        assert 'class="differs"' in compared and "score 0.30000000000000004" in compared
+        assert "score 1.5" in compared and "print(&#39;done&#39;)" not in compared  # only differing cells
+        assert http.get("/notebooks/compare", params={"run": first.info.run_id}).status_code == 400
+        assert http.get("/notebooks/view", params={"source": "nope.ipynb"}).status_code == 404
