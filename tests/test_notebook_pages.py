@@ -67,3 +67,44 @@ def test_notebook_pages(sqlite_uri: str, tmp_path: Path) -> None:
         assert "score 1.5" in compared and "print(&#39;done&#39;)" not in compared  # only differing cells
         assert http.get("/notebooks/compare", params={"run": first.info.run_id}).status_code == 400
         assert http.get("/notebooks/view", params={"source": "nope.ipynb"}).status_code == 404
+
+
+def test_notebook_pages_in_a_browser(sqlite_uri: str, tmp_path: Path) -> None:
+    """Check two executions in Chromium and compare them; screenshots for review."""
+    import os
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: scripts/ensure-chromium.sh installs it (make test runs it)")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    from assay.server.testing import ServerThread
+
+    source = _notebook(tmp_path / "train.ipynb")
+    for lr in (0.1, 0.5):
+        assay.run_notebook(source, {"lr": lr}, experiment="nb")
+    shots = Path(os.environ.get("ASSAY_SCREENSHOTS", "test-screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with ServerThread(bundle.services()) as url, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(f"{url}/notebooks")
+        page.click("#notebooks >> text=train.ipynb")
+        page.fill("#p-lr", "0.25")
+        page.select_option("#p-model", "gb")
+        page.click("text=Check and show the command")
+        assert "-p lr 0.25 -p model gb" in page.locator("#launch-command").inner_text()
+        page.screenshot(path=str(shots / "notebook.png"), full_page=True)
+        for box in page.locator("#executions input[type=checkbox]").all():
+            box.check()
+        page.click("text=Compare two executions")
+        assert "score 1.5" in page.locator("#cells").inner_text()
+        page.screenshot(path=str(shots / "notebook-compare.png"), full_page=True)
+        page.goto(page.url.replace("/notebooks/compare", "/notebooks"))  # back to the list
+        browser.close()
