@@ -135,3 +135,22 @@ def test_system_metrics_are_sampled_in_the_background(tracking_uri: str, repo: P
     rss = c.get_metric_history(ids[0], "system/process_rss_mb")
     assert len(rss) >= 3 and (rss.values > 1).all()
     assert rss.steps.tolist() == list(range(len(rss)))
+
+
+def test_the_package_list_is_cached_until_an_install_changes_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.sdk.capture import installed_packages
+
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    first = installed_packages()
+    assert any(p.lower().startswith("sqlalchemy==") for p in first)
+    (cached,) = (tmp_path / "cache" / "packages").iterdir()
+    cached.write_text("sentinel==1\n")
+    assert installed_packages() == ["sentinel==1"]  # read back, not recomputed
+    (site / "newpkg-1.0.dist-info").mkdir()  # what an install does to a directory on sys.path
+    os.utime(site, ns=(site.stat().st_atime_ns, site.stat().st_mtime_ns + 1_000_000))
+    assert installed_packages() == first

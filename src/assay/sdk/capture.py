@@ -8,6 +8,7 @@ Credentials in the git remote and the command line are masked before they are st
 from __future__ import annotations
 
 import getpass
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -87,6 +88,54 @@ def git_state(cwd: Path | None = None) -> GitState | None:
 _env_cache: list[Environment] = []
 
 
+def cache_dir() -> Path:
+    """Where assay keeps what is slow to compute and safe to reuse across processes: ``$ASSAY_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/assay``, else ``~/.cache/assay``."""
+    explicit = os.environ.get("ASSAY_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "assay"
+
+
+def installed_packages() -> list[str]:
+    """``name==version`` of every installed distribution, sorted (what ``pip freeze`` lists).
+
+    Reading ~200 distributions' metadata costs 0.4-1 s, paid by every new process that starts a run. The list
+    is kept on disk, keyed by the interpreter and the modification times of the directories on ``sys.path``:
+    installing, upgrading or removing a package adds or removes a ``.dist-info`` directory, which changes its
+    directory's time, so a stale list is never read back."""
+    parts = [sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            continue
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    cached = cache_dir() / "packages" / f"{key}.txt"
+    try:
+        text = cached.read_text()
+        if text.endswith("\n"):  # a whole file (written by rename, but a truncated disk would not end so)
+            return text.splitlines()
+    except OSError:
+        pass
+    pkgs = sorted(
+        {
+            f"{d.metadata['Name']}=={d.version}"
+            for d in importlib.metadata.distributions()
+            if d.metadata["Name"]
+        },
+        key=str.lower,
+    )
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        tmp.write_text("\n".join(pkgs) + "\n")
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only home: compute it each time, as before
+    return pkgs
+
+
 def environment() -> Environment:
     """Interpreter, host, user, platform, command line and ``pip freeze``-style package list (cached)."""
     with _lock:
@@ -96,14 +145,7 @@ def environment() -> Environment:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    pkgs = sorted(
-        {
-            f"{d.metadata['Name']}=={d.version}"
-            for d in importlib.metadata.distributions()
-            if d.metadata["Name"]
-        },
-        key=str.lower,
-    )
+    pkgs = installed_packages()
     env = Environment(
         tags={
             "assay.python": platform.python_version(),
