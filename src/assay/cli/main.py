@@ -54,7 +54,7 @@ class AssayGroup(TyperGroup):
 app = typer.Typer(
     cls=AssayGroup,
     name="assay",
-    help="Browse assay experiments, runs and artifacts; serve them over HTTP.",
+    help="Track experiments and runs, register models and datasets, convert and serve models, run notebooks.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
