@@ -143,8 +143,8 @@ def test_the_package_list_is_cached_until_an_install_changes_a_path(
     from assay.sdk.capture import installed_packages
 
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
-    site = tmp_path / "site"
-    site.mkdir()
+    site = tmp_path / "lib" / "site-packages"
+    site.mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
     first = installed_packages()
     assert any(p.lower().startswith("sqlalchemy==") for p in first)

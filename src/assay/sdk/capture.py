@@ -105,7 +105,12 @@ def installed_packages() -> list[str]:
     installing, upgrading or removing a package adds or removes a ``.dist-info`` directory, which changes its
     directory's time, so a stale list is never read back."""
     parts = [sys.executable, sys.version]
-    for entry in sys.path:
+    entries = list(sys.path)
+    if entries and "-packages" not in entries[0]:
+        # sys.path[0] is the script's directory or the working directory, where a run writes its files: its
+        # time would change the key on every run. Packages are not installed there.
+        entries = entries[1:]
+    for entry in entries:
         try:
             parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
