@@ -138,3 +138,15 @@ def test_an_alias_move_is_followed_without_a_failed_request(
     with httpx.Client(base_url=url) as http:
         assert http.get("/metadata").json()["version"] == 2
         assert 'assay_model_reloads_total{result="ok"} 1' in http.get("/metrics").text
+
+
+def test_serving_reads_the_model_like_any_client(tracking_uri: str) -> None:
+    """Embedded, on PostgreSQL, and from a team server with a token (as a non-admin owner): the same."""
+    model, version = _register(1.0)
+    assay.Client().registry.set_alias("churn", "champion", version)
+    source = ModelSource("models:/churn@champion", assay.Client(), native=True)
+    X, _ = _data(3)
+    with ServerThread(app=create_serving_app(source)) as url, httpx.Client(base_url=url) as http:
+        r = http.post("/predict", json={"records": X[:10].to_dict(orient="records")})
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == model.predict(X[:10]).tolist()
