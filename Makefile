@@ -33,6 +33,7 @@ typecheck: $(VENV)/.stamp-dev
 unit: $(VENV)/.stamp-dev
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
+	scripts/ensure-mlflow-venv.sh
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
@@ -41,4 +42,4 @@ bench: $(VENV)/.stamp-dev
 	benchmarks/run.sh
 
 clean:
-	rm -rf $(VENV) .bench-venv-mlflow .assay build dist src/*.egg-info
+	rm -rf $(VENV) .venv-mlflow .assay build dist src/*.egg-info

@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_PYTHON = os.environ.get(
-    "ASSAY_BENCH_MLFLOW_PYTHON", str(ROOT / ".bench-venv-mlflow" / "bin" / "python")
+    "ASSAY_BENCH_MLFLOW_PYTHON", str(ROOT / ".venv-mlflow" / "bin" / "python")
 )
 
 
