@@ -83,3 +83,29 @@ def test_upgrade_from_previous_revision_keeps_data(empty_db_url: str) -> None:
         assert conn.execute(text("SELECT name FROM runs WHERE run_id = 'r1'")).scalar() == "r"
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     engine.dispose()
+
+
+def test_upgrade_to_login_tokens_keeps_users_and_tokens(empty_db_url: str) -> None:
+    """0005 -> 0006: existing users keep their tokens, which stay unscoped and never expire."""
+    from sqlalchemy import text
+
+    engine = create_store_engine(empty_db_url)
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (name, is_admin, created_at) VALUES ('ada', true, 1)"))
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (token_id, user_id, name, secret_sha256, created_at)"
+                " VALUES ('0123456789abcdef', (SELECT user_id FROM users), 'first', 'h', 1)"
+            )
+        )
+    migrate.ensure_schema(engine)
+    assert migrate.current_revision(engine) == "0006" == migrate.HEAD_REVISION
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT name, expires_at, last_used_at, read_only, project_id FROM api_tokens")
+        ).one()
+        assert tuple(row) == ("first", None, None, False, None)
+        assert conn.execute(text("SELECT password_hash FROM users WHERE name = 'ada'")).scalar() is None
+        assert conn.execute(text("SELECT count(*) FROM sessions")).scalar() == 0
+    engine.dispose()

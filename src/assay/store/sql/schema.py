@@ -151,6 +151,8 @@ users = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("is_admin", Boolean, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
+    # argon2id, in the library's own encoding (parameters and salt included); None: no sign-in to the UI.
+    Column("password_hash", String(256), nullable=True),
 )
 
 # A token is "assay_<token_id>_<secret>"; only the SHA-256 of the secret is kept. The secret is 32 random
@@ -164,6 +166,24 @@ api_tokens = Table(
     Column("secret_sha256", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    # Written about once a minute per token, off the request path (``embedded.token_usage``).
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("read_only", Boolean, nullable=False, server_default="0"),
+    # A token scoped to one project holds roles there only (and goes with the project).
+    Column("project_id", Integer, ForeignKey("projects.project_id", ondelete="CASCADE"), nullable=True),
+)
+
+# A browser sign-in: the cookie holds "<session_id>.<secret>"; only the secret's SHA-256 is kept (32 random
+# bytes, like a token's). Logging out or changing the password deletes the rows.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )
 
 project_members = Table(
