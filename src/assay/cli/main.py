@@ -17,6 +17,7 @@ from assay.cli import (
     artifacts,
     datasets,
     experiments,
+    importer,
     models,
     notebook,
     onnx,
@@ -65,6 +66,7 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(onnx.app, name="onnx")
+app.add_typer(importer.app, name="import")
 app.command("server")(server.server)
 app.command("ui")(server.ui)
 app.command("serve")(serve.serve)
