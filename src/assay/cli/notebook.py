@@ -1,4 +1,4 @@
-"""``assay notebook inspect|new`` and ``assay run``: notebooks as tracked runs.
+"""``assay notebook inspect|new|html`` and ``assay run``: notebooks as tracked runs.
 
 ``assay run`` takes papermill's ``-p NAME VALUE`` (also ``-p NAME=VALUE``). Click cannot declare an
 option of two values that repeats, so ``RunCommand`` rewrites each pair into one ``NAME=VALUE`` value
@@ -65,6 +65,33 @@ def new(
 
     path = write_template(name, template, force)
     typer.echo(f"wrote {path}: assay notebook inspect {path}; assay run {path} -p NAME VALUE")
+
+
+@app.command("html")
+def html(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(metavar="RUN_ID", help="A notebook execution's run id (or prefix)")],
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="The file to write (default: RUN_ID.html)")
+    ] = None,
+) -> None:
+    """Write an executed notebook as one HTML page (what its run's notebook page shows)."""
+    from assay.cli.context import resolve_run, tracking
+    from assay.errors import NotFound
+    from assay.notebooks.execute import ARTIFACTS
+    from assay.notebooks.render import RenderCache
+
+    t = tracking(ctx)
+    found = resolve_run(t, run)
+    try:
+        data = t.read_artifact(found.id, f"{ARTIFACTS}/output.ipynb")
+    except NotFound:
+        raise NotFound(
+            f"run {found.id} has no output notebook: it is not a notebook execution, or it has not ended"
+        ) from None
+    path = Path(output or f"{found.id}.html")
+    path.write_text(RenderCache().html(found.id, data), encoding="utf-8")
+    typer.echo(f"wrote {path}")
 
 
 def _pairs(raw: list[str]) -> list[tuple[str, str]]:
@@ -139,8 +166,7 @@ def run(
     or several values of a parameter, make one run each; --warm shares warm kernels between them.
     """
     from assay.notebooks import kernels
-    from assay.notebooks.execute import Options, execute, prepare
-    from assay.notebooks.warm import KernelPool
+    from assay.notebooks.launch import Options, prepare, start_kernel
 
     base: dict[str, Any] = {}
     if parameters_file:
@@ -159,11 +185,21 @@ def run(
     options = Options(
         experiment, name, timeout, cell_timeout, kernel, cwd, None, sys.stderr.isatty(), tracking_uri, output
     )
-    source: kernels.KernelSource = KernelPool() if warm else kernels.ColdKernels()
+    source: kernels.KernelSource
+    if warm:
+        from assay.notebooks.warm import KernelPool
+
+        source = KernelPool()
+    else:
+        source = kernels.ColdKernels()
     failed = 0
     try:
-        for launch in launches:
-            run, outcome = execute(launch, options, source)
+        # The first kernel starts before the store, papermill and the client load: they load while it boots.
+        started = start_kernel(launches[0], options, source) if launches else None
+        from assay.notebooks.execute import execute
+
+        for i, launch in enumerate(launches):
+            run, outcome = execute(launch, options, source, started if i == 0 else None)
             shown = ", ".join(f"{k}={v!r}" for k, v in launch.values.items())
             seconds = (run.info.duration or 0) / 1000
             typer.echo(

@@ -21,8 +21,7 @@ import copy
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +37,18 @@ from papermill.execute import (  # type: ignore[import-untyped]
 )
 from papermill.parameterize import parameterize_notebook  # type: ignore[import-untyped]
 
-from assay import bundle
 from assay.entities import Run, RunStatus
 from assay.errors import AssayError
-from assay.notebooks import engine, kernels, render, sources
+from assay.notebooks import engine, kernels, sources
+from assay.notebooks.launch import Launch, Options, Started, prepare, start_kernel
 from assay.notebooks.outcome import Outcome, cell_rows, classify, plain
 from assay.notebooks.progress import CellTracker
-from assay.notebooks.schema import NotebookSchema, declared_imports, schema_of
-from assay.sdk import attach, lifecycle
+from assay.sdk import handover, lifecycle
 from assay.sdk.client import Client
 
 ARTIFACTS = "notebook"
+
+__all__ = ["Launch", "NotebookFailed", "Options", "Started", "execute", "prepare", "start_kernel"]
 
 
 class NotebookFailed(AssayError):
@@ -59,42 +59,6 @@ class NotebookFailed(AssayError):
     def __init__(self, message: str, run: Run) -> None:
         super().__init__(message)
         self.run = run
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A notebook read and a launch of it checked against its schema, ready to execute."""
-
-    nb: NotebookNode
-    location: str
-    schema: NotebookSchema
-    values: dict[str, Any]  # the checked values given for this launch (defaults are the notebook's)
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to execute: see ``run_notebook``."""
-
-    experiment: str | None = None
-    name: str | None = None
-    timeout: float | None = None
-    cell_timeout: float | None = None
-    kernel: str | None = None
-    cwd: str | None = None
-    tags: Mapping[str, Any] | None = None
-    progress: bool = False
-    tracking_uri: str | None = None
-    output: str | None = None
-    startup_timeout: float = 60.0
-
-
-def prepare(
-    notebook: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None, texts: Iterable[str] = ()
-) -> Launch:
-    """Read ``notebook`` and check ``parameters`` against its schema (InvalidInput, NotFound)."""
-    nb, where = sources.load(notebook)
-    schema = schema_of(nb, where)
-    return Launch(nb, where, schema, schema.bind(parameters or {}, texts))
 
 
 #: run id -> (client, kernel) of executions under way, ended KILLED if this process is stopped.
@@ -144,22 +108,25 @@ def _log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(keep[-lines:])
 
 
-def execute(launch: Launch, options: Options, source: kernels.KernelSource) -> tuple[Run, Outcome]:
+def execute(
+    launch: Launch, options: Options, source: kernels.KernelSource, started: Started | None = None
+) -> tuple[Run, Outcome]:
     """Execute a prepared launch in a new run (see the module docstring); returns the ended run and how it
-    ended. Raises KeyboardInterrupt after ending the run KILLED if interrupted."""
-    kernel_name = options.kernel or launch.nb.metadata.get("kernelspec", {}).get("name") or "python3"
-    nb = _parameterized(launch, kernel_name)
-    uri = options.tracking_uri or bundle.default_tracking_uri()
-    cwd = str(Path(options.cwd or os.getcwd()).resolve())
+    ended. ``started`` is its kernel if ``start_kernel`` started it already (else it starts here).
+    Raises KeyboardInterrupt after ending the run KILLED if interrupted."""
+    if started is None:
+        started = start_kernel(launch, options, source)
+    km, kernel_name, uri = started.km, started.kernel_name, started.tracking_uri
     warm = not isinstance(source, kernels.ColdKernels)
-    km = source.launch(kernel_name, cwd, attach.worker_environment(uri), declared_imports(nb))
     try:
+        nb = _parameterized(launch, kernel_name)
         client = Client(uri)
-        exp = client.get_or_create_experiment(
-            options.experiment or os.environ.get("ASSAY_EXPERIMENT", "Default")
-        )
+        experiment_id = options.experiment_id
+        if options.experiment is not None or experiment_id is None:
+            name = options.experiment or os.environ.get("ASSAY_EXPERIMENT", "Default")
+            experiment_id = client.get_or_create_experiment(name).experiment_id
         info = client.create_run(
-            exp.experiment_id,
+            experiment_id,
             name=options.name or Path(launch.location).stem,
             params=launch.schema.effective(launch.values),
             tags=_tags(launch, kernel_name, warm, options.tags),
@@ -197,7 +164,7 @@ def _run(
         try:
             kc = kernels.connect(km, options.startup_timeout)
             execution = engine.Execution(
-                km, kc, tracker, attach.handover(run_id), deadline, options.cell_timeout
+                km, kc, tracker, handover.handover(run_id), deadline, options.cell_timeout
             )
             engine.AssayEngine.execute_notebook(nb, kernel_name, execution, options.startup_timeout)
         except KeyboardInterrupt:
@@ -265,7 +232,6 @@ def _store_in_background(
             client.log_text(run_id, text, f"{ARTIFACTS}/output.ipynb")
             client.log_dict(run_id, {"cells": rows}, f"{ARTIFACTS}/cells.json")
             client.log_dict(run_id, launch.schema.to_dict(), f"{ARTIFACTS}/parameters.json")
-            client.log_text(run_id, render.to_html(nb), f"{ARTIFACTS}/output.html")
         except Exception as exc:
             client.set_tag(run_id, "assay.notebook.store_error", f"{type(exc).__name__}: {exc}"[:4000])
 

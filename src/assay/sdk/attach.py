@@ -16,28 +16,37 @@ ends the run, so every point the worker logged is written first.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 
 from assay.entities import RunInfo, RunStatus
 from assay.errors import InvalidState, NotFound
 from assay.sdk.client import Client
+from assay.sdk.handover import (  # re-exported: the owner's side of the handover
+    RUN_ID,
+    TRACKING_URI,
+    absolute_uri,
+    handover,
+    host_run_id,
+    worker_environment,
+)
 from assay.sdk.session import SESSION
 from assay.sdk.writer import RunBuffer
-
-RUN_ID = "ASSAY_RUN_ID"
-TRACKING_URI = "ASSAY_TRACKING_URI"
 
 _lock = threading.Lock()
 #: run id -> (client, info, buffer) of the host run, looked up once per process.
 _hosts: dict[str, tuple[Client, RunInfo, RunBuffer]] = {}
 
-
-def host_run_id() -> str | None:
-    """The id of the run this process logs into on another's behalf (``$ASSAY_RUN_ID``), or None."""
-    return os.environ.get(RUN_ID) or None
+__all__ = [
+    "RUN_ID",
+    "TRACKING_URI",
+    "absolute_uri",
+    "flush_all",
+    "handover",
+    "host_run",
+    "host_run_id",
+    "worker_environment",
+]
 
 
 def host_run(client: Callable[[], Client]) -> tuple[Client, RunInfo, RunBuffer] | None:
@@ -66,34 +75,6 @@ def host_run(client: Callable[[], Client]) -> tuple[Client, RunInfo, RunBuffer] 
             )
         found = _hosts[run_id] = (c, info, c.writer.buffer(run_id))
         return found
-
-
-def absolute_uri(uri: str) -> str:
-    """``uri`` with a local SQLite path made absolute (a worker may run in another directory)."""
-    if "://" not in uri:
-        return str(Path(uri).expanduser().resolve())
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and uri != prefix + ":memory:":
-        return prefix + str(Path(uri[len(prefix) :]).expanduser().resolve())
-    return uri
-
-
-def worker_environment(tracking_uri: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a worker process of the store ``tracking_uri``: ``base`` (default: this
-    process's) with the store made absolute and no host run yet (``handover`` names it)."""
-    env = dict(os.environ if base is None else base)
-    env.pop(RUN_ID, None)
-    env[TRACKING_URI] = absolute_uri(tracking_uri)
-    for key in ("ASSAY_HOME", "ASSAY_ARTIFACT_ROOT"):
-        value = env.get(key)
-        if value and "://" not in value:
-            env[key] = str(Path(value).expanduser().resolve())
-    return env
-
-
-def handover(run_id: str) -> dict[str, str]:
-    """The variables that make a worker log into ``run_id`` (set before any of its code runs)."""
-    return {RUN_ID: run_id}
 
 
 def flush_all() -> None:
