@@ -76,6 +76,8 @@ def team(tmp_path: Path) -> Iterator[Team]:
     )
     service.write_artifact(run.run_id, "a.txt", b"hello")
     service.set_tags(run.run_id, {"assay.notebook": "seg.ipynb"})  # as `assay run seg.ipynb` tags it
+    empty_nb = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+    service.write_artifact(run.run_id, "notebook/output.ipynb", empty_nb)
     second = service.create_run(exp.experiment_id, name="r2")
     owner_token = admin.list_tokens("olga")[0].token_id
     # The registry's share of "vision": a model with a version, an alias and a dataset its run used.
@@ -166,6 +168,7 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", "/notebooks"): {},
         ("GET", "/notebooks/view"): {"params": {"source": "seg.ipynb"}},
         ("GET", "/runs/{run_id}/notebook"): {},
+        ("GET", "/runs/{run_id}/notebook/html"): {},
         ("GET", "/notebooks/compare"): {"params": {"run": [team.run_id, team.run_id2]}},
         ("GET", "/models"): {},
         ("GET", "/models/{name}"): {},

@@ -52,13 +52,16 @@ def test_notebook_pages(sqlite_uri: str, tmp_path: Path) -> None:
         )
         assert "assay run" in good.text and "-p lr 0.2 -p model gb" in good.text
         executed = http.get(f"/runs/{second.info.run_id}/notebook").text
-        assert f"/runs/{second.info.run_id}/raw/notebook/output.html" in executed and 'sandbox=""' in executed
-        raw = http.get(f"/runs/{second.info.run_id}/raw/notebook/output.html")
-        assert (
-            raw.status_code == 200
-            and "score" in raw.text
-            and raw.headers["content-security-policy"] == "sandbox"
-        )
+        assert f"/runs/{second.info.run_id}/notebook/html" in executed and 'sandbox=""' in executed
+        for _ in range(2):  # rendered on the first view, then served from the cache
+            page = http.get(f"/runs/{second.info.run_id}/notebook/html")
+            assert (
+                page.status_code == 200 and page.text.startswith("<!DOCTYPE html>") and "score" in page.text
+            )
+            assert page.headers["content-security-policy"] == "sandbox"
+        download = http.get(f"/runs/{second.info.run_id}/notebook/html", params={"download": 1})
+        assert download.headers["content-disposition"] == f'attachment; filename="{second.info.run_id}.html"'
+        assert http.get(f"/runs/{first.info.run_id}/notebook/html").text != page.text
         assert "/notebook" in http.get(f"/runs/{first.info.run_id}").text
         compared = http.get(
             "/notebooks/compare", params={"run": [first.info.run_id, second.info.run_id]}

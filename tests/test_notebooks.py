@@ -200,8 +200,8 @@ def test_parameters_are_injected_logged_and_the_notebook_logs_into_the_run(
     assert [c["index"] for c in cells] == [0, 1, 2, 3] and {c["status"] for c in cells} == {"ok"}
     history = assay.get_metric_history(run.id, "notebook/cell_seconds")
     assert list(history.steps) == [0, 1, 2, 3]
-    html = Client().read_artifact(run.id, "notebook/output.html").decode()
-    assert html.startswith("<!DOCTYPE html>") and "float 2 b" in html
+    stored = {f.path for f in Client().list_artifacts(run.id, "notebook")}
+    assert stored == {f"notebook/{n}" for n in ("output.ipynb", "cells.json", "parameters.json")}
     assert nb.read_bytes() == before  # the input notebook is never modified
 
 
@@ -272,10 +272,12 @@ def test_a_notebook_without_a_parameters_cell_gets_them_injected_at_the_top(
     sqlite_uri: str, tmp_path: Path
 ) -> None:
     nb = notebook(tmp_path / "nb.ipynb", "print(alpha * 2)")
+    chosen = assay.set_experiment("chosen")
     run = assay.run_notebook(nb, {"alpha": 21})
     out = outputs(run.id)
     assert out["cells"][0]["metadata"]["tags"] == ["injected-parameters"]
     assert "42" in stdout_of(out) and run.params == {"alpha": "21"}
+    assert run.info.experiment_id == chosen.experiment_id  # set_experiment applies to notebooks too
 
 
 def test_rendering_to_html() -> None:
@@ -419,3 +421,13 @@ def test_assay_run_on_the_command_line(sqlite_uri: str, tmp_path: Path) -> None:
     single = runner.invoke(app, ["run", str(nb), "-p", "lr=2", "-o", str(out)])
     assert single.exit_code == 0 and "2.0" in stdout_of(json.loads(out.read_text()))
     assert os.path.exists(out)
+    run_id = single.output.split()[1]
+    page = tmp_path / "page.html"
+    html = runner.invoke(app, ["notebook", "html", run_id[:8], "-o", str(page)])
+    assert html.exit_code == 0 and f"wrote {page}" in html.output
+    assert page.read_text().startswith("<!DOCTYPE html>") and "2.0" in page.read_text()
+    client = Client()
+    plain_run = client.create_run(client.get_or_create_experiment("cli").experiment_id)
+    client.flush()
+    missing = runner.invoke(app, ["notebook", "html", plain_run.run_id])
+    assert missing.exit_code == 1 and "has no output notebook" in missing.output

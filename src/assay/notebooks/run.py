@@ -48,14 +48,16 @@ def run_notebook(
     against the schema of its ``parameters`` cell before any kernel starts (InvalidInput naming the
     problem and showing the schema), logged as the run's params (with the defaults), and injected as
     papermill does. ``assay.log_*`` calls inside the notebook log into the run. ``experiment``: by name
-    (default ``$ASSAY_EXPERIMENT``, else "Default"); ``name``: the run's (default: the notebook's stem).
+    (default: the one ``assay.set_experiment`` chose, else ``$ASSAY_EXPERIMENT``, else "Default");
+    ``name``: the run's (default: the notebook's stem).
 
     ``timeout`` bounds the whole execution and ``cell_timeout`` each cell, in seconds: a cell that passes
     one is interrupted and the run ends KILLED. ``kernel``: a Jupyter kernel name (default: the notebook's).
     ``cwd``: the kernel's working directory (default: this process's, as papermill). ``warm``: take the
     kernel from this process's pool of warm kernels (or from ``pool``), see ``assay.notebooks.warm``.
-    ``output``: also write the executed notebook there. The run keeps ``notebook/output.ipynb``,
-    ``notebook/output.html``, ``notebook/cells.json`` and the metric ``notebook/cell_seconds``.
+    ``output``: also write the executed notebook there. The run keeps ``notebook/output.ipynb`` (the UI
+    renders it when viewed; ``assay notebook html`` writes it as HTML), ``notebook/cells.json``,
+    ``notebook/parameters.json`` and the metric ``notebook/cell_seconds``.
 
     With ``check`` (the default) a run that ends FAILED or KILLED raises ``NotebookFailed`` (an
     ``AssayError``; its ``run`` is the ended run); else the run is returned whatever its status.
@@ -73,6 +75,7 @@ def run_notebook(
         progress=progress,
         tracking_uri=fluent.get_tracking_uri(),
         output=None if output is None else os.fspath(output),
+        experiment_id=None if experiment is not None else fluent.chosen_experiment_id(),
     )
     try:
         run, outcome = execute(launch, options, source)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from assay.entities import Run
 from assay.errors import AssayError, InvalidInput, NotFound
@@ -29,7 +29,8 @@ router = APIRouter(include_in_schema=False)
 
 TAG = "assay.notebook"
 OUTPUT = "notebook/output.ipynb"
-HTML = "notebook/output.html"
+#: Where executions before pages were rendered on view kept their HTML: served as it is when present.
+LEGACY_HTML = "notebook/output.html"
 #: Executions read per page (the newest).
 MAX_EXECUTIONS = 500
 
@@ -108,7 +109,39 @@ def executed_notebook(request: Request, run_id: str, svc: Svc) -> HTMLResponse:
     run = svc.tracking.get_run(run_id)
     if TAG not in run.tags:
         raise NotFound(f"run {run_id} is not a notebook execution")
-    return _page(request, "executed.html", svc, run=run, source=run.tags[TAG], html_path=HTML)
+    return _page(request, "executed.html", svc, run=run, source=run.tags[TAG])
+
+
+_rendered: list[Any] = []
+
+
+@router.get("/runs/{run_id}/notebook/html")
+def executed_notebook_html(run_id: str, svc: Svc, download: bool = False) -> Response:
+    """The executed notebook as one HTML page, rendered on its first view and kept (``RenderCache``), for
+    the frame of ``/runs/{run_id}/notebook``. Served with ``Content-Security-Policy: sandbox``: a notebook's
+    outputs are anyone-on-the-project's content and must not run script with the UI's origin."""
+    from assay.notebooks.render import RenderCache
+
+    run = svc.tracking.get_run(run_id)
+    if TAG not in run.tags:
+        raise NotFound(f"run {run_id} is not a notebook execution")
+    headers = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+    if download:
+        headers["Content-Disposition"] = f'attachment; filename="{run_id}.html"'
+    try:
+        data = svc.tracking.read_artifact(run_id, OUTPUT)
+    except NotFound:
+        try:  # an execution stored before pages were rendered on view
+            legacy = svc.tracking.read_artifact(run_id, LEGACY_HTML)
+            return Response(legacy, media_type="text/html", headers=headers)
+        except NotFound:
+            raise NotFound(
+                f"run {run_id} has no output notebook yet: it is written when the execution ends"
+            ) from None
+    if not _rendered:
+        _rendered.append(RenderCache())
+    page = _rendered[0].html(run_id, data)
+    return Response(page, media_type="text/html", headers=headers)
 
 
 def _cell_outputs(nb: dict[str, Any] | None) -> list[tuple[str, str]]:
