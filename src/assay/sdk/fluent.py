@@ -110,6 +110,11 @@ def set_experiment(name: str, project: str | None = None) -> Experiment:
     return exp
 
 
+def chosen_experiment_id() -> str | None:
+    """The experiment ``set_experiment`` chose for new runs of this process, or None if none was."""
+    return _state.experiment_id
+
+
 def _experiment_id(experiment: str | None) -> str:
     if experiment is not None:
         return set_experiment(experiment).experiment_id
