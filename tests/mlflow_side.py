@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MLFLOW_PYTHON = Path(os.environ.get("ASSAY_TEST_MLFLOW_PYTHON", str(ROOT / ".venv-mlflow" / "bin" / "python")))
+MLFLOW_PYTHON = Path(
+    os.environ.get("ASSAY_TEST_MLFLOW_PYTHON", str(ROOT / ".venv-mlflow" / "bin" / "python"))
+)
 
 
 def mlflow_python() -> Path:

@@ -143,9 +143,22 @@ ALLOWED: dict[str, set[str]] = {
     "notebooks": {"sdk", "bundle"},  # notebooks as tracked runs: papermill, kernels, templates
     "web": {"services", "bundle"},
     "ui": {"services", "web", "artifacts", "notebooks"},  # notebooks: the parameters schema (pure parsing)
-    "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts"},
+    # MLflow compatibility: its REST API over the services (mounted by server), and `assay import mlflow`
+    "mlflow": {"services", "bundle", "web", "api", "artifacts", "store", "sdk"},
+    "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts", "mlflow"},
     "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
-    "cli": {"services", "bundle", "sdk", "server", "artifacts", "store", "serving", "notebooks", "onnx"},
+    "cli": {
+        "services",
+        "bundle",
+        "sdk",
+        "server",
+        "artifacts",
+        "store",
+        "serving",
+        "notebooks",
+        "onnx",
+        "mlflow",
+    },
     "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
 }
