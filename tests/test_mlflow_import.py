@@ -1,0 +1,345 @@
+"""``assay import mlflow``: stores written by MLflow itself (3.17.2, its own venv), imported, then compared
+point by point with what MLflow reports about them.
+
+One MLflow process writes the same history into a file store and a SQLite store (experiments, nested runs,
+params, tags, metrics with several steps and explicit timestamps, a NaN, an artifact, a dataset input, a
+registered model with two versions and an alias, a run left RUNNING) and dumps MLflow's own view of each
+as JSON. The import is driven through the CLI, in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.mlflow_side import run_mlflow
+from typer.testing import CliRunner, Result
+
+from assay import bundle
+from assay.cli.main import app
+from assay.entities import RunStatus
+from assay.services import Services
+
+runner = CliRunner()
+
+#: Shared by the scripts below: MLflow's view of a store, as JSON.
+DUMP = """
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+def walk(client, run_id, path=None):
+    for f in client.list_artifacts(run_id, path):
+        if f.is_dir:
+            yield from walk(client, run_id, f.path)
+        else:
+            yield f.path
+
+def dump(uri, out):
+    client = MlflowClient(uri)
+    view = {"experiments": {}, "models": {}}
+    for e in client.search_experiments(view_type=ViewType.ALL):
+        runs = {}
+        for r in client.search_runs([e.experiment_id], run_view_type=ViewType.ALL):
+            i = r.info
+            runs[i.run_id] = {
+                "name": i.run_name, "status": i.status, "start": i.start_time, "end": i.end_time,
+                "params": r.data.params, "tags": r.data.tags,
+                "metrics": {
+                    k: [[m.step, m.timestamp, m.value] for m in client.get_metric_history(i.run_id, k)]
+                    for k in r.data.metrics
+                },
+                "artifacts": sorted(walk(client, i.run_id)),
+                "datasets": sorted(
+                    [d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}.get("mlflow.data.context")]
+                    for d in r.inputs.dataset_inputs
+                ),
+            }
+        view["experiments"][e.name] = runs
+    for m in client.search_registered_models():
+        versions = client.search_model_versions(f"name='{m.name}'")
+        view["models"][m.name] = {
+            "description": m.description or "", "tags": m.tags, "aliases": m.aliases,
+            "versions": {
+                str(v.version): {"run_id": v.run_id, "description": v.description or "", "tags": v.tags}
+                for v in versions
+            },
+        }
+    with open(out, "w") as f:
+        json.dump(view, f)
+"""
+
+WRITE = (
+    DUMP
+    + """
+import os, pathlib, tempfile
+import pandas as pd
+from mlflow.entities import Metric
+from sklearn.linear_model import LinearRegression
+import mlflow.sklearn
+
+T0 = 1_700_000_000_000
+
+def write(uri):
+    mlflow.set_tracking_uri(uri)
+    c = MlflowClient(uri)
+    vision = c.create_experiment("vision", tags={"team": "cv"})
+    nlp = c.create_experiment("nlp")
+    parent = c.create_run(vision, run_name="parent", start_time=T0).info.run_id
+    c.log_param(parent, "lr", "0.1")
+    c.log_param(parent, "layers", "3")
+    c.set_tag(parent, "team", "cv")
+    points = [Metric("loss", 1.0 / (s + 1), T0 + s * 10, s) for s in range(6)]
+    points += [Metric("acc", float("nan") if s == 2 else s / 10, T0 + s * 10 + 5, s) for s in range(4)]
+    c.log_batch(parent, metrics=points)
+    child = c.create_run(vision, run_name="child", tags={"mlflow.parentRunId": parent}, start_time=T0 + 1000)
+    child = child.info.run_id
+    c.log_metric(child, "loss", 0.5, timestamp=T0 + 1500, step=0)
+    c.log_metric(child, "loss", 0.4, timestamp=T0 + 1600, step=0)  # the same step twice
+    c.log_metric(child, "val/loss", 0.7, timestamp=T0 + 1700, step=3)
+    c.set_terminated(child, "FAILED", end_time=T0 + 2000)
+    folder = pathlib.Path(tempfile.mkdtemp())
+    (folder / "notes.txt").write_text("hello")
+    c.log_artifact(parent, str(folder / "notes.txt"), "docs")
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [0.1, 0.2, 0.3]})
+    with mlflow.start_run(run_id=parent):
+        data = mlflow.data.from_pandas(frame, source="s3://bucket/train.csv", name="train-set")
+        mlflow.log_input(data, context="training")
+        info = mlflow.sklearn.log_model(LinearRegression().fit(frame[["x"]], frame["y"]), name="model")
+    c.set_terminated(parent, "FINISHED", end_time=T0 + 3000)
+    running = c.create_run(nlp, run_name="still-running", start_time=T0 + 4000).info.run_id
+    c.log_metric(running, "x", 1.0, timestamp=T0 + 4100, step=1)
+    c.create_registered_model("reg", description="a model", tags={"k": "v"})
+    c.create_model_version("reg", info.model_uri, run_id=parent, description="first")
+    v2 = c.create_model_version("reg", info.model_uri, run_id=parent, tags={"stage": "b"})
+    c.set_registered_model_alias("reg", "champion", v2.version)
+
+for uri, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    write(uri)
+    dump(uri, out)
+"""
+)
+
+MORE = (
+    DUMP
+    + """
+T0 = 1_700_000_000_000
+uri, out = sys.argv[1], sys.argv[2]
+c = MlflowClient(uri)
+nlp = c.get_experiment_by_name("nlp").experiment_id
+running = c.search_runs([nlp], filter_string="attributes.run_name = 'still-running'")[0].info.run_id
+c.log_metric(running, "x", 2.0, timestamp=T0 + 4200, step=2)
+c.set_terminated(running, "FINISHED", end_time=T0 + 5000)
+new = c.create_run(nlp, run_name="later", start_time=T0 + 6000).info.run_id
+c.log_metric(new, "x", 3.0, timestamp=T0 + 6100, step=0)
+c.set_terminated(new, "KILLED", end_time=T0 + 7000)
+dump(uri, out)
+"""
+)
+
+MLFLOW_ENV = {"MLFLOW_ALLOW_FILE_STORE": "true", "GIT_PYTHON_REFRESH": "quiet"}
+
+
+def mlflow_script(script: str, *args: str, cwd: Path) -> None:
+    run_mlflow(f"import sys\nsys.argv[1:] = {list(args)!r}\n" + script, env=MLFLOW_ENV, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow process writes the history into ``mlruns/`` and ``mlflow.db``, with their JSON views."""
+    root = tmp_path_factory.mktemp("mlflow")
+    mlflow_script(
+        WRITE,
+        f"file://{root / 'mlruns'}",
+        str(root / "file-view.json"),
+        f"sqlite:///{root / 'mlflow.db'}",
+        str(root / "sqlite-view.json"),
+        cwd=root,
+    )
+    return root
+
+
+@pytest.fixture
+def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Services]]:
+    """A fresh assay store (its URI and services); RUNNING runs would be reaped at once if they could be."""
+    uri = str(tmp_path / "assay" / "assay.db")
+    monkeypatch.setenv("ASSAY_HEARTBEAT_TIMEOUT", "0")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("ASSAY_ARTIFACT_ROOT", raising=False)
+    bundle.reset()
+    yield uri, bundle.services(uri)
+    bundle.reset()
+
+
+def run_import(uri: str, *args: str, code: int = 0) -> Result:
+    result = runner.invoke(app, ["--tracking-uri", uri, "import", "mlflow", *args])
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def counts(result: Result) -> dict[str, tuple[int, int, int]]:
+    """The summary table: kind -> (imported, already present, skipped)."""
+    out = {}
+    for line in result.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 4 and cells[1].replace(",", "").isdigit():
+            out[cells[0]] = tuple(int(c.replace(",", "")) for c in cells[1:])
+    return out  # type: ignore[return-value]
+
+
+def _point(step: int, stamp: int, value: float) -> tuple[int, int, str]:
+    return (int(step), int(stamp), "nan" if math.isnan(value) else repr(float(value)))
+
+
+def assert_matches(view: dict[str, Any], s: Services) -> None:
+    """Everything MLflow reports is in assay: runs (ids, names, status, times, parents, params, tags,
+    every metric point), artifacts, datasets, models, versions and aliases."""
+    for exp_name, runs in view["experiments"].items():
+        if not runs:
+            continue
+        exp = s.tracking.get_experiment_by_name(exp_name)
+        assert exp is not None, exp_name
+        for run_id, want in runs.items():
+            got = s.tracking.get_run(run_id)
+            assert got.info.experiment_id == exp.experiment_id
+            assert got.info.name == want["name"]
+            assert got.info.status.value == want["status"]
+            assert got.info.start_time == want["start"]
+            assert got.info.end_time == want["end"]
+            assert got.info.parent_run_id == want["tags"].get("mlflow.parentRunId")
+            assert dict(got.params) == want["params"]
+            assert {k: v for k, v in got.tags.items() if k not in want["tags"]} == {
+                "mlflow.run_id": run_id,
+                "mlflow.experiment_id": got.tags["mlflow.experiment_id"],
+            }
+            assert {k: got.tags[k] for k in want["tags"]} == want["tags"]
+            assert set(got.metric_summaries) == set(want["metrics"])
+            for key, points in want["metrics"].items():
+                h = s.tracking.get_metric_history(run_id, key)
+                held = sorted(map(_point, h.steps.tolist(), h.timestamps.tolist(), h.values.tolist()))
+                assert held == sorted(_point(*p) for p in points), (run_id, key)
+            files = sorted(_files(s, run_id))
+            assert [f for f in files if not f.startswith("mlflow-models/")] == want["artifacts"]
+            used = sorted(
+                [u.dataset.name, u.dataset.digest, u.context] for u in s.registry.run_datasets(run_id)
+            )
+            assert used == want["datasets"]
+    for name, want in view["models"].items():
+        model = s.registry.get_model(name)
+        assert model.description == want["description"]
+        assert dict(model.tags) == want["tags"]
+        by_mlflow = {mv.tags["mlflow.version"]: mv for mv in s.registry.list_versions(name)}
+        assert set(by_mlflow) == set(want["versions"])
+        for number, wv in want["versions"].items():
+            mv = by_mlflow[number]
+            assert mv.run_id == wv["run_id"]
+            assert mv.description == wv["description"]
+            assert {k: mv.tags[k] for k in wv["tags"]} == wv["tags"]
+            assert mv.version == int(number)  # a new model numbers its versions as MLflow did
+            assert mv.flavor == "mlflow"
+        assert {a: by_mlflow[str(v)].version for a, v in want["aliases"].items()} == dict(model.aliases)
+
+
+def _files(s: Services, run_id: str, path: str | None = None) -> Iterator[str]:
+    for f in s.tracking.list_artifacts(run_id, path):
+        yield from _files(s, run_id, f.path) if f.is_dir else [f.path]
+
+
+def test_a_file_store_imports_as_mlflow_reports_it(written: Path, target: tuple[str, Services]) -> None:
+    uri, s = target
+    result = run_import(uri, str(written / "mlruns"))
+    view = json.loads((written / "file-view.json").read_text())
+    assert_matches(view, s)
+    table = counts(result)
+    runs = [r for exp in view["experiments"].values() for r in exp.values()]
+    assert table["runs"] == (len(runs), 0, 0)
+    points = sum(len(p) for r in runs for p in r["metrics"].values())
+    assert table["metric points"] == (points, 0, 0)
+    assert table["versions"] == (2, 0, 0)
+    assert table["artifacts"][0] >= 1
+
+
+def test_a_sqlite_store_imports_once_then_picks_up_what_is_new(
+    written: Path, target: tuple[str, Services], tmp_path: Path
+) -> None:
+    uri, s = target
+    db = tmp_path / "mlflow.db"
+    shutil.copy(written / "mlflow.db", db)  # this test adds to the store: work on a copy
+    source = f"sqlite:///{db}"
+    first = counts(run_import(uri, source))
+    view = json.loads((written / "sqlite-view.json").read_text())
+    assert_matches(view, s)
+
+    running = next(rid for rid, r in view["experiments"]["nlp"].items() if r["status"] == "RUNNING")
+    info = s.tracking.get_run_info(running)  # ASSAY_HEARTBEAT_TIMEOUT=0: a heartbeat would be stale
+    assert info.status is RunStatus.RUNNING and info.heartbeat_at is None
+
+    again = counts(run_import(uri, source))
+    assert all(c[0] == 0 for c in again.values()), again
+    assert again["runs"][1] == first["runs"][0]
+    assert again["metric points"][1] == first["metric points"][0]
+    assert_matches(view, s)  # nothing doubled
+
+    mlflow_script(MORE, source, str(tmp_path / "later.json"), cwd=written)
+    third = counts(run_import(uri, source))
+    assert third["runs"] == (1, first["runs"][0], 0)
+    assert third["metric points"][0] == 2  # the running run's new point and the new run's
+    assert_matches(json.loads((tmp_path / "later.json").read_text()), s)
+    assert s.tracking.get_run_info(running).status is RunStatus.FINISHED
+
+
+def test_dry_run_counts_and_writes_nothing(written: Path, target: tuple[str, Services]) -> None:
+    uri, s = target
+    table = counts(run_import(uri, f"sqlite:///{written / 'mlflow.db'}", "--dry-run"))
+    assert table["runs"][0] == 3 and table["metric points"][0] > 10 and table["versions"][0] == 2
+    assert list(s.tracking.search_runs(include_deleted=True)) == []
+    assert [e.name for e in s.tracking.list_experiments(include_deleted=True)] in ([], ["Default"])
+    assert s.registry.list_models() == []
+
+
+def test_experiment_picks_what_is_imported(written: Path, target: tuple[str, Services]) -> None:
+    uri, s = target
+    table = counts(run_import(uri, f"sqlite:///{written / 'mlflow.db'}", "--experiment", "nlp"))
+    assert table["runs"] == (1, 0, 0)
+    assert table["versions"][2] == 2  # their run is in "vision", not imported
+    assert s.tracking.get_experiment_by_name("vision") is None
+    result = run_import(uri, f"sqlite:///{written / 'mlflow.db'}", "--experiment", "nope", code=1)
+    assert "no MLflow experiment named 'nope'" in result.stderr
+
+
+def _refused(uri: str, s: Services, source: str, message: str) -> None:
+    result = run_import(uri, source, code=1)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert list(s.tracking.search_runs(include_deleted=True)) == []
+
+
+def test_a_database_that_is_not_mlflows_is_refused_before_writing(
+    tmp_path: Path, target: tuple[str, Services]
+) -> None:
+    uri, s = target
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE things (id INTEGER)")
+    _refused(uri, s, f"sqlite:///{other}", "is not an MLflow tracking database")
+    _refused(uri, s, f"sqlite:///{tmp_path / 'absent.db'}", "no such SQLite file")
+    _refused(uri, s, str(tmp_path), "is not an MLflow file store")
+
+
+def test_a_newer_schema_is_refused_before_writing(
+    written: Path, tmp_path: Path, target: tuple[str, Services]
+) -> None:
+    uri, s = target
+    db = tmp_path / "newer.db"
+    shutil.copy(written / "mlflow.db", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'fedcba987654'")
+    _refused(uri, s, f"sqlite:///{db}", "likely written by a newer MLflow")
