@@ -153,6 +153,9 @@ class NewRun:
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     parent_run_id: str | None = None
+    #: Whether the run's process sends heartbeats. A run made by a client that never does (MLflow's) is
+    #: created without one, so the reaper never marks it KILLED while it is merely quiet.
+    heartbeats: bool = True
 
 
 @dataclass(frozen=True, slots=True)

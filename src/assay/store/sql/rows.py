@@ -109,7 +109,7 @@ def run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
         "artifact_uri": artifact_uri,
         "lifecycle": Lifecycle.ACTIVE.value,
         "parent_run_id": r.parent_run_id,
-        "heartbeat_at": r.start_time,
+        "heartbeat_at": r.start_time if r.heartbeats else None,
         "params_doc": docs.pack_kv(r.params),
         "tags_doc": docs.pack_kv(r.tags),
         "metrics_doc": None,
