@@ -11,6 +11,7 @@ route cannot land without deciding its rule) and checks, in an app with auth on:
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,6 +152,16 @@ def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", f"{a}/tokens"): {"params": {"user": "olga"}},
         ("POST", f"{a}/tokens"): {"json": {"user": "olga"}},
         ("DELETE", f"{a}/tokens/{{token_id}}"): {},
+        ("DELETE", f"{a}/tokens"): {"params": {"user": "olga"}},
+        ("PUT", f"{a}/users/{{user}}/password"): {
+            "json": {"password": "a-new-password", "current_password": "not-the-current-one"}
+        },
+        ("GET", "/account"): {},
+        ("POST", "/account/tokens"): {"data": {"name": "from-the-walk"}},
+        ("POST", "/account/tokens/{token_id}/revoke"): {},
+        ("POST", "/account/password"): {
+            "data": {"current_password": "x", "new_password": "12345678", "confirm_password": "12345678"}
+        },
         ("GET", f"{a}/projects"): {},
         ("POST", f"{a}/projects"): {"json": {"name": "brand-new"}},
         ("GET", f"{a}/projects/{{project}}/members"): {},
@@ -224,6 +235,9 @@ ANY_USER = {
     ("GET", f"{API_PREFIX}/whoami"),
     ("GET", f"{API_PREFIX}/projects"),
     ("POST", f"{API_PREFIX}/projects"),
+    ("GET", "/account"),  # the caller's own user, projects and tokens
+    ("POST", "/account/tokens"),
+    ("POST", "/account/password"),
 }
 #: Reads: a viewer may make them. Every other route writes (or manages) and needs more.
 READS = {
@@ -342,6 +356,45 @@ def test_every_route_refuses_a_user_without_the_role(team: Team) -> None:
         assert len(team.service.get_metric_history(team.run_id, "loss")) == 2
 
 
+def test_scoped_tokens_of_an_admin_hold_only_their_scope(team: Team) -> None:
+    """An admin's read-only token reads like a viewer and writes nothing; an admin's token scoped to
+    another project is refused in "vision" like a non-member: no admin power survives the scope."""
+    admin = team.access.scoped()
+    read_only = admin.create_token("ro", user="root", read_only=True).secret
+    elsewhere = admin.create_token("other", user="root", project="otto-space").secret
+    with _client(team) as client:
+        bad: list[str] = []
+        for route in _routes(client.app):  # type: ignore[arg-type]
+            if route in ANY_USER:
+                continue
+            r = _request(client, team, route, elsewhere)
+            if not _is_error(r, 403, "PERMISSION_DENIED"):
+                bad.append(f"{route} with a token of another project: HTTP {r.status_code} {r.text[:160]}")
+            read = route[0] == "GET" or route in READS
+            admin_only = "/users" in route[1] or "/tokens" in route[1]
+            r = _request(client, team, route, read_only)
+            if read and not admin_only:
+                if r.status_code >= 400:
+                    bad.append(f"{route} read-only: a read, refused with HTTP {r.status_code} {r.text[:160]}")
+            elif not _is_error(r, 403, "PERMISSION_DENIED"):
+                bad.append(f"{route} read-only: a write, answered HTTP {r.status_code} {r.text[:160]}")
+        assert not bad, "\n".join(bad)
+        for token in (read_only, elsewhere):
+            r = _request(client, team, ("POST", f"{API_PREFIX}/projects"), token)
+            assert _is_error(r, 403, "PERMISSION_DENIED") and "unscoped token" in r.text
+            r = _request(client, team, ("POST", f"{API_PREFIX}/tokens"), token)
+            assert _is_error(r, 403, "PERMISSION_DENIED")
+        r = _request(client, team, ("POST", f"{API_PREFIX}/runs/{{run_id}}/params"), read_only)
+        assert "viewer" in r.json()["error"]["message"]
+        # In its own project, the scoped admin token keeps its (owner) role.
+        ok = client.get(
+            f"{API_PREFIX}/projects/otto-space/members", headers={"Authorization": f"Bearer {elsewhere}"}
+        )
+        assert ok.status_code == 200
+    run = team.service.get_run(team.run_id)
+    assert run.info.status.value == "RUNNING" and dict(run.params) == {"lr": "0.1"}
+
+
 def test_a_refusal_says_what_is_missing_and_how_to_get_it(team: Team) -> None:
     with _client(team) as client:
         r = _request(client, team, ("POST", f"{API_PREFIX}/runs/{{run_id}}/params"), team.tokens["vic"])
@@ -419,19 +472,32 @@ def test_tokens_are_stored_hashed(team: Team) -> None:
         assert secret.split("_")[2] not in stored
 
 
-def test_browsers_sign_in_with_a_cookie(team: Team) -> None:
+def _sign_in(client: TestClient, name: str, password: str, target: str = "/") -> httpx.Response:
+    """Post the sign-in form as a browser would: with the CSRF token the form page carries."""
+    form = client.get("/login").text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form)
+    assert token is not None, form
+    data = {"username": name, "password": password, "next": target, "csrf": token.group(1)}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def test_browsers_sign_in_with_a_password(team: Team) -> None:
+    team.access.scoped().set_password("correct horse", "vic")
     with _client(team) as client:
         r = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
-        r = client.post("/login", data={"token": "assay_bad", "next": "/"}, follow_redirects=False)
-        assert r.status_code == 303 and "error=" in r.headers["location"]
-        r = client.post(
-            "/login", data={"token": team.tokens["vic"], "next": "//evil.example"}, follow_redirects=False
-        )
+        r = _sign_in(client, "vic", "wrong horse")
+        assert r.status_code == 401 and "wrong user name or password" in r.text
+        r = _sign_in(client, "vic", "correct horse", "//evil.example")
         assert r.status_code == 303 and r.headers["location"] == "/"
         cookie = r.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert cookie.startswith("assay_session=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        age = re.search(r"Max-Age=(\d+)", cookie)
+        assert age and 43_000 < int(age.group(1)) <= 43_200 and "Secure" not in cookie  # 12 h, plain http
         assert "segmentation" in client.get("/", headers={"Accept": "text/html"}).text
+        # The session is a browser's only: the form post without the page's CSRF token is refused.
+        r = client.post("/account/tokens", data={"name": "x"})
+        assert _is_error(r, 403, "PERMISSION_DENIED") and "CSRF" in r.text
 
 
 _MSGPACK = {"Content-Type": wire.MSGPACK}
@@ -480,12 +546,11 @@ def test_the_run_page_reads_a_diff_named_by_a_tag_only_with_the_callers_role(tea
 )
 def test_login_never_redirects_to_another_site(team: Team, target: str) -> None:
     """Issue 8, item 9: ``next=/\\evil.com`` redirected there (browsers read the backslash as a slash)."""
+    team.access.scoped().set_password("correct horse", "vic")
     with _client(team) as client:
-        r = client.post("/login", data={"token": team.tokens["vic"], "next": target}, follow_redirects=False)
+        r = _sign_in(client, "vic", "correct horse", target)
         assert r.status_code == 303 and r.headers["location"] == "/"
-        r = client.post(
-            "/login", data={"token": team.tokens["vic"], "next": "/runs/x?y=1"}, follow_redirects=False
-        )
+        r = _sign_in(client, "vic", "correct horse", "/runs/x?y=1")
         assert r.headers["location"] == "/runs/x?y=1"
 
 

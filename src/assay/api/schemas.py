@@ -323,11 +323,29 @@ class ErrorBody(Out):
 class CreateUser(Body):
     name: str
     is_admin: bool = False
+    password: str | None = Field(default=None, description="to sign in to the web UI (8+ characters)")
+
+
+class SetPassword(Body):
+    password: str = Field(description="the new password (8 to 1024 characters)")
+    current_password: str | None = Field(
+        default=None, description="your current one, when changing your own (not when an admin resets)"
+    )
 
 
 class CreateToken(Body):
     name: str = Field(default="default", min_length=1, max_length=128)
     user: str | None = Field(default=None, description="another user's name (admins only)")
+    expires: str | None = Field(
+        default=None,
+        description="lifetime such as 90d, 30d, 12h or never (default: the server's maximum, else never)",
+    )
+    read_only: bool = Field(default=False, description="the token reads only: at most viewer anywhere")
+    project: str | None = Field(default=None, description="the token holds roles in this project only")
+
+
+class RevokedCount(Out):
+    revoked: int
 
 
 class CreateProject(Body):
@@ -358,6 +376,10 @@ class TokenOut(Out):
     name: str
     created_at: int
     revoked_at: int | None
+    expires_at: int | None = None
+    last_used_at: int | None = Field(default=None, description="recorded about once a minute")
+    read_only: bool = False
+    project: str | None = None
 
     def entity(self) -> ApiToken:
         return ApiToken(**self.model_dump())

@@ -75,6 +75,7 @@ app.add_typer(team.admin_app, name="admin")
 app.add_typer(team.token_app, name="token")
 app.add_typer(team.projects_app, name="projects")
 app.command("whoami")(team.whoami)
+app.command("passwd")(team.passwd)
 notebook.register(app)
 
 

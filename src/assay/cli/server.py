@@ -61,12 +61,34 @@ def server(
         bool,
         typer.Option("--auth", help="Require an API token on every route, even on loopback."),
     ] = False,
+    max_token_days: Annotated[
+        float | None,
+        typer.Option(
+            "--max-token-days",
+            envvar="ASSAY_MAX_TOKEN_DAYS",
+            min=0.0001,
+            help="No API token lives longer than this (and new ones live this long unless asked for less); "
+            "default: tokens may never expire.",
+            show_default=False,
+        ),
+    ] = None,
+    session_lifetime: Annotated[
+        str | None,
+        typer.Option(
+            "--session-lifetime",
+            envvar="ASSAY_SESSION_LIFETIME",
+            metavar="LIFETIME",
+            help="How long a browser sign-in lasts, e.g. 12h (the default), 30m, 7d.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the tracking API; clients log to it with ASSAY_TRACKING_URI=http://HOST:PORT (and, in team
     mode, ASSAY_TRACKING_TOKEN from `assay admin create-user` or `assay token create`)."""
-    from assay.server.main import serve
+    from assay.server.main import access_policy, serve
 
-    serve(_store(ctx, store), artifacts, host, port, workers, auth=auth)
+    policy = access_policy(max_token_days, session_lifetime)
+    serve(_store(ctx, store), artifacts, host, port, workers, auth=auth, policy=policy)
 
 
 def ui(

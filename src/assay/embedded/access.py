@@ -1,10 +1,14 @@
-"""Team mode in-process: ``AccessService`` (token authentication and the role rules, the
+"""Team mode in-process: ``AccessService`` (token and session authentication and the role rules, the
 ``Authorizer`` over the store's tables) and ``ScopedAccess`` (``Access`` for one caller).
 
 Tokens are ``assay_<id>_<secret>``: the id finds the record, the secret's SHA-256 is compared in constant
-time. Authenticated callers are cached for ``cache_ttl`` seconds (2 by default) so a logging client's
-batches cost no extra query; a revocation or role change made in this process clears the cache at once,
-one made through another server process takes effect within the TTL.
+time. A token may expire (``AccessPolicy.max_token_days`` caps every lifetime) and may be scoped
+(read-only, one project): its principal's roles are capped when it is authenticated, so every check
+downstream sees the capped roles. Authenticated callers are cached for ``cache_ttl`` seconds (2 by
+default), never past the token's or session's expiry, so a logging client's batches cost no extra query;
+a revocation, logout, password or role change made in this process clears the cache at once, one made
+through another server process takes effect within the TTL. Token uses are noted in memory and written
+about once a minute (``UsageRecorder``). Passwords and browser sessions: ``assay.embedded.logins``.
 """
 
 from __future__ import annotations
@@ -20,16 +24,23 @@ from collections.abc import Iterable
 from assay.access import (
     DEFAULT_PROJECT,
     LOCAL_ADMIN,
+    AccessPolicy,
     ApiToken,
     Member,
+    NewSession,
     NewToken,
     Principal,
     Project,
     Role,
+    TokenScope,
     User,
+    scoped_principal,
 )
+from assay.embedded.logins import Logins
+from assay.embedded.token_usage import UsageRecorder
 from assay.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from assay.services.access import Access, Authorizer, check_name
+from assay.fmt import fmt_datetime
+from assay.services.access import Access, Authorizer, check_name, check_password
 from assay.services.tracking import now_ms
 from assay.store.sql.access import AccessStore
 
@@ -51,9 +62,14 @@ def _sha256(secret: str) -> str:
 class AccessService(Authorizer):
     """Authentication and authorization over the tables of ``store`` (see the module docstring)."""
 
-    def __init__(self, store: AccessStore, cache_ttl: float = 2.0) -> None:
+    def __init__(
+        self, store: AccessStore, cache_ttl: float = 2.0, policy: AccessPolicy | None = None
+    ) -> None:
         self.store = store
         self.cache_ttl = cache_ttl
+        self.policy = policy or AccessPolicy.from_env()
+        self.logins = Logins(store, self.policy)
+        self.usage = UsageRecorder(store.record_last_used, interval=60.0)
         self._lock = threading.Lock()
         self._callers: dict[str, tuple[float, Principal]] = {}
         # A run or experiment never changes project, so these never go stale.
@@ -61,20 +77,41 @@ class AccessService(Authorizer):
         self._experiment_projects: dict[str, int] = {}
         self._project_names: dict[int, str] = {}
 
+    def use_policy(self, policy: AccessPolicy) -> None:
+        """Sign-in and token rules from now on (failure counts start over)."""
+        self.policy = policy
+        self.logins = Logins(self.store, policy)
+
     # ---- authentication --------------------------------------------------------------------------------
 
     def has_users(self) -> bool:
         return self.store.count_users() > 0
 
     def cached(self, token: str) -> Principal | None:
-        """The caller of ``token`` if it was authenticated less than ``cache_ttl`` ago (no I/O)."""
+        """The caller of ``token`` (or session secret) if it was authenticated less than ``cache_ttl``
+        ago and has not expired since (no I/O)."""
         hit = self._callers.get(token)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         return None
 
+    def _remember(self, credential: str, principal: Principal, expires_at: int | None) -> None:
+        until = time.monotonic() + self.cache_ttl
+        if expires_at is not None:
+            until = min(until, time.monotonic() + (expires_at - now_ms()) / 1000)
+        with self._lock:
+            if len(self._callers) > 10_000:
+                self._callers.clear()
+            self._callers[credential] = (until, principal)
+
+    def _principal(self, user: User, scope: TokenScope | None) -> Principal:
+        """``user`` with their roles, capped by a token's ``scope``."""
+        every = [p.project_id for p in self.store.list_projects()] if scope and user.is_admin else []
+        return scoped_principal(user, self.store.roles_of(user.user_id), scope, every)
+
     def authenticate(self, token: str) -> Principal:
-        """The caller a bearer token belongs to; Unauthenticated for a malformed, unknown or revoked one."""
+        """The caller a bearer token belongs to; Unauthenticated for a malformed, unknown, revoked or
+        expired one."""
         hit = self.cached(token)
         if hit is not None:
             return hit
@@ -85,33 +122,63 @@ class AccessService(Authorizer):
                 "pass the one `assay token create` printed"
             )
         found = self.store.token_owner(m.group(1))
-        if found is None or not hmac.compare_digest(found[0], _sha256(m.group(2))):
+        if found is None or not hmac.compare_digest(found.secret_sha256, _sha256(m.group(2))):
             raise Unauthenticated("unknown token: create one with `assay token create`")
-        if found[1] is not None:
+        if found.revoked_at is not None:
             raise Unauthenticated(
                 f"token {m.group(1)} was revoked: create a new one with `assay token create`"
             )
-        user = found[2]
-        principal = Principal(user, self.store.roles_of(user.user_id))
-        with self._lock:
-            if len(self._callers) > 10_000:
-                self._callers.clear()
-            self._callers[token] = (time.monotonic() + self.cache_ttl, principal)
+        now = now_ms()
+        if found.expires_at is not None and found.expires_at <= now:
+            raise Unauthenticated(
+                f"token {m.group(1)} expired at {fmt_datetime(found.expires_at)}: create a new one with "
+                "`assay token create` (or on your account page in the web UI)"
+            )
+        principal = self._principal(found.user, found.scope)
+        self.usage.touch(m.group(1), now)
+        self._remember(token, principal, found.expires_at)
         return principal
 
+    def login(self, name: str, password: str, address: str) -> NewSession:
+        return self.logins.login(name, password, address)
+
+    def authenticate_session(self, secret: str) -> Principal:
+        hit = self.cached(secret)
+        if hit is not None:
+            return hit
+        user, expires_at = self.logins.session_user(secret)
+        principal = Principal(user, self.store.roles_of(user.user_id))
+        self._remember(secret, principal, expires_at)
+        return principal
+
+    def end_session(self, secret: str) -> None:
+        self.logins.end_session(secret)
+        self.forget_callers()
+
     def forget_callers(self) -> None:
-        """Drop cached callers, after a revocation or a role change."""
+        """Drop cached callers, after a revocation, a logout, a password or a role change."""
         with self._lock:
             self._callers.clear()
 
-    def issue_token(self, user: User, name: str = "default") -> NewToken:
+    def issue_token(
+        self, user: User, name: str = "default", expires: str | None = None, scope: TokenScope | None = None
+    ) -> NewToken:
+        """A token for ``user`` living ``expires`` (None: the policy's default), within the policy's cap."""
+        lifetime = self.policy.token_lifetime_s(expires)
         token_id, secret = secrets.token_hex(8), secrets.token_hex(32)
-        record = self.store.add_token(user, token_id, name, _sha256(secret), now_ms())
+        now = now_ms()
+        expires_at = None if lifetime is None else now + int(lifetime * 1000)
+        record = self.store.add_token(user, token_id, name, _sha256(secret), now, expires_at, scope)
         return NewToken(record, f"assay_{token_id}_{secret}")
 
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken:
+    def create_user(self, name: str, is_admin: bool = False, password: str | None = None) -> NewToken:
         """A new user and their first token (what ``assay admin create-user`` does)."""
-        user = self.store.create_user(check_name(name, "user"), is_admin, now_ms())
+        check_name(name, "user")
+        if password is not None:
+            check_password(password)
+        user = self.store.create_user(name, is_admin, now_ms())
+        if password is not None:
+            self.logins.set_password(user, password)
         return self.issue_token(user, "first")
 
     # ---- authorization ---------------------------------------------------------------------------------
@@ -195,14 +262,41 @@ class ScopedAccess(Access):
 
     def _admin(self, action: str) -> None:
         if not self.caller.is_admin:
+            if self.caller.user.is_admin and self.caller.scope is not None:
+                raise PermissionDenied(
+                    f"{action} needs an admin's unscoped token; this one is {self.caller.scope.describe()}"
+                )
             raise PermissionDenied(f"{action} needs an admin; user {self.caller.name!r} is not one")
+
+    def _unscoped(self, action: str) -> None:
+        """Refuse a scoped token what could widen its reach (new tokens, projects, passwords)."""
+        if self.caller.scope is not None:
+            raise PermissionDenied(
+                f"{action} needs an unscoped token (or the web UI); this one is {self.caller.scope.describe()}"
+            )
+
+    def _writes(self, action: str) -> None:
+        if self.caller.read_only:
+            raise PermissionDenied(
+                f"this token is read-only: {action} needs a token made without --read-only"
+            )
 
     def whoami(self) -> User:
         return self.caller.user
 
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken:
+    def create_user(self, name: str, is_admin: bool = False, password: str | None = None) -> NewToken:
         self._admin("creating users")
-        return self.service.create_user(name, is_admin)
+        return self.service.create_user(name, is_admin, password)
+
+    def set_password(self, password: str, user: str | None = None, current: str | None = None) -> None:
+        """The caller's own password (the current one must match), or an admin resetting another's."""
+        self._unscoped("changing a password")
+        target = self._target_user(user, "setting a password")
+        check_password(password)
+        if target.user_id == self.caller.user.user_id:
+            self.service.logins.check_current(target, current)
+        self.service.logins.set_password(target, password)
+        self.service.forget_callers()
 
     def list_users(self) -> list[User]:
         self._admin("listing users")
@@ -217,17 +311,39 @@ class ScopedAccess(Access):
         self._admin(f"{action} for another user")
         return self.store.get_user(user)
 
-    def create_token(self, name: str = "default", user: str | None = None) -> NewToken:
+    def create_token(
+        self,
+        name: str = "default",
+        user: str | None = None,
+        expires: str | None = None,
+        read_only: bool = False,
+        project: str | None = None,
+    ) -> NewToken:
         if not name or len(name) > 128:
             raise InvalidInput("a token's name is 1 to 128 characters")
-        return self.service.issue_token(self._target_user(user, "creating a token"), name)
+        self._unscoped("creating tokens")
+        target = self._target_user(user, "creating a token")
+        scope = None
+        if read_only or project is not None:
+            pid = None
+            if project is not None:
+                pid = self.store.get_project(project).project_id
+                if not target.is_admin and pid not in self.store.roles_of(target.user_id):
+                    raise InvalidInput(
+                        f"user {target.name!r} has no role in project {project!r}: a token scoped to it "
+                        "could do nothing (ask an owner for a role first)"
+                    )
+            scope = TokenScope(read_only, pid, project)
+        return self.service.issue_token(target, name, expires, scope)
 
     def list_tokens(self, user: str | None = None) -> list[ApiToken]:
+        self.service.usage.flush()  # this process's uses show at once
         if user is None and self.caller.is_admin and self.caller.user.user_id == 0:
             return self.store.list_tokens(None)
         return self.store.list_tokens(self._target_user(user, "listing tokens"))
 
     def revoke_token(self, token_id: str) -> ApiToken:
+        self._writes("revoking tokens")
         token = self.store.get_token(token_id)
         if token.user != self.caller.name:
             self._admin("revoking another user's token")
@@ -235,8 +351,16 @@ class ScopedAccess(Access):
         self.service.forget_callers()
         return self.store.get_token(token_id)
 
+    def revoke_tokens(self, user: str | None = None) -> int:
+        self._writes("revoking tokens")
+        target = self._target_user(user, "revoking tokens")
+        n = self.store.revoke_tokens_of(target.user_id, now_ms())
+        self.service.forget_callers()
+        return n
+
     def create_project(self, name: str) -> Project:
         """A new project; a caller who is a user becomes its owner."""
+        self._unscoped("creating projects")
         project = self.store.create_project(check_name(name, "project"), now_ms())
         if self.caller.user.user_id != 0:
             self.store.set_member(project.project_id, self.caller.user.user_id, Role.OWNER)

@@ -33,16 +33,32 @@ class RemoteAccess(Access):
     def whoami(self) -> User:
         return self._fetch(s.UserOut, "/whoami").entity()
 
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken:
-        body = {"name": name, "is_admin": is_admin}
+    def create_user(self, name: str, is_admin: bool = False, password: str | None = None) -> NewToken:
+        body = {"name": name, "is_admin": is_admin, "password": password}
         return self._fetch(s.NewTokenOut, "/users", "POST", json=body).entity()
 
     def list_users(self) -> list[User]:
         return [u.entity() for u in self._fetch(s.UserList, "/users").users]
 
-    def create_token(self, name: str = "default", user: str | None = None) -> NewToken:
-        body = {"name": name, "user": user}
+    def set_password(self, password: str, user: str | None = None, current: str | None = None) -> None:
+        name = user if user is not None else self.whoami().name
+        body = {"password": password, "current_password": current}
+        check(self._http.request("PUT", f"{API}/users/{segment(name, 'user')}/password", json=body))
+
+    def create_token(
+        self,
+        name: str = "default",
+        user: str | None = None,
+        expires: str | None = None,
+        read_only: bool = False,
+        project: str | None = None,
+    ) -> NewToken:
+        body = {"name": name, "user": user, "expires": expires, "read_only": read_only, "project": project}
         return self._fetch(s.NewTokenOut, "/tokens", "POST", json=body).entity()
+
+    def revoke_tokens(self, user: str | None = None) -> int:
+        params = {} if user is None else {"user": user}
+        return self._fetch(s.RevokedCount, "/tokens", "DELETE", params=params).revoked
 
     def list_tokens(self, user: str | None = None) -> list[ApiToken]:
         params = {} if user is None else {"user": user}

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from assay import bundle
+from assay.access import AccessPolicy, parse_lifetime
 from assay.errors import InvalidInput, InvalidState
 from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
@@ -51,6 +52,16 @@ def app_from_env() -> FastAPI:
     return create_app(services, owns_services=True, auth=os.environ.get(_AUTH_ENV) == "1")
 
 
+def access_policy(max_token_days: float | None, session_lifetime: str | None) -> AccessPolicy:
+    """The sign-in and token rules of ``assay server --max-token-days N --session-lifetime 12h``."""
+    if max_token_days is not None and not max_token_days > 0:
+        raise InvalidInput(f"--max-token-days must be a positive number of days, got {max_token_days}")
+    seconds = parse_lifetime(session_lifetime, "--session-lifetime") if session_lifetime else None
+    if session_lifetime and seconds is None:
+        raise InvalidInput("--session-lifetime cannot be never: give a lifetime such as 12h")
+    return AccessPolicy(max_token_days, seconds or AccessPolicy().session_lifetime_s)
+
+
 def is_loopback(host: str) -> bool:
     """Whether binding ``host`` keeps the server to this machine (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
@@ -82,15 +93,21 @@ def serve(
     workers: int = 1,
     access_log: bool = False,
     auth: bool = False,
+    policy: AccessPolicy | None = None,
 ) -> None:
     """Serve the API for ``store_uri`` on ``host:port`` until interrupted (blocks).
 
     Auth (a bearer token on every route) is on with ``auth`` and whenever ``host`` is not loopback.
     The access log is off by default: each logging client posts a batch every few tens of milliseconds.
+    ``policy`` (token lifetimes, sign-in sessions) reaches every worker through the environment.
     """
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}")
     auth = auth or not is_loopback(host)
+    if policy is not None:
+        if policy.max_token_days is not None:
+            os.environ[AccessPolicy.MAX_TOKEN_DAYS_ENV] = repr(policy.max_token_days)
+        os.environ[AccessPolicy.SESSION_LIFETIME_ENV] = f"{policy.session_lifetime_s}s"
     services = build_services(store_uri, artifacts, workers)
     try:
         if auth:

@@ -1,8 +1,9 @@
 """Team routes: who am I, users (admins), API tokens, projects and their members.
 
 Each route calls ``Access`` as the request's caller (``svc.access``), which checks the rights:
-admins manage users; everyone manages their own tokens and creates projects (becoming their owner);
-owners manage a project's members.
+admins manage users and reset passwords; everyone manages their own tokens and password and creates
+projects (becoming their owner); owners manage a project's members. Browsers sign in at /login
+(``assay.ui.account``); these routes take bearer tokens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from assay.api.schemas import (
     NewTokenOut,
     ProjectList,
     ProjectOut,
+    RevokedCount,
     SetMember,
+    SetPassword,
     TokenList,
     TokenOut,
     UserList,
@@ -43,8 +46,15 @@ def list_users(svc: Svc) -> UserList:
 
 @router.post("/users", status_code=201)
 def create_user(body: CreateUser, svc: Svc) -> NewTokenOut:
-    """A new user with a first token, shown once (admins only)."""
-    return NewTokenOut.of(svc.access.create_user(body.name, body.is_admin))
+    """A new user with a first token, shown once, and a password if given (admins only)."""
+    return NewTokenOut.of(svc.access.create_user(body.name, body.is_admin, body.password))
+
+
+@router.put("/users/{user}/password", status_code=204)
+def set_password(user: str, body: SetPassword, svc: Svc) -> None:
+    """Change your own password (``current_password`` must match) or reset another's (admins); every
+    browser session of that user ends."""
+    svc.access.set_password(body.password, user, body.current_password)
 
 
 @router.get("/tokens")
@@ -55,8 +65,16 @@ def list_tokens(svc: Svc, user: str | None = None) -> TokenList:
 
 @router.post("/tokens", status_code=201)
 def create_token(body: CreateToken, svc: Svc) -> NewTokenOut:
-    """A new token for the caller (for another user: admins only); the secret is shown once."""
-    return NewTokenOut.of(svc.access.create_token(body.name, body.user))
+    """A new token for the caller (for another user: admins only); the secret is shown once. ``expires``
+    is capped by the server's maximum; a scoped token is read-only and/or limited to one project."""
+    made = svc.access.create_token(body.name, body.user, body.expires, body.read_only, body.project)
+    return NewTokenOut.of(made)
+
+
+@router.delete("/tokens")
+def revoke_all_tokens(svc: Svc, user: str | None = None) -> RevokedCount:
+    """Revoke every token of the caller (of ``user``: admins only); they stop working at once."""
+    return RevokedCount(revoked=svc.access.revoke_tokens(user))
 
 
 @router.delete("/tokens/{token_id}")

@@ -17,13 +17,14 @@ from collections.abc import Iterable
 from assay.access import (
     ApiToken,
     Member,
+    NewSession,
     NewToken,
     Principal,
     Project,
     Role,
     User,
 )
-from assay.errors import InvalidInput
+from assay.errors import InvalidInput, Unauthenticated
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
@@ -38,31 +39,73 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+#: Passwords shorter than this are refused (length matters more than composition rules).
+MIN_PASSWORD = 8
+#: Longer ones too: hashing a megabyte per attempt would be a cheap way to load the server.
+MAX_PASSWORD = 1024
+
+
+def check_password(password: str) -> str:
+    """A new password: 8 to 1024 characters."""
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters long: choose a longer one "
+            "(a few unrelated words make a good one)"
+        )
+    return password
+
+
+class LoginLocked(Unauthenticated):
+    """Sign-ins for this user or from this address failed too often lately: refused for a while, even
+    with the right password (the message says for how long)."""
+
+
 class Access(ABC):
     """The people-facing operations of team mode, as one caller. Thread-safe.
 
     Creating and listing users needs an admin; managing a project's members needs its owner; listing
     members needs a viewer; anyone may create a project (and owns it). Refusals raise ``PermissionDenied``,
     unknown names ``NotFound``, invalid names ``InvalidInput``; removing a project's last owner ``Conflict``.
+    A caller authenticated by a scoped token (read-only, or one project) may not create projects, tokens
+    or passwords, and a read-only one changes nothing at all.
     """
 
     @abstractmethod
     def whoami(self) -> User: ...
 
     @abstractmethod
-    def create_user(self, name: str, is_admin: bool = False) -> NewToken: ...
+    def create_user(self, name: str, is_admin: bool = False, password: str | None = None) -> NewToken:
+        """A user (with a password to sign in to the UI, if given) and their first token."""
 
     @abstractmethod
     def list_users(self) -> list[User]: ...
 
     @abstractmethod
-    def create_token(self, name: str = "default", user: str | None = None) -> NewToken: ...
+    def set_password(self, password: str, user: str | None = None, current: str | None = None) -> None:
+        """Set the caller's password (``current`` must match the one they have), or, for an admin,
+        ``user``'s; every browser session of that user ends."""
+
+    @abstractmethod
+    def create_token(
+        self,
+        name: str = "default",
+        user: str | None = None,
+        expires: str | None = None,
+        read_only: bool = False,
+        project: str | None = None,
+    ) -> NewToken:
+        """A token living ``expires`` (``90d``, ``12h``, ``never``; None: the server's default), optionally
+        read-only and/or limited to ``project``; ``InvalidInput`` beyond the server's maximum lifetime."""
 
     @abstractmethod
     def list_tokens(self, user: str | None = None) -> list[ApiToken]: ...
 
     @abstractmethod
     def revoke_token(self, token_id: str) -> ApiToken: ...
+
+    @abstractmethod
+    def revoke_tokens(self, user: str | None = None) -> int:
+        """Revoke every live token of the caller (another user's: admins); how many were."""
 
     @abstractmethod
     def create_project(self, name: str) -> Project: ...
@@ -91,7 +134,22 @@ class Authorizer(ABC):
 
     @abstractmethod
     def authenticate(self, token: str) -> Principal:
-        """The caller ``token`` belongs to; ``Unauthenticated`` for a malformed, unknown or revoked token."""
+        """The caller ``token`` belongs to (its roles capped by the token's scope); ``Unauthenticated``
+        for a malformed, unknown, revoked or expired token, saying which and how to get a new one."""
+
+    @abstractmethod
+    def login(self, name: str, password: str, address: str) -> NewSession:
+        """A browser session for ``name`` if ``password`` is theirs; ``Unauthenticated`` if not (one
+        message for a wrong password and an unknown user), ``LoginLocked`` after too many failures for
+        the user or from ``address`` (the client's IP address)."""
+
+    @abstractmethod
+    def authenticate_session(self, secret: str) -> Principal:
+        """The caller a session cookie belongs to; ``Unauthenticated`` once it expired or ended."""
+
+    @abstractmethod
+    def end_session(self, secret: str) -> None:
+        """Log out: the session stops working at once (an unknown one is ignored)."""
 
     @abstractmethod
     def has_users(self) -> bool:
@@ -99,7 +157,8 @@ class Authorizer(ABC):
 
     @abstractmethod
     def cached(self, token: str) -> Principal | None:
-        """The caller of ``token`` if it was authenticated moments ago, without I/O; else None."""
+        """The caller of ``token`` (or session secret) if it was authenticated moments ago, without I/O;
+        else None. Never past the token's or session's expiry."""
 
     @abstractmethod
     def project_of_run(self, run_id: str) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.ui import models, notebooks, views
+from assay.ui import account, models, notebooks, views
 
 router = APIRouter(include_in_schema=False)
 router.include_router(views.router)
 router.include_router(models.router)
 router.include_router(notebooks.router)
+router.include_router(account.router)
 
 __all__ = ["router"]

@@ -12,13 +12,12 @@ import mimetypes
 import posixpath
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from assay.artifacts.uri import clean_path
 from assay.entities import Run
@@ -28,7 +27,7 @@ from assay.services import Services
 from assay.services.tracking import Tracking, encode_page_token
 from assay.ui import compare as cmp
 from assay.ui import runs_table as rt
-from assay.web.auth import COOKIE, Svc, app_services
+from assay.web.auth import Svc, csrf_token
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -39,6 +38,7 @@ templates.env.globals.update(
     fmt_time_ago=fmt_time_ago,
     fmt_size=fmt_size,
     MISSING=MISSING,
+    csrf_token=csrf_token,
 )
 router = APIRouter(include_in_schema=False)
 
@@ -304,7 +304,7 @@ def compare_page(
     return _page(request, "compare.html", svc, comparison=comparison, data=data)
 
 
-# ---- static files and sign-in ------------------------------------------------------------------------------
+# ---- static files ------------------------------------------------------------------------------
 
 
 @router.get("/static/plotly.min.js")
@@ -326,7 +326,7 @@ def static_file(name: str) -> FileResponse:
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     """Only same-site paths: ``next`` must never send a browser to another origin.
 
     Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\evil.com`` or ``/<tab>/evil.com`` would
@@ -337,36 +337,3 @@ def _safe_next(target: str) -> str:
     if parts.scheme or parts.netloc or target.startswith("//"):
         return "/"
     return target
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", error: str = "") -> HTMLResponse:
-    """The sign-in form of team mode: the token goes into an HttpOnly, SameSite=Strict cookie."""
-    return templates.TemplateResponse(
-        request, "login.html", {"user": None, "next": _safe_next(next), "error": error}
-    )
-
-
-@router.post("/login")
-async def login(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode(errors="replace"))
-    token = (form.get("token") or [""])[0].strip()
-    target = _safe_next((form.get("next") or ["/"])[0])
-    authorizer = app_services(request).authorizer
-    if request.app.state.auth and authorizer is not None:
-        try:
-            await run_in_threadpool(authorizer.authenticate, token)
-        except AssayError as exc:
-            return RedirectResponse(
-                f"/login?{urlencode({'next': target, 'error': exc.message})}", status_code=303
-            )
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https")
-    return response
-
-
-@router.post("/logout")
-def logout() -> Response:
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
-    return response

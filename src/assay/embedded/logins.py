@@ -1,0 +1,104 @@
+"""``Logins``: passwords, sign-ins and browser sessions over the store; ``AccessService`` delegates here.
+
+A session cookie is ``<session id>.<secret>`` (8 and 32 random bytes, hex): the id finds the row, the
+secret's SHA-256 is compared in constant time, as for API tokens. A session ends when it expires (the
+policy's lifetime from sign-in), on logout, and when its user's password changes. Failed sign-ins are
+counted by ``LoginThrottle``; one message answers a wrong password and an unknown user alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+from assay.access import AccessPolicy, NewSession, User
+from assay.embedded import passwords
+from assay.embedded.login_throttle import LoginThrottle
+from assay.errors import PermissionDenied, Unauthenticated
+from assay.services.access import LoginLocked, check_password
+from assay.services.tracking import now_ms
+from assay.store.sql.access import AccessStore
+
+_SESSION = re.compile(r"([0-9a-f]{16})\.([0-9a-f]{64})")
+_WRONG = (
+    "wrong user name or password: check both and try again "
+    "(no password yet? an admin sets one with `assay passwd --user NAME`)"
+)
+
+
+def sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Logins:
+    """Sign-ins and sessions of the users in ``store``, under ``policy``. Thread-safe."""
+
+    def __init__(self, store: AccessStore, policy: AccessPolicy) -> None:
+        self.store = store
+        self.policy = policy
+        self.throttle = LoginThrottle(policy)
+
+    def login(self, name: str, password: str, address: str) -> NewSession:
+        now = time.time()
+        refusal = self.throttle.refusal(name, address, now)
+        if refusal is not None:
+            raise LoginLocked(refusal)
+        found = self.store.password_of(name) if 0 < len(name) <= 128 else None
+        stored = found[1] if found else None
+        if not passwords.verify_or_waste(stored, password[:1024]):
+            self.throttle.failed(name, address, now)
+            raise Unauthenticated(_WRONG)
+        assert found is not None and stored is not None
+        user = found[0]
+        self.throttle.succeeded(name)
+        if passwords.needs_rehash(stored):
+            self.store.set_password_hash(user.user_id, passwords.hash_password(password))
+        return self.open_session(user)
+
+    def open_session(self, user: User) -> NewSession:
+        session_id, secret = secrets.token_hex(8), secrets.token_hex(32)
+        now = now_ms()
+        expires_at = now + int(self.policy.session_lifetime_s * 1000)
+        self.store.add_session(session_id, user, sha256(secret), now, expires_at)
+        return NewSession(user, f"{session_id}.{secret}", expires_at)
+
+    def session_user(self, cookie: str) -> tuple[User, int]:
+        """The user a session cookie signs in, and when the session expires (epoch ms)."""
+        m = _SESSION.fullmatch(cookie.strip())
+        found = None if m is None else self.store.session_owner(m.group(1))
+        if m is None or found is None or not hmac.compare_digest(found.secret_sha256, sha256(m.group(2))):
+            raise Unauthenticated("you are signed out (the session ended or is unknown): sign in again")
+        if found.expires_at <= now_ms():
+            raise Unauthenticated("your session expired: sign in again")
+        return found.user, found.expires_at
+
+    def end_session(self, cookie: str) -> None:
+        m = _SESSION.fullmatch(cookie.strip())
+        if m is None:
+            return
+        found = self.store.session_owner(m.group(1))
+        if found is not None and hmac.compare_digest(found.secret_sha256, sha256(m.group(2))):
+            self.store.delete_session(m.group(1))
+
+    def check_current(self, user: User, current: str | None) -> None:
+        """Refuse a password change whose ``current`` password is wrong (counted as a failed sign-in)."""
+        found = self.store.password_of(user.name)
+        stored = None if found is None else found[1]
+        if stored is None and current is None:
+            return  # no password yet: the caller's token is what proves who they are
+        now = time.time()
+        refusal = self.throttle.refusal(user.name, "(password change)", now)
+        if refusal is not None:
+            raise LoginLocked(refusal)
+        if not passwords.verify_or_waste(stored, (current or "")[:1024]):
+            self.throttle.failed(user.name, "(password change)", now)
+            raise PermissionDenied("the current password is wrong: give the one you sign in with")
+
+    def set_password(self, user: User, password: str | None) -> None:
+        """Store a new password (None: none, so no sign-in) and end every session of the user."""
+        hashed = None if password is None else passwords.hash_password(check_password(password))
+        self.store.set_password_hash(user.user_id, hashed)
+        self.store.delete_sessions_of(user.user_id)
