@@ -223,7 +223,7 @@ def _read_points(run_id: str, key: str, path: Path) -> MlflowSeries | None:
     step_a = np.array(steps, dtype=np.int64)
     time_a = np.array(stamps, dtype=np.int64)
     value_a = np.array(values, dtype=np.float64)
-    order = np.lexsort((step_a, time_a))
+    order = np.lexsort((time_a, step_a))  # by step, then timestamp
     return MlflowSeries(run_id, key, step_a[order], time_a[order], value_a[order])
 
 

@@ -59,7 +59,7 @@ class MlflowRun:
 
 @dataclass(frozen=True, slots=True)
 class MlflowSeries:
-    """Every point of one metric of one run, ordered by (timestamp, step)."""
+    """Every point of one metric of one run, ordered by (step, timestamp)."""
 
     run_id: str
     key: str

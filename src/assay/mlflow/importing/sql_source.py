@@ -3,13 +3,12 @@
 The schema is MLflow's own (its Alembic migrations made it); the revision in ``alembic_version`` is
 checked against the ones this reader knows when the store is opened, so a newer MLflow's schema, or a
 database that is not MLflow's, stops the import before anything is written. SQLite files are opened
-read-only. Metric points are read for many runs per query and grouped into numpy arrays, which is what
-lets the import reach hundreds of thousands of points a second.
+read-only. Metric points are read a series per query on MLflow's index and land in numpy arrays without
+a Python object per point (``series``), which is what lets the import pass 200,000 points a second.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from assay.mlflow.importing.sources import (
     run_order,
 )
 
-#: Runs whose metric points are read in one query (bounded so a query stays a few hundred MB at most).
+#: Runs whose metric keys are listed in one query.
 RUNS_PER_QUERY = 50
 #: MLflow marks a deleted model version with this stage instead of removing its row.
 DELETED_STAGE = "Deleted_Internal"
@@ -62,6 +61,7 @@ runs = _t(
 params = _t("params", "run_uuid", "key", "value")
 tags = _t("tags", "run_uuid", "key", "value")
 metrics = _t("metrics", "run_uuid", "key", "step", "timestamp", "value", "is_nan")
+latest_metrics = _t("latest_metrics", "run_uuid", "key")
 datasets = _t(
     "datasets",
     "dataset_uuid",
@@ -189,24 +189,29 @@ class SqlSource(MlflowSource):
         return run_order(out)
 
     def series(self, runs: Sequence[MlflowRun]) -> Iterator[MlflowSeries]:
+        """One query per series on MLflow's (run_uuid, key, step) index, run on the DBAPI cursor and
+        turned into numpy arrays in C: per point, this is several times cheaper than one query per run
+        sorted by key (which needs a sort) or SQLAlchemy's rows. The keys come from ``latest_metrics``,
+        which MLflow keeps for every key a run logged."""
         ids = [r.run_id for r in runs]
-        for start in range(0, len(ids), RUNS_PER_QUERY):
-            chunk = ids[start : start + RUNS_PER_QUERY]
-            stmt = (
-                select(
-                    metrics.c.run_uuid,
-                    metrics.c.key,
-                    metrics.c.step,
-                    metrics.c.timestamp,
-                    metrics.c.value,
-                    metrics.c.is_nan,
+        sql, order = _compiled(self.engine, _SERIES)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for start in range(0, len(ids), RUNS_PER_QUERY):
+                chunk = ids[start : start + RUNS_PER_QUERY]
+                stmt = select(latest_metrics.c.run_uuid, latest_metrics.c.key).where(
+                    latest_metrics.c.run_uuid.in_(chunk)
                 )
-                .where(metrics.c.run_uuid.in_(chunk))
-                .order_by(metrics.c.run_uuid, metrics.c.key, metrics.c.timestamp, metrics.c.step)
-            )
-            with self.engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-            yield from group_points(rows)
+                keys = sorted((rid, key) for rid, key in self._rows(stmt))
+                for rid, key in keys:
+                    args = {"rid": rid, "key": key}
+                    cursor.execute(sql, tuple(args[n] for n in order) if order else args)
+                    found = series_of(rid, key, cursor.fetchall())
+                    if found is not None:
+                        yield found
+        finally:
+            raw.close()
 
     def dataset_inputs(self, runs: Sequence[MlflowRun]) -> list[MlflowDatasetInput]:
         if not runs or not {"inputs", "datasets", "input_tags"}.issubset(self._tables):
@@ -292,23 +297,31 @@ def _by_run(conn: Connection, kv: sa.TableClause, runs_in: Any) -> dict[str, dic
     return out
 
 
-def group_points(rows: Sequence[Any]) -> Iterator[MlflowSeries]:
-    """Series from rows (run, key, step, timestamp, value, is_nan) sorted by run and key: the numeric
-    columns become numpy arrays in one pass each, and the series are slices of them."""
+_POINT = np.dtype([("step", np.int64), ("timestamp", np.int64), ("value", np.float64), ("is_nan", np.bool_)])
+_SERIES = (
+    select(metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
+    .where(metrics.c.run_uuid == sa.bindparam("rid"), metrics.c.key == sa.bindparam("key"))
+    .order_by(metrics.c.step, metrics.c.timestamp)
+)
+
+
+def _compiled(engine: Engine, stmt: Any) -> tuple[str, list[str] | None]:
+    """``stmt`` as the DBAPI's SQL text, and the order of its parameters (None: pass them by name)."""
+    compiled = stmt.compile(dialect=engine.dialect)
+    order = compiled.positiontup
+    return str(compiled), list(order) if order else None
+
+
+def series_of(run_id: str, key: str, rows: Sequence[Any]) -> MlflowSeries | None:
+    """A series from rows (step, timestamp, value, is_nan), converted to one structured array in C."""
     if not rows:
-        return
-    run_col, key_col, steps, stamps, values, nans = zip(*rows, strict=True)
-    step_a = np.array(steps, dtype=np.int64)
-    time_a = np.array(stamps, dtype=np.int64)
-    value_a = np.array(values, dtype=np.float64)
-    nan_a = np.array(nans, dtype=bool)
-    if nan_a.any():
-        value_a[nan_a] = np.nan
-    at = 0
-    for (rid, key), group in itertools.groupby(zip(run_col, key_col, strict=True)):
-        n = sum(1 for _ in group)
-        yield MlflowSeries(rid, key, step_a[at : at + n], time_a[at : at + n], value_a[at : at + n])
-        at += n
+        return None
+    points = np.array(rows, dtype=_POINT)
+    values = points["value"].copy()
+    nan = points["is_nan"]
+    if nan.any():
+        values[nan] = np.nan
+    return MlflowSeries(run_id, key, points["step"].copy(), points["timestamp"].copy(), values)
 
 
 def _redacted(uri: str) -> str:
