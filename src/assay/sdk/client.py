@@ -15,7 +15,6 @@ import struct
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from assay.registry.entities import Dataset, DatasetUse, ModelVersion
 from assay.registry.uris import is_model_uri, parse_runs_uri
 from assay.sdk import capture
 from assay.sdk.session import SESSION
-from assay.sdk.writer import NO_STEP, RECORD, BackgroundWriter, RunBuffer, bad_point
+from assay.sdk.writer import NO_STEP, RECORD, ArtifactWrite, BackgroundWriter, RunBuffer, bad_point
 from assay.series import Downsampled
 from assay.services import validation as v
 from assay.services.registry import Registry
@@ -183,7 +182,7 @@ class Client:
         # Written by the background writer with the runs around it, in one transaction.
         buf = self.writer.create(new)
         for path, text in to_store:  # after the creation is queued, so they are written after it
-            self.writer.submit(partial(self.backend.write_artifact, run_id, path, text.encode()))
+            self.writer.queue_artifact(ArtifactWrite(run_id, path, data=text.encode()))
         info = RunInfo(
             run_id=new.run_id,
             experiment_id=eid,
@@ -387,8 +386,11 @@ class Client:
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
-        """Copy a local file or directory into the run's artifacts (under ``artifact_path``)."""
-        self.backend.upload_artifact(self._settle(run_id), local_path, artifact_path)
+        """Copy a local file or directory into the run's artifacts (under ``artifact_path``).
+
+        When the store cannot be reached, a copy is kept in the offline spool and uploaded when it
+        answers (or by ``assay sync``); this returns after a warning."""
+        self.writer.artifact(ArtifactWrite(run_id, artifact_path, local=Path(local_path)))
 
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
@@ -398,10 +400,12 @@ class Client:
         if not src.is_dir():
             raise NotFound(f"{str(src)!r} is not a directory")
         for child in sorted(src.iterdir()):
-            self.backend.upload_artifact(self._settle(run_id), child, artifact_path)
+            self.writer.artifact(ArtifactWrite(run_id, artifact_path, local=child))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.backend.write_artifact(self._settle(run_id), artifact_file, text.encode())
+        """Save ``text`` as the artifact file ``artifact_file`` (spooled, as ``log_artifact``, when the
+        store cannot be reached)."""
+        self.writer.artifact(ArtifactWrite(run_id, artifact_file, data=text.encode()))
 
     def evaluate(
         self,
@@ -501,11 +505,12 @@ class Client:
             payload = orjson.dumps(
                 data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
             )
-        self.backend.write_artifact(self._settle(run_id), artifact_file, payload)
+        self.writer.artifact(ArtifactWrite(run_id, artifact_file, data=payload))
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         """Save a matplotlib or plotly figure; the extension picks the format (png, svg, pdf, html, json)."""
-        self.backend.write_artifact(self._settle(run_id), artifact_file, render_figure(figure, artifact_file))
+        data = render_figure(figure, artifact_file)
+        self.writer.artifact(ArtifactWrite(run_id, artifact_file, data=data))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         return self._read().list_artifacts(run_id, path)

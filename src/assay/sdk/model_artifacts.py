@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from assay import bundle
 from assay.artifacts import parse_runs_uri
 from assay.artifacts.uri import clean_path
-from assay.errors import Conflict, InvalidInput, NotFound
+from assay.errors import Conflict, InvalidInput, NotFound, Unavailable
 from assay.models import io
 from assay.models.descriptor import DESCRIPTOR_FILE, ModelDescriptor, read_descriptor
 from assay.models.predictor import Predictor
@@ -65,7 +65,11 @@ def log_model_to(
     path = clean_path(name)
     if not path:
         raise InvalidInput("a model needs a name: its artifact path in the run, e.g. 'model'")
-    if any(f.path == f"{path}/{DESCRIPTOR_FILE}" for f in client.list_artifacts(run_id, path)):
+    try:
+        existing = client.list_artifacts(run_id, path)
+    except Unavailable:
+        existing = []  # the store cannot be reached: the files are spooled, and nothing can be checked
+    if any(f.path == f"{path}/{DESCRIPTOR_FILE}" for f in existing):
         raise Conflict(f"run {run_id} already has a model at {path!r}: log this one under another name")
     with tempfile.TemporaryDirectory(prefix="assay-model-") as tmp:
         local = Path(tmp) / "model"

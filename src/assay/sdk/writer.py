@@ -3,10 +3,12 @@
 ``log_metric`` packs value, step and time into one record and appends it to a bytearray per (run, key)
 (see SeriesBuffer for why that needs no lock, even with many threads). A daemon thread wakes every
 ``interval`` seconds, drains every buffer into numpy arrays and hands one list of SeriesBatch to the sink
-(the tracking backend). It also heartbeats the live runs and runs queued side tasks (artifact writes of
-automatic capture) off the caller's thread. What happens when a send fails is decided by one table,
-``assay.sdk.policy``: batches that were not accepted are kept (spooled) and sent again; an operation the
-store refuses for good is set aside with its reason. Nothing accepted is dropped.
+(the tracking backend). It also heartbeats the live runs and writes queued artifacts (automatic
+capture's files) off the caller's thread. Artifacts the caller logs go through it too (``artifact``), so
+they are written after the batch that creates their run, or spooled behind it. What happens when a send
+fails is decided by one table, ``assay.sdk.policy``: writes that were not accepted are kept (spooled) and
+sent again; an operation the store refuses for good is set aside with its reason; the writes of a run
+refused for a missing role are held for that run while other runs go on. Nothing accepted is dropped.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from assay.artifacts.uri import clean_path
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
-from assay.errors import AssayError, InvalidInput
-from assay.sdk.policy import deliver, describe
-from assay.sdk.spool import SpoolFile
+from assay.errors import AssayError, InvalidInput, NotFound
+from assay.sdk.policy import Action, decide, deliver, describe
+from assay.sdk.spool import Courier, Record, SpoolFile, held_message, record_text, rejected_dir
 from assay.services import validation as v
 from assay.services.tracking import Tracking
 from assay.wire import new_batch_id
@@ -139,11 +144,55 @@ class RunBuffer:
         return out
 
 
+@dataclass(frozen=True)
+class ArtifactWrite:
+    """An artifact to write to a run: ``data`` as the file ``path``, or the local file or directory
+    ``local`` copied under ``path`` (a directory keeps its own name, as ``Tracking.upload_artifact``)."""
+
+    run_id: str
+    path: str | None
+    data: bytes | None = None
+    local: Path | None = None
+
+    def check(self) -> None:
+        """Raise what the store would for a write that can never succeed (a bad path, no such file)."""
+        if self.local is None:
+            if not clean_path(self.path):
+                raise InvalidInput("an artifact needs a file name, e.g. 'notes.md'")
+        elif not self.local.exists():
+            raise NotFound(f"cannot log artifact {str(self.local)!r}: no such file or directory")
+        else:
+            clean_path(self.path)
+
+    def send(self, backend: Tracking) -> None:
+        if self.local is None:
+            backend.write_artifact(self.run_id, str(self.path), self.data or b"")
+        else:
+            backend.upload_artifact(self.run_id, self.local, self.path)
+
+    def files(self) -> list[tuple[str, bytes | Path]]:
+        """(artifact file path, bytes or local file) of each file it writes: what the spool keeps."""
+        dest = clean_path(self.path)
+        if self.local is None:
+            return [(dest, self.data or b"")]
+        target = f"{dest}/{self.local.name}" if dest else self.local.name
+        if not self.local.is_dir():
+            return [(target, self.local)]
+        found = sorted(p for p in self.local.rglob("*") if p.is_file())
+        return [(f"{target}/{p.relative_to(self.local).as_posix()}", p) for p in found]
+
+    def describe(self) -> str:
+        what = self.path if self.local is None else str(self.local)
+        return f"artifact {what!r} of run {self.run_id}"
+
+
 class BackgroundWriter:
     """One per backend and process: sends queued run creations, points and run ends to ``backend.ingest``.
 
     Everything queued since the last tick goes in one WriteBatch (so one transaction for many runs),
-    heartbeats keep this process's runs alive, and side tasks (capture's artifact files) run after.
+    heartbeats keep this process's runs alive, and artifacts queued in the background (capture's files)
+    are written after the batch that creates their run. Artifacts the caller logs are written at once
+    (``artifact``), after what is queued, and spooled like batches when the store cannot take them.
     """
 
     def __init__(
@@ -155,6 +204,7 @@ class BackgroundWriter:
     ) -> None:
         self.backend = backend
         self.spool = spool
+        self.courier = None if spool is None else Courier(backend, spool.root, self._held, self._refused)
         self.interval = interval
         self.heartbeat_interval = heartbeat_interval
         self.buffers: dict[str, RunBuffer] = {}
@@ -162,6 +212,7 @@ class BackgroundWriter:
         self._unsent: set[str] = set()  # ids of runs whose creation is not written yet
         self._series: list[SeriesBatch] = []
         self._ends: list[RunEnd] = []
+        self._artifacts: list[ArtifactWrite] = []
         self._tasks: deque[Callable[[], Any]] = deque()
         # _lock guards the queues and is held only to change them; _send_lock orders the sends, so
         # the caller's thread never waits for the database to queue a run.
@@ -217,16 +268,22 @@ class BackgroundWriter:
         with self._lock:
             self._tasks.append(task)
 
+    def queue_artifact(self, write: ArtifactWrite) -> None:
+        """Write an artifact on the writer thread after what is queued now (spooled when the store cannot
+        take it; a refusal is logged): for files the caller did not ask for, such as capture's."""
+        with self._lock:
+            self._artifacts.append(write)
+
     def unsent(self, run_id: str) -> bool:
         """Whether ``run_id``'s creation is still queued here (a direct backend call must flush first)."""
         return run_id in self._unsent
 
     @property
     def dirty(self) -> bool:
-        """Whether runs are queued to be created or ended, a batch is being sent right now, or batches
+        """Whether runs are queued to be created or ended, a batch is being sent right now, or writes
         wait in the spool: reads should flush (which waits for a send in flight, and replays the spool)
         to see their own writes."""
-        if self._new_runs or self._ends or self._tasks or self._send_lock.locked():
+        if self._new_runs or self._ends or self._tasks or self._artifacts or self._send_lock.locked():
             return True
         return self.spool is not None and self.spool.pending()  # kept through an outage, not yet sent
 
@@ -244,52 +301,132 @@ class BackgroundWriter:
     def flush(self, raise_errors: bool = True) -> None:
         """Write everything queued so far, then run side tasks; by default errors reach the caller."""
         with self._send_lock:
-            with self._lock:
-                series = self._series
-                for buf in list(self.buffers.values()):
-                    series += buf.drain()
-                batch = WriteBatch(self._new_runs, series, self._ends, batch_id=new_batch_id())
-                self._new_runs, self._series, self._ends = [], [], []
-                tasks, self._tasks = self._tasks, deque()
-            if self.spool is not None and self.spool.pending():
-                try:
-                    self.spool.replay(self._deliver)
-                    self._failures = 0
-                except Exception as exc:
-                    # Still undeliverable: this batch joins the spool behind the others, keeping order.
-                    if batch:
-                        self._spooled(batch)
-                    self._outage(raise_errors, exc)
-                    return
-            if batch:
-                self._send(batch, raise_errors)
-            self._run_tasks(tasks)
+            self._flush_locked(raise_errors)
 
-    def _send(self, batch: WriteBatch, raise_errors: bool) -> None:
+    def artifact(self, write: ArtifactWrite) -> None:
+        """Write an artifact now, after everything queued (so after the creation of its run).
+
+        When the store cannot be reached (or writes wait in the spool before it), or the server refuses
+        the run for a missing role, the file is copied into the spool (or the run's held writes) and
+        uploaded later, and this returns after one warning line. Other refusals (a bad path, a deleted
+        run) are raised, as when the store answers."""
+        write.check()
+        with self._send_lock:
+            self._flush_locked(raise_errors=False)
+            self._write_artifact(write, background=False)
+
+    def _flush_locked(self, raise_errors: bool) -> None:
+        with self._lock:
+            series = self._series
+            for buf in list(self.buffers.values()):
+                series += buf.drain()
+            batch = WriteBatch(self._new_runs, series, self._ends, batch_id=new_batch_id())
+            self._new_runs, self._series, self._ends = [], [], []
+            tasks, self._tasks = self._tasks, deque()
+            artifacts, self._artifacts = self._artifacts, []
+        error: Exception | None = None
+        refused: list[AssayError] = []
+        if self.spool is not None and self.spool.pending():
+            try:
+                self.spool.replay(self._deliver)
+                self._failures = 0
+            except Exception as exc:
+                # Still undeliverable: this batch joins the spool behind the others, keeping order.
+                if batch:
+                    self._spooled(batch)
+                batch, error = WriteBatch(), exc
+        if batch:
+            error, refused = self._send(batch)
+        for write in artifacts:
+            try:
+                self._write_artifact(write, background=True)
+            except Exception:
+                log.warning("assay: could not write the %s", write.describe(), exc_info=True)
+        self._run_tasks(tasks)
+        if error is not None:
+            self._outage(raise_errors, error)
+        elif refused and raise_errors:
+            raise refused[0]
+
+    def _send(self, batch: WriteBatch) -> tuple[Exception | None, list[AssayError]]:
         """Deliver ``batch`` by the error policy (``assay.sdk.policy``): what must be kept is kept, in
-        order (on disk when there is a spool, else in memory); refused operations are set aside."""
+        order (on disk when there is a spool, else in memory); refused operations are set aside, a run
+        refused for a missing role is held. Returns the error that kept it, and those set aside."""
         try:
-            refused = self._deliver(batch)
+            if self.courier is not None:
+                refused = self.courier.send(batch, fresh=True)
+            else:
+                refused = deliver(self.backend.ingest, batch, self._dropped, self._dropped)
         except Exception as exc:
             self._keep(batch)
-            self._outage(raise_errors, exc)
-            return
+            return exc, []
         self._warned = False
         self._failures = 0
         for r in batch.new_runs:
             self._unsent.discard(r.run_id)
-        if refused and raise_errors:
-            raise refused[0]
+        return None, refused
 
-    def _deliver(self, batch: WriteBatch) -> list[AssayError]:
-        return deliver(self.backend.ingest, batch, self._set_aside)
+    def _deliver(self, record: Record) -> list[AssayError]:
+        assert self.courier is not None
+        return self.courier.send(record)
 
-    def _set_aside(self, op: WriteBatch, error: AssayError) -> None:
-        if self.spool is not None:
-            where = f"set aside in {self.spool.set_aside(op, error).parent}"
-        else:
-            where = "dropped (this writer has no spool)"
-        log.error("assay: %s was refused and %s: %s", describe(op), where, error.message)
+    def _write_artifact(self, write: ArtifactWrite, background: bool) -> None:
+        """Send ``write``, or keep it where the policy says (see ``artifact``); under the send lock."""
+        courier, spool = self.courier, self.spool
+        if courier is not None and spool is not None:
+            if spool.pending():  # behind writes the store has not taken yet
+                self._spool_artifact(write, "writes before it wait in the spool")
+                return
+            if write.run_id in courier.held():
+                for path, source in write.files():
+                    courier.held_file(write.run_id).add_artifact(write.run_id, path, source)
+                return
+        try:
+            write.send(self.backend)
+            return
+        except Exception as exc:
+            action = decide(exc, single=True)
+            if courier is None or action is Action.SET_ASIDE:
+                if background:
+                    log.error("assay: the %s was refused: %s", write.describe(), exc)
+                    return
+                raise
+            if action is Action.HOLD_RUN:
+                assert isinstance(exc, AssayError)
+                for path, source in write.files():
+                    courier.held_file(write.run_id).add_artifact(write.run_id, path, source)
+                courier.tell(write.run_id, exc)
+                return
+            self._failures += 1
+            self._spool_artifact(write, exc.message if isinstance(exc, AssayError) else str(exc))
+
+    def _spool_artifact(self, write: ArtifactWrite, reason: str) -> None:
+        assert self.spool is not None
+        for path, source in write.files():
+            self.spool.add_artifact(write.run_id, path, source)
+        log.warning(
+            "assay: could not write the %s now (%s); a copy is kept in %s and is uploaded when the store "
+            "answers (or by `assay sync`)",
+            write.describe(),
+            reason,
+            self.spool.path,
+        )
+
+    def _held(self, run_id: str, error: AssayError) -> None:
+        assert self.spool is not None
+        log.error("%s", held_message(run_id, error, self.spool.root))
+
+    def _refused(self, op: Record, error: AssayError) -> None:
+        assert self.spool is not None
+        where = rejected_dir(self.spool.root)
+        log.error("assay: %s was refused and set aside in %s: %s", record_text(op), where, error.message)
+        for r in op.new_runs if isinstance(op, WriteBatch) else ():
+            self._unsent.discard(r.run_id)
+
+    def _dropped(self, op: WriteBatch, error: AssayError | None) -> None:
+        """What a writer without a spool does with a refused operation: say it is lost."""
+        message = "" if error is None else f": {error.message}"
+        log.error("assay: %s was refused and dropped (this writer has no spool)%s", describe(op), message)
         for r in op.new_runs:
             self._unsent.discard(r.run_id)
 
@@ -343,7 +480,8 @@ class BackgroundWriter:
             now = time.monotonic()
             if now - self._last_heartbeat >= self.heartbeat_interval:
                 self._last_heartbeat = now
-                ids = [rid for rid, b in list(self.buffers.items()) if not b.closed]
+                held = self.courier.held() if self.courier is not None else set()
+                ids = [rid for rid, b in list(self.buffers.items()) if not b.closed and rid not in held]
                 try:
                     if ids:
                         self.backend.heartbeat(ids)
@@ -358,3 +496,5 @@ class BackgroundWriter:
         self.flush(raise_errors=False)
         if self.spool is not None:
             self.spool.close()  # what is still spooled stays on disk for `assay sync`
+        if self.courier is not None:
+            self.courier.close()
