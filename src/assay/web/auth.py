@@ -29,6 +29,9 @@ from assay.web import csrf
 PUBLIC_PATHS = frozenset(
     {"/health", "/openapi.json", "/login", "/logout", "/static/plotly.min.js", "/static/{name}"}
 )
+#: Mounts of MLflow's REST API (``assay.mlflow.rest``), a sub-application answering in MLflow's error shape:
+#: its routes take ``Svc`` as well and tests/test_mlflow_rest.py walks them; the app's walk passes over them.
+PUBLIC_PATHS |= {"/api/2.0", "/api/3.0"}
 #: The browser session's cookie (HttpOnly, SameSite=Lax, Secure over https): "<id>.<secret>".
 SESSION_COOKIE = "assay_session"
 
