@@ -162,6 +162,7 @@ def test_form_posts_need_the_session_csrf_token_and_bearer_calls_do_not(team: Te
     assert r.status_code == 201
 
 
+@pytest.mark.slow  # a server of its own
 def test_repeated_failures_lock_out_the_user_then_the_address(tmp_path: Path) -> None:
     team = _make_team(tmp_path, [])
     try:
@@ -188,6 +189,7 @@ def test_repeated_failures_lock_out_the_user_then_the_address(tmp_path: Path) ->
         team.server.stop()
 
 
+@pytest.mark.slow  # a server of its own
 def test_a_session_expires_after_the_server_lifetime(tmp_path: Path) -> None:
     team = _make_team(tmp_path, ["--session-lifetime", "2s"])
     try:
