@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from tests.mlflow_side import run_mlflow
+from tests.mlflow_side import mlflow_python, run_mlflow
+from tests.processes import free_port
 from typer.testing import CliRunner, Result
 
 from assay import bundle
@@ -118,8 +124,8 @@ def write(uri):
     running = c.create_run(nlp, run_name="still-running", start_time=T0 + 4000).info.run_id
     c.log_metric(running, "x", 1.0, timestamp=T0 + 4100, step=1)
     c.create_registered_model("reg", description="a model", tags={"k": "v"})
-    c.create_model_version("reg", info.model_uri, run_id=parent, description="first")
-    v2 = c.create_model_version("reg", info.model_uri, run_id=parent, tags={"stage": "b"})
+    c.create_model_version("reg", info.model_uri, run_id=parent, description="first", model_id=info.model_id)
+    v2 = c.create_model_version("reg", info.model_uri, run_id=parent, tags={"stage": "b"}, model_id=info.model_id)
     c.set_registered_model_alias("reg", "champion", v2.version)
 
 for uri, out in zip(sys.argv[1::2], sys.argv[2::2]):
@@ -343,3 +349,51 @@ def test_a_newer_schema_is_refused_before_writing(
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE alembic_version SET version_num = 'fedcba987654'")
     _refused(uri, s, f"sqlite:///{db}", "likely written by a newer MLflow")
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real ``mlflow server`` (MLflow's venv) on a free loopback port, proxying artifacts; its URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_", "MLFLOW_"))}
+    log = (tmp_path / "mlflow-server.log").open("wb")
+    mlflow = mlflow_python().parent / "mlflow"
+    args = ["server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    args += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}"]
+    args += ["--artifacts-destination", str(tmp_path / "server-artifacts")]
+    proc = subprocess.Popen([str(mlflow), *args], env=env, stdout=log, stderr=log, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "mlflow-server.log").read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not answer /health within 120 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and the workers it started
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.slow
+def test_an_mlflow_server_imports_through_its_rest_api(
+    mlflow_server: str, tmp_path: Path, target: tuple[str, Services]
+) -> None:
+    uri, s = target
+    mlflow_script(WRITE, mlflow_server, str(tmp_path / "view.json"), cwd=tmp_path)
+    first = counts(run_import(uri, mlflow_server))
+    view = json.loads((tmp_path / "view.json").read_text())
+    assert_matches(view, s)
+    assert first["versions"] == (2, 0, 0) and first["artifacts"][0] >= 1
+    again = counts(run_import(uri, mlflow_server))
+    assert all(c[0] == 0 for c in again.values()), again

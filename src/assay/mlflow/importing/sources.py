@@ -180,7 +180,7 @@ def register_source(accepts: Callable[[str], bool], opener: Opener) -> None:
 def open_source(uri: str) -> MlflowSource:
     """The reader of the MLflow store at ``uri``: ``sqlite:///...``, ``postgresql://...``,
     ``http(s)://...`` (a server), or an ``mlruns`` directory (a path or ``file:`` URI)."""
-    from assay.mlflow.importing import file_source, sql_source  # noqa: F401 - they register
+    from assay.mlflow.importing import file_source, rest_source, sql_source  # noqa: F401 - they register
 
     for accepts, opener in _openers:
         if accepts(uri):
