@@ -3,18 +3,21 @@ by the writer when the store returns or by `assay sync` after the process has ex
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from assay import Client
+from assay import Client, wire
 from assay.bundle import get_backend
 from assay.cli.main import app
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
-from assay.sdk.spool import SpoolFile, replay_directory, spool_dir
+from assay.errors import InvalidInput, NotFound, PermissionDenied
+from assay.sdk.policy import Action, decide
+from assay.sdk.spool import INLINE_MAX, SpoolFile, replay_directory, spool_dir
 from assay.sdk.writer import BackgroundWriter
 from assay.services.tracking import new_run
 
@@ -124,3 +127,68 @@ def test_the_writer_replays_its_own_spool_when_the_store_returns(sqlite_uri: str
         assert flaky.get_metric_history(run.run_id, "x").steps.tolist() == list(range(101))
     finally:
         writer.close()
+
+
+def test_spool_files_of_the_previous_format_still_replay(sqlite_uri: str, tmp_path: Path) -> None:
+    """A team upgrading with batches pending: files written before artifacts were spooled (every record a
+    4-byte length and an ingest body, an ``.offset`` beside) replay from their offset, each batch once."""
+    backend = get_backend(sqlite_uri)
+    run = new_run(backend.create_experiment("upgrade").experiment_id)
+    batches = [
+        WriteBatch(new_runs=[run], batch_id="old-0"),
+        WriteBatch(series=[_points(run.run_id, 0, 5)], batch_id="old-1"),
+        WriteBatch(series=[_points(run.run_id, 5, 5)], batch_id="old-2"),
+    ]
+    records = [wire.encode_ingest(b, batch_id=b.batch_id) for b in batches]
+    directory = spool_dir((tmp_path / "home").resolve(), sqlite_uri)
+    directory.mkdir(parents=True)
+    old = directory / "4242-0badc0de.spool"
+    old.write_bytes(b"".join(struct.pack("<I", len(r)) + r for r in records))
+    backend.ingest(batches[0])  # delivered before the upgrade, as its offset says
+    old.with_suffix(".offset").write_text(str(4 + len(records[0])))
+    result = CliRunner().invoke(
+        app, ["--tracking-uri", sqlite_uri, "sync"], env={"ASSAY_HOME": str(tmp_path / "home")}
+    )
+    assert result.exit_code == 0, result.output
+    assert "replayed 2 spooled batches" in result.output
+    assert backend.get_metric_history(run.run_id, "x").steps.tolist() == list(range(10))
+    assert not list(directory.glob("*.spool")) and not list(directory.glob("*.offset"))
+
+
+def test_a_missing_role_holds_the_run_and_a_batch_of_several_runs_is_split() -> None:
+    assert decide(PermissionDenied("m"), single=True) is Action.HOLD_RUN
+    assert decide(PermissionDenied("m"), single=False, one_run=True) is Action.HOLD_RUN
+    assert decide(PermissionDenied("m"), single=False, one_run=False) is Action.SPLIT
+    assert decide(InvalidInput("m"), single=False, one_run=True) is Action.SPLIT
+    assert decide(InvalidInput("m"), single=True) is Action.SET_ASIDE
+
+
+def test_discard_drops_one_run_from_spooled_batches_and_keeps_the_others(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    """`assay sync --discard RUN` on batches that mix runs: the other runs' operations stay, and are
+    delivered once by the next sync."""
+    backend = get_backend(sqlite_uri)
+    eid = backend.create_experiment("mixed").experiment_id
+    keep, drop = new_run(eid), new_run(eid)
+    directory = spool_dir((tmp_path / "home").resolve(), sqlite_uri)
+    spool = SpoolFile(directory)
+    spool.append(WriteBatch(new_runs=[keep, drop], batch_id="m0"))
+    spool.append(WriteBatch(series=[_points(drop.run_id, 0, 4)], batch_id="m1"))
+    spool.add_artifact(drop.run_id, "big.bin", b"x" * (INLINE_MAX + 1))
+    spool.append(WriteBatch(series=[_points(keep.run_id, 0, 4), _points(drop.run_id, 4, 4)], batch_id="m2"))
+    spool.close()
+    env = {"ASSAY_HOME": str(tmp_path / "home")}
+    listed = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync", "--list"], env=env)
+    assert drop.run_id in listed.output and keep.run_id in listed.output
+    dropped = CliRunner().invoke(
+        app, ["--tracking-uri", sqlite_uri, "sync", "--discard", drop.run_id], env=env
+    )
+    assert dropped.exit_code == 0, dropped.output
+    assert f"dropped 3 batches and 1 artifact of run {drop.run_id}" in dropped.output
+    assert not [p for p in (directory / "blobs").iterdir() if not p.name.startswith(".")]
+    result = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"], env=env)
+    assert result.exit_code == 0, result.output
+    assert backend.get_metric_history(keep.run_id, "x").steps.tolist() == [0, 1, 2, 3]
+    with pytest.raises(NotFound):
+        backend.get_run(drop.run_id)

@@ -105,26 +105,34 @@ def deliver(
     ingest: Callable[[WriteBatch], None],
     batch: WriteBatch,
     set_aside: Callable[[WriteBatch, AssayError], None],
-    hold: Callable[[WriteBatch, AssayError | None], None],
+    hold: Callable[[WriteBatch, AssayError | None], None] | None = None,
     held: Callable[[], set[str]] = set,
 ) -> list[AssayError]:
     """Send ``batch`` by the table above; returns the errors of the operations set aside.
 
-    ``hold(op, error)`` keeps a run's operation for later (``error`` is None for the operations of a run
-    already held, ``held()``, which are not sent: they must follow the ones held before them). Raises the
-    send's error when the batch must be kept (RETRY or HOLD); the caller keeps the whole batch, since
-    operations that did land are applied once when it is sent again.
+    ``hold(op, error)`` keeps a run's operations for later (``error`` is None for the operations of a run
+    already held, ``held()``, which are not sent: they must follow the ones held before them); a caller
+    with nowhere to hold them (no ``hold``) sets them aside instead. Raises the send's error when the
+    batch must be kept (RETRY or HOLD); the caller keeps the whole batch, since operations that did land
+    are applied once when it is sent again.
     """
+
+    def action_for(exc: Exception, single: bool, one_run: bool) -> Action:
+        action = decide(exc, single, one_run)
+        if action is Action.HOLD_RUN and hold is None:
+            return Action.SET_ASIDE if single else Action.SPLIT
+        return action
+
     if not runs_of(batch) & held():
         try:
             ingest(batch)
             return []
         except Exception as exc:
-            action = decide(exc, size(batch) == 1, len(runs_of(batch)) == 1)
+            action = action_for(exc, size(batch) == 1, len(runs_of(batch)) == 1)
             if action is Action.RETRY or action is Action.HOLD:
                 raise
             if action is Action.HOLD_RUN:
-                assert isinstance(exc, AssayError)
+                assert isinstance(exc, AssayError) and hold is not None
                 hold(batch, exc)
                 return []
             if action is Action.SET_ASIDE:
@@ -133,17 +141,17 @@ def deliver(
                 return [exc]
     refused: list[AssayError] = []
     for op in batch.split():
-        if runs_of(op) & held():
+        if hold is not None and runs_of(op) & held():
             hold(op, None)
             continue
         try:
             ingest(op)
         except Exception as exc:
-            action = decide(exc, single=True)
+            action = action_for(exc, True, True)
             if action is Action.RETRY or action is Action.HOLD:
                 raise
             assert isinstance(exc, AssayError)
-            if action is Action.HOLD_RUN:
+            if action is Action.HOLD_RUN and hold is not None:
                 hold(op, exc)
             else:
                 set_aside(op, exc)

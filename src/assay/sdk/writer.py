@@ -356,7 +356,7 @@ class BackgroundWriter:
             if self.courier is not None:
                 refused = self.courier.send(batch, fresh=True)
             else:
-                refused = deliver(self.backend.ingest, batch, self._dropped, self._dropped)
+                refused = deliver(self.backend.ingest, batch, self._dropped)
         except Exception as exc:
             self._keep(batch)
             return exc, []
