@@ -2,7 +2,8 @@
 
 The embedded mode's service, and the core the server exposes. Validation and invariants come from
 ``assay.services.tracking`` (checked once, above the store); this class adds storage: ids resolved, runs
-reaped, batch ids remembered, artifacts read and written through fsspec.
+reaped (by a timer, ``assay.embedded.reaper``: reads never write), batch ids remembered, artifacts read and
+written through fsspec.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from assay.access import DEFAULT_PROJECT
 from assay.artifacts import ArtifactRepository
+from assay.embedded.reaper import Reaper
 from assay.entities import (
     Experiment,
     FileInfo,
@@ -37,6 +39,7 @@ from assay.services.tracking import (
     BY_NAME,
     PRUNE_EVERY_MS,
     Tracking,
+    as_read,
     batch_retention_ms,
     check_batch,
     check_writable,
@@ -54,13 +57,21 @@ from assay.store.sql.tracking import TrackingStore
 class TrackingService(Tracking):
     """Tracking in-process over a SQL store and an artifact root (embedded mode, and the server's core)."""
 
-    def __init__(self, store: TrackingStore, artifact_root: str) -> None:
+    def __init__(self, store: TrackingStore, artifact_root: str, reap: bool = True) -> None:
         self.store = store
         self.artifact_root = artifact_root.rstrip("/")
         self._pruned_at = 0
+        #: Marks silent runs KILLED on a timer; reads show them so meanwhile (``_seen``).
+        self.reaper = Reaper(store) if reap else None
 
     def close(self) -> None:
+        if self.reaper is not None:
+            self.reaper.close()
         self.store.close()
+
+    @staticmethod
+    def _seen(info: RunInfo) -> RunInfo:
+        return as_read(info, now_ms() - heartbeat_timeout_ms())
 
     # ---- experiments ----------------------------------------------------------------------------------
 
@@ -77,7 +88,6 @@ class TrackingService(Tracking):
         return self.store.get_experiment_by_name(name)
 
     def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
-        self._reap()
         ids = None if project is None else [self.store.project_id(project)]
         return self.store.list_experiments(include_deleted, ids)
 
@@ -148,13 +158,6 @@ class TrackingService(Tracking):
         check_batch(batch)
         for r in batch.new_runs:
             uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
-        existing = {b.run_id for b in batch.series} - set(uris)
-        if existing:
-            infos = self.store.get_run_infos(existing)
-            for rid in existing:
-                if rid not in infos:
-                    raise NotFound(f"no run with id {rid!r}")
-                check_writable(infos[rid])
         self._apply(batch, uris)
 
     def _check_age(self, batch_id: str | None) -> None:
@@ -196,21 +199,18 @@ class TrackingService(Tracking):
 
     def _apply(self, batch: WriteBatch, uris: dict[str, str]) -> None:
         try:
-            self.store.apply(batch, uris)
+            self.store.apply(batch, uris, _check_appendable)
         except EndRefused as exc:
             info = self.store.get_run_info(exc.run_id)  # NotFound for an unknown id
             raise InvalidState(f"run {exc.run_id} already ended as {info.status.value}") from None
 
-    def _reap(self) -> None:
-        self.store.reap_stale_runs(now_ms() - heartbeat_timeout_ms())
-
     def get_run(self, run_id: str) -> Run:
-        self._reap()
-        return self.store.get_run(run_id)
+        run = self.store.get_run(run_id)
+        seen = self._seen(run.info)
+        return run if seen is run.info else replace(run, info=seen)
 
     def get_run_info(self, run_id: str) -> RunInfo:
-        self._reap()
-        return self.store.get_run_info(run_id)
+        return self._seen(self.store.get_run_info(run_id))
 
     def _writable(self, run_id: str) -> RunInfo:
         info = self.store.get_run_info(run_id)
@@ -279,7 +279,6 @@ class TrackingService(Tracking):
         offset = decode_page_token(page_token)
         for eid in experiment_ids:
             self.store.experiment_for_new_run(str(eid))  # NotFound for an unknown id; cheap
-        self._reap()
         runs, more = self.store.search_runs(
             [str(e) for e in experiment_ids],
             expr,
@@ -289,7 +288,9 @@ class TrackingService(Tracking):
             None if include_deleted else Lifecycle.ACTIVE,
         )
         token = encode_page_token(offset + len(runs)) if more else None
-        return RunList(runs, token)
+        cutoff = now_ms() - heartbeat_timeout_ms()
+        seen = [r if (i := as_read(r.info, cutoff)) is r.info else replace(r, info=i) for r in runs]
+        return RunList(seen, token)
 
     # ---- artifacts -----------------------------------------------------------------------------------
 
@@ -312,6 +313,14 @@ class TrackingService(Tracking):
 
     def download_artifacts(self, run_id: str, path: str | None, dst: str | os.PathLike[str]) -> Path:
         return self._repo(run_id).download(path, dst)
+
+
+def _check_appendable(infos: Mapping[str, RunInfo | None]) -> None:
+    """Inside the batch's transaction: the runs it appends to exist and accept writes."""
+    for run_id, info in infos.items():
+        if info is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        check_writable(info)
 
 
 def _artifact_uri(location: str, run_id: str) -> str:

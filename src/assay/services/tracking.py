@@ -17,6 +17,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,15 @@ def was_reaped(info: RunInfo) -> bool:
         and info.heartbeat_at is not None
         and info.heartbeat_at == info.end_time
     )
+
+
+def as_read(info: RunInfo, cutoff: int) -> RunInfo:
+    """``info`` as a reader sees it: a RUNNING run whose last heartbeat is older than ``cutoff`` reads as
+    KILLED, ended at that heartbeat, before the reaper (``assay.embedded.reaper``) writes it so. Reads
+    never write; this keeps them right in between."""
+    if info.status is RunStatus.RUNNING and info.heartbeat_at is not None and info.heartbeat_at < cutoff:
+        return replace(info, status=RunStatus.KILLED, end_time=info.heartbeat_at)
+    return info
 
 
 class Tracking(ABC):
