@@ -64,9 +64,11 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
         # threadpool can use at once, anyio's default being 40 threads): with fewer, every burst of
         # requests opened and closed connections, and a new PostgreSQL connection (a forked backend) costs
         # more than the statements it runs. Connections are made lazily, so an idle server holds only what
-        # it has needed. An SDK process needs a few at most.
+        # it has needed. An SDK process needs a few at most. No ping before each checkout (a round trip per
+        # transaction): a connection found dropped is discarded with the pool and the work retried once
+        # (``prepared.with_retry``).
         size, overflow = pool or (5, 10)
-        engine = create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
+        engine = create_engine(url, pool_size=size, max_overflow=overflow)
         _translate_errors(engine)
         return engine
     memory = url in ("sqlite://", "sqlite:///:memory:")

@@ -8,14 +8,17 @@ cursor inside ``raw_transaction``. Everything else goes through SQLAlchemy as us
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ClauseElement
 
+from assay.errors import Unavailable
 from assay.store.sql.dialect import unavailable
+
+T = TypeVar("T")
 
 
 class Prepared:
@@ -47,20 +50,54 @@ class Prepared:
             cur.executemany(self.sql, [self.bind(r) for r in rows])
 
 
+class ConnectionDropped(Unavailable):
+    """The database closed the connection under a statement (a restart, a failover, an idle timeout): the
+    connection was thrown away, and the pool's others with it; a new one will be opened."""
+
+
 @contextmanager
 def raw_transaction(engine: Engine, write: bool = True) -> Iterator[Any]:
     """A DBAPI cursor inside one transaction (on SQLite, ``BEGIN IMMEDIATE`` when ``write``).
 
     A driver error that means the store is unreachable is raised as ``assay.errors.Unavailable`` (the
-    statements here bypass SQLAlchemy, whose ``handle_error`` hook does that for the others)."""
+    statements here bypass SQLAlchemy, whose ``handle_error`` hook does that for the others); one that means
+    the connection was dropped, as ``ConnectionDropped`` after discarding it (``with_retry`` tries again).
+    Connections are not pinged before use (a round trip per transaction): a dead one shows up here instead.
+    """
     try:
         with _raw_transaction(engine, write) as cur:
             yield cur
+    except ConnectionDropped:
+        raise
     except Exception as exc:
         translated = unavailable(engine, exc)
         if translated is None:
             raise
         raise translated from exc
+
+
+def with_retry(engine: Engine, body: Callable[[Any], T], write: bool = True, retry: bool = True) -> T:
+    """``body(cursor)`` in one ``raw_transaction``; if the connection turns out to have been dropped, once
+    more on a new one when ``retry`` (give False where running ``body`` twice could apply it twice)."""
+    try:
+        with raw_transaction(engine, write) as cur:
+            return body(cur)
+    except ConnectionDropped:
+        if not retry:
+            raise
+    with raw_transaction(engine, write) as cur:
+        return body(cur)
+
+
+def _dropped(engine: Engine, exc: BaseException, dbapi_conn: Any, cur: Any) -> bool:
+    """Whether the driver error ``exc`` means the connection is gone (as SQLAlchemy's dialect judges)."""
+    error: Any = exc
+    if not isinstance(exc, engine.dialect.loaded_dbapi.Error):
+        return False
+    try:
+        return bool(engine.dialect.is_disconnect(error, dbapi_conn, cur))
+    except Exception:
+        return False
 
 
 @contextmanager
@@ -75,17 +112,25 @@ def _raw_transaction(engine: Engine, write: bool) -> Iterator[Any]:
             try:
                 yield cur
             except BaseException:
-                if sqlite:
-                    cur.execute("ROLLBACK")
-                else:
-                    dbapi_conn.rollback()
+                with suppress(Exception):  # a dropped connection cannot roll back: it is discarded below
+                    if sqlite:
+                        cur.execute("ROLLBACK")
+                    else:
+                        dbapi_conn.rollback()
                 raise
             if sqlite:
                 cur.execute("COMMIT")
             else:
                 dbapi_conn.commit()
+        except Exception as exc:
+            if sqlite or not _dropped(engine, exc, dbapi_conn, cur):
+                raise
+            conn.invalidate(exc)
+            engine.dispose()  # the others were opened to the same server: likely dead too; closed here
+            raise ConnectionDropped(f"{unavailable(engine, exc) or exc}") from exc
         finally:
-            cur.close()
+            with suppress(Exception):
+                cur.close()
 
 
 def integrity_error(engine: Engine) -> type[Exception]:

@@ -9,7 +9,7 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from assay.entities import (
 from assay.errors import Conflict, NotFound
 from assay.query import Expr, OrderKey
 from assay.store.sql import codec, dialect, docs
-from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction
+from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction, with_retry
 from assay.store.sql.rows import (
     DOC_COLUMNS,
     RUN_COLUMNS,
@@ -72,6 +72,8 @@ class TrackingStore:
         self._integrity_error = integrity_error(self.engine)
         self._pk_cache: dict[str, int] = {}
         self._pks_by_ids = dialect.rows_by_ids_sql(self.engine, "run_pk, run_id", "runs", "run_id")
+        info_columns = ", ".join(c.name for c in RUN_COLUMNS)
+        self._infos_by_ids = dialect.rows_by_ids_sql(self.engine, info_columns, "runs", "run_id")
         # The second step of a search: the rows of the page's runs, found and ordered by the first.
         columns = ", ".join(["run_pk", *(c.name for c in (*RUN_COLUMNS, *DOC_COLUMNS))])
         self._runs_by_pks = dialect.rows_by_ids_sql(self.engine, columns, "runs", "run_pk")
@@ -250,48 +252,68 @@ class TrackingStore:
             raise NotFound(f"no run with id {run_id!r}")
         return run_from_row(row)
 
-    def apply(self, batch: WriteBatch, artifact_uris: Mapping[str, str]) -> None:
-        """Create runs, append points, end runs: one transaction, all or nothing.
+    def apply(
+        self,
+        batch: WriteBatch,
+        artifact_uris: Mapping[str, str],
+        check: Callable[[Mapping[str, RunInfo | None]], None] | None = None,
+    ) -> None:
+        """Create runs, append points, end runs: one connection, one transaction, all or nothing.
 
-        ``artifact_uris`` gives each new run's artifact URI. A run to end that is not RUNNING (or reaped
-        for a stale heartbeat) raises EndRefused and nothing is written; a duplicate run id, Conflict.
+        ``artifact_uris`` gives each new run's artifact URI. ``check`` is called inside the transaction with
+        the stored info of each run the batch appends to but does not create (None for one not found), and
+        may refuse the batch by raising. A run to end that is not RUNNING (or reaped for a stale heartbeat)
+        raises EndRefused and nothing is written; a duplicate run id, Conflict. A batch with an id is tried
+        once more on a new connection if its connection was dropped (its id makes that safe).
         """
         ended: list[str] = []
         keys: dict[str, int] = {}  # run keys read in this transaction, cached once it commits
+        new = {r.run_id for r in batch.new_runs}
+        existing = list(dict.fromkeys(b.run_id for b in batch.series if b.run_id not in new))
+
+        def body(cur: Any) -> None:
+            ended.clear()
+            keys.clear()
+            if batch.batch_id is not None:
+                row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
+                if not self._sql.claim_batch.run(cur, row).rowcount:
+                    return  # applied before: a resent or replayed batch
+                # A batch split into operations (ids "<batch>.<i>") leaves a mark, "<batch>#split". A
+                # whole batch so marked was delivered in part before: applying it whole would apply
+                # those parts twice, so it is refused, and the sender splits it again (each part is
+                # then applied once, by its own id). Both are lookups of one key.
+                parent = split_parent(batch.batch_id)
+                if parent is not None:
+                    self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": row["at"]})
+                elif self._sql.batch_seen.run(cur, {"bid": batch.batch_id + "#split"}).fetchone():
+                    raise SplitBefore(batch.batch_id)
+            if check is not None and existing:
+                sql, bind = self._infos_by_ids
+                cur.execute(sql, bind(existing))
+                found = {row[0]: run_info(row) for row in cur.fetchall()}
+                check({run_id: found.get(run_id) for run_id in existing})
+            if batch.new_runs:
+                self._sql.insert_run.run_many(
+                    cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
+                )
+                pks = self._pks(cur, [r.run_id for r in batch.new_runs], keys)
+                self._sql.insert_param.run_many(
+                    cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
+                )
+                self._sql.insert_tag.run_many(
+                    cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
+                )
+            self._append_raw(cur, batch.series, keys)
+            for end in batch.ends:
+                row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
+                if not self._sql.end_run.run(cur, row).rowcount:
+                    raise EndRefused(end.run_id)
+                pk = self._pks(cur, [end.run_id], keys)[end.run_id]
+                if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
+                    ended.append(end.run_id)
+
         try:
-            with raw_transaction(self.engine) as cur:
-                if batch.batch_id is not None:
-                    row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
-                    if not self._sql.claim_batch.run(cur, row).rowcount:
-                        return  # applied before: a resent or replayed batch
-                    # A batch split into operations (ids "<batch>.<i>") leaves a mark, "<batch>#split". A
-                    # whole batch so marked was delivered in part before: applying it whole would apply
-                    # those parts twice, so it is refused, and the sender splits it again (each part is
-                    # then applied once, by its own id). Both are lookups of one key.
-                    parent = split_parent(batch.batch_id)
-                    if parent is not None:
-                        self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": row["at"]})
-                    elif self._sql.batch_seen.run(cur, {"bid": batch.batch_id + "#split"}).fetchone():
-                        raise SplitBefore(batch.batch_id)
-                if batch.new_runs:
-                    self._sql.insert_run.run_many(
-                        cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
-                    )
-                    pks = self._pks(cur, [r.run_id for r in batch.new_runs], keys)
-                    self._sql.insert_param.run_many(
-                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
-                    )
-                    self._sql.insert_tag.run_many(
-                        cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
-                    )
-                self._append_raw(cur, batch.series, keys)
-                for end in batch.ends:
-                    row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
-                    if not self._sql.end_run.run(cur, row).rowcount:
-                        raise EndRefused(end.run_id)
-                    pk = self._pks(cur, [end.run_id], keys)[end.run_id]
-                    if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
-                        ended.append(end.run_id)
+            with_retry(self.engine, body, retry=batch.batch_id is not None)
         except self._integrity_error as exc:
             ids = ", ".join(r.run_id for r in batch.new_runs)
             raise Conflict(f"a run with one of these ids already exists: {ids}") from exc
