@@ -397,3 +397,65 @@ def test_an_mlflow_server_imports_through_its_rest_api(
     assert first["versions"] == (2, 0, 0) and first["artifacts"][0] >= 1
     again = counts(run_import(uri, mlflow_server))
     assert all(c[0] == 0 for c in again.values()), again
+
+
+@pytest.fixture
+def mlflow_on_postgres(written: Path) -> Iterator[str]:
+    """The SQLite store MLflow wrote, carried table by table (MLflow's own schema, reflected, and rows)
+    into a fresh database on the local PostgreSQL, dropped afterwards. (MLflow's venv has no PostgreSQL
+    driver, so it cannot write there itself.)"""
+    import psycopg
+    import sqlalchemy as sa
+
+    from assay.testing.fixtures import PG_ADMIN_URL, _pg_available
+
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"mlflow_src_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    src = sa.create_engine(f"sqlite:///{written / 'mlflow.db'}")
+    dst = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    try:
+        reflected = sa.MetaData()
+        reflected.reflect(src)
+        plain = sa.MetaData()
+        for t in reflected.sorted_tables:
+            columns = [sa.Column(c.name, _generic(c.type)) for c in t.columns]
+            sa.Table(t.name, plain, *columns)
+        plain.create_all(dst)
+        with src.connect() as read, dst.begin() as write:
+            for t in reflected.sorted_tables:
+                rows = [dict(r._mapping) for r in read.execute(sa.select(t))]
+                if rows:
+                    write.execute(plain.tables[t.name].insert(), rows)
+        yield url
+    finally:
+        src.dispose()
+        dst.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _generic(kind: Any) -> Any:
+    """A type PostgreSQL knows for a column type reflected from SQLite (BLOB -> bytea, ...)."""
+    import sqlalchemy as sa
+
+    try:
+        return kind.as_generic()
+    except NotImplementedError:
+        return sa.Text()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_imports_as_mlflow_reports_it(
+    mlflow_on_postgres: str, written: Path, target: tuple[str, Services]
+) -> None:
+    uri, s = target
+    first = counts(run_import(uri, mlflow_on_postgres))
+    assert_matches(json.loads((written / "sqlite-view.json").read_text()), s)
+    assert first["versions"] == (2, 0, 0)
+    again = counts(run_import(uri, mlflow_on_postgres))
+    assert all(c[0] == 0 for c in again.values()), again
