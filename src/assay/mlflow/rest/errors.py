@@ -77,8 +77,8 @@ def translate(exc: AssayError) -> MlflowError:
     if isinstance(exc, Conflict):
         code = "RESOURCE_ALREADY_EXISTS" if "already exists" in exc.message else "INVALID_PARAMETER_VALUE"
         return MlflowError(code, exc.message)
-    if isinstance(exc, InvalidState):
-        return MlflowError("INVALID_STATE", exc.message)
+    if isinstance(exc, InvalidState):  # writes to an ended or deleted run: MLflow's "run not active" code
+        return invalid(exc.message)
     if isinstance(exc, Unauthenticated):
         return MlflowError(
             "UNAUTHENTICATED",

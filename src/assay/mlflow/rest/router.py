@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from assay.mlflow.rest import artifacts, errors, experiments, models, registry, runs
+from assay.mlflow.rest import artifacts, errors, experiments, inputs, models, registry, runs
 from assay.services import Services
 
 MOUNTS = ("/api/2.0", "/api/3.0")
@@ -22,7 +22,7 @@ def create_mlflow_app(services: Services, auth: bool) -> FastAPI:
     app.state.services = services
     app.state.auth = auth
     errors.install(app)
-    for module in (experiments, runs, models, artifacts, registry):
+    for module in (experiments, runs, inputs, models, artifacts, registry):
         app.include_router(module.router)
     return app
 

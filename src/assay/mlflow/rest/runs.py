@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter
 
+from assay.access import LOCAL_ADMIN
 from assay.entities import RunStatus, SeriesBatch, WriteBatch
 from assay.errors import InvalidInput
 from assay.mlflow.rest.endpoint import endpoint
 from assay.mlflow.rest.errors import invalid, not_implemented
 from assay.mlflow.rest.experiments import experiment_id
 from assay.mlflow.rest.filters import run_filter, run_order
+from assay.mlflow.rest.inputs import dataset_inputs
 from assay.mlflow.rest.protocol import Fields, empty, number, run_info_json, run_json, to_float
 from assay.services import Services
 from assay.services.tracking import decode_page_token, encode_page_token, new_run, now_ms
@@ -52,7 +54,9 @@ def create_run(svc: Services, f: Fields) -> dict[str, Any]:
     """A RUNNING run, without a heartbeat; its name is ``run_name`` or the ``mlflow.runName`` tag."""
     tags = _kv(f.items("tags"), "tag")
     name = f.opt_text("run_name") or tags.get(RUN_NAME_TAG)
-    user = f.opt_text("user_id") or tags.get(USER_TAG) or (svc.caller.name if svc.caller else None)
+    user = f.opt_text("user_id") or tags.get(USER_TAG)
+    if svc.caller is not None and svc.caller != LOCAL_ADMIN:
+        user = svc.caller.name  # on a team server, the token's user, not what the client claims
     eid = experiment_id(svc, f.opt_text("experiment_id") or "0", create=True)
     new = new_run(eid, name=name, tags=tags, start_time=f.opt_integer("start_time"), user=user)
     new = replace(new, tags={**new.tags, RUN_NAME_TAG: new.name}, heartbeats=False)
@@ -62,7 +66,9 @@ def create_run(svc: Services, f: Fields) -> dict[str, Any]:
 
 @endpoint(router, "GET", "/mlflow/runs/get")
 def get_run(svc: Services, f: Fields) -> dict[str, Any]:
-    return {"run": run_json(svc.tracking.get_run(_run_id(f)))}
+    """The run with its latest metrics, params, tags and dataset inputs."""
+    run = svc.tracking.get_run(_run_id(f))
+    return {"run": run_json(run, dataset_inputs(svc.registry.run_datasets(run.info.run_id)))}
 
 
 @endpoint(router, "POST", "/mlflow/runs/update")
