@@ -377,3 +377,71 @@ def test_sign_in_and_the_account_page_in_chromium(team: Team) -> None:
         page.goto(f"{team.url}/account")
         assert "/login" in page.url
         browser.close()
+
+
+def test_a_revocation_made_by_another_process_takes_effect_within_seconds(team: Team) -> None:
+    """The server caches authenticated tokens for 2 s: a token revoked on the store by another process
+    (here the CLI acting on the store directly) stops working once that entry is stale."""
+    token = cli("token", "create", "--name", "cached", env=team.env("bob")).stdout.strip()
+    assert _whoami(team, token).status_code == 200  # now cached in the server
+    cli("token", "revoke", token.split("_")[1], "--store", team.store, env={"ASSAY_HOME": str(team.home)})
+    deadline = time.monotonic() + 15
+    while _whoami(team, token).status_code == 200:
+        assert time.monotonic() < deadline, "the revoked token still works after 15 s"
+        time.sleep(0.2)
+    assert "revoked" in _whoami(team, token).json()["error"]["message"]
+
+
+# ---- the rules alone, without I/O -------------------------------------------------------------------------------
+
+
+def test_the_throttle_counts_failures_in_a_window_and_locks_for_a_while() -> None:
+    from assay.access import AccessPolicy
+    from assay.embedded.login_throttle import LoginThrottle
+
+    throttle = LoginThrottle(AccessPolicy(max_user_failures=3, failure_window_s=60, lockout_s=600))
+    for t in (0, 100, 200):  # spread wider than the window: never three within it
+        throttle.failed("ada", "10.0.0.1", t)
+    assert throttle.refusal("ada", "10.0.0.1", 201) is None
+    throttle.failed("ada", "10.0.0.1", 210)
+    throttle.failed("ada", "10.0.0.2", 220)  # the user's count spans addresses
+    refusal = throttle.refusal("ada", "10.0.0.3", 221)
+    assert refusal is not None and "user 'ada'" in refusal and "10 minutes" in refusal
+    assert throttle.refusal("ADA", "10.0.0.3", 221) is not None  # names are matched case-blind
+    assert throttle.refusal("bob", "10.0.0.3", 221) is None
+    assert throttle.refusal("ada", "10.0.0.3", 221 + 600) is None  # the lockout ends
+    throttle.failed("bob", "10.0.0.9", 1000)
+    throttle.succeeded("bob")
+    throttle.failed("bob", "10.0.0.9", 1001)
+    throttle.failed("bob", "10.0.0.9", 1002)
+    assert throttle.refusal("bob", "10.0.0.9", 1003) is None  # a success started the count over
+
+
+def test_a_scope_caps_roles_and_takes_admin_powers_away() -> None:
+    from assay.access import TokenScope, User, scoped_principal
+
+    admin = User(1, "root", is_admin=True)
+    ro = scoped_principal(admin, {}, TokenScope(read_only=True), every_project=[1, 2])
+    assert not ro.is_admin and ro.role_in(1) is Role.VIEWER and ro.role_in(2) is Role.VIEWER
+    one = scoped_principal(admin, {}, TokenScope(project_id=2, project="p"), every_project=[1, 2])
+    assert not one.is_admin and one.role_in(1) is None and one.role_in(2) is Role.OWNER
+    user = User(2, "ada")
+    both = scoped_principal(user, {1: Role.EDITOR, 2: Role.OWNER}, TokenScope(True, 2, "p"))
+    assert dict(both.roles) == {2: Role.VIEWER}
+    assert scoped_principal(admin, {}, None).is_admin
+
+
+def test_lifetimes_parse_and_the_maximum_caps_them() -> None:
+    from assay.access import AccessPolicy, parse_lifetime
+    from assay.errors import InvalidInput
+
+    assert parse_lifetime("90d") == 90 * 86400 and parse_lifetime("12h") == 43200
+    assert parse_lifetime("never") is None and parse_lifetime("2w") == 14 * 86400
+    for bad in ("", "10", "3y", "-1d", "0h"):
+        with pytest.raises(InvalidInput, match="not a lifetime"):
+            parse_lifetime(bad)
+    capped = AccessPolicy(max_token_days=30)
+    assert capped.token_lifetime_s(None) == 30 * 86400 and capped.token_lifetime_s("7d") == 7 * 86400
+    with pytest.raises(InvalidInput, match="at most 30d"):
+        capped.token_lifetime_s("31d")
+    assert AccessPolicy().token_lifetime_s(None) is None
