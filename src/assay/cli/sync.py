@@ -16,7 +16,7 @@ import typer
 
 from assay.cli import render
 from assay.cli.context import CliState
-from assay.errors import AccessDenied, AssayError
+from assay.errors import AssayError, Unauthenticated
 
 if TYPE_CHECKING:
     from assay.sdk.spool import Record, RunPending
@@ -81,6 +81,7 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
     from assay.sdk.spool import (
         ArtifactRecord,
         Courier,
+        clear_orphans,
         held_dir,
         held_message,
         held_runs,
@@ -130,7 +131,7 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
         courier.held_elsewhere = held_runs(directory)
         _sent, busy_main = replay_directory(source, send)
         busy += busy_main
-    except AccessDenied as exc:
+    except Unauthenticated as exc:
         raise AssayError(
             f"{exc.message}\nNothing was deleted: the spooled writes wait in {directory}; "
             "fix the token (ASSAY_TRACKING_TOKEN), then run assay sync again"
@@ -145,6 +146,8 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
         ) from None
     finally:
         courier.close()
+    if not busy and not held:
+        clear_orphans(directory)
     artifacts = f" and {_count(kinds['artifact'], 'artifact')}" if kinds["artifact"] else ""
     typer.echo(f"replayed {_count(kinds['batch'], 'spooled batch', 'spooled batches')}{artifacts} to {uri}")
     if busy:

@@ -178,6 +178,35 @@ def drop_blob(root: Path, record: Record) -> None:
         shutil.rmtree(root / "blobs" / record.blob, ignore_errors=True)
 
 
+@contextmanager
+def _blobs_lock(root: Path, how: int) -> Iterator[bool]:
+    """``blobs.lock``: shared while a writer copies a file and appends its record, exclusive (never
+    waited for) while ``clear_orphans`` looks for copies no record names."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "blobs.lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), how)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def clear_orphans(root: Path) -> bool:
+    """Remove what no spool file needs any more once none is left (``assay sync``, after a full replay):
+    copies left by a crash between copying a file and appending its record, or named only by records
+    dropped by hand, and offsets of gone files. False when a writer is at work (nothing removed)."""
+    with _blobs_lock(root, fcntl.LOCK_EX | fcntl.LOCK_NB) as taken:
+        if not taken or any(root.rglob("*.spool")):
+            return False
+        shutil.rmtree(root / "blobs", ignore_errors=True)
+        for stale in root.glob("*.offset*"):
+            stale.unlink(missing_ok=True)
+        for folder in held_dir(root).glob("*"):
+            _rmdir(folder)
+        return True
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -217,15 +246,18 @@ class SpoolFile:
     def add_artifact(self, run_id: str, path: str, source: bytes | Path) -> ArtifactRecord:
         """Spool the artifact file ``path`` of ``run_id``: ``source``'s bytes, or a copy of the local file
         ``source`` (made now: the file may change or vanish before the upload)."""
-        self._open()  # first: the lock tells `assay sync` that a writer is at work here
+        self._open()  # first: a spool file tells `assay sync` not to clear blobs/ (see clear_orphans)
         rid = uuid.uuid4().hex
         if isinstance(source, bytes) and len(source) <= INLINE_MAX:
             record = ArtifactRecord(run_id, path, rid, data=source, size=len(source))
-        else:
-            n = len(source) if isinstance(source, bytes) else source.stat().st_size
+            self.append(record)
+            return record
+        n = len(source) if isinstance(source, bytes) else source.stat().st_size
+        with _blobs_lock(self.root, fcntl.LOCK_SH) as taken:
+            assert taken
             blob = _store_blob(self.root, posixpath.basename(path), source)
             record = ArtifactRecord(run_id, path, rid, blob=blob, size=n)
-        self.append(record)
+            self.append(record)
         return record
 
     def pending(self) -> bool:
@@ -316,8 +348,16 @@ def replay_file(path: Path, send: Callable[[Record], object]) -> int:
         if record is not None:
             send(record)
             sent += 1
-        _offset_path(path).write_text(str(pos))
+        _write_offset(path, pos)
     return sent
+
+
+def _write_offset(path: Path, pos: int) -> None:
+    """Record how far replay got, by rename: a crash leaves the old offset or the new, never a torn one
+    (a torn one would read as 0 and send the whole file again: applied once, but slowly)."""
+    tmp = path.with_suffix(".offset-tmp")
+    tmp.write_text(str(pos))
+    os.replace(tmp, _offset_path(path))
 
 
 @contextmanager
@@ -425,16 +465,18 @@ class Courier:
         #: This process's held files, by run; and runs held by files of other (gone) processes.
         self.held_files: dict[str, SpoolFile] = {}
         self.held_elsewhere: set[str] = set()
+        self._held: frozenset[str] = frozenset()  # replaced whole: read by other threads (heartbeats)
         self._told: set[str] = set()
 
     def held(self) -> set[str]:
         """The runs whose writes wait in ``held/``: later writes of theirs must follow them."""
-        return set(self.held_files) | self.held_elsewhere
+        return set(self._held | self.held_elsewhere)
 
     def held_file(self, run_id: str) -> SpoolFile:
         f = self.held_files.get(run_id)
         if f is None:
             f = self.held_files[run_id] = SpoolFile(held_dir(self.root, run_id), self.root)
+            self._held = self._held | {run_id}
         return f
 
     def hold(self, record: Record, error: AssayError | None) -> None:
