@@ -49,12 +49,22 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+_script_dir: dict[str, Path] = {}
+
+
 def source_dir() -> Path:
-    """The directory of the running script, or the working directory (notebooks, REPL)."""
+    """The directory of the running script, or the working directory (notebooks, REPL).
+
+    The script's directory is looked up once per script path (a ``stat`` and a ``realpath`` per run cost
+    more than the rest of creating it); the working directory is read each time: a notebook may change it."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if path and Path(path).exists():
-        return Path(path).resolve().parent
+    if path:
+        found = _script_dir.get(path)
+        if found is None and Path(path).exists():
+            found = _script_dir[path] = Path(path).resolve().parent
+        if found is not None:
+            return found
     return Path.cwd()
 
 

@@ -72,6 +72,20 @@ def _env_flag(name: str, default: bool = True) -> bool:
     return raw.strip().lower() not in ("0", "false", "no", "off", "")
 
 
+_digests: dict[str, str] = {}
+
+
+def _digest(text: str) -> str:
+    """The SHA-256 of a captured file, remembered for the few texts a process captures (its requirements, its
+    git diff): every run of a loop would otherwise hash the same list of packages again."""
+    found = _digests.get(text)
+    if found is None:
+        if len(_digests) >= 64:
+            _digests.clear()
+        found = _digests[text] = hashlib.sha256(text.encode()).hexdigest()
+    return found
+
+
 class Client:
     """Tracking operations on the store named by ``tracking_uri`` (default: $ASSAY_TRACKING_URI or ./.assay)."""
 
@@ -208,7 +222,7 @@ class Client:
         tags = {}
         to_store = []
         for tag, path, text in files:
-            key = (path, hashlib.sha256(text.encode()).hexdigest())
+            key = (path, _digest(text))
             uri = captured.get(key)
             if uri is None:
                 uri = captured[key] = f"runs:/{run_id}/{path}"
