@@ -109,8 +109,47 @@ def test_team_quickstart_on_postgres_with_s3_artifacts(pg_database: str, tmp_pat
             assay_cli("token", "revoke", ci["token_id"], env=as_ada)
             gone = assay_cli("whoami", env=as_ci, check=False)
             assert gone.returncode == 1 and "revoked" in gone.stderr
+
+            # Issue 15 on PostgreSQL: a password and a browser session, expiring scoped tokens, revoke --all.
+            _sign_in_on_postgres(server.url, root_token)
+            ro = assay_cli("token", "create", "--read-only", "--expires", "12h", env=as_ada).stdout.strip()
+            as_ro = {**as_ada, "ASSAY_TRACKING_TOKEN": ro}
+            assert assay_cli("whoami", env=as_ro).stdout.strip() == "ada"
+            assert json.loads(assay_cli("runs", "ls", "-e", "segmentation", "--json", env=as_ro).stdout)
+            listed = json.loads(assay_cli("token", "ls", "--json", env=as_ada).stdout)
+            mine = next(t for t in listed if t["read_only"])
+            assert (
+                mine["last_used_at"] is not None and mine["expires_at"] - mine["created_at"] == 12 * 3_600_000
+            )
+            assay_cli("token", "revoke", "--all", "--user", "ada", env=admin)
+            assert assay_cli("whoami", env=as_ro, check=False).returncode == 1
         finally:
             server.stop()
+
+
+def _sign_in_on_postgres(url: str, admin_token: str) -> None:
+    """An admin sets bob's password; bob signs in through the form and out again."""
+    import re
+
+    import httpx
+
+    r = httpx.put(
+        f"{url}/api/v1/users/bob/password",
+        json={"password": "bob-password-1"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert r.status_code == 204, r.text
+    with httpx.Client(base_url=url, headers={"Accept": "text/html"}) as browser:
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get("/login").text)
+        assert token is not None
+        form = {"username": "bob", "password": "bob-password-1", "csrf": token.group(1), "next": "/"}
+        assert browser.post("/login", data=form).status_code == 303
+        page = browser.get("/account")
+        assert page.status_code == 200 and "vision" in page.text
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert token is not None
+        assert browser.post("/logout", data={"csrf": token.group(1)}).status_code == 303
+        assert browser.get("/account").status_code == 303
 
 
 def test_a_server_open_to_the_network_needs_a_user_first(tmp_path: Path) -> None:
