@@ -17,7 +17,7 @@ from typing import Any
 
 from assay.entities import Experiment
 from assay.errors import FilterSyntaxError
-from assay.mlflow.rest.errors import invalid, not_implemented
+from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
 from assay.query import And, Comparison, Expr, InList, Not, Number, Or, parse_filter, parse_order_by
 
 # Quoted strings and keys pass through untouched; words are what may be rewritten.
@@ -135,27 +135,26 @@ def _check(expr: Expr, text: str) -> None:
         return
     assert isinstance(expr, Comparison)
     numeric = isinstance(expr.value, Number)
+    shown = expr.value.text if isinstance(expr.value, Number) else repr(expr.value.value)
     if field.kind == "metric":
-        if not numeric:
-            raise invalid(f"Expected numeric value type for metric. Found {expr.value}")
         if "like" in expr.op:
             raise invalid(
                 f"Invalid comparator '{expr.op.upper()}' not one of {{'>', '>=', '!=', '=', '<', '<='}}"
             )
+        if not numeric:
+            raise invalid(f"Expected numeric value type for metric. Found {shown}")
     elif field.kind in ("param", "tag", "dataset"):
         if numeric:
             raise invalid(
-                f"Expected a quoted string value for {field.kind} (e.g. 'my-value'). Got value {expr.value}"
+                f"Expected a quoted string value for {field.kind} (e.g. 'my-value'). Got value {shown}"
             )
         if expr.op in ("<", "<=", ">", ">="):
             raise invalid(f"Invalid comparator '{expr.op}' not one of {{'!=', '=', 'LIKE', 'ILIKE'}}")
     elif field.key in _NUMERIC_ATTRIBUTES:
         if not numeric:
-            raise invalid(
-                f"Expected numeric value type for numeric attribute: {field.key}. Found {expr.value}"
-            )
+            raise invalid(f"Expected numeric value type for numeric attribute: {field.key}. Found {shown}")
     elif numeric:
-        raise invalid(f"Expected a quoted string value for attribute {field.key}")
+        raise invalid(f"Expected a quoted string value for attribute {field.key}, got {shown}")
     elif expr.op in ("<", "<=", ">", ">="):
         raise invalid(
             f"Invalid comparator '{expr.op}' not one of {{'!=', '=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}}"
@@ -187,7 +186,13 @@ def run_order(items: Sequence[Any]) -> list[str]:
     for item in items:
         if not isinstance(item, str) or not item.strip():
             raise invalid(f"Invalid order_by clause {item!r}")
-        rewritten = _rewrite(item.strip(), "order_by")
+        words = item.strip().rsplit(maxsplit=1)
+        direction = words[1] if len(words) == 2 and words[1].lower() in ("asc", "desc") else ""
+        written = item.strip()[: -len(direction)].strip() if direction else item.strip()
+        try:
+            rewritten = f"{_rewrite(written, 'order_by')} {direction}".strip()
+        except MlflowError as exc:
+            raise invalid(f"Invalid order_by clause '{item}': {exc.message}") from None
         try:
             keys = parse_order_by([rewritten])
         except FilterSyntaxError as exc:
