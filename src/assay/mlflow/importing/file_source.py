@@ -33,7 +33,6 @@ from assay.mlflow.importing.sources import (
     MlflowRun,
     MlflowSeries,
     MlflowSource,
-    register_source,
     run_order,
 )
 
@@ -227,10 +226,8 @@ def _read_points(run_id: str, key: str, path: Path) -> MlflowSeries | None:
     return MlflowSeries(run_id, key, step_a[order], time_a[order], value_a[order])
 
 
-def _accepts(uri: str) -> bool:
+def accepts(uri: str) -> bool:
+    """Whether ``uri`` is an mlruns directory (a path or file: URI)."""
     if uri.startswith("file:"):
         return True
     return "://" not in uri and not uri.startswith(("sqlite:", "postgresql:", "postgres:"))
-
-
-register_source(_accepts, FileSource)

@@ -22,8 +22,8 @@ import yaml
 from assay.errors import AssayError, NotFound
 from assay.mlflow.importing.plan import VERSION_TAG
 from assay.mlflow.importing.sources import MlflowModel, MlflowModelVersion
-from assay.models.descriptor import DESCRIPTOR_FILE, ModelDescriptor
 from assay.registry.entities import RegisteredModel
+from assay.services.registry import DESCRIPTOR_FILE
 
 if TYPE_CHECKING:
     from assay.mlflow.importing.writer import Importer
@@ -151,31 +151,36 @@ def _ensure_descriptor(imp: Importer, run_id: str, path: str, source: str) -> No
         raw = yaml.safe_load(imp.tracking.read_artifact(run_id, f"{path}/MLmodel"))
         mlmodel = raw if isinstance(raw, dict) else {}
     descriptor = mlflow_descriptor(mlmodel, sorted(names), source)
-    imp.tracking.write_artifact(run_id, f"{path}/{DESCRIPTOR_FILE}", descriptor.to_yaml())
+    text = yaml.safe_dump(descriptor, sort_keys=False, allow_unicode=True)
+    imp.tracking.write_artifact(run_id, f"{path}/{DESCRIPTOR_FILE}", text.encode())
 
 
-def mlflow_descriptor(mlmodel: dict[str, Any], files: list[str], source: str) -> ModelDescriptor:
-    """The descriptor of an MLflow model directory from its ``MLmodel`` (flavor ``mlflow``)."""
-    flavors = mlmodel.get("flavors") if isinstance(mlmodel.get("flavors"), dict) else {}
-    assert isinstance(flavors, dict)
-    pyfunc = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) else {}
-    assert isinstance(pyfunc, dict)
-    framework = next((f for f in flavors if f != "python_function"), "python_function")
-    details = flavors.get(framework) if isinstance(flavors.get(framework), dict) else {}
-    assert isinstance(details, dict)
-    return ModelDescriptor(
-        flavor="mlflow",
-        serialization="mlflow",
-        files=files,
-        model_class=str(pyfunc.get("loader_module") or framework),
-        framework=str(framework),
-        framework_version=str(details.get(f"{framework}_version") or ""),
-        python_version=str(pyfunc.get("python_version") or ""),
-        signature=None,
-        metadata={
-            "mlflow_flavors": sorted(flavors),
+def mlflow_descriptor(mlmodel: dict[str, Any], files: list[str], source: str) -> dict[str, Any]:
+    """The ``assay-model.yaml`` document (format version 1, as ``assay.models.descriptor`` reads it) of an
+    MLflow model directory, from its ``MLmodel``: flavor ``mlflow``, MLflow's own details in ``metadata``.
+    Written as plain data: the importer sits beside the model flavors, not above them."""
+    flavors = mlmodel.get("flavors")
+    flavors = flavors if isinstance(flavors, dict) else {}
+    pyfunc = flavors.get("python_function")
+    pyfunc = pyfunc if isinstance(pyfunc, dict) else {}
+    framework = next((str(f) for f in flavors if f != "python_function"), "python_function")
+    details = flavors.get(framework)
+    details = details if isinstance(details, dict) else {}
+    return {
+        "flavor": "mlflow",
+        "serialization": "mlflow",
+        "files": files,
+        "model_class": str(pyfunc.get("loader_module") or framework),
+        "framework": framework,
+        "framework_version": str(details.get(f"{framework}_version") or ""),
+        "python_version": str(pyfunc.get("python_version") or ""),
+        "requirements": [],
+        "signature": None,
+        "metadata": {
+            "mlflow_flavors": sorted(str(f) for f in flavors),
             "mlflow_source": source,
             "mlflow_model_id": mlmodel.get("model_id"),
             "mlflow_signature": mlmodel.get("signature"),
         },
-    )
+        "format_version": 1,
+    }

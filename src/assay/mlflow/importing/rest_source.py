@@ -30,7 +30,6 @@ from assay.mlflow.importing.sources import (
     MlflowRun,
     MlflowSeries,
     MlflowSource,
-    register_source,
     run_order,
 )
 
@@ -259,8 +258,6 @@ def _int(value: Any) -> int | None:
     return None if value is None or value == "" else int(value)
 
 
-def _accepts(uri: str) -> bool:
+def accepts(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow server URL (http://, https://)."""
     return uri.startswith(("http://", "https://"))
-
-
-register_source(_accepts, RestSource)

@@ -3,15 +3,15 @@
 ``MlflowSource`` is what the importer sees, whatever holds the history: MLflow's SQL schema on SQLite or
 PostgreSQL (``sql_source``), its ``mlruns`` directory (``file_source``), or a running MLflow server
 (``rest_source``). Each yields the same plain records below, so deciding what is new (``plan``) and
-writing it (``writer``) are written once. ``open_source(uri)`` picks the reader by the URI's form, through
-the registry ``register_source``. No reader imports MLflow: assay never depends on it.
+writing it (``writer``) are written once. ``opening.open_source(uri)`` picks the reader by the URI's form.
+No reader imports MLflow: assay never depends on it.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +19,6 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import numpy.typing as npt
-
-from assay.errors import InvalidInput
-
-#: MLflow's run statuses; SCHEDULED (never started) is imported as RUNNING.
-FINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,26 +161,3 @@ def local_dir(uri: str) -> Path | None:
 def run_order(runs: list[MlflowRun]) -> list[MlflowRun]:
     """Runs oldest first (the order they are created in assay; a parent needs no order, it is an id)."""
     return sorted(runs, key=lambda r: (r.start_time, r.run_id))
-
-
-Opener = Callable[[str], MlflowSource]
-_openers: list[tuple[Callable[[str], bool], Opener]] = []
-
-
-def register_source(accepts: Callable[[str], bool], opener: Opener) -> None:
-    """Make ``opener(uri)`` read the MLflow stores whose URI ``accepts`` (tried in registration order)."""
-    _openers.append((accepts, opener))
-
-
-def open_source(uri: str) -> MlflowSource:
-    """The reader of the MLflow store at ``uri``: ``sqlite:///...``, ``postgresql://...``,
-    ``http(s)://...`` (a server), or an ``mlruns`` directory (a path or ``file:`` URI)."""
-    from assay.mlflow.importing import file_source, rest_source, sql_source  # noqa: F401 - they register
-
-    for accepts, opener in _openers:
-        if accepts(uri):
-            return opener(uri)
-    raise InvalidInput(
-        f"{uri!r} is not an MLflow tracking URI: give an mlruns directory, sqlite:///path/mlflow.db, "
-        "postgresql://..., or http://host:port of an MLflow server"
-    )

@@ -28,7 +28,6 @@ from assay.mlflow.importing.sources import (
     MlflowRun,
     MlflowSeries,
     MlflowSource,
-    register_source,
     run_order,
 )
 
@@ -333,8 +332,6 @@ def _redacted(uri: str) -> str:
     return uri
 
 
-def _accepts(uri: str) -> bool:
+def accepts(uri: str) -> bool:
+    """Whether ``uri`` is an MLflow SQL store URI (sqlite:, postgresql:)."""
     return uri.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+"))
-
-
-register_source(_accepts, SqlSource)
