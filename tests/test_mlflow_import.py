@@ -459,3 +459,60 @@ def test_a_postgresql_store_imports_as_mlflow_reports_it(
     assert first["versions"] == (2, 0, 0)
     again = counts(run_import(uri, mlflow_on_postgres))
     assert all(c[0] == 0 for c in again.values()), again
+
+
+# ---- the pure decisions, without I/O ---------------------------------------------------------------------
+
+
+def _run(run_id: str = "a" * 32, status: str = "FINISHED", deleted: bool = False) -> Any:
+    from assay.mlflow.importing.sources import MlflowRun
+
+    return MlflowRun(run_id, "1", "r", status, 1, 2, "u", "", deleted=deleted)
+
+
+def test_plan_creates_new_runs_updates_running_ones_and_skips_foreign_ids() -> None:
+    from assay.mlflow.importing.plan import Action, Existing, plan_runs
+
+    runs = [_run("a" * 32), _run("b" * 32), _run("c" * 32), _run("d" * 32), _run("e" * 32, deleted=True)]
+    runs.append(_run("not-valid"))
+    held = {
+        "b" * 32: Existing(RunStatus.FINISHED, from_mlflow=True),
+        "c" * 32: Existing(RunStatus.RUNNING, from_mlflow=True),
+        "d" * 32: Existing(RunStatus.FINISHED, from_mlflow=False),
+    }
+    actions = [p.action for p in plan_runs(runs, held)]
+    assert actions == [Action.CREATE, Action.PRESENT, Action.UPDATE, Action.SKIP, Action.SKIP, Action.SKIP]
+
+
+def test_new_points_are_what_assay_lacks_counted_with_multiplicity_and_nan_equal() -> None:
+    import numpy as np
+
+    from assay.entities import MetricHistory
+    from assay.mlflow.importing.plan import new_points
+    from assay.mlflow.importing.sources import MlflowSeries
+
+    def arrays(points: list[tuple[int, int, float]]) -> tuple[Any, Any, Any]:
+        s, t, v = zip(*points, strict=True)
+        return np.array(s, np.int64), np.array(t, np.int64), np.array(v, np.float64)
+
+    mlflow_points = [(0, 10, 1.0), (0, 10, 1.0), (1, 20, math.nan), (2, 30, 3.0)]
+    held = MetricHistory("x", *arrays([(0, 10, 1.0), (1, 20, math.nan)]))
+    fresh = new_points(MlflowSeries("r", "x", *arrays(mlflow_points)), held)
+    assert fresh is not None
+    assert list(zip(fresh.steps.tolist(), fresh.values.tolist(), strict=True)) == [(0, 1.0), (2, 3.0)]
+    everything = MetricHistory("x", *arrays(mlflow_points))
+    assert new_points(MlflowSeries("r", "x", *arrays(mlflow_points)), everything) is None
+
+
+def test_schema_revisions_known_old_new_and_foreign() -> None:
+    from assay.errors import InvalidInput
+    from assay.mlflow.importing.schema_versions import CORE_TABLES, NEWEST, OLDEST, check_revision
+
+    check_revision("db", NEWEST, CORE_TABLES)
+    check_revision("db", OLDEST, CORE_TABLES)
+    with pytest.raises(InvalidInput, match=r"older than MLflow 2\.4"):
+        check_revision("db", "451aebb31d03", CORE_TABLES)
+    with pytest.raises(InvalidInput, match="newer MLflow"):
+        check_revision("db", "0123456789ab", CORE_TABLES)
+    with pytest.raises(InvalidInput, match="not an MLflow tracking database"):
+        check_revision("db", "0123456789ab", {"runs", "alembic_version"})
