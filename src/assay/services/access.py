@@ -1,5 +1,6 @@
-"""Team mode's interfaces: who a token belongs to and what a caller may do (``Authorizer``), and the
-operations people call on users, tokens, projects and members (``Access``).
+"""Team mode's interfaces: who a token or browser session belongs to and what a caller may do
+(``Authorizer``, which also signs people in), and the operations people call on users, passwords, tokens,
+projects and members (``Access``).
 
 ``Authorizer`` is what the service boundary needs: ``assay.services.authorized.AuthorizedTracking`` asks
 it for the project a run or experiment belongs to and refuses a caller without the role an operation

@@ -42,7 +42,7 @@ _bearer = HTTPBearer(
 
 
 def app_services(request: Request) -> Services:
-    """The services the app was created with, bound to no caller: for the login form only."""
+    """The services the app was created with, bound to no caller: for signing in and out only."""
     services: Services = request.app.state.services
     return services
 
