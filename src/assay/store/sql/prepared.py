@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -32,14 +33,24 @@ class Prepared:
         # Literal values written into the statement (status = 'RUNNING', heartbeat_at = NULL) are binds too.
         self._defaults = {name: bp.effective_value for name, bp in compiled.binds.items() if not bp.required}
         positional = engine.dialect.positional
-        order = getattr(compiled, "positiontup", None) or []
-        self._order: list[str] | None = list(order) if positional else None
+        order = list(getattr(compiled, "positiontup", None) or [])
+        self._order: list[str] | None = order if positional else None
+        # Positional drivers (SQLite) take a tuple: one C-level itemgetter call per row builds it.
+        self._pick: Callable[[Mapping[str, Any]], Any] | None = None
+        if positional and len(order) > 1:
+            self._pick = itemgetter(*order)
+        elif positional and order:
+            only = order[0]
+            self._pick = lambda row: (row[only],)
 
     def bind(self, row: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         merged = {**self._defaults, **row} if self._defaults else row
         if self._order is None:
             return merged
-        return tuple(merged[name] for name in self._order)
+        if self._pick is None:
+            return ()
+        picked: Sequence[Any] = self._pick(merged)
+        return picked
 
     def run(self, cur: Any, row: Mapping[str, Any] | None = None) -> Any:
         cur.execute(self.sql, self.bind(row or {}))

@@ -270,6 +270,7 @@ class TrackingStore:
         keys: dict[str, int] = {}  # run keys read in this transaction, cached once it commits
         new = {r.run_id for r in batch.new_runs}
         existing = list(dict.fromkeys(b.run_id for b in batch.series if b.run_id not in new))
+        single_chunk = _single_chunk_runs(batch, new) if batch.ends else set()
 
         def body(cur: Any) -> None:
             ended.clear()
@@ -308,6 +309,8 @@ class TrackingStore:
                 row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
                 if not self._sql.end_run.run(cur, row).rowcount:
                     raise EndRefused(end.run_id)
+                if end.run_id in single_chunk:
+                    continue  # created by this batch with one chunk per series: nothing to compact
                 pk = self._pks(cur, [end.run_id], keys)[end.run_id]
                 if self._sql.multi_chunk_keys.run(cur, {"pk": pk}).fetchone() is not None:
                     ended.append(end.run_id)
@@ -550,3 +553,16 @@ class TrackingStore:
                 r = found[pk][1:]
                 out.append(Run(run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
         return out, more
+
+
+def _single_chunk_runs(batch: WriteBatch, new: set[str]) -> set[str]:
+    """The runs this batch creates whose every series it writes as one chunk: ending them needs no check
+    for chunks to compact (a short run, created, logged and ended in one batch, is the common case)."""
+    seen: set[tuple[str, str]] = set()
+    repeated: set[str] = set()
+    for b in batch.series:
+        key = (b.run_id, b.key)
+        if key in seen:
+            repeated.add(b.run_id)
+        seen.add(key)
+    return new - repeated
