@@ -445,3 +445,18 @@ def test_lifetimes_parse_and_the_maximum_caps_them() -> None:
     with pytest.raises(InvalidInput, match="at most 30d"):
         capped.token_lifetime_s("31d")
     assert AccessPolicy().token_lifetime_s(None) is None
+
+
+def test_every_post_form_of_the_ui_carries_a_csrf_field() -> None:
+    """A new form that changes state cannot land without its token (the server would refuse its posts)."""
+    import assay.ui
+
+    templates = Path(assay.ui.__file__).parent / "templates"
+    forms = [
+        (page.name, form)
+        for page in sorted(templates.glob("*.html"))
+        for form in re.findall(r"<form\b[^>]*method=\"post\".*?</form>", page.read_text(), flags=re.S | re.I)
+    ]
+    assert len(forms) >= 5  # sign in, sign out, new token, revoke, password
+    missing = [name for name, form in forms if 'name="csrf"' not in form]
+    assert missing == [], f"forms posting without a CSRF field: {missing}"
