@@ -16,12 +16,17 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import assay
+from assay.access import Role
+from assay.remote import RemoteTracking
 from assay.sdk.client import render_figure
+from assay.server.main import build_services
+from assay.services.tracking import Tracking
 from conftest import reset_sdk
 from processes import ServerProcess, assay_cli
 
@@ -48,12 +53,32 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerPr
         srv.stop()
 
 
-def _files(c: assay.Client, run_id: str, path: str | None = None) -> list[str]:
+def _files(c: assay.Client | Tracking, run_id: str, path: str | None = None) -> list[str]:
     """Every artifact file of a run (each path once: a listing cannot hold a path twice)."""
     out: list[str] = []
     for e in c.list_artifacts(run_id, path):
         out += _files(c, run_id, e.path) if e.is_dir else [e.path]
     return out
+
+
+@contextmanager
+def _script(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """A Python script in a child process talking through pipes; killed and reaped if still running."""
+    child = subprocess.Popen(
+        [sys.executable, *args],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate(timeout=30)
 
 
 def _spool_left(home: Path) -> list[Path]:
@@ -286,23 +311,15 @@ def test_a_kill_9_during_replay_then_assay_sync_delivers_everything_once(
     (tmp_path / "model.bin").write_bytes(model)
     (tmp_path / "crash.py").write_text(CRASH)
     env = _env(server, tmp_path / "home", ASSAY_FLUSH_INTERVAL="3600")
-    child = subprocess.Popen(
-        [sys.executable, "crash.py", point],
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdin is not None
-    run_id = child.stdout.readline().strip()
-    assert child.stdout.readline().strip() == "spooled", child.communicate(timeout=60)
-    server.start()
-    child.stdin.write("\n")
-    child.stdin.flush()
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == -9, (out, err)  # killed in the middle of the replay
+    with _script(["crash.py", point], env, tmp_path) as child:
+        assert child.stdout is not None and child.stdin is not None
+        run_id = child.stdout.readline().strip()
+        assert child.stdout.readline().strip() == "spooled"
+        server.start()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == -9, (out, err)  # killed in the middle of the replay
     synced = assay_cli("sync", env=env)
     assert "replayed" in synced.stdout
     c = assay.Client(server.url)
@@ -353,50 +370,38 @@ def test_a_role_removed_mid_run_keeps_its_writes_until_assay_sync(tmp_path: Path
     error line, another project's run flows on; `assay sync --discard` drops one held run, and once the
     role is back `assay sync` delivers the other's points and artifacts once."""
     base = {"ASSAY_HOME": str(tmp_path / "home"), "ASSAY_SYSTEM_METRICS": "0", "HOME": str(tmp_path)}
-    store = str(tmp_path / "team.db")
-    root = assay_cli("admin", "create-user", "root", "--admin", "--store", store, env=base).stdout.strip()
-    server = ServerProcess(tmp_path, store, str(tmp_path / "artifacts"), ["--auth"], env=base)
+    store, artifacts = str(tmp_path / "team.db"), str(tmp_path / "artifacts")
+    services = build_services(store, artifacts)
+    root = services.access.create_user("root", is_admin=True).secret
+    ada = services.access.create_user("ada").secret
+    for project in ("vision", "side", "gone"):
+        services.access.create_project(project)
+        services.access.set_member(project, "ada", Role.EDITOR)
+    services.close()
+    server = ServerProcess(tmp_path, store, artifacts, ["--auth"], env=base)
     server.start()
+    owner = RemoteTracking(server.url, token=root)
     try:
-        admin = {**base, "ASSAY_TRACKING_URI": server.url, "ASSAY_TRACKING_TOKEN": root}
-        ada = assay_cli("admin", "create-user", "ada", env=admin).stdout.strip()
-        for project in ("vision", "side", "gone"):
-            assay_cli("projects", "create", project, env=admin)
-            assay_cli("projects", "add-member", project, "ada", "--role", "editor", env=admin)
         as_ada = {**base, "ASSAY_TRACKING_URI": server.url, "ASSAY_TRACKING_TOKEN": ada}
         (tmp_path / "team.py").write_text(TEAM)
-        child = subprocess.Popen(
-            [sys.executable, "team.py"],
-            env={"PATH": os.environ["PATH"], **as_ada},
-            cwd=tmp_path,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None and child.stdin is not None
-        a, c, d = child.stdout.readline().split()
-        assert child.stdout.readline().strip() == "flushed", child.communicate(timeout=60)
-        assay_cli("projects", "remove-member", "vision", "ada", env=admin)
-        assay_cli("projects", "remove-member", "gone", "ada", env=admin)
-        child.stdin.write("\n")
-        child.stdin.flush()
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0 and out.strip() == "done", err
+        with _script(["team.py"], as_ada, tmp_path) as child:
+            assert child.stdout is not None and child.stdin is not None
+            a, c, d = child.stdout.readline().split()
+            assert child.stdout.readline().strip() == "flushed"
+            owner.access().remove_member("vision", "ada")
+            owner.access().remove_member("gone", "ada")
+            child.stdin.write("\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0 and out.strip() == "done", err
         for run_id in (a, d):  # one error line per run, saying who, where and what to do
             lines = [line for line in err.splitlines() if f"refused the writes of run {run_id}" in line]
             assert len(lines) == 1, err
             assert "ada" in lines[0] and "assay sync" in lines[0] and f"--discard {run_id}" in lines[0]
         assert err.count("refused") == 2, err
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("ASSAY_TRACKING_TOKEN", root)
-            reset_sdk()
-            owner = assay.Client(server.url)
-            assert owner.get_metric_history(c, "acc").steps.tolist() == list(range(300))  # flowed on
-            assert owner.get_run(c).info.status == assay.RunStatus.FINISHED
-            assert owner.get_metric_history(a, "loss").steps.tolist() == list(range(100))
-            reset_sdk()
+        assert owner.get_metric_history(c, "acc").steps.tolist() == list(range(300))  # flowed on
+        assert owner.get_run(c).info.status == assay.RunStatus.FINISHED
+        assert owner.get_metric_history(a, "loss").steps.tolist() == list(range(100))
 
         listed = assay_cli("sync", "--list", env=as_ada).stdout
         assert a in listed and d in listed and "held" in listed
@@ -404,20 +409,16 @@ def test_a_role_removed_mid_run_keeps_its_writes_until_assay_sync(tmp_path: Path
         assert refused.returncode == 1 and f"--discard {a}" in refused.stderr
         dropped = assay_cli("sync", "--discard", d, env=as_ada).stdout
         assert f"and 1 artifact of run {d}" in dropped and "dropped" in dropped
-        assay_cli("projects", "add-member", "vision", "ada", "--role", "editor", env=admin)
+        owner.access().set_member("vision", "ada", Role.EDITOR)
         synced = assay_cli("sync", env=as_ada)
         assert "1 artifact" in synced.stdout, synced.stdout
         assert "nothing waits" in assay_cli("sync", "--list", env=as_ada).stdout
 
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("ASSAY_TRACKING_TOKEN", root)
-            reset_sdk()
-            owner = assay.Client(server.url)
-            assert owner.get_metric_history(a, "loss").steps.tolist() == list(range(300))  # each once
-            assert owner.get_run(a).info.status == assay.RunStatus.FINISHED
-            assert owner.read_artifact(a, "report.txt") == b"report"
-            assert owner.get_metric_history(d, "acc").steps.tolist() == list(range(100))  # discarded
-            assert _files(owner, d) == []
-            reset_sdk()
+        assert owner.get_metric_history(a, "loss").steps.tolist() == list(range(300))  # each point once
+        assert owner.get_run(a).info.status == assay.RunStatus.FINISHED
+        assert owner.read_artifact(a, "report.txt") == b"report"
+        assert owner.get_metric_history(d, "acc").steps.tolist() == list(range(100))  # discarded
+        assert _files(owner, d) == []
     finally:
+        owner.close()
         server.stop()
