@@ -460,3 +460,32 @@ def test_every_post_form_of_the_ui_carries_a_csrf_field() -> None:
     assert len(forms) >= 5  # sign in, sign out, new token, revoke, password
     missing = [name for name, form in forms if 'name="csrf"' not in form]
     assert missing == [], f"forms posting without a CSRF field: {missing}"
+
+
+def test_create_user_prompts_for_the_password_twice(tmp_path: Path) -> None:
+    """Without --password-stdin the password is prompted for twice (here the child has no terminal, so
+    the prompts read the pipe); two different answers change nothing."""
+    store = str(tmp_path / "assay.db")
+
+    def create(name: str, answers: str) -> subprocess.CompletedProcess[str]:
+        args = ["admin", "create-user", name, "--password", "--store", store]
+        return subprocess.run(
+            [sys.executable, "-m", "assay.cli.main", *args],
+            env={"PATH": os.environ.get("PATH", ""), "ASSAY_HOME": str(tmp_path)},
+            input=answers,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,  # no controlling terminal: never wait on the developer's
+        )
+
+    differ = create("eve", "eve-password-1\neve-password-2\n")
+    assert differ.returncode == 1 and "the two passwords differ" in differ.stderr
+    made = create("eve", "eve-password-1\neve-password-1\n")
+    assert made.returncode == 0 and made.stdout.strip().startswith("assay_"), made.stderr
+    services = build_services(store, str(tmp_path / "artifacts"))
+    try:
+        assert services.authorizer is not None
+        assert services.authorizer.login("eve", "eve-password-1", "127.0.0.1").user.name == "eve"
+    finally:
+        services.close()
