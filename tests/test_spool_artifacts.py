@@ -24,6 +24,7 @@ import pytest
 import assay
 from assay.access import Role
 from assay.remote import RemoteTracking
+from assay.sdk import capture
 from assay.sdk.client import render_figure
 from assay.server.main import build_services
 from assay.services.tracking import Tracking
@@ -135,6 +136,8 @@ def test_artifacts_logged_while_the_server_is_down_arrive_once_when_it_returns(
                 assay.log_figure(fig, "plots/fig.png")
         spooled = [r for r in caplog.records if "a copy is kept" in r.getMessage()]
         assert len(spooled) == 5 + (fig is not None)  # one line per call, each returned normally
+        with assay.start_run(nested=True, capture_environment=True, capture_git=False) as child:
+            pass  # started and ended offline: its package list is a capture file, spooled too
         big.write_bytes(b"changed after logging")  # the spool keeps copies, not references
         notes.unlink()
         for i in range(1, 100):
@@ -147,6 +150,10 @@ def test_artifacts_logged_while_the_server_is_down_arrive_once_when_it_returns(
         assert c.read_artifact(run.id, path) == data, path
     assert c.get_metric_history(run.id, "loss").steps.tolist() == list(range(100))
     assert c.get_run(run.id).info.status == assay.RunStatus.FINISHED
+    assert _files(c, child.id) == ["environment/requirements.txt"]
+    requirements = c.read_artifact(child.id, "environment/requirements.txt")
+    assert requirements == capture.environment().requirements.encode()
+    assert c.get_run(child.id).info.parent_run_id == run.id
     reset_sdk()
     assert _spool_left(tmp_path / "home") == []
 
@@ -169,7 +176,8 @@ OFFLINE = textwrap.dedent(
     """
     import hashlib, sys
     import assay
-    from assay.sdk.client import render_figure
+    from assay.sdk import capture
+from assay.sdk.client import render_figure
     assay.set_experiment("born-offline")
     with assay.start_run(name="offline") as run:
         print(run.id, flush=True)
