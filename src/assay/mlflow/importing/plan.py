@@ -7,8 +7,10 @@ carries the tags ``mlflow.run_id`` and ``mlflow.experiment_id``, so an import ru
 - a run assay holds as ended is left alone (``PRESENT``);
 - a run assay holds as RUNNING was still running in MLflow at the last import (or that import stopped
   before ending it): its new points are appended and, if MLflow has ended it since, it is ended
-  (``UPDATE``). New points are those MLflow has and assay lacks, compared as (step, timestamp, value)
-  with their multiplicity, so nothing is appended twice;
+  (``UPDATE``). So is one that assay reaped (KILLED for a silent heartbeat), which happens to a running
+  run imported into a team server: the wire does not carry ``NewRun.heartbeats``. New points are those
+  MLflow has and assay lacks, compared as (step, timestamp, value) with their multiplicity, so nothing is
+  appended twice;
 - a run deleted in MLflow, or whose id assay holds for a run that did not come from MLflow, is skipped.
 """
 
@@ -44,6 +46,8 @@ class Existing:
 
     status: RunStatus
     from_mlflow: bool
+    #: KILLED by assay's reaper, not ended by anyone: it may still take points and be ended.
+    reaped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,7 @@ def plan_runs(runs: Sequence[MlflowRun], existing: Mapping[str, Existing]) -> li
         elif not have.from_mlflow:
             reason = f"assay already has a run {run.run_id} that was not imported from MLflow"
             out.append(RunPlan(run, Action.SKIP, reason))
-        elif have.status is RunStatus.RUNNING:
+        elif have.status is RunStatus.RUNNING or have.reaped:
             out.append(RunPlan(run, Action.UPDATE))
         else:
             out.append(RunPlan(run, Action.PRESENT))

@@ -36,7 +36,7 @@ from assay.mlflow.importing.summary import Summary
 from assay.registry.entities import Dataset
 from assay.services import validation as v
 from assay.services.registry import Registry
-from assay.services.tracking import Tracking, check_series
+from assay.services.tracking import Tracking, check_series, was_reaped
 
 #: Points per ingest transaction: large enough that a transaction's fixed cost vanishes, small enough
 #: that a batch's arrays stay a few tens of MB.
@@ -139,7 +139,9 @@ class Importer:
                 for run in page:
                     points = sum(s.num_points for s in run.metric_summaries.values())
                     self._held_points[run.info.run_id] = points
-                    out[run.info.run_id] = Existing(run.info.status, RUN_ID_TAG in run.tags)
+                    out[run.info.run_id] = Existing(
+                        run.info.status, RUN_ID_TAG in run.tags, was_reaped(run.info)
+                    )
                 token = page.next_page_token
                 if not token:
                     break
