@@ -80,7 +80,7 @@ def _model(imp: Importer, model: MlflowModel) -> None:
             try:
                 imp.registry.set_alias(model.name, alias, target, reason="imported from MLflow")
             except AssayError as exc:
-                imp.summary.notes.append(f"models: {model.name} @{alias}: {exc.message}")
+                imp.summary.notes.append(f"aliases: {model.name} @{alias}: {exc.message}")
 
 
 def _version(imp: Importer, name: str, mv: MlflowModelVersion) -> int | None:

@@ -32,7 +32,7 @@ from assay.mlflow.importing.plan import (
     plan_runs,
 )
 from assay.mlflow.importing.sources import MlflowDatasetInput, MlflowExperiment, MlflowRun, MlflowSource
-from assay.mlflow.importing.summary import Summary
+from assay.mlflow.importing.summary import MAX_NOTES, Summary
 from assay.registry.entities import Dataset
 from assay.services import validation as v
 from assay.services.registry import Registry
@@ -179,6 +179,10 @@ class Importer:
             self.summary.skip("experiments", work.skip_reason)
             self.summary.skip("runs", work.skip_reason, len(work.plans))
             return
+        tags = {k: val for k, val in work.source.tags.items() if not k.startswith("mlflow.")}
+        if tags and len(self.summary.notes) < MAX_NOTES:
+            keys = ", ".join(sorted(tags))
+            self.summary.notes.append(f"experiment tags: {name!r} ({keys}): assay's experiments have no tags")
         if exp is not None:
             self.summary.add("experiments", present=1)
             work.assay_id = exp.experiment_id
@@ -281,7 +285,7 @@ class Importer:
             except InvalidInput as exc:
                 if what == "param":
                     self.summary.skip("params", f"run {run.run_id}: {exc.message}")
-                elif len(self.summary.notes) < 20:
+                elif len(self.summary.notes) < MAX_NOTES:
                     self.summary.notes.append(f"tags: run {run.run_id}: {exc.message}")
         return out
 
