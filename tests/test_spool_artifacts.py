@@ -176,8 +176,7 @@ OFFLINE = textwrap.dedent(
     """
     import hashlib, sys
     import assay
-    from assay.sdk import capture
-from assay.sdk.client import render_figure
+    from assay.sdk.client import render_figure
     assay.set_experiment("born-offline")
     with assay.start_run(name="offline") as run:
         print(run.id, flush=True)

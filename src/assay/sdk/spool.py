@@ -495,13 +495,11 @@ class Courier:
         set_aside(self.root, record, error)
         self.on_set_aside(record, error)
 
-    def send(self, record: Record, fresh: bool = False) -> list[AssayError]:
+    def send(self, record: Record) -> list[AssayError]:
         """Deliver ``record``; returns the errors of what was set aside; raises what must be kept (RETRY,
-        HOLD). ``fresh``: a batch never sent before, whose held runs' part may get an id of its own."""
+        HOLD): the caller keeps the record whole (what of it was held or delivered is applied once)."""
         if isinstance(record, ArtifactRecord):
             return self._upload(record)
-        if fresh and runs_of(record) & self.held():
-            record = self._hold_part(record)
         return deliver(self.backend.ingest, record, self.set_aside, self.hold, self.held)
 
     def send_held(self, record: Record) -> list[AssayError]:
@@ -511,9 +509,12 @@ class Courier:
             return self._upload(record, held_again=False)
         return deliver(self.backend.ingest, record, self.set_aside, _refuse)
 
-    def _hold_part(self, batch: WriteBatch) -> WriteBatch:
-        """Hold the operations of held runs of a batch never sent; return the rest (with a new id)."""
+    def take_held(self, batch: WriteBatch) -> WriteBatch:
+        """Hold the operations of held runs in a batch never sent (one record per run, ids of their own)
+        and return the rest under a new id: the batch to send, and to keep if it cannot be sent."""
         held = self.held()
+        if not runs_of(batch) & held:
+            return batch
         for run_id in sorted(runs_of(batch) & held):
             self.hold(_only(batch, {run_id}, keep=True), None)
         return _only(batch, held, keep=False)

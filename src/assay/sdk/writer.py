@@ -352,9 +352,11 @@ class BackgroundWriter:
         """Deliver ``batch`` by the error policy (``assay.sdk.policy``): what must be kept is kept, in
         order (on disk when there is a spool, else in memory); refused operations are set aside, a run
         refused for a missing role is held. Returns the error that kept it, and those set aside."""
+        if self.courier is not None:
+            batch = self.courier.take_held(batch)  # first: kept or sent, the rest is one record
         try:
             if self.courier is not None:
-                refused = self.courier.send(batch, fresh=True)
+                refused = self.courier.send(batch)
             else:
                 refused = deliver(self.backend.ingest, batch, self._dropped)
         except Exception as exc:
