@@ -3,6 +3,7 @@ by the writer when the store returns or by `assay sync` after the process has ex
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from assay.cli.main import app
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.errors import InvalidInput, NotFound, PermissionDenied
-from assay.sdk.policy import Action, decide
+from assay.sdk.policy import Action, decide, runs_of
 from assay.sdk.spool import INLINE_MAX, SpoolFile, replay_directory, spool_dir
-from assay.sdk.writer import BackgroundWriter
+from assay.sdk.writer import ArtifactWrite, BackgroundWriter
 from assay.services.tracking import new_run
 
 
@@ -192,3 +193,66 @@ def test_discard_drops_one_run_from_spooled_batches_and_keeps_the_others(
     assert backend.get_metric_history(keep.run_id, "x").steps.tolist() == [0, 1, 2, 3]
     with pytest.raises(NotFound):
         backend.get_run(drop.run_id)
+
+
+class GuardedService(FlakyService):
+    """The real embedded service, refusing the runs in ``denied`` as a server refuses a removed role."""
+
+    denied: set[str] = set()
+
+    def ingest(self, batch: WriteBatch) -> None:
+        if not self.down and runs_of(batch) & self.denied:
+            raise PermissionDenied("user 'ada' has no role in project 'vision'")
+        super().ingest(batch)
+
+    def write_artifact(self, run_id: str, path: str, data: bytes) -> None:
+        if run_id in self.denied:
+            raise PermissionDenied("user 'ada' has no role in project 'vision'")
+        super().write_artifact(run_id, path, data)
+
+
+def test_a_held_run_through_an_outage_is_delivered_once_by_assay_sync(
+    sqlite_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run refused mid-run is held while the other run flows, through an outage too (the part of a batch
+    kept for the outage does not carry the held run's points a second time); `assay sync` delivers it."""
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    real = get_backend(sqlite_uri)
+    assert isinstance(real, TrackingService)
+    guarded = GuardedService(real.store, real.artifact_root)
+    guarded.denied = set()
+    directory = spool_dir((tmp_path / "home").resolve(), sqlite_uri)
+    writer = BackgroundWriter(guarded, interval=3600, spool=SpoolFile(directory))
+    eid = guarded.create_experiment("held").experiment_id
+    held, flowing = new_run(eid), new_run(eid)
+    bufs = [writer.create(held), writer.create(flowing)]
+    for i in range(10):
+        for buf in bufs:
+            buf.add("x", float(i), i, 1.0)
+    writer.flush()
+    guarded.denied = {held.run_id}
+    with caplog.at_level(logging.ERROR, logger="assay"):
+        for i in range(10, 20):
+            for buf in bufs:
+                buf.add("x", float(i), i, 1.0)
+        writer.flush()
+        guarded.down = True
+        for i in range(20, 30):
+            for buf in bufs:
+                buf.add("x", float(i), i, 1.0)
+        writer.flush(raise_errors=False)
+        guarded.down = False
+        writer.artifact(ArtifactWrite(held.run_id, "notes.txt", data=b"kept"))
+        writer.flush()
+    assert [r.getMessage().count(held.run_id) > 0 for r in caplog.records] == [True]  # one error line
+    assert guarded.get_metric_history(flowing.run_id, "x").steps.tolist() == list(range(30))
+    assert guarded.get_metric_history(held.run_id, "x").steps.tolist() == list(range(10))
+    writer.close()
+    guarded.denied = set()  # the role is back
+    result = CliRunner().invoke(
+        app, ["--tracking-uri", sqlite_uri, "sync"], env={"ASSAY_HOME": str(tmp_path / "home")}
+    )
+    assert result.exit_code == 0, result.output
+    assert guarded.get_metric_history(held.run_id, "x").steps.tolist() == list(range(30))  # each once
+    assert guarded.read_artifact(held.run_id, "notes.txt") == b"kept"
+    assert not list(directory.rglob("*.spool"))
