@@ -5,6 +5,7 @@ are not finite travel as the strings "NaN", "Infinity" and "-Infinity").
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -180,3 +181,16 @@ def run_json(run: Run, inputs: list[dict[str, Any]] | None = None) -> dict[str, 
         },
         "inputs": {"dataset_inputs": inputs or []},
     }
+
+
+def runs_json(runs: list[Run]) -> list[dict[str, Any]]:
+    """Many runs as ``Run`` messages, with the cyclic garbage collector paused: a page of 10,000 runs is
+    ~400,000 small acyclic dicts, and the collections their allocation would trigger walk every object of
+    the process, tripling the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [run_json(r) for r in runs]
+    finally:
+        if enabled:
+            gc.enable()

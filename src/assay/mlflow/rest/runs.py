@@ -22,7 +22,7 @@ from assay.mlflow.rest.errors import invalid, not_implemented
 from assay.mlflow.rest.experiments import experiment_id
 from assay.mlflow.rest.filters import run_filter, run_order
 from assay.mlflow.rest.inputs import dataset_inputs
-from assay.mlflow.rest.protocol import Fields, empty, number, run_info_json, run_json, to_float
+from assay.mlflow.rest.protocol import Fields, empty, number, run_info_json, run_json, runs_json, to_float
 from assay.services import Services
 from assay.services.tracking import decode_page_token, encode_page_token, new_run, now_ms
 
@@ -232,7 +232,7 @@ def search_runs(svc: Services, f: Fields) -> dict[str, Any]:
         )
     except InvalidInput as exc:
         raise invalid(exc.message) from None
-    out: dict[str, Any] = {"runs": [run_json(r) for r in found]}
+    out: dict[str, Any] = {"runs": runs_json(found)}
     if found.next_page_token:
         out["next_page_token"] = found.next_page_token
     return out

@@ -9,7 +9,7 @@ in the summary table) is ``None``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any
 
 import msgpack
@@ -82,6 +82,16 @@ class LazyDoc(Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._get()
+
+    # The dict's own views: Mapping's generic ones would call __getitem__ once per key.
+    def items(self) -> ItemsView[str, Any]:
+        return self._get().items()
+
+    def keys(self) -> KeysView[str]:
+        return self._get().keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._get().values()
 
     def __eq__(self, other: object) -> bool:
         return self._get() == (dict(other) if isinstance(other, Mapping) else other)
