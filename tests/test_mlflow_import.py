@@ -489,14 +489,19 @@ def test_plan_creates_new_runs_updates_running_ones_and_skips_foreign_ids() -> N
     from assay.mlflow.importing.plan import Action, Existing, plan_runs
 
     runs = [_run("a" * 32), _run("b" * 32), _run("c" * 32), _run("d" * 32), _run("e" * 32, deleted=True)]
-    runs.append(_run("not-valid"))
+    runs += [_run("not-valid"), _run("f" * 32), _run("0" * 32)]
     held = {
         "b" * 32: Existing(RunStatus.FINISHED, from_mlflow=True),
         "c" * 32: Existing(RunStatus.RUNNING, from_mlflow=True),
         "d" * 32: Existing(RunStatus.FINISHED, from_mlflow=False),
+        "f" * 32: Existing(RunStatus.KILLED, from_mlflow=True, reaped=True),
+        "0" * 32: Existing(RunStatus.RUNNING, from_mlflow=True, deleted=True),
     }
     actions = [p.action for p in plan_runs(runs, held)]
-    assert actions == [Action.CREATE, Action.PRESENT, Action.UPDATE, Action.SKIP, Action.SKIP, Action.SKIP]
+    assert actions == [
+        *(Action.CREATE, Action.PRESENT, Action.UPDATE, Action.SKIP, Action.SKIP, Action.SKIP),
+        *(Action.UPDATE, Action.PRESENT),
+    ]
 
 
 def test_new_points_are_what_assay_lacks_counted_with_multiplicity_and_nan_equal() -> None:

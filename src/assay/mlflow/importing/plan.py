@@ -4,7 +4,7 @@ Pure: no I/O. An imported run keeps its MLflow run id (MLflow's 32 hex digits ar
 carries the tags ``mlflow.run_id`` and ``mlflow.experiment_id``, so an import run again recognises it:
 
 - a run assay does not have is created (``CREATE``);
-- a run assay holds as ended is left alone (``PRESENT``);
+- a run assay holds as ended, or deleted since, is left alone (``PRESENT``);
 - a run assay holds as RUNNING was still running in MLflow at the last import (or that import stopped
   before ending it): its new points are appended and, if MLflow has ended it since, it is ended
   (``UPDATE``). So is one that assay reaped (KILLED for a silent heartbeat), which happens to a running
@@ -48,6 +48,8 @@ class Existing:
     from_mlflow: bool
     #: KILLED by assay's reaper, not ended by anyone: it may still take points and be ended.
     reaped: bool = False
+    #: Deleted in assay since it was imported: left as it is.
+    deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ def plan_runs(runs: Sequence[MlflowRun], existing: Mapping[str, Existing]) -> li
         elif not have.from_mlflow:
             reason = f"assay already has a run {run.run_id} that was not imported from MLflow"
             out.append(RunPlan(run, Action.SKIP, reason))
-        elif have.status is RunStatus.RUNNING or have.reaped:
+        elif (have.status is RunStatus.RUNNING or have.reaped) and not have.deleted:
             out.append(RunPlan(run, Action.UPDATE))
         else:
             out.append(RunPlan(run, Action.PRESENT))

@@ -139,9 +139,9 @@ class Importer:
                 for run in page:
                     points = sum(s.num_points for s in run.metric_summaries.values())
                     self._held_points[run.info.run_id] = points
-                    out[run.info.run_id] = Existing(
-                        run.info.status, RUN_ID_TAG in run.tags, was_reaped(run.info)
-                    )
+                    i = run.info
+                    deleted = i.lifecycle is Lifecycle.DELETED
+                    out[i.run_id] = Existing(i.status, RUN_ID_TAG in run.tags, was_reaped(i), deleted)
                 token = page.next_page_token
                 if not token:
                     break
@@ -215,9 +215,9 @@ class Importer:
         pending = 0
         for s in self.source.series(runs):
             if s.run_id not in creating:
-                held = self.tracking.get_metric_history(s.run_id, s.key) if not self.dry_run else None
-                self.summary.add("metric points", present=0 if held is None else len(held))
-                fresh = s if held is None else new_points(s, held)
+                held = self.tracking.get_metric_history(s.run_id, s.key)
+                self.summary.add("metric points", present=len(held))
+                fresh = new_points(s, held)
                 if fresh is None:
                     continue
                 s = fresh
