@@ -27,10 +27,11 @@ The semantics, the same on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, false, not_, or_, select, true
+from sqlalchemy import Select, and_, exists, false, not_, or_, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,13 +70,25 @@ _ORDERING = {"<", "<=", ">", ">="}
 _LIKE = {"like", "ilike", "not like", "not ilike"}
 
 
+class _Compiling(threading.local):
+    #: Set while this thread compiles the filter of a query driven by an order index (``build_top_by_metric``).
+    correlated = False
+
+
+_compiling = _Compiling()
+
+
 def _has(table: Any, key: str, cond: Any = None) -> Any:
     """Runs with a row of ``key`` in ``table`` (matching ``cond``): ``run_pk IN (SELECT run_pk ...)``.
 
     An uncorrelated IN lets the database read the (key, value) index once and probe a set, where a
-    correlated EXISTS looked the key up run by run (about twice as slow on 10,000 runs).
+    correlated EXISTS looked the key up run by run (about twice as slow on 10,000 runs). In a query that
+    walks an order index and stops after a page, the EXISTS form is the fast one: it looks up only the
+    runs walked (one primary-key probe each), not every run with the key.
     """
     where = [table.c.key == key] if cond is None else [table.c.key == key, cond]
+    if _compiling.correlated:
+        return exists().where(table.c.run_pk == runs.c.run_pk, *where)
     return runs.c.run_pk.in_(select(table.c.run_pk).where(*where))
 
 
@@ -257,23 +270,9 @@ def _ordered(expr: Any, descending: bool) -> Any:
     return (expr.desc() if descending else expr.asc()).nulls_last()
 
 
-def build_search(
-    engine: Engine,
-    experiment_ids: Sequence[int],
-    expr: Expr | None,
-    order_by: Sequence[OrderKey],
-    limit: int | None,
-    offset: int,
-    lifecycle: str | None,
-) -> Select[Any]:
-    """The search query: the keys (``run_pk``) of the page of matching runs, in order; their rows come after.
-
-    ``lifecycle`` (``None``: any) is that of the runs and of their experiments alike: with ``"active"``, the
-    runs of a deleted experiment are left out with it.
-    """
-    base: Select[Any] = select(runs.c.run_pk).select_from(runs)
-    base, keys = _sort_keys(base, order_by)
-    where = [compile_filter(engine, expr)]
+def _scope(experiment_ids: Sequence[int], lifecycle: str | None) -> list[Any]:
+    """The conditions that keep a search to its experiments and lifecycle."""
+    where: list[Any] = []
     if experiment_ids:
         where.append(runs.c.experiment_id.in_(list(experiment_ids)))
     if lifecycle is not None:
@@ -283,6 +282,71 @@ def build_search(
                 select(experiments.c.experiment_id).where(experiments.c.lifecycle == lifecycle)
             )
         )
+    return where
+
+
+def first_metric(order_by: Sequence[OrderKey]) -> str | None:
+    """The metric a search is ordered by first, if it is: such a page can be read from its index."""
+    if order_by and order_by[0].field.kind == "metric":
+        return order_by[0].field.key
+    return None
+
+
+def build_top_by_metric(
+    engine: Engine,
+    experiment_ids: Sequence[int],
+    expr: Expr | None,
+    order_by: Sequence[OrderKey],
+    limit: int,
+    lifecycle: str | None,
+) -> Select[Any]:
+    """The first ``limit`` matching runs that have a (non-NaN) value of the first order key, a metric, in
+    the search's order: read by walking that metric's (key, last value) index from the right end and
+    stopping after ``limit`` matches, each run's filter checked by primary-key probes. These runs come
+    first in the full order (NaN and missing values sort last), so when there are ``limit`` of them they
+    are the page; else ``build_search(..., without_metric=...)`` gives the runs after them.
+    """
+    first = order_by[0]
+    lm = latest_metrics.alias()
+    base: Select[Any] = select(runs.c.run_pk).select_from(lm.join(runs, runs.c.run_pk == lm.c.run_pk))
+    base, keys = _sort_keys(base, order_by[1:])
+    _compiling.correlated = True
+    try:
+        cond = compile_filter(engine, expr)
+    finally:
+        _compiling.correlated = False
+    where = [
+        lm.c.key == first.field.key,
+        lm.c.last_value.is_not(None),
+        cond,
+        *_scope(experiment_ids, lifecycle),
+    ]
+    lead = lm.c.last_value.desc() if first.descending else lm.c.last_value.asc()  # no NULLs: the index order
+    return base.where(*where).order_by(lead, *(_ordered(e, d) for e, d in keys)).limit(limit)
+
+
+def build_search(
+    engine: Engine,
+    experiment_ids: Sequence[int],
+    expr: Expr | None,
+    order_by: Sequence[OrderKey],
+    limit: int | None,
+    offset: int,
+    lifecycle: str | None,
+    without_metric: str | None = None,
+) -> Select[Any]:
+    """The search query: the keys (``run_pk``) of the page of matching runs, in order; their rows come after.
+
+    ``lifecycle`` (``None``: any) is that of the runs and of their experiments alike: with ``"active"``, the
+    runs of a deleted experiment are left out with it. ``without_metric``: only the runs with no
+    (non-NaN) value of that metric (the rest of a search whose first part ``build_top_by_metric`` read).
+    """
+    base: Select[Any] = select(runs.c.run_pk).select_from(runs)
+    base, keys = _sort_keys(base, order_by)
+    where = [compile_filter(engine, expr), *_scope(experiment_ids, lifecycle)]
+    if without_metric is not None:
+        lm = latest_metrics.alias()
+        where.append(not_(_has(lm, without_metric, lm.c.last_value.is_not(None))))
     page_q = base.where(*where).order_by(*(_ordered(e, d) for e, d in keys))
     if limit is not None:
         page_q = page_q.limit(limit)
@@ -291,4 +355,4 @@ def build_search(
     return page_q
 
 
-__all__ = ["build_search", "compile_filter"]
+__all__ = ["build_search", "build_top_by_metric", "compile_filter", "first_metric"]

@@ -52,7 +52,7 @@ from assay.store.sql.schema import (
     runs,
     tags,
 )
-from assay.store.sql.search import build_search
+from assay.store.sql.search import build_search, build_top_by_metric, first_metric
 from assay.store.sql.statements import HotStatements
 
 
@@ -528,16 +528,31 @@ class TrackingStore:
     ) -> tuple[list[Run], bool]:
         """A page of runs matching ``filter_expr``, ordered; the flag says whether more follow."""
         limit = None if max_results is None else max_results + 1
-        q = build_search(
-            self.engine,
-            [experiment_pk(e) for e in experiment_ids],
-            filter_expr,
-            order_by,
-            limit,
-            offset,
-            None if lifecycle is None else lifecycle.value,
-        )
-        pks = [r[0] for r in fetch_all(self.engine, q)]
+        eids = [experiment_pk(e) for e in experiment_ids]
+        life = None if lifecycle is None else lifecycle.value
+        metric = first_metric(order_by)
+        if limit is not None and metric is not None:
+            # A page of a search ordered by a metric: the runs with a value come first, read from the
+            # metric's index until the page is full; only a page that reaches past them reads the rest.
+            wanted = offset + limit
+            top = build_top_by_metric(self.engine, eids, filter_expr, order_by, wanted, life)
+            pks = [r[0] for r in fetch_all(self.engine, top)]
+            if len(pks) < wanted:
+                rest = build_search(
+                    self.engine,
+                    eids,
+                    filter_expr,
+                    order_by,
+                    wanted - len(pks),
+                    0,
+                    life,
+                    without_metric=metric,
+                )
+                pks += [r[0] for r in fetch_all(self.engine, rest)]
+            pks = pks[offset:]
+        else:
+            q = build_search(self.engine, eids, filter_expr, order_by, limit, offset, life)
+            pks = [r[0] for r in fetch_all(self.engine, q)]
         more = max_results is not None and len(pks) > max_results
         if more:
             pks = pks[:max_results]
