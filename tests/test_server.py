@@ -418,6 +418,10 @@ def test_team_routes_as_the_local_admin(api: TestClient) -> None:
     assert all("secret" not in t for t in listed)
     revoked = api.delete(f"{API_PREFIX}/tokens/{second['token']['token_id']}").json()
     assert revoked["revoked_at"] is not None
+    api.post(f"{API_PREFIX}/tokens", json={"name": "ci", "user": "ada"})
+    assert api.delete(f"{API_PREFIX}/tokens", params={"user": "ada"}).json() == {"revoked": 2}
+    reset = api.put(f"{API_PREFIX}/users/ada/password", json={"password": "a long passphrase"})
+    assert reset.status_code == 204  # an admin resets another's password
     project = api.post(f"{API_PREFIX}/projects", json={"name": "vision"})
     assert project.status_code == 201 and project.json()["name"] == "vision"
     assert {p["name"] for p in api.get(f"{API_PREFIX}/projects").json()["projects"]} == {"default", "vision"}
