@@ -46,7 +46,8 @@ RUNS_PER_BATCH = 50
 #: Run ids looked up in one search for what assay already holds.
 IDS_PER_LOOKUP = 200
 
-#: ``progress(runs, points)``: called as runs are done, with how many runs and points since the last call.
+#: ``progress(runs, points)``: how many more runs are done and points read since the last call (points as
+#: each series is read, runs as each group of runs is written and ended).
 Progress = Callable[[int, int], None]
 
 
@@ -230,12 +231,11 @@ class Importer:
             series.append(batch)
             pending += len(s)
             self.summary.add("metric points", imported=len(s))
+            tick(0, len(s))
             if pending >= self.batch_points:
                 self._ingest(WriteBatch(new_runs=new_runs, series=series))
-                tick(0, pending)
                 new_runs, series, pending = [], [], 0
         self._ingest(WriteBatch(new_runs=new_runs, series=series))
-        tick(0, pending)
         self.present_runs.update(r.run_id for r in runs)
         for run in runs:
             self._artifacts(run, run.run_id in creating)
