@@ -40,6 +40,7 @@ import hashlib
 import logging
 import os
 import posixpath
+import re
 import shutil
 import struct
 import time
@@ -411,9 +412,23 @@ def rejected_dir(directory: Path) -> Path:
     return directory / "rejected"
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can name a run (and so a folder of the spool), else InvalidInput."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise InvalidInput(f"{run_id!r} is not a run id (letters, digits, '_', '-' and '.')")
+    return run_id
+
+
 def held_dir(directory: Path, run_id: str | None = None) -> Path:
     """Where the writes of runs refused for a missing role wait (``held/<run id>/``)."""
-    return directory / "held" if run_id is None else directory / "held" / run_id
+    if run_id is None:
+        return directory / "held"
+    if not _RUN_ID.fullmatch(run_id):  # never a path outside held/
+        run_id = "id-" + hashlib.sha256(run_id.encode()).hexdigest()[:16]
+    return directory / "held" / run_id
 
 
 def set_aside(directory: Path, op: Record, error: AssayError) -> Path:
@@ -662,6 +677,7 @@ def discard_run(directory: Path, run_id: str) -> tuple[int, int, int]:
     """Drop every write of ``run_id`` waiting in the spool, on purpose: (batches, artifacts dropped,
     files of live writers left alone). Held files go whole; a main file is rewritten without the run's
     records (a batch of several runs keeps the others' operations, split as the policy splits)."""
+    check_run_id(run_id)
     batches = artifacts = busy = 0
     held = _by_age(held_dir(directory, run_id).glob("*.spool"))
     for path in held + _by_age(directory.glob("*.spool")):

@@ -30,7 +30,15 @@ from assay.artifacts.uri import clean_path
 from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
 from assay.errors import AssayError, InvalidInput, NotFound
 from assay.sdk.policy import Action, decide, deliver, describe
-from assay.sdk.spool import Courier, Record, SpoolFile, held_message, record_text, rejected_dir
+from assay.sdk.spool import (
+    Courier,
+    Record,
+    SpoolFile,
+    check_run_id,
+    held_message,
+    record_text,
+    rejected_dir,
+)
 from assay.services import validation as v
 from assay.services.tracking import Tracking
 from assay.wire import new_batch_id
@@ -156,6 +164,7 @@ class ArtifactWrite:
 
     def check(self) -> None:
         """Raise what the store would for a write that can never succeed (a bad path, no such file)."""
+        check_run_id(self.run_id)
         if self.local is None:
             if not clean_path(self.path):
                 raise InvalidInput("an artifact needs a file name, e.g. 'notes.md'")
