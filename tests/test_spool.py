@@ -187,6 +187,8 @@ def test_discard_drops_one_run_from_spooled_batches_and_keeps_the_others(
     )
     assert dropped.exit_code == 0, dropped.output
     assert f"dropped 3 batches and 1 artifact of run {drop.run_id}" in dropped.output
+    bad = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync", "--discard", "../x"], env=env)
+    assert bad.exit_code == 1 and "'../x' is not a run id" in bad.output
     assert not [p for p in (directory / "blobs").iterdir() if not p.name.startswith(".")]
     result = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"], env=env)
     assert result.exit_code == 0, result.output

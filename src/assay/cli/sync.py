@@ -45,8 +45,9 @@ def sync(
 ) -> None:
     """Send spooled runs, points, run ends and artifacts to the tracking store (each write applied once).
 
-    A refused token stops the sync and deletes nothing. The writes of a run refused for a missing role
-    stay held until the role is back. Refused operations are set aside in rejected/.
+    A refused token stops the sync and deletes nothing. Refused operations are set aside in rejected/.
+
+    The writes of a run refused for a missing role stay held until the role is back (or --discard RUN).
     """
     from assay import bundle
     from assay.sdk.spool import discard_run, spool_dir
