@@ -18,7 +18,7 @@ from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.errors import InvalidInput, NotFound, PermissionDenied
 from assay.sdk.policy import Action, decide, runs_of
-from assay.sdk.spool import INLINE_MAX, SpoolFile, replay_directory, spool_dir
+from assay.sdk.spool import INLINE_MAX, SpoolFile, clear_orphans, replay_directory, spool_dir
 from assay.sdk.writer import ArtifactWrite, BackgroundWriter
 from assay.services.tracking import new_run
 
@@ -258,3 +258,19 @@ def test_a_held_run_through_an_outage_is_delivered_once_by_assay_sync(
     assert guarded.get_metric_history(held.run_id, "x").steps.tolist() == list(range(30))  # each once
     assert guarded.read_artifact(held.run_id, "notes.txt") == b"kept"
     assert not list(directory.rglob("*.spool"))
+
+
+def test_assay_sync_clears_copies_no_record_names_once_nothing_waits(sqlite_uri: str, tmp_path: Path) -> None:
+    """A crash between copying a large artifact into the spool and appending its record leaves a copy
+    that no record names: `assay sync` removes it once no spool file is left, and not while one is."""
+    directory = spool_dir((tmp_path / "home").resolve(), sqlite_uri)
+    spool = SpoolFile(directory)
+    record = spool.add_artifact("r1", "big.bin", b"x" * (INLINE_MAX + 1))
+    (directory / "blobs" / ".torn.tmp").mkdir()  # a copy cut short
+    env = {"ASSAY_HOME": str(tmp_path / "home")}
+    assert not clear_orphans(directory)  # a writer holds its spool file: nothing is touched
+    assert (directory / "blobs" / str(record.blob)).is_dir()
+    spool.close(remove=True)  # its record gone (dropped by hand, say): the copy is an orphan now
+    result = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"], env=env)
+    assert result.exit_code == 0 and "nothing to sync" in result.output
+    assert not (directory / "blobs").exists()

@@ -99,6 +99,8 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
         else list(held_dir(directory).glob("*/*.spool"))
     )
     if not waiting:
+        if directory.is_dir():
+            clear_orphans(directory)  # what a crash while copying a file left behind
         typer.echo(f"nothing to sync for {uri}")
         return
     refused: list[AssayError] = []
