@@ -249,6 +249,7 @@ def test_a_held_run_through_an_outage_is_delivered_once_by_assay_sync(
     assert [r.getMessage().count(held.run_id) > 0 for r in caplog.records] == [True]  # one error line
     assert guarded.get_metric_history(flowing.run_id, "x").steps.tolist() == list(range(30))
     assert guarded.get_metric_history(held.run_id, "x").steps.tolist() == list(range(10))
+    assert writer.retry_held() == []  # still refused: still held
     writer.close()
     guarded.denied = set()  # the role is back
     result = CliRunner().invoke(
@@ -274,3 +275,30 @@ def test_assay_sync_clears_copies_no_record_names_once_nothing_waits(sqlite_uri:
     result = CliRunner().invoke(app, ["--tracking-uri", sqlite_uri, "sync"], env=env)
     assert result.exit_code == 0 and "nothing to sync" in result.output
     assert not (directory / "blobs").exists()
+
+
+def test_the_writer_sends_held_writes_again_once_the_role_is_back(sqlite_uri: str, tmp_path: Path) -> None:
+    real = get_backend(sqlite_uri)
+    assert isinstance(real, TrackingService)
+    guarded = GuardedService(real.store, real.artifact_root)
+    writer = BackgroundWriter(guarded, interval=3600, spool=SpoolFile(tmp_path / "spool"))
+    try:
+        run = new_run(guarded.create_experiment("back").experiment_id)
+        buf = writer.create(run)
+        buf.add("x", 0.0, 0, 1.0)
+        writer.flush()
+        guarded.denied = {run.run_id}
+        for i in range(1, 5):
+            buf.add("x", float(i), i, 1.0)
+            writer.flush()
+        writer.artifact(ArtifactWrite(run.run_id, "a.txt", data=b"a"))
+        assert guarded.get_metric_history(run.run_id, "x").steps.tolist() == [0]
+        guarded.denied = set()
+        assert writer.retry_held() == [run.run_id]
+        buf.add("x", 5.0, 5, 1.0)  # and it logs straight to the store again, after what was held
+        writer.flush()
+        assert guarded.get_metric_history(run.run_id, "x").steps.tolist() == list(range(6))
+        assert guarded.read_artifact(run.run_id, "a.txt") == b"a"
+        assert not list((tmp_path / "spool").rglob("*.spool"))
+    finally:
+        writer.close()

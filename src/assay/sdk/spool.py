@@ -448,11 +448,13 @@ def set_aside(directory: Path, op: Record, error: AssayError) -> Path:
     return path
 
 
-def held_message(run_id: str, error: AssayError, directory: Path) -> str:
-    """The one line that says a run's writes are held, why, and what to do."""
+def held_message(run_id: str, error: AssayError, directory: Path, live: bool = False) -> str:
+    """The one line that says a run's writes are held, why, and what to do (``live``: said by the process
+    that logs the run, which tries them again while it runs)."""
+    again = "this process sends them (it tries every minute), or run" if live else "run"
     return (
         f"assay: the server refused the writes of run {run_id}: {error.message.rstrip('.')}. They are kept "
-        f"in {held_dir(directory, run_id)}, with the later writes of that run; once the role is back, run "
+        f"in {held_dir(directory, run_id)}, with the later writes of that run; once the role is back, {again} "
         f"`assay sync` to send them (or `assay sync --discard {run_id}` to drop them). Other runs go on."
     )
 
@@ -523,6 +525,28 @@ class Courier:
         if isinstance(record, ArtifactRecord):
             return self._upload(record, held_again=False)
         return deliver(self.backend.ingest, record, self.set_aside, _refuse)
+
+    def retry_held(self) -> list[str]:
+        """Send this process's held writes again, run by run (the role may be back); returns the runs
+        whose held writes were all delivered, which are no longer held. A run still refused stays held;
+        an outage is raised (nothing more is tried)."""
+        released = []
+        for run_id, held_file in list(self.held_files.items()):
+            try:
+                held_file.replay(self.send_held)
+            except AssayError as exc:
+                if decide(exc, single=True) is Action.HOLD_RUN:
+                    continue
+                raise
+            if held_file.pending():
+                continue
+            held_file.close(remove=True)
+            _rmdir(held_file.directory)
+            del self.held_files[run_id]
+            self._held = self._held - {run_id}
+            self._told.discard(run_id)
+            released.append(run_id)
+        return released
 
     def take_held(self, batch: WriteBatch) -> WriteBatch:
         """Hold the operations of held runs in a batch never sent (one record per run, ids of their own)

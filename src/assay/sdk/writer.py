@@ -210,8 +210,12 @@ class BackgroundWriter:
         interval: float = 0.05,
         heartbeat_interval: float = 5.0,
         spool: SpoolFile | None = None,
+        held_retry_interval: float = 60.0,
     ) -> None:
         self.backend = backend
+        #: How often the writes held for a missing role are tried again (the role may be given back).
+        self.held_retry_interval = held_retry_interval
+        self._last_held_retry = time.monotonic()
         self.spool = spool
         self.courier = None if spool is None else Courier(backend, spool.root, self._held, self._refused)
         self.interval = interval
@@ -381,6 +385,26 @@ class BackgroundWriter:
         assert self.courier is not None
         return self.courier.send(record)
 
+    def retry_held(self) -> list[str]:
+        """Send again the writes held for a missing role (the background thread does so every
+        ``held_retry_interval`` seconds), unless writes wait in the spool for the store to answer;
+        returns the runs released, which log straight to the store again."""
+        if self.courier is None or not self.courier.held_files or self.failing:
+            return []
+        with self._send_lock:
+            if self.spool is not None and self.spool.pending():
+                return []
+            try:
+                released = self.courier.retry_held()
+            except Exception:
+                log.debug("assay: held writes could not be sent again", exc_info=True)
+                return []
+        for run_id in released:
+            log.warning(
+                "assay: the held writes of run %s were delivered (its role is back); it logs on", run_id
+            )
+        return released
+
     def _write_artifact(self, write: ArtifactWrite, background: bool) -> None:
         """Send ``write``, or keep it where the policy says (see ``artifact``); under the send lock."""
         courier, spool = self.courier, self.spool
@@ -425,7 +449,7 @@ class BackgroundWriter:
 
     def _held(self, run_id: str, error: AssayError) -> None:
         assert self.spool is not None
-        log.error("%s", held_message(run_id, error, self.spool.root))
+        log.error("%s", held_message(run_id, error, self.spool.root, live=True))
 
     def _refused(self, op: Record, error: AssayError) -> None:
         assert self.spool is not None
@@ -489,6 +513,9 @@ class BackgroundWriter:
             except Exception:
                 log.warning("assay: background writer error", exc_info=True)
             now = time.monotonic()
+            if now - self._last_held_retry >= self.held_retry_interval:
+                self._last_held_retry = now
+                self.retry_held()
             if now - self._last_heartbeat >= self.heartbeat_interval:
                 self._last_heartbeat = now
                 held = self.courier.held() if self.courier is not None else set()
