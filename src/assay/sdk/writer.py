@@ -321,8 +321,9 @@ class BackgroundWriter:
 
         When the store cannot be reached (or writes wait in the spool before it), or the server refuses
         the run for a missing role, the file is copied into the spool (or the run's held writes) and
-        uploaded later, and this returns after one warning line. Other refusals (a bad path, a deleted
-        run) are raised, as when the store answers."""
+        uploaded later, and this returns normally: after one warning line for a spooled file (a held run
+        was said to be held once). Other refusals (a bad path, a deleted run) are raised, as when the
+        store answers."""
         write.check()
         with self._send_lock:
             self._flush_locked(raise_errors=False)
