@@ -130,3 +130,31 @@ def test_a_dropped_connection_is_discarded_and_the_batch_retried_once(
         assert history.steps.tolist() == list(range(20))
     finally:
         services.close()
+
+
+def test_a_run_without_heartbeats_is_never_reaped_embedded_or_over_http(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose client never heartbeats (an MLflow client, an import) keeps RUNNING while quiet, also
+    when it is created through the team server's ingest route."""
+    from dataclasses import replace
+
+    monkeypatch.setenv("ASSAY_HEARTBEAT_TIMEOUT", "1")
+    exp = services.tracking.create_experiment("quiet")
+    old = now_ms() - 3_600_000
+    quiet = replace(new_run(exp.experiment_id, start_time=old), heartbeats=False)
+    silent = new_run(exp.experiment_id, start_time=old)
+    services.tracking.ingest(WriteBatch(new_runs=[quiet, silent], batch_id=new_batch_id()))
+    assert services.tracking.get_run(quiet.run_id).info.status is RunStatus.RUNNING
+    assert services.tracking.get_run(silent.run_id).info.status is RunStatus.KILLED
+
+
+def test_the_wire_carries_whether_a_run_heartbeats() -> None:
+    from dataclasses import replace
+
+    from assay import wire
+
+    quiet = replace(new_run("1"), heartbeats=False)
+    loud = new_run("1")
+    body = wire.decode_ingest(wire.encode_ingest(WriteBatch(new_runs=[quiet, loud])))
+    assert [r.heartbeats for r in body.batch.new_runs] == [False, True]

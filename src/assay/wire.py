@@ -9,7 +9,9 @@ Ingest body (``POST /api/v1/ingest``, ``Content-Type: application/x-msgpack``), 
     {"v": 1,                                  # format version (optional, default 1)
      "batch_id": "9f0c...",                   # optional string: a batch sent again is applied once
      "new_runs": [{"run_id": str, "experiment_id": str, "name": str, "start_time": int (ms),
-                   "user": str, "params": {str: str}, "tags": {str: str}, "parent_run_id": str | nil}],
+                   "user": str, "params": {str: str}, "tags": {str: str}, "parent_run_id": str | nil,
+                   "heartbeats": bool}],          # optional, default true: false for a run whose client
+                                                  # never heartbeats (an import, MLflow's), never reaped
      "series":   [{"run_id": str, "key": str,
                    "steps": bin (int64 LE), "timestamps": bin (int64 LE, ms), "values": bin (float64 LE)}],
      "ends":     [{"run_id": str, "status": "FINISHED" | "FAILED" | "KILLED", "end_time": int (ms)}]}
@@ -86,6 +88,7 @@ def encode_ingest(batch: WriteBatch, batch_id: str | None = None) -> bytes:
                 "params": dict(r.params),
                 "tags": dict(r.tags),
                 "parent_run_id": r.parent_run_id,
+                **({} if r.heartbeats else {"heartbeats": False}),
             }
             for r in batch.new_runs
         ]
@@ -196,6 +199,9 @@ def _new_run(d: Any, where: str) -> NewRun:
     parent = d.get("parent_run_id") if isinstance(d, dict) else None
     if parent is not None and not isinstance(parent, str):
         raise InvalidInput(f"{where}.parent_run_id must be a string or nil")
+    heartbeats = d.get("heartbeats", True) if isinstance(d, dict) else True
+    if not isinstance(heartbeats, bool):
+        raise InvalidInput(f"{where}.heartbeats must be true or false")
     return NewRun(
         run_id=_get(d, "run_id", str, where),
         experiment_id=_get(d, "experiment_id", str, where),
@@ -205,6 +211,7 @@ def _new_run(d: Any, where: str) -> NewRun:
         params=_texts(d, "params", where),
         tags=_texts(d, "tags", where),
         parent_run_id=parent,
+        heartbeats=heartbeats,
     )
 
 
