@@ -45,7 +45,6 @@ def measure(url: str) -> dict[str, float]:
 
     mlflow.set_tracking_uri(url)
     mlflow.set_experiment("calls")
-    raw = RawHttp(url)
     with mlflow.start_run() as run:
         for i in range(50):  # warm the connection and the server
             mlflow.log_metric("warm", 0.5, step=i)
@@ -55,6 +54,7 @@ def measure(url: str) -> dict[str, float]:
             mlflow.log_metric("loss", 0.5, step=i)
             samples.append(time.perf_counter() - t0)
         point = {"run_id": run.info.run_id, "key": "raw", "value": 0.5, "timestamp": 1}
+        raw = RawHttp(url)  # a new connection per phase: an idle one may have been closed by the server
         raw_samples = [raw.post("runs/log-metric", {**point, "step": i})[0] for i in range(CALLS)]
     exp = mlflow.get_experiment_by_name("search")
     assert exp is not None
@@ -72,6 +72,7 @@ def measure(url: str) -> dict[str, float]:
         "filter": bench_search.FILTER,
         "order_by": bench_search.ORDER,
     }
+    raw = RawHttp(url)
     raw_search = [raw.post("runs/search", {**query, "max_results": bench_search.N_RUNS}) for _ in range(3)]
     assert all(len(body["runs"]) == want for _, body in raw_search)
     return {

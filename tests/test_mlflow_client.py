@@ -135,6 +135,10 @@ c.log_batch(loose.info.run_id, metrics=[mlflow.entities.Metric("m", 1.5, 1000, 0
 out["param_conflict"] = code(lambda: c.log_param(loose.info.run_id, "p", "2"))
 c.set_terminated(loose.info.run_id, "FAILED")
 out["loose"] = [loose.info.run_id, c.get_run(loose.info.run_id).info.status]
+with mlflow.start_run(experiment_id=other, run_name="parent") as parent:
+    with mlflow.start_run(run_name="child", nested=True) as child:
+        pass
+out["nested"] = [parent.info.run_id, child.info.run_id]
 default = c.create_run("0")
 out["default_experiment"] = c.get_experiment(default.info.experiment_id).name
 out["quiet_run"] = default.info.run_id
@@ -282,6 +286,7 @@ def test_the_mlflow_client_tracks_and_registers_into_assay(
     quiet = client.get_run(out["quiet_run"])
     assert quiet.info.status is RunStatus.RUNNING and quiet.info.heartbeat_at is None  # never reaped
     assert client.get_run(out["loose"][0]).info.status is RunStatus.FAILED
+    assert client.get_run(out["nested"][1]).info.parent_run_id == out["nested"][0]
     version = client.registry.get_version("clf", 1)
     assert version.run_id == out["model_run"] and version.source == f"runs:/{out['model_run']}/model"
     assert version.flavor == "mlflow" and version.description == "first"

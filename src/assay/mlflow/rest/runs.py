@@ -30,6 +30,7 @@ router = APIRouter()
 
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
+PARENT_TAG = "mlflow.parentRunId"
 #: MLflow's own limits on one log-batch call.
 MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS = 1000, 100, 100
 MAX_RUNS_PER_PAGE = 50_000
@@ -58,7 +59,10 @@ def create_run(svc: Services, f: Fields) -> dict[str, Any]:
     if svc.caller is not None and svc.caller != LOCAL_ADMIN:
         user = svc.caller.name  # on a team server, the token's user, not what the client claims
     eid = experiment_id(svc, f.opt_text("experiment_id") or "0", create=True)
-    new = new_run(eid, name=name, tags=tags, start_time=f.opt_integer("start_time"), user=user)
+    parent = tags.get(PARENT_TAG) or None  # mlflow.start_run(nested=True): assay's parent run
+    new = new_run(
+        eid, name=name, tags=tags, parent_run_id=parent, start_time=f.opt_integer("start_time"), user=user
+    )
     new = replace(new, tags={**new.tags, RUN_NAME_TAG: new.name}, heartbeats=False)
     svc.tracking.ingest(WriteBatch(new_runs=[new]))
     return {"run": run_json(svc.tracking.get_run(new.run_id))}
