@@ -384,6 +384,20 @@ def test_a_batch_delivered_in_part_is_never_applied_whole_again(tracking_uri: st
     assert backend.get_metric_history(y, "a").steps.tolist() == [0, 1, 2]
 
 
+def test_the_parts_of_a_batch_applied_whole_are_not_applied_again(tracking_uri: str) -> None:
+    """Review of the spool (session 5): a batch applied whole, whose process died before the spool recorded
+    it, was replayed and split (one of its runs now refused): its other parts applied a second time."""
+    backend = get_backend(tracking_uri)
+    exp = backend.create_experiment("whole")
+    y = backend.create_run(exp.experiment_id).run_id
+    batch = WriteBatch(series=[_points(y, 0, 3, key="a"), _points(y, 0, 3, key="b")], batch_id=new_batch_id())
+    backend.ingest(batch)  # landed whole; the sender never learned it
+    for i, part in enumerate(batch.series):  # replayed in parts, each by its own id
+        backend.ingest(WriteBatch(series=[part], batch_id=f"{batch.batch_id}.{i}"))
+    assert backend.get_metric_history(y, "a").steps.tolist() == [0, 1, 2]  # once, not twice
+    assert backend.get_metric_history(y, "b").steps.tolist() == [0, 1, 2]
+
+
 def test_a_missing_role_sets_its_operations_aside_and_lets_the_rest_flow(tmp_path: Path) -> None:
     """Review of item 4: a PermissionDenied held the whole spool, so one project's refusal stopped
     every other project's data (and every read) until it was fixed."""

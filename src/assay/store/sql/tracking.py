@@ -129,7 +129,8 @@ class TrackingStore:
     # ---- experiments -------------------------------------------------------------------------------
 
     def create_experiment(self, name: str, artifact_root: str, now: int, project_id: int = 1) -> str:
-        """Insert an experiment; its artifact location is ``artifact_root/<id>``. Conflict if the name exists."""
+        """Insert an experiment; its artifact location is ``artifact_root/<id>``. Conflict if the project has
+        one of that name."""
         with self._write() as conn, conn.begin():
             try:
                 key = conn.execute(
@@ -189,18 +190,19 @@ class TrackingStore:
             raise NotFound(f"no experiment with id {experiment_id!r}")
         return self._experiment(row)
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(self._experiment_query().where(experiments.c.name == name)).first()
-        return None if row is None else self._experiment(row)
-
     def list_experiments(
-        self, include_deleted: bool = False, project_ids: Collection[int] | None = None
+        self,
+        include_deleted: bool = False,
+        project_ids: Collection[int] | None = None,
+        name: str | None = None,
     ) -> list[Experiment]:
-        """Experiments by id; only those of ``project_ids`` if given."""
+        """Experiments by id; only those of ``project_ids`` if given, only those called ``name`` if given
+        (one per project at most: names are unique within a project)."""
         q = self._experiment_query().order_by(experiments.c.experiment_id)
         if project_ids is not None:
             q = q.where(experiments.c.project_id.in_(list(project_ids)))
+        if name is not None:
+            q = q.where(experiments.c.name == name)
         if not include_deleted:
             q = q.where(experiments.c.lifecycle == Lifecycle.ACTIVE.value)
         with self.engine.connect() as conn:
@@ -285,6 +287,8 @@ class TrackingStore:
                 # then applied once, by its own id). Both are lookups of one key.
                 parent = split_parent(batch.batch_id)
                 if parent is not None:
+                    if self._sql.batch_seen.run(cur, {"bid": parent}).fetchone():
+                        return  # the whole batch was applied before it was split: this part is in it
                     self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": row["at"]})
                 elif self._sql.batch_seen.run(cur, {"bid": batch.batch_id + "#split"}).fetchone():
                     raise SplitBefore(batch.batch_id)
