@@ -112,6 +112,8 @@ page = c.search_runs([exp_id], "tags.team = 'vision'", max_results=2, order_by=[
 rest = c.search_runs([exp_id], "tags.team = 'vision'", max_results=2, order_by=["attributes.start_time ASC"],
                      page_token=page.token)
 out["pages"] = [[r.info.run_id for r in page], [r.info.run_id for r in rest], rest.token]
+out["is_null"] = [len(c.search_runs([exp_id], "tags.drop IS NULL")),
+                  len(c.search_runs([exp_id], "params.nothing IS NOT NULL"))]
 out["search_or"] = code(lambda: c.search_runs([exp_id], "metrics.acc > 0.5 or params.model = 'rf'"))
 out["search_metric_string"] = code(lambda: c.search_runs([exp_id], "metrics.acc = 'x'"))
 out["ended_run_write"] = code(lambda: c.log_metric(runs[0], "late", 1.0))
@@ -235,6 +237,7 @@ def test_the_mlflow_client_tracks_and_registers_into_assay(
     assert out["search_name"] == [r1]
     assert out["search_bare"] == [r0]  # last losses: 1/5, 1/6, 1/7
     assert out["pages"][0] == [r0, r1] and out["pages"][1] == [r2] and out["pages"][2] is None
+    assert out["is_null"] == [3, 0]
     assert out["search_or"] == out["search_metric_string"] == "INVALID_PARAMETER_VALUE"
     assert out["param_conflict"] == out["ended_run_write"] == "INVALID_PARAMETER_VALUE"
     assert out["unknown_run"] == "RESOURCE_DOES_NOT_EXIST"

@@ -53,6 +53,10 @@ A = "/api/2.0/mlflow"
         ('tags."mlflow.runName" = "and status"', 'tags."mlflow.runName" = "and status"'),
         ("attributes.run_id IN ('a', 'b')", "attributes.run_id IN ('a', 'b')"),
         ("datasets.name = 'train'", "datasets.name = 'train'"),
+        (
+            "params.lr IS NULL and tags.`my tag` is not null",
+            "not (params.lr like '%') and tags.`my tag` like '%'",
+        ),
         ("", None),
     ],
 )
@@ -73,7 +77,8 @@ def test_mlflow_run_filters_become_assay_filters(mlflow: str, assay: str | None)
         ("foo.bar = 'x'", "INVALID_PARAMETER_VALUE", "entity type"),
         ("attributes.colour = 'x'", "INVALID_PARAMETER_VALUE", "attribute key"),
         ("metrics.acc >", "INVALID_PARAMETER_VALUE", "Invalid filter"),
-        ("params.lr IS NULL", "NOT_IMPLEMENTED", "IS NULL"),
+        ("metrics.acc IS NULL", "INVALID_PARAMETER_VALUE", "only supported for tags and params"),
+        ("params.lr IS 3", "INVALID_PARAMETER_VALUE", "NULL or NOT NULL"),
         ("attributes.artifact_uri = 'x'", "NOT_IMPLEMENTED", "artifact_uri"),
     ],
 )

@@ -18,7 +18,7 @@ from typing import Any
 from assay.entities import Experiment
 from assay.errors import FilterSyntaxError
 from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
-from assay.query import And, Comparison, Expr, InList, Not, Number, Or, parse_filter, parse_order_by
+from assay.query import And, Comparison, Expr, InList, Not, Number, Or, String, parse_filter, parse_order_by
 
 # Quoted strings and keys pass through untouched; words are what may be rewritten.
 _TOKEN = re.compile(
@@ -56,15 +56,18 @@ ATTRIBUTES: dict[str, str | None] = {
     "artifact_uri": None,
 }
 _NUMERIC_ATTRIBUTES = frozenset({"start_time", "end_time"})
+_NULL = re.compile(r"\s+(not\s+)?null\b", re.IGNORECASE)
 _RUN_NAME_ALIASES = frozenset({"run name", "Run name", "Run Name"})
 
 
 def _rewrite(text: str, what: str) -> str:
-    """``text`` with MLflow's spellings of fields replaced by assay's (see the module doc)."""
+    """``text`` with MLflow's spellings of fields replaced by assay's (see the module doc); ``IS NULL`` and
+    ``IS NOT NULL`` on a param or tag become ``not (<field> like '%')`` and ``<field> like '%'``."""
     out: list[str] = []
     pos = 0
     pending_prefix: str | None = None  # "tags." seen, its quoted key follows
-    for m in _TOKEN.finditer(text):
+    field_at, field_kind = 0, ""  # where in ``out`` the last field starts, and its prefix
+    while (m := _TOKEN.search(text, pos)) is not None:
         out.append(text[pos : m.start()])
         pos = m.end()
         token = m.group()
@@ -81,9 +84,20 @@ def _rewrite(text: str, what: str) -> str:
             out.append(token)
             continue
         if lower == "is":
-            raise not_implemented(f"IS NULL / IS NOT NULL in {what} (compare with a value instead)")
+            null = _NULL.match(text, pos)
+            if null is None:
+                raise invalid(f"Invalid clause in {what}: IS must be followed by NULL or NOT NULL")
+            if field_kind not in ("params", "tags"):
+                raise invalid("IS NULL / IS NOT NULL is only supported for tags and params")
+            field = "".join(out[field_at:]).strip()
+            del out[field_at:]
+            out.append(f"{field} like '%'" if null.group(1) else f"not ({field} like '%')")
+            pos = null.end()
+            continue
         entity, dot, key = token.partition(".")
+        field_at = len(out)
         if not dot:
+            field_kind = "attributes"
             out.append(_attribute(token, what))
             continue
         prefix = _ENTITY.get(entity.lower())
@@ -92,6 +106,7 @@ def _rewrite(text: str, what: str) -> str:
                 f"Invalid entity type '{entity}'. Valid values are ['metric', 'parameter', 'tag', 'attribute', "
                 "'dataset']"
             )
+        field_kind = prefix
         if not key:
             out.append(prefix + ".")
             pending_prefix = prefix
@@ -119,6 +134,8 @@ def _check(expr: Expr, text: str) -> None:
     if isinstance(expr, And):
         for item in expr.items:
             _check(item, text)
+        return
+    if isinstance(expr, Not) and _is_null_test(expr.item):
         return
     if isinstance(expr, Or | Not):
         word = "OR" if isinstance(expr, Or) else "NOT"
@@ -159,6 +176,17 @@ def _check(expr: Expr, text: str) -> None:
         raise invalid(
             f"Invalid comparator '{expr.op}' not one of {{'!=', '=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}}"
         )
+
+
+def _is_null_test(expr: Expr) -> bool:
+    """``<param or tag> like '%'``: what ``IS NULL`` becomes under a ``not``."""
+    return (
+        isinstance(expr, Comparison)
+        and expr.field.kind in ("param", "tag")
+        and expr.op == "like"
+        and isinstance(expr.value, String)
+        and expr.value.value == "%"
+    )
 
 
 def run_filter(text: str | None) -> str | None:
