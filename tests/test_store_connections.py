@@ -158,3 +158,21 @@ def test_the_wire_carries_whether_a_run_heartbeats() -> None:
     loud = new_run("1")
     body = wire.decode_ingest(wire.encode_ingest(WriteBatch(new_runs=[quiet, loud])))
     assert [r.heartbeats for r in body.batch.new_runs] == [False, True]
+
+
+def test_a_local_artifact_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """A crash mid-write leaves no truncated artifact: the bytes go to a hidden file renamed over it once
+    whole (a leftover hidden file is never listed or downloaded)."""
+    from assay.artifacts.repository import PARTIAL, ArtifactRepository
+
+    repo = ArtifactRepository(str(tmp_path / "art"))
+    repo.write_bytes(b"first", "notes/a.txt")
+    (tmp_path / "art" / "notes" / f"{PARTIAL}dead.a.txt").write_bytes(b"fir")  # what a crash would leave
+    repo.write_bytes(b"second, longer", "notes/a.txt")
+    source = tmp_path / "b.txt"
+    source.write_bytes(b"uploaded")
+    repo.upload(source, "notes")
+    assert [f.path for f in repo.list("notes")] == ["notes/a.txt", "notes/b.txt"]
+    assert repo.read_bytes("notes/a.txt") == b"second, longer"
+    got = repo.download("notes", tmp_path / "down")
+    assert sorted(p.name for p in got.iterdir()) == ["a.txt", "b.txt"]

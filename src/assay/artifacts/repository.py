@@ -9,6 +9,9 @@ variables (``FSSPEC_S3_ENDPOINT_URL=http://host:port`` for MinIO, moto or anothe
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,14 @@ import fsspec
 from assay.artifacts.uri import clean_path
 from assay.entities import FileInfo
 from assay.errors import InvalidInput, MissingDependency, NotFound
+
+#: The prefix of a file being written in place of an artifact on a local disk (see ``_placing``).
+PARTIAL = ".assay-partial-"
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
 class ArtifactRepository:
@@ -32,6 +43,7 @@ class ArtifactRepository:
         self.fs: Any
         try:
             self.fs, self._base = fsspec.core.url_to_fs(self.root)
+            self._local = "file" in _protocols(self.fs)
         except ImportError as exc:  # fsspec names the package it needs (s3fs, gcsfs, ...)
             scheme = self.root.split("://", 1)[0]
             extra = " pip install 'assay[s3]'" if scheme in ("s3", "s3a") else f" {exc}"
@@ -48,8 +60,24 @@ class ArtifactRepository:
             raise InvalidInput("an artifact needs a file name, e.g. 'notes.md'")
         full = self._full(rel)
         self.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(full, "wb") as f:
+        with self._placing(full) as tmp, self.fs.open(tmp, "wb") as f:
             f.write(data)
+
+    @contextmanager
+    def _placing(self, full: str) -> Iterator[str]:
+        """Where to write the file ``full``: on a local disk a hidden name beside it, renamed over it once
+        whole, so a crash mid-write never leaves a truncated artifact (object stores write whole objects)."""
+        if not self._local:
+            yield full
+            return
+        head, _, name = full.rpartition("/")
+        tmp = f"{head}/{PARTIAL}{uuid.uuid4().hex[:12]}.{name}"
+        try:
+            yield tmp
+            os.replace(tmp, full)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def upload(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         """Copy a local file or directory under ``artifact_path`` (a directory keeps its own name)."""
@@ -62,10 +90,12 @@ class ArtifactRepository:
             for file in sorted(p for p in src.rglob("*") if p.is_file()):
                 rel = file.relative_to(src).as_posix()
                 self.fs.makedirs(f"{target}/{rel}".rsplit("/", 1)[0], exist_ok=True)
-                self.fs.put_file(str(file), f"{target}/{rel}")
+                with self._placing(f"{target}/{rel}") as tmp:
+                    self.fs.put_file(str(file), tmp)
         else:
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(src), target)
+            with self._placing(target) as tmp:
+                self.fs.put_file(str(src), tmp)
 
     def list(self, path: str | None = None) -> list[FileInfo]:
         """The entries directly under ``path`` (the root by default), directories first, by name."""
@@ -78,6 +108,8 @@ class ArtifactRepository:
         out = []
         for entry in self.fs.ls(full, detail=True):
             name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith(PARTIAL):
+                continue  # a file being written (or left by a crash mid-write): not an artifact
             is_dir = entry["type"] == "directory"
             out.append(
                 FileInfo(f"{rel}/{name}" if rel else name, is_dir, None if is_dir else entry.get("size"))
@@ -103,6 +135,8 @@ class ArtifactRepository:
         local = dst_dir / name
         if self.fs.isdir(full):
             for file in self.fs.find(full):
+                if file.rsplit("/", 1)[-1].startswith(PARTIAL):
+                    continue
                 sub = file[len(full) :].lstrip("/")
                 (local / sub).parent.mkdir(parents=True, exist_ok=True)
                 self.fs.get_file(file, str(local / sub))
