@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from assay.entities import Run
 from assay.errors import NotFound
 from assay.mlflow.rest.endpoint import endpoint
 from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
@@ -190,21 +191,21 @@ def search_logged_models(svc: Services, f: Fields) -> dict[str, Any]:
     if f.items("order_by") or f.items("datasets"):
         raise not_implemented("ordering logged models or filtering them by dataset")
     experiments = [experiment_id(svc, str(e)) for e in f.items("experiment_ids")]
-    run_ids: list[str]
+    runs: list[Run]
     if "source_run_id" in wanted:
-        run_ids = [wanted["source_run_id"]]
+        try:
+            runs = [svc.tracking.get_run(wanted["source_run_id"])]
+        except NotFound:
+            runs = []
     else:
         runs = svc.tracking.search_runs(experiments, f"tags.`{MODELS_TAG}` like '%'", max_results=50_000)
-        run_ids = [r.info.run_id for r in runs]
     docs = []
-    for rid in run_ids:
-        try:
-            run = svc.tracking.get_run(rid)
-        except NotFound:
-            continue
+    for run in runs:
         if experiments and run.info.experiment_id not in experiments:
             continue
-        for model_id in _listed(run.tags):
+        for model_id, name in _listed(run.tags).items():
+            if name != wanted.get("name", name):
+                continue  # the run's tag names its models: no document read for the others
             doc = read_model(svc, model_id)
             if all(str(doc.get(k)) == v for k, v in wanted.items()):
                 docs.append(doc)
