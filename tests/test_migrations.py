@@ -99,8 +99,8 @@ def test_upgrade_to_login_tokens_keeps_users_and_tokens(empty_db_url: str) -> No
                 " VALUES ('0123456789abcdef', (SELECT user_id FROM users), 'first', 'h', 1)"
             )
         )
-    migrate.ensure_schema(engine)
-    assert migrate.current_revision(engine) == "0006" == migrate.HEAD_REVISION
+    migrate.upgrade(engine, "0006")
+    assert migrate.current_revision(engine) == "0006"
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT name, expires_at, last_used_at, read_only, project_id FROM api_tokens")
@@ -108,4 +108,56 @@ def test_upgrade_to_login_tokens_keeps_users_and_tokens(empty_db_url: str) -> No
         assert tuple(row) == ("first", None, None, False, None)
         assert conn.execute(text("SELECT password_hash FROM users WHERE name = 'ada'")).scalar() is None
         assert conn.execute(text("SELECT count(*) FROM sessions")).scalar() == 0
+    engine.dispose()
+
+
+def test_upgrade_to_names_per_project_keeps_experiments_and_their_runs(empty_db_url: str) -> None:
+    """0006 -> 0007: every experiment keeps its id, name, project and runs; afterwards a name is unique
+    within a project only, and new experiments still get fresh ids."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    from assay.store.sql.schema import experiments
+
+    engine = create_store_engine(empty_db_url)
+    migrate.upgrade(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (name, created_at) VALUES ('vision', 1)"))
+        for name, project in (("baseline", "default"), ("resnet", "vision")):
+            conn.execute(
+                text(
+                    "INSERT INTO experiments (name, artifact_location, created_at, project_id)"
+                    " SELECT :name, '/a', 1, project_id FROM projects WHERE name = :project"
+                ),
+                {"name": name, "project": project},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO runs (run_id, experiment_id, name, status, start_time, user_name, artifact_uri)"
+                " SELECT 'r1', experiment_id, 'r', 'FINISHED', 1, 'u', '/a/r1' FROM experiments"
+                " WHERE name = 'resnet'"
+            )
+        )
+        before = conn.execute(text("SELECT experiment_id, name, project_id FROM experiments")).all()
+    migrate.ensure_schema(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT experiment_id, name, project_id FROM experiments")).all() == before
+        run_exp = "SELECT e.name FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
+        assert conn.execute(text(run_exp)).scalar() == "resnet"
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    vision = {"artifact_location": "/a", "created_at": 2, "project_id": 2}
+    with engine.begin() as conn:
+        new_id = conn.execute(insert(experiments).values(name="baseline", **vision)).inserted_primary_key
+    assert new_id is not None and new_id[0] > max(row[0] for row in before)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(experiments).values(name="baseline", **vision))
+    # A run still cannot name a missing experiment: the foreign key checks are back on.
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (run_id, experiment_id, name, status, start_time, user_name, artifact_uri)"
+                " VALUES ('r2', 999, 'r', 'FINISHED', 1, 'u', '/a/r2')"
+            )
+        )
     engine.dispose()

@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from assay.errors import InvalidState
 
 #: The newest migration in ``migrations/versions``; a test checks it is Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -36,11 +36,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     # Take the write lock first, so two processes opening a new store migrate it once, one after the other.
-    with engine.connect().execution_options(assay_write=True) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(7352918)"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect().execution_options(assay_write=True) as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(conn, on=False)
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7352918)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    _check_references(conn)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(conn, on=True)
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    """Turn SQLite's foreign key checks on or off for this connection (outside a transaction only).
+
+    A migration that recreates a table others refer to (batch mode: copy, drop, rename) would otherwise
+    fail at its DROP, as if every referring row had lost its parent; SQLite's procedure for such changes is
+    to turn the checks off, change, and verify with ``foreign_key_check`` before committing."""
+    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
+
+
+def _check_references(conn: Connection) -> None:
+    """Refuse to commit a SQLite migration that left a row referring to a missing one."""
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+    if broken is not None:
+        raise InvalidState(f"a migration left table {broken[0]} referring to a missing row of {broken[2]}")
 
 
 def ensure_schema(engine: Engine) -> None:

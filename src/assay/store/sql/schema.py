@@ -39,13 +39,17 @@ experiments = Table(
     "experiments",
     metadata,
     Column("experiment_id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("artifact_location", Text, nullable=False),
     Column("lifecycle", String(16), nullable=False, server_default="active"),
     Column("created_at", BigInteger, nullable=False),
     # The owning project. No foreign key: SQLite cannot add one to an existing table, and a project with
     # experiments is never deleted (the code refuses it).
     Column("project_id", Integer, nullable=False, server_default="1", index=True),
+    # Names are unique within a project, not across the server (two teams may both have "baseline");
+    # a lookup by name alone (which project holds it?) reads ix_experiments_name.
+    Index("ux_experiments_project_name", "project_id", "name", unique=True),
+    Index("ix_experiments_name", "name"),
 )
 
 runs = Table(
