@@ -126,7 +126,7 @@ def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", f"{a}/runs/{{run_id}}/metrics/{{key}}/series"): {},
         ("GET", f"{a}/experiments"): {"params": {"project": "vision"}},
         ("POST", f"{a}/experiments"): {"json": {"name": "new", "project": "vision"}},
-        ("GET", f"{a}/experiments/by-name"): {"params": {"name": "segmentation"}},
+        ("GET", f"{a}/experiments/by-name"): {"params": {"name": "segmentation", "project": "vision"}},
         ("GET", f"{a}/experiments/{{experiment_id}}"): {},
         ("DELETE", f"{a}/experiments/{{experiment_id}}"): {},
         ("POST", f"{a}/experiments/{{experiment_id}}/restore"): {},
@@ -425,6 +425,38 @@ def test_listings_show_only_what_the_caller_may_read(team: Team) -> None:
             e["name"] for e in client.get(f"{API_PREFIX}/experiments", headers=root).json()["experiments"]
         ]
         assert set(names) == {"segmentation", "otto-exp"}
+
+
+def test_a_name_is_looked_up_only_in_the_projects_the_caller_may_read(team: Team) -> None:
+    """otto's own "segmentation" is his whatever vision holds; vision's is never named to him, not even
+    as a refusal, and only a caller who reads both projects is asked which one."""
+    from assay.services.tracking import experiment_by_name, new_run
+
+    by_name = f"{API_PREFIX}/experiments/by-name"
+    with _client(team) as client:
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}"}
+        assert _is_error(client.get(by_name, params={"name": "segmentation"}, headers=otto), 404, "NOT_FOUND")
+        r = client.get(by_name, params={"name": "vision/segmentation"}, headers=otto)
+        assert _is_error(r, 404, "NOT_FOUND")
+        # An offline run of otto's names his project: it makes his own experiment there.
+        run = new_run(experiment_by_name("segmentation", "otto-space"), name="mine")
+        body = wire.encode_ingest(WriteBatch(new_runs=[run], batch_id=run.run_id))
+        assert (
+            client.post(f"{API_PREFIX}/ingest", content=body, headers={**otto, **_MSGPACK}).status_code == 204
+        )
+        found = client.get(by_name, params={"name": "segmentation"}, headers=otto).json()
+        assert found["project"] == "otto-space"
+        olga = {"Authorization": f"Bearer {team.tokens['olga']}"}
+        found = client.get(by_name, params={"name": "segmentation"}, headers=olga).json()
+        assert found["experiment_id"] == team.experiment_id
+        root = {"Authorization": f"Bearer {team.tokens['root']}"}
+        r = client.get(by_name, params={"name": "segmentation"}, headers=root)
+        assert _is_error(r, 400, "INVALID_ARGUMENT")
+        assert (
+            "several projects: otto-space/segmentation, vision/segmentation;" in r.json()["error"]["message"]
+        )
+        r = client.get(by_name, params={"name": "segmentation", "project": "vision"}, headers=otto)
+        assert _is_error(r, 403, "PERMISSION_DENIED")
 
 
 def test_editors_write_owners_manage(team: Team) -> None:

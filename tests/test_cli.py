@@ -229,6 +229,23 @@ def test_runs_ls_by_experiment_name_or_id(seeded: Seeded) -> None:
     assert "experiment" not in ok("runs", "ls", "-e", "baseline").stdout.splitlines()[0]
 
 
+def test_runs_ls_by_project_and_name_when_projects_share_a_name(tracking: Any, seeded: Seeded) -> None:
+    """ "baseline" in two projects: -e vision/baseline picks one, the plain name is refused with both."""
+    from assay import bundle
+
+    bundle.get_access().create_project("vision")
+    vision = tracking.create_experiment("baseline", "vision").experiment_id
+    delta = tracking.create_run(vision, name="delta").run_id
+    assert [r["run_id"] for r in as_json("runs", "ls", "-e", "vision/baseline")] == [delta]
+    assert {r["name"] for r in as_json("runs", "ls", "-e", "default/baseline")} == {"alpha", "beta"}
+    result = invoke("runs", "ls", "-e", "baseline")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: experiment name 'baseline' is in several projects: default/baseline, vision/baseline; "
+        "give one of these, or pass project=\n"
+    )
+
+
 def test_runs_ls_filter_and_order_by(seeded: Seeded) -> None:
     data = as_json("runs", "ls", "--filter", "params.model = 'rf'", "--order-by", "metrics.auc desc")
     assert [r["name"] for r in data] == ["beta", "alpha"]

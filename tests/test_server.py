@@ -139,7 +139,7 @@ def test_health_and_openapi_lists_every_route(api: TestClient, services: Service
 def test_experiment_routes(api: TestClient) -> None:
     eid = _experiment(api, "churn")
     msg = _error(api.post(f"{API_PREFIX}/experiments", json={"name": "churn"}), 409, "CONFLICT")
-    assert msg == "an experiment named 'churn' already exists"
+    assert msg.startswith("an experiment named 'churn' already exists in project 'default': use it")
     assert api.get(f"{API_PREFIX}/experiments/{eid}").json()["name"] == "churn"
     by_name = api.get(f"{API_PREFIX}/experiments/by-name", params={"name": "churn"}).json()
     assert by_name["experiment_id"] == eid and by_name["lifecycle"] == "active"

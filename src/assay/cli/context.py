@@ -81,7 +81,9 @@ def resolve_run_id(t: Tracking, ref: str) -> str:
 
 
 def resolve_experiment(t: Tracking, name_or_id: str) -> Experiment:
-    """The experiment named ``name_or_id``, else the one with that id (names win: a name may be digits)."""
+    """The experiment named ``name_or_id`` (a name you may read in one project only, or ``project/name``),
+    else the one with that id (names win: a name may be digits). A name several projects hold is refused
+    with the ``project/name`` of each."""
     exp = t.get_experiment_by_name(name_or_id)
     if exp is not None:
         return exp

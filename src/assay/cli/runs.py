@@ -31,7 +31,7 @@ def ls(
             "--experiment",
             "-e",
             metavar="NAME_OR_ID",
-            help="Experiment name or id (repeatable). Default: all experiments.",
+            help="Experiment name, project/name or id (repeatable). Default: all experiments.",
         ),
     ] = None,
     filter_: Annotated[

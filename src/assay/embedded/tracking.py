@@ -35,6 +35,7 @@ from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
 from assay.query import parse_filter, parse_order_by
 from assay.series import Downsampled, downsample
 from assay.services import validation as v
+from assay.services.experiment_names import find_experiment
 from assay.services.tracking import (
     BY_NAME,
     PRUNE_EVERY_MS,
@@ -77,19 +78,28 @@ class TrackingService(Tracking):
 
     def create_experiment(self, name: str, project: str | None = None) -> Experiment:
         v.check_name(name, "experiment")
-        pid = self.store.project_id(project or DEFAULT_PROJECT)
-        eid = self.store.create_experiment(name, self.artifact_root, now_ms(), pid)
+        project = project or DEFAULT_PROJECT
+        pid = self.store.project_id(project)
+        try:
+            eid = self.store.create_experiment(name, self.artifact_root, now_ms(), pid)
+        except Conflict:
+            raise Conflict(
+                f"an experiment named {name!r} already exists in project {project!r}: use it "
+                f"(get_experiment_by_name({name!r}, project={project!r})) or pick another name"
+            ) from None
         return self.store.get_experiment(eid)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self.store.get_experiment(str(experiment_id))
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self.store.get_experiment_by_name(name)
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
+        return find_experiment(name, project, lambda n, p: self.list_experiments(True, p, n))
 
-    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, include_deleted: bool = False, project: str | None = None, name: str | None = None
+    ) -> list[Experiment]:
         ids = None if project is None else [self.store.project_id(project)]
-        return self.store.list_experiments(include_deleted, ids)
+        return self.store.list_experiments(include_deleted, ids, name)
 
     def delete_experiment(self, experiment_id: str) -> None:
         self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.DELETED)
@@ -178,18 +188,18 @@ class TrackingService(Tracking):
             )
 
     def resolve_experiment(self, experiment_id: str) -> str:
-        """The real id of ``experiment_id``: itself, or for a by-name id, the experiment of that name
-        (created in its project if there is none yet)."""
+        """The real id of ``experiment_id``: itself, or for a by-name id, the experiment of that name in
+        its project (created there if there is none yet)."""
         named = split_by_name(experiment_id)
         if named is None:
             return experiment_id
         project, name = named
-        exp = self.store.get_experiment_by_name(name)
+        exp = self.get_experiment_by_name(name, project)
         if exp is None:
             try:
                 exp = self.create_experiment(name, project)
             except Conflict:  # created meanwhile by another writer
-                exp = self.store.get_experiment_by_name(name)
+                exp = self.get_experiment_by_name(name, project)
                 if exp is None:
                     raise
         return exp.experiment_id

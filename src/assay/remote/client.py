@@ -102,16 +102,23 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._fetch(s.ExperimentOut, f"/experiments/{segment(experiment_id, 'experiment')}").entity()
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
+        if project is not None:  # a listing tells "no such experiment" ([]) from "no such project" (404)
+            found = self.list_experiments(include_deleted=True, project=project, name=name)
+            return found[0] if found else None
         try:
             return self._fetch(s.ExperimentOut, "/experiments/by-name", params={"name": name}).entity()
         except NotFound:
             return None
 
-    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, include_deleted: bool = False, project: str | None = None, name: str | None = None
+    ) -> list[Experiment]:
         query: dict[str, str | bool] = {"include_deleted": include_deleted}
         if project is not None:
             query["project"] = project
+        if name is not None:
+            query["name"] = name
         listed = self._fetch(s.ExperimentList, "/experiments", params=query)
         return [e.entity() for e in listed.experiments]
 

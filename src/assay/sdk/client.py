@@ -112,20 +112,27 @@ class Client:
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._read().get_experiment(experiment_id)
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return self._read().get_experiment_by_name(name)
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
+        """The experiment ``name`` in ``project``; without it, the one of that name you may read, or
+        ``project/name`` (``InvalidInput`` listing the candidates when several projects hold the name)."""
+        return self._read().get_experiment_by_name(name, project)
 
     def get_or_create_experiment(self, name: str, project: str | None = None) -> Experiment:
         """The experiment ``name``, created if missing; safe when many processes race to create it.
 
+        With a project (``project``, else ``$ASSAY_PROJECT``) it is that project's experiment of that name,
+        created there. Without, it is the one experiment of that name you may read (or ``project/name``),
+        else a new one in the project "default"; a name several projects hold is refused with the
+        candidates listed.
+
         When the store cannot be reached, runs can still start: the experiment is named rather than
         numbered (``by-name:<project>:<name>``), its runs wait in the offline spool, and the store finds or
-        creates it when they arrive.
+        creates it in that project when they arrive.
         """
+        project = project or os.environ.get("ASSAY_PROJECT") or None
         try:
-            exp = self.backend.get_experiment_by_name(name)
+            exp = self.backend.get_experiment_by_name(name, project)
         except Unavailable as exc:  # unreachable: a connection or server failure, not a refusal
-            project = project or os.environ.get("ASSAY_PROJECT") or None
             log.warning(
                 "assay: the tracking store is unreachable (%s); runs of experiment %r are kept in the local "
                 "spool and created when it answers (or by `assay sync`)",
@@ -139,7 +146,7 @@ class Client:
             return self.create_experiment(name, project)
         except Conflict:
             # Another process created it between the lookup and the creation: use theirs.
-            exp = self.backend.get_experiment_by_name(name)
+            exp = self.backend.get_experiment_by_name(name, project or DEFAULT_PROJECT)
             if exp is None:
                 raise
             return exp
@@ -382,8 +389,9 @@ class Client:
         return self._read().search_runs(ids, filter, order_by, max_results, page_token, include_deleted)
 
     def _experiment_id(self, name_or_id: str) -> str:
-        """The id of the experiment named ``name_or_id`` (else with that id). Names are remembered: an
-        experiment keeps its name and id for life (a deleted one too), so a name resolves once per client."""
+        """The id of the experiment named ``name_or_id`` (or ``project/name``; else with that id). Names are
+        remembered: an experiment keeps its name, project and id for life (a deleted one too), so a name
+        resolves once per client."""
         known = self._ids_by_name.get(name_or_id)
         if known is not None:
             return known

@@ -103,8 +103,11 @@ def get_tracking_uri() -> str:
 
 
 def set_experiment(name: str, project: str | None = None) -> Experiment:
-    """Make ``name`` the experiment new runs go to, creating it if needed (in ``project``, default
-    ``$ASSAY_PROJECT``, else "default"; an existing experiment stays in its own project)."""
+    """Make ``name`` the experiment new runs go to, creating it if needed (``Client.get_or_create_experiment``).
+
+    With ``project`` (default ``$ASSAY_PROJECT``) it is that project's experiment of that name, created
+    there if missing. Without either, it is the one experiment of that name you may read, found in its
+    own project (or ``project/name``), else a new one in the project "default"."""
     exp = _client().get_or_create_experiment(v.check_name(name, "experiment"), project)
     _state.experiment_id = exp.experiment_id
     return exp

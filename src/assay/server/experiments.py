@@ -12,10 +12,12 @@ router = APIRouter(tags=["experiments"])
 
 
 @router.get("/experiments")
-def list_experiments(svc: Svc, include_deleted: bool = False, project: str | None = None) -> ExperimentList:
+def list_experiments(
+    svc: Svc, include_deleted: bool = False, project: str | None = None, name: str | None = None
+) -> ExperimentList:
     """The experiments the caller may read, with run counts and last activity (only ``project``'s if
-    given; deleted ones only if asked)."""
-    found = svc.tracking.list_experiments(include_deleted, project)
+    given, only those called exactly ``name`` if given; deleted ones only if asked)."""
+    found = svc.tracking.list_experiments(include_deleted, project, name)
     return ExperimentList(experiments=[ExperimentOut.of(e) for e in found])
 
 
@@ -26,11 +28,14 @@ def create_experiment(body: CreateExperiment, svc: Svc) -> ExperimentOut:
 
 
 @router.get("/experiments/by-name")
-def get_experiment_by_name(name: str, svc: Svc) -> ExperimentOut:
-    """The experiment called ``name``; 404 NOT_FOUND if there is none."""
-    exp = svc.tracking.get_experiment_by_name(name)
+def get_experiment_by_name(name: str, svc: Svc, project: str | None = None) -> ExperimentOut:
+    """The experiment called ``name`` in ``project``, or without it the one the caller may read (``name``
+    may be ``project/name``); 404 NOT_FOUND if there is none, 400 listing the candidates if several
+    projects hold the name."""
+    exp = svc.tracking.get_experiment_by_name(name, project)
     if exp is None:
-        raise NotFound(f"no experiment named {name!r}")
+        where = "" if project is None else f" in project {project!r}"
+        raise NotFound(f"no experiment named {name!r}{where}")
     return ExperimentOut.of(exp)
 
 

@@ -3,8 +3,8 @@
 Authorization lives here, at the service boundary, once: routes, UI pages and the CLI call a bundle bound
 to their caller (``assay.bundle.Services.as_caller``) and never check roles themselves. The rules:
 
-- viewer (reading): experiments, runs, metrics, artifacts, searches; listings show only the projects the
-  caller holds a role in, and experiments carry the caller's ``role`` there;
+- viewer (reading): experiments, runs, metrics, artifacts, searches; listings and lookups by name show
+  only the projects the caller holds a role in, and experiments carry the caller's ``role`` there;
 - editor (writing): creating experiments (in the project named) and runs, logging, tagging, ending,
   heartbeats, deleting and restoring runs, writing artifacts;
 - owner (managing): deleting and restoring experiments.
@@ -36,6 +36,7 @@ from assay.entities import (
 from assay.query import parse_filter, parse_order_by
 from assay.series import Downsampled
 from assay.services.access import Authorizer
+from assay.services.experiment_names import find_experiment
 from assay.services.tracking import Tracking, split_by_name
 
 
@@ -70,18 +71,18 @@ class AuthorizedTracking(Tracking):
         self._experiments(Role.VIEWER, [experiment_id], "reading experiments")
         return self._with_role(self.inner.get_experiment(experiment_id))
 
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        exp = self.inner.get_experiment_by_name(name)
-        if exp is None:
-            return None
-        self._experiments(Role.VIEWER, [exp.experiment_id], "reading experiments")
-        return self._with_role(exp)
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
+        """Found among the experiments the caller may read only: one of a project it cannot read is
+        neither returned nor named as a candidate of an ambiguous name."""
+        return find_experiment(name, project, lambda n, p: self.list_experiments(True, p, n))
 
-    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
+    def list_experiments(
+        self, include_deleted: bool = False, project: str | None = None, name: str | None = None
+    ) -> list[Experiment]:
         if project is not None:
             self.authorizer.require_project(self.caller, Role.VIEWER, project, "listing experiments")
         readable = {self.authorizer.project_name(pid) for pid in self.caller.roles}
-        found = self.inner.list_experiments(include_deleted, project)
+        found = self.inner.list_experiments(include_deleted, project, name)
         return [self._with_role(e) for e in found if e.project in readable]
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -139,7 +140,7 @@ class AuthorizedTracking(Tracking):
             if named is None:
                 experiments.append(eid)
                 continue
-            exp = self.inner.get_experiment_by_name(named[1])
+            exp = self.inner.get_experiment_by_name(named[1], named[0])
             if exp is not None:
                 experiments.append(exp.experiment_id)
             else:

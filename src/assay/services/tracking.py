@@ -136,20 +136,29 @@ class Tracking(ABC):
     # experiments
     @abstractmethod
     def create_experiment(self, name: str, project: str | None = None) -> Experiment:
-        """A new experiment in ``project`` (default: the project named "default"); ``Conflict`` if the
-        name is taken, ``NotFound`` for an unknown project."""
+        """A new experiment in ``project`` (default: the project named "default"); ``Conflict`` if that
+        project has one of this name already (names are unique per project), ``NotFound`` for an unknown
+        project."""
 
     @abstractmethod
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment, deleted or not, with its run count and last activity."""
 
     @abstractmethod
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        """The experiment called ``name``, or None (deleted ones too: a name stays taken)."""
+    def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
+        """The experiment called ``name`` in ``project``, or None (deleted ones too: a name stays taken).
+
+        Without ``project``: the one experiment of that name among those the caller may read, else
+        ``project/name`` read as a name in a project; ``InvalidInput`` listing the candidates when several
+        projects hold the name (``assay.services.experiment_names``). ``NotFound`` for an unknown
+        ``project``."""
 
     @abstractmethod
-    def list_experiments(self, include_deleted: bool = False, project: str | None = None) -> list[Experiment]:
-        """Experiments by id (only ``project``'s if given; deleted ones only if asked)."""
+    def list_experiments(
+        self, include_deleted: bool = False, project: str | None = None, name: str | None = None
+    ) -> list[Experiment]:
+        """Experiments by id (only ``project``'s if given, only those called exactly ``name`` if given;
+        deleted ones only if asked)."""
 
     @abstractmethod
     def delete_experiment(self, experiment_id: str) -> None:

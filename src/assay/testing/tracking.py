@@ -11,6 +11,7 @@ import pytest
 
 import assay
 from assay import Client, Conflict, InvalidInput, InvalidState, NotFound, RunStatus
+from assay.services import Services
 
 
 def _quiet_run(client: Client, exp_name: str = "e", **kw: object) -> str:
@@ -38,6 +39,60 @@ def test_experiments_create_get_list_and_duplicate_name(tracking_uri: str) -> No
         c.create_run(exp.experiment_id)
     c.restore_experiment(exp.experiment_id)
     assert "churn" in {e.name for e in c.list_experiments()}
+
+
+def test_experiment_names_are_unique_per_project(
+    tracking_uri: str, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two projects may both have "baseline": each is found with project= or as project/name, the plain
+    name is refused with the candidates listed, and a name one project holds is found as before."""
+    for project in ("vision", "nlp"):
+        services.access.create_project(project)
+    c = Client()
+    vision = c.create_experiment("baseline", project="vision")
+    nlp = c.create_experiment("baseline", project="nlp")
+    with pytest.raises(Conflict, match="already exists in project 'vision'"):
+        c.create_experiment("baseline", project="vision")
+    for exp in (vision, nlp):
+        assert c.get_experiment_by_name("baseline", project=exp.project) == exp
+        assert c.get_experiment_by_name(f"{exp.project}/baseline") == exp
+    assert c.get_experiment_by_name("baseline", project="default") is None
+    with pytest.raises(NotFound, match="no project named 'nowhere'"):
+        c.get_experiment_by_name("baseline", project="nowhere")
+    assert c.get_experiment_by_name("nowhere/baseline") is None
+    ambiguous = (
+        "experiment name 'baseline' is in several projects: nlp/baseline, vision/baseline; "
+        "give one of these, or pass project="
+    )
+    with pytest.raises(InvalidInput) as refused:
+        c.get_experiment_by_name("baseline")
+    assert str(refused.value) == ambiguous
+    with pytest.raises(InvalidInput, match="nlp/baseline, vision/baseline"):
+        c.get_or_create_experiment("baseline")
+    solo = c.create_experiment("solo", project="nlp")
+    assert c.get_experiment_by_name("solo") == solo
+
+    # The SDK finds in the project it is given (or $ASSAY_PROJECT), and creates there.
+    assert c.get_or_create_experiment("baseline", project="nlp") == nlp
+    monkeypatch.setenv("ASSAY_PROJECT", "vision")
+    assert c.get_or_create_experiment("baseline") == vision
+    assert assay.set_experiment("solo").project == "vision"  # vision had none: a new one, in vision
+    monkeypatch.delenv("ASSAY_PROJECT")
+
+    # Names may contain '/': an experiment called the whole text wins over the project/name reading.
+    literal = c.create_experiment("vision/baseline")
+    assert literal.project == "default"
+    assert c.get_experiment_by_name("vision/baseline") == literal
+
+    # Searching by name resolves names the same way.
+    runs = {
+        e.experiment_id: c.create_run(e.experiment_id, capture_git=False, capture_environment=False).run_id
+        for e in (vision, nlp)
+    }
+    found = c.search_runs(experiment="nlp/baseline")
+    assert [r.info.run_id for r in found] == [runs[nlp.experiment_id]]
+    with pytest.raises(InvalidInput, match="is in several projects"):
+        c.search_runs(experiment="baseline")
 
 
 def test_unknown_ids_are_not_found(tracking_uri: str) -> None:
