@@ -189,6 +189,13 @@ def test_log_batch_and_history_round_trip(client: TestClient, services: Services
     assert (
         dict(got.params) == {"p": "1"} and got.tags["t"] == "" and got.metric_summaries["m"].num_points == 3
     )
+    other = client.post(f"{A}/runs/create", json={"experiment_id": exp}).json()["run"]["info"]["run_id"]
+    client.post(f"{A}/runs/delete", json={"run_id": other})
+    views = {}
+    for view in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+        found = client.post(f"{A}/runs/search", json={"experiment_ids": [exp], "run_view_type": view}).json()
+        views[view] = sorted(r["info"]["run_id"] for r in found["runs"])
+    assert views == {"ACTIVE_ONLY": [rid], "DELETED_ONLY": [other], "ALL": sorted([rid, other])}
     too_many = {"run_id": rid, "params": [{"key": f"k{i}", "value": "v"} for i in range(101)]}
     _error(client.post(f"{A}/runs/log-batch", json=too_many), 400, "INVALID_PARAMETER_VALUE")
 
