@@ -164,6 +164,19 @@ def test_failures_answer_in_mlflow_s_shape(client: TestClient) -> None:
     assert set(client.get(f"/api/v1/runs/{'f' * 32}").json()) == {"error"}
 
 
+def test_mlflow_s_experiment_0_is_the_default_project_s_default(
+    client: TestClient, services: Services
+) -> None:
+    """Another project may have its own "Default" experiment: MLflow's experiment 0 stays the one of the
+    "default" project, never an ambiguity."""
+    services.access.create_project("vision")
+    theirs = services.tracking.create_experiment("Default", project="vision")
+    run = client.post(f"{A}/runs/create", json={"experiment_id": "0"}).json()["run"]
+    ours = services.tracking.get_experiment_by_name("Default", project="default")
+    assert ours is not None and ours.experiment_id != theirs.experiment_id
+    assert services.tracking.get_run(run["info"]["run_id"]).info.experiment_id == ours.experiment_id
+
+
 def test_log_batch_and_history_round_trip(client: TestClient, services: Services) -> None:
     exp = client.post(f"{A}/experiments/create", json={"name": "e"}).json()["experiment_id"]
     run = client.post(f"{A}/runs/create", json={"experiment_id": exp, "run_name": "b"}).json()["run"]

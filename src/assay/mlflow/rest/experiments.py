@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from assay.access import DEFAULT_PROJECT
 from assay.entities import Experiment, Lifecycle
 from assay.errors import Conflict, NotFound
 from assay.mlflow.rest.endpoint import endpoint
@@ -29,10 +30,11 @@ PROJECT_TAG = "assay.project"
 
 
 def experiment_id(svc: Services, eid: str, create: bool = False) -> str:
-    """assay's id for an MLflow experiment id: itself, or for "0" the experiment named "Default"."""
+    """assay's id for an MLflow experiment id: itself, or for "0" the experiment named "Default" of the
+    "default" project (other projects may have their own "Default": MLflow's experiment 0 is this one)."""
     if eid != DEFAULT_ID:
         return eid
-    found = svc.tracking.get_experiment_by_name(DEFAULT_NAME)
+    found = svc.tracking.get_experiment_by_name(DEFAULT_NAME, project=DEFAULT_PROJECT)
     if found is not None:
         return found.experiment_id
     if not create:
@@ -40,9 +42,9 @@ def experiment_id(svc: Services, eid: str, create: bool = False) -> str:
             f"no experiment with id {eid!r}: the default experiment is made by the first run in it"
         )
     try:
-        return svc.tracking.create_experiment(DEFAULT_NAME).experiment_id
+        return svc.tracking.create_experiment(DEFAULT_NAME, project=DEFAULT_PROJECT).experiment_id
     except Conflict:
-        again = svc.tracking.get_experiment_by_name(DEFAULT_NAME)
+        again = svc.tracking.get_experiment_by_name(DEFAULT_NAME, project=DEFAULT_PROJECT)
         if again is None:
             raise
         return again.experiment_id
