@@ -246,6 +246,18 @@ def test_runs_ls_by_project_and_name_when_projects_share_a_name(tracking: Any, s
     )
 
 
+def test_experiments_and_runs_renamed(tracking: Any, seeded: Seeded) -> None:
+    out = ok("experiments", "rename", "baseline", "baseline-2019").stdout
+    assert out == f"experiment {seeded.baseline} (default) is now 'baseline-2019'\n"
+    assert tracking.get_experiment(seeded.baseline).name == "baseline-2019"
+    clash = invoke("experiments", "rename", "baseline-2019", "tuned")
+    assert clash.exit_code == 1 and "named 'tuned' already exists" in clash.stderr
+    assert ok("runs", "rename", seeded.alpha[:8], "alpha prime").stdout == (
+        f"run {seeded.alpha} is now 'alpha prime'\n"
+    )
+    assert tracking.get_run(seeded.alpha).info.name == "alpha prime"
+
+
 def test_runs_ls_filter_and_order_by(seeded: Seeded) -> None:
     data = as_json("runs", "ls", "--filter", "params.model = 'rf'", "--order-by", "metrics.auc desc")
     assert [r["name"] for r in data] == ["beta", "alpha"]

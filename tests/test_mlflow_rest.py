@@ -177,6 +177,23 @@ def test_mlflow_s_experiment_0_is_the_default_project_s_default(
     assert services.tracking.get_run(run["info"]["run_id"]).info.experiment_id == ours.experiment_id
 
 
+def test_experiments_and_runs_are_renamed_as_mlflow_does(client: TestClient, services: Services) -> None:
+    exp = client.post(f"{A}/experiments/create", json={"name": "draft"}).json()["experiment_id"]
+    client.post(f"{A}/experiments/create", json={"name": "taken"})
+    assert client.post(f"{A}/experiments/update", json={"experiment_id": exp, "new_name": "v2"}).json() == {}
+    assert services.tracking.get_experiment(exp).name == "v2"
+    taken = client.post(f"{A}/experiments/update", json={"experiment_id": exp, "new_name": "taken"})
+    _error(taken, 400, "RESOURCE_ALREADY_EXISTS")
+    rid = client.post(f"{A}/runs/create", json={"experiment_id": exp}).json()["run"]["info"]["run_id"]
+    updated = client.post(f"{A}/runs/update", json={"run_id": rid, "run_name": "better"}).json()
+    assert (
+        updated["run_info"]["run_name"] == "better" and services.tracking.get_run(rid).info.name == "better"
+    )
+    client.post(f"{A}/runs/set-tag", json={"run_id": rid, "key": "mlflow.runName", "value": "best"})
+    run = services.tracking.get_run(rid)
+    assert run.info.name == "best" and run.tags["mlflow.runName"] == "best"
+
+
 def test_log_batch_and_history_round_trip(client: TestClient, services: Services) -> None:
     exp = client.post(f"{A}/experiments/create", json={"name": "e"}).json()["experiment_id"]
     run = client.post(f"{A}/runs/create", json={"experiment_id": exp, "run_name": "b"}).json()["run"]

@@ -152,6 +152,8 @@ def test_experiment_routes(api: TestClient) -> None:
     msg = _error(api.post(f"{API_PREFIX}/runs", json={"experiment_id": eid}), 409, "INVALID_STATE")
     assert "is deleted" in msg
     assert api.post(f"{API_PREFIX}/experiments/{eid}/restore").status_code == 204
+    assert api.patch(f"{API_PREFIX}/experiments/{eid}", json={"name": "renamed"}).status_code == 204
+    assert api.get(f"{API_PREFIX}/experiments/{eid}").json()["name"] == "renamed"
     assert len(api.get(f"{API_PREFIX}/experiments").json()["experiments"]) == 1
     _error(api.get(f"{API_PREFIX}/experiments/abc"), 404, "NOT_FOUND")
 
@@ -183,6 +185,8 @@ def test_run_routes(api: TestClient) -> None:
     assert api.delete(f"{API_PREFIX}/runs/{rid}").status_code == 204
     assert api.get(f"{API_PREFIX}/runs/{rid}/info").json()["lifecycle"] == "deleted"
     assert api.post(f"{API_PREFIX}/runs/{rid}/restore").status_code == 204
+    assert api.patch(f"{API_PREFIX}/runs/{rid}", json={"name": "renamed run"}).status_code == 204
+    assert api.get(f"{API_PREFIX}/runs/{rid}/info").json()["name"] == "renamed run"
     assert api.get(f"{API_PREFIX}/runs/{rid}/info").json()["lifecycle"] == "active"
 
 

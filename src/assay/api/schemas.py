@@ -49,6 +49,10 @@ class Out(BaseModel):
 # ---- requests ------------------------------------------------------------------------------------------
 
 
+class Rename(Body):
+    name: str = Field(description="the new name")
+
+
 class CreateExperiment(Body):
     name: str
     project: str | None = Field(default=None, description='the owning project (default: "default")')

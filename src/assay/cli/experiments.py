@@ -1,4 +1,4 @@
-"""``assay experiments``: list the experiments of the store with their run counts and last activity."""
+"""``assay experiments``: list the experiments of the store with their run counts and last activity; rename one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from assay.cli.context import tracking
 if TYPE_CHECKING:
     from assay.entities import Experiment
 
-app = typer.Typer(help="List experiments.", no_args_is_help=True)
+app = typer.Typer(help="List and rename experiments.", no_args_is_help=True)
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:
@@ -63,3 +63,18 @@ def ls(
             Text(e.artifact_location),
         )
     render.console().print(t)
+
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    experiment: Annotated[str, typer.Argument(help="Experiment id, name or project/name.")],
+    name: Annotated[str, typer.Argument(help="Its new name (unique in its project).")],
+) -> None:
+    """Rename an experiment (project owners): its id, runs and artifacts stay."""
+    from assay.cli.context import resolve_experiment
+
+    t = tracking(ctx)
+    exp = resolve_experiment(t, experiment)
+    t.rename_experiment(exp.experiment_id, name)
+    typer.echo(f"experiment {exp.experiment_id} ({exp.project}) is now {name!r}")

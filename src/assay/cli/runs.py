@@ -200,3 +200,16 @@ def restore(
     rid = resolve_run_id(t, run_id)
     t.restore_run(rid)
     typer.echo(f"restored run {rid}")
+
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    name: Annotated[str, typer.Argument(help="The run's new name.")],
+) -> None:
+    """Give a run a new name (its id stays)."""
+    t = tracking(ctx)
+    rid = resolve_run_id(t, run_id)
+    t.rename_run(rid, name)
+    typer.echo(f"run {rid} is now {name!r}")

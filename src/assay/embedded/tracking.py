@@ -107,6 +107,9 @@ class TrackingService(Tracking):
     def restore_experiment(self, experiment_id: str) -> None:
         self.store.set_experiment_lifecycle(str(experiment_id), Lifecycle.ACTIVE)
 
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        self.store.rename_experiment(str(experiment_id), v.check_name(name, "experiment"))
+
     # ---- runs -------------------------------------------------------------------------------------------
 
     def create_run(
@@ -259,6 +262,9 @@ class TrackingService(Tracking):
     def delete_run(self, run_id: str) -> None:
         self.store.get_run_info(run_id)
         self.store.set_run_lifecycle(run_id, Lifecycle.DELETED)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self.store.rename_run(run_id, v.check_name(name, "run"))
 
     def restore_run(self, run_id: str) -> None:
         self.store.get_run_info(run_id)

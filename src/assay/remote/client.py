@@ -128,6 +128,9 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def restore_experiment(self, experiment_id: str) -> None:
         self._call("POST", f"/experiments/{segment(experiment_id, 'experiment')}/restore")
 
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        self._call("PATCH", f"/experiments/{segment(experiment_id, 'experiment')}", json={"name": name})
+
     # ---- runs -------------------------------------------------------------------------------------------
 
     def create_run(
@@ -191,6 +194,9 @@ class RemoteTracking(HttpArtifacts, Tracking):
 
     def delete_run(self, run_id: str) -> None:
         self._call("DELETE", run_path(run_id))
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self._call("PATCH", run_path(run_id), json={"name": name})
 
     def restore_run(self, run_id: str) -> None:
         self._call("POST", f"{run_path(run_id)}/restore")

@@ -161,6 +161,10 @@ class Client:
     def restore_experiment(self, experiment_id: str) -> None:
         self.backend.restore_experiment(experiment_id)
 
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        """Give the experiment a new name (unique in its project); its id, runs and artifacts stay."""
+        self.backend.rename_experiment(experiment_id, name)
+
     # ---- runs ---------------------------------------------------------------------------------------------
 
     def create_run(
@@ -361,6 +365,10 @@ class Client:
 
     def restore_run(self, run_id: str) -> None:
         self.backend.restore_run(self._settle(run_id))
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run a new display name; its id stays."""
+        self.backend.rename_run(self._settle(run_id), name)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         return self._read().get_metric_history(run_id, key)

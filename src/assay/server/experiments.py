@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from assay.api.schemas import CreateExperiment, ExperimentList, ExperimentOut
+from assay.api.schemas import CreateExperiment, ExperimentList, ExperimentOut, Rename
 from assay.errors import NotFound
 from assay.web.auth import Svc
 
@@ -48,6 +48,12 @@ def get_experiment(experiment_id: str, svc: Svc) -> ExperimentOut:
 def delete_experiment(experiment_id: str, svc: Svc) -> None:
     """Soft-delete (owner): hidden from lists and searches, refuses new runs, restorable."""
     svc.tracking.delete_experiment(experiment_id)
+
+
+@router.patch("/experiments/{experiment_id}", status_code=204)
+def rename_experiment(experiment_id: str, body: Rename, svc: Svc) -> None:
+    """Rename (owner): the id, runs and artifacts stay; 409 if the project has one of that name."""
+    svc.tracking.rename_experiment(experiment_id, body.name)
 
 
 @router.post("/experiments/{experiment_id}/restore", status_code=204)

@@ -9,6 +9,7 @@ from assay.api.schemas import (
     EndRun,
     Heartbeat,
     LogParams,
+    Rename,
     RunInfoOut,
     RunListOut,
     RunOut,
@@ -71,6 +72,12 @@ def get_run_info(run_id: str, svc: Svc) -> RunInfoOut:
 @router.delete("/runs/{run_id}", status_code=204)
 def delete_run(run_id: str, svc: Svc) -> None:
     svc.tracking.delete_run(run_id)
+
+
+@router.patch("/runs/{run_id}", status_code=204)
+def rename_run(run_id: str, body: Rename, svc: Svc) -> None:
+    """Give the run a new display name (editor)."""
+    svc.tracking.rename_run(run_id, body.name)
 
 
 @router.post("/runs/{run_id}/restore", status_code=204)

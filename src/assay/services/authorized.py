@@ -93,6 +93,10 @@ class AuthorizedTracking(Tracking):
         self._experiments(Role.OWNER, [experiment_id], "restoring experiments")
         self.inner.restore_experiment(experiment_id)
 
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        self._experiments(Role.OWNER, [experiment_id], "renaming experiments")
+        self.inner.rename_experiment(experiment_id, name)
+
     # ---- runs ------------------------------------------------------------------------------------------
 
     def create_run(
@@ -163,6 +167,10 @@ class AuthorizedTracking(Tracking):
     def delete_run(self, run_id: str) -> None:
         self._runs(Role.EDITOR, [run_id], "deleting runs")
         self.inner.delete_run(run_id)
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self._runs(Role.EDITOR, [run_id], "renaming runs")
+        self.inner.rename_run(run_id, name)
 
     def restore_run(self, run_id: str) -> None:
         self._runs(Role.EDITOR, [run_id], "restoring runs")

@@ -168,6 +168,11 @@ class Tracking(ABC):
     def restore_experiment(self, experiment_id: str) -> None:
         """Undo ``delete_experiment``."""
 
+    @abstractmethod
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        """Give the experiment a new name (``Conflict`` if its project has one of that name); its id, runs
+        and artifacts stay. Needs the project's owner, as deleting does."""
+
     # runs
     @abstractmethod
     def create_run(
@@ -235,6 +240,10 @@ class Tracking(ABC):
     @abstractmethod
     def delete_run(self, run_id: str) -> None:
         """Soft-delete: hidden from searches, refuses writes, restorable."""
+
+    @abstractmethod
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give the run a new display name (its id stays; runs' names need not be unique)."""
 
     @abstractmethod
     def restore_run(self, run_id: str) -> None:

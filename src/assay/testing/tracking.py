@@ -41,6 +41,32 @@ def test_experiments_create_get_list_and_duplicate_name(tracking_uri: str) -> No
     assert "churn" in {e.name for e in c.list_experiments()}
 
 
+def test_experiments_and_runs_are_renamed(tracking_uri: str) -> None:
+    """A rename keeps the id, the runs and their artifacts; a name the project has already is refused."""
+    c = Client()
+    exp = c.create_experiment("draft")
+    c.create_experiment("taken")
+    run = c.create_run(exp.experiment_id, name="first try")
+    c.log_text(run.run_id, "kept", "notes.txt")
+    c.flush()
+    c.rename_experiment(exp.experiment_id, "churn-v2")
+    assert c.get_experiment(exp.experiment_id).name == "churn-v2"
+    assert c.get_experiment_by_name("draft") is None
+    with pytest.raises(Conflict, match="taken"):
+        c.rename_experiment(exp.experiment_id, "taken")
+    with pytest.raises(InvalidInput, match="experiment name"):
+        c.rename_experiment(exp.experiment_id, "  ")
+    with pytest.raises(NotFound):
+        c.rename_experiment("999999", "x")
+    c.rename_run(run.run_id, "the good one")
+    assert c.get_run(run.run_id).info.name == "the good one"
+    found = c.search_runs([exp.experiment_id], "attributes.name = 'the good one'")
+    assert [r.id for r in found] == [run.run_id]
+    assert c.read_artifact(run.run_id, "notes.txt") == b"kept"
+    with pytest.raises(NotFound):
+        c.rename_run("f" * 32, "x")
+
+
 def test_experiment_names_are_unique_per_project(
     tracking_uri: str, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,10 +101,11 @@ def restore_experiment(svc: Services, f: Fields) -> object:
 
 @endpoint(router, "POST", "/mlflow/experiments/update")
 def update_experiment(svc: Services, f: Fields) -> object:
+    """Rename (the only thing MLflow's update changes); RESOURCE_ALREADY_EXISTS if the name is taken."""
     exp = svc.tracking.get_experiment(experiment_id(svc, f.text("experiment_id")))
     new_name = f.opt_text("new_name")
     if new_name is not None and new_name != exp.name:
-        raise not_implemented("renaming an experiment (assay's experiments keep their name)")
+        svc.tracking.rename_experiment(exp.experiment_id, new_name)
     return empty()
 
 

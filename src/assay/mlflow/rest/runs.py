@@ -18,7 +18,7 @@ from assay.access import LOCAL_ADMIN
 from assay.entities import Lifecycle, RunStatus, SeriesBatch, WriteBatch
 from assay.errors import InvalidInput
 from assay.mlflow.rest.endpoint import endpoint
-from assay.mlflow.rest.errors import invalid, not_implemented
+from assay.mlflow.rest.errors import invalid
 from assay.mlflow.rest.experiments import experiment_id
 from assay.mlflow.rest.filters import run_filter, run_order
 from assay.mlflow.rest.inputs import dataset_inputs
@@ -77,12 +77,14 @@ def get_run(svc: Services, f: Fields) -> dict[str, Any]:
 
 @endpoint(router, "POST", "/mlflow/runs/update")
 def update_run(svc: Services, f: Fields) -> dict[str, Any]:
-    """End a run (a final ``status``); a run is never reopened nor renamed in assay."""
+    """Rename (``run_name``) and end a run (a final ``status``); an ended run is never reopened in assay."""
     rid = _run_id(f)
     info = svc.tracking.get_run_info(rid)
     name = f.opt_text("run_name")
     if name is not None and name != info.name:
-        raise not_implemented("renaming a run (assay's runs keep the name they were created with)")
+        svc.tracking.rename_run(rid, name)
+        svc.tracking.set_tags(rid, {RUN_NAME_TAG: name})
+        info = svc.tracking.get_run_info(rid)
     status_text = f.opt_text("status")
     if status_text is None:
         return {"run_info": run_info_json(info)}
@@ -176,7 +178,11 @@ def log_batch(svc: Services, f: Fields) -> object:
 
 @endpoint(router, "POST", "/mlflow/runs/set-tag")
 def set_tag(svc: Services, f: Fields) -> object:
-    svc.tracking.set_tags(_run_id(f), {f.text("key"): f.data.get("value", "")})
+    """A tag; ``mlflow.runName`` renames the run too, as on MLflow's server."""
+    rid, key, value = _run_id(f), f.text("key"), f.data.get("value", "")
+    svc.tracking.set_tags(rid, {key: value})
+    if key == RUN_NAME_TAG and isinstance(value, str) and value:
+        svc.tracking.rename_run(rid, value)
     return empty()
 
 

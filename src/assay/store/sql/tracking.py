@@ -208,6 +208,29 @@ class TrackingStore:
         with self.engine.connect() as conn:
             return [self._experiment(r) for r in conn.execute(q)]
 
+    def rename_experiment(self, experiment_id: str, name: str) -> None:
+        """NotFound for an unknown id; Conflict if the experiment's project has another of that name."""
+        try:
+            with self._write() as conn, conn.begin():
+                n = conn.execute(
+                    update(experiments)
+                    .where(experiments.c.experiment_id == experiment_pk(experiment_id))
+                    .values(name=name)
+                ).rowcount
+        except IntegrityError as exc:
+            raise Conflict(
+                f"an experiment named {name!r} already exists in the project of experiment {experiment_id}: "
+                "pick another name"
+            ) from exc
+        if n == 0:
+            raise NotFound(f"no experiment with id {experiment_id!r}")
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        with self._write() as conn, conn.begin():
+            n = conn.execute(update(runs).where(runs.c.run_id == run_id).values(name=name)).rowcount
+        if n == 0:
+            raise NotFound(f"no run with id {run_id!r}")
+
     def set_experiment_lifecycle(self, experiment_id: str, lifecycle: Lifecycle) -> None:
         with self._write() as conn, conn.begin():
             n = conn.execute(
