@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MLFLOW_PYTHON = os.environ.get(
-    "ASSAY_BENCH_MLFLOW_PYTHON", str(ROOT / ".venv-mlflow" / "bin" / "python")
-)
+MLFLOW_PYTHON = os.environ.get("ASSAY_BENCH_MLFLOW_PYTHON", str(ROOT / ".venv-mlflow" / "bin" / "python"))
 
 
 def fresh_dir(prefix: str) -> Path:
