@@ -68,7 +68,11 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
         # transaction): a connection found dropped is discarded with the pool and the work retried once
         # (``prepared.with_retry``).
         size, overflow = pool or (5, 10)
-        engine = create_engine(url, pool_size=size, max_overflow=overflow)
+        # No JIT: its compile (10-15 ms) costs more than assay's short, indexed queries run, and the planner
+        # turns it on for them when a million-run table makes their cost estimates large.
+        engine = create_engine(
+            url, pool_size=size, max_overflow=overflow, connect_args={"options": "-c jit=off"}
+        )
         _translate_errors(engine)
         return engine
     memory = url in ("sqlite://", "sqlite:///:memory:")

@@ -242,10 +242,10 @@ def _dataset_condition(engine: Engine, node: Comparison | InList) -> Any:
 
 def _sort_keys(
     query: Select[Any], order_by: Sequence[OrderKey]
-) -> tuple[Select[Any], list[tuple[Any, bool]]]:
-    """The query joined to what the order needs, and the (expression, descending) sort keys, tie-breakers
-    last: newest first, then run id."""
-    keys: list[tuple[Any, bool]] = []
+) -> tuple[Select[Any], list[tuple[Any, bool, bool]]]:
+    """The query joined to what the order needs, and the (expression, descending, may be NULL) sort keys,
+    tie-breakers last: newest first, then run id."""
+    keys: list[tuple[Any, bool, bool]] = []
     for ok in order_by:
         f = ok.field
         if f.kind == "dataset":
@@ -253,21 +253,25 @@ def _sort_keys(
                 "runs cannot be ordered by a dataset field: order by metrics, params, tags or attributes"
             )
         if f.kind == "attribute":
-            keys.append((_ATTR_COLUMNS[f.key], ok.descending))
+            keys.append((_ATTR_COLUMNS[f.key], ok.descending, f.key in _NULLABLE_ATTRS))
         elif f.kind == "metric":
             lm = latest_metrics.alias()
             query = query.outerjoin(lm, and_(lm.c.run_pk == runs.c.run_pk, lm.c.key == f.key))
-            keys.append((lm.c.last_value, ok.descending))
+            keys.append((lm.c.last_value, ok.descending, True))
         else:
             t = (params if f.kind == "param" else tags).alias()
             query = query.outerjoin(t, and_(t.c.run_pk == runs.c.run_pk, t.c.key == f.key))
-            keys += [(t.c.num_value, ok.descending), (t.c.value, ok.descending)]
-    keys += [(runs.c.start_time, True), (runs.c.run_id, False)]
+            keys += [(t.c.num_value, ok.descending, True), (t.c.value, ok.descending, True)]
+    keys += [(runs.c.start_time, True, False), (runs.c.run_id, False, False)]
     return query, keys
 
 
-def _ordered(expr: Any, descending: bool) -> Any:
-    return (expr.desc() if descending else expr.asc()).nulls_last()
+def _ordered(expr: Any, descending: bool, nullable: bool) -> Any:
+    """``NULLS LAST`` only where a NULL may occur: on a column that is never NULL it would keep PostgreSQL
+    from reading the order off an index (its DESC is NULLS FIRST), sorting every run of a million-run
+    experiment for a page of fifty."""
+    ordered = expr.desc() if descending else expr.asc()
+    return ordered.nulls_last() if nullable else ordered
 
 
 def _scope(experiment_ids: Sequence[int], lifecycle: str | None) -> list[Any]:
@@ -322,7 +326,7 @@ def build_top_by_metric(
         *_scope(experiment_ids, lifecycle),
     ]
     lead = lm.c.last_value.desc() if first.descending else lm.c.last_value.asc()  # no NULLs: the index order
-    return base.where(*where).order_by(lead, *(_ordered(e, d) for e, d in keys)).limit(limit)
+    return base.where(*where).order_by(lead, *(_ordered(e, d, n) for e, d, n in keys)).limit(limit)
 
 
 def build_search(
@@ -347,7 +351,7 @@ def build_search(
     if without_metric is not None:
         lm = latest_metrics.alias()
         where.append(not_(_has(lm, without_metric, lm.c.last_value.is_not(None))))
-    page_q = base.where(*where).order_by(*(_ordered(e, d) for e, d in keys))
+    page_q = base.where(*where).order_by(*(_ordered(e, d, n) for e, d, n in keys))
     if limit is not None:
         page_q = page_q.limit(limit)
     if offset:
