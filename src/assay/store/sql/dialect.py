@@ -68,10 +68,14 @@ def create_store_engine(url: str, pool: tuple[int, int] | None = None) -> Engine
         # transaction): a connection found dropped is discarded with the pool and the work retried once
         # (``prepared.with_retry``).
         size, overflow = pool or (5, 10)
-        # No JIT: its compile (10-15 ms) costs more than assay's short, indexed queries run, and the planner
-        # turns it on for them when a million-run table makes their cost estimates large.
+        # No JIT and no parallel workers: JIT's compile (10-15 ms) costs more than assay's short, indexed
+        # queries run, and a parallel plan sorts every row in each worker where one index walk stops after a
+        # page; the planner picks both for them once a million-run table makes their cost estimates large.
         engine = create_engine(
-            url, pool_size=size, max_overflow=overflow, connect_args={"options": "-c jit=off"}
+            url,
+            pool_size=size,
+            max_overflow=overflow,
+            connect_args={"options": "-c jit=off -c max_parallel_workers_per_gather=0"},
         )
         _translate_errors(engine)
         return engine
