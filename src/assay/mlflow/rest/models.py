@@ -27,9 +27,9 @@ from assay.mlflow.rest.endpoint import endpoint
 from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
 from assay.mlflow.rest.experiments import experiment_id
 from assay.mlflow.rest.filters import parse_equalities
-from assay.mlflow.rest.protocol import ARTIFACTS_SCHEME, Fields, empty, json_response
+from assay.mlflow.rest.protocol import ARTIFACTS_SCHEME, Fields, empty, json_response, page_of
 from assay.services import Services
-from assay.services.tracking import Tracking, check_run_id, decode_page_token, encode_page_token, now_ms
+from assay.services.tracking import Tracking, check_run_id, now_ms
 from assay.web.auth import Svc
 
 router = APIRouter()
@@ -210,12 +210,7 @@ def search_logged_models(svc: Services, f: Fields) -> dict[str, Any]:
             if all(str(doc.get(k)) == v for k, v in wanted.items()):
                 docs.append(doc)
     docs.sort(key=lambda d: (-int(d["creation_timestamp_ms"]), d["model_id"]))
-    offset = decode_page_token(f.opt_text("page_token"))
-    limit = f.opt_integer("max_results") or 100
-    out: dict[str, Any] = {"models": [model_json(d) for d in docs[offset : offset + limit]]}
-    if offset + limit < len(docs):
-        out["next_page_token"] = encode_page_token(offset + limit)
-    return out
+    return page_of(docs, f, "models", model_json)
 
 
 @endpoint(router, "POST", "/mlflow/runs/outputs")

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
 
 from assay.entities import Experiment, Lifecycle, Run, RunInfo
 from assay.mlflow.rest.errors import invalid
+from assay.services.tracking import decode_page_token, encode_page_token
+
+T = TypeVar("T")
 
 #: The scheme of artifact URIs the MLflow client uploads and downloads through this server.
 ARTIFACTS_SCHEME = "mlflow-artifacts:/"
@@ -96,6 +99,19 @@ class Fields:
         if isinstance(value, str):
             return value.lower() == "true"
         return bool(value)
+
+
+def page_of(
+    items: Sequence[T], f: Fields, name: str, to_json: Callable[[T], Any], default_limit: int = 100
+) -> dict[str, Any]:
+    """MLflow's paged answer ``{name: [...], "next_page_token": ...}`` over ``items``, from the request's
+    ``page_token`` and ``max_results`` (``default_limit`` when not given); only the page is converted."""
+    offset = decode_page_token(f.opt_text("page_token"))
+    limit = f.opt_integer("max_results") or default_limit
+    out: dict[str, Any] = {name: [to_json(x) for x in items[offset : offset + limit]]}
+    if offset + limit < len(items):
+        out["next_page_token"] = encode_page_token(offset + limit)
+    return out
 
 
 def to_float(value: Any, name: str) -> float:

@@ -23,11 +23,10 @@ from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
 from assay.mlflow.rest.experiments import PROJECT_TAG
 from assay.mlflow.rest.filters import like_matcher, parse_equalities
 from assay.mlflow.rest.models import read_model
-from assay.mlflow.rest.protocol import ARTIFACTS_SCHEME, Fields, empty
+from assay.mlflow.rest.protocol import ARTIFACTS_SCHEME, Fields, empty, page_of
 from assay.registry.entities import ModelVersion, RegisteredModel
 from assay.services import Services
 from assay.services.registry import DESCRIPTOR_FILE
-from assay.services.tracking import decode_page_token, encode_page_token
 
 router = APIRouter()
 
@@ -144,13 +143,7 @@ def search_registered_models(svc: Services, f: Fields) -> dict[str, Any]:
         for m in svc.registry.list_models()
         if m.name == wanted.get("name", m.name) and (pattern is None or pattern(m.name))
     ]
-    offset = decode_page_token(f.opt_text("page_token"))
-    limit = f.opt_integer("max_results") or 100
-    page = found[offset : offset + limit]
-    out: dict[str, Any] = {"registered_models": [model_json(m, _latest(svc, m.name)) for m in page]}
-    if offset + limit < len(found):
-        out["next_page_token"] = encode_page_token(offset + limit)
-    return out
+    return page_of(found, f, "registered_models", lambda m: model_json(m, _latest(svc, m.name)))
 
 
 @endpoint(router, "PATCH", "/mlflow/registered-models/update")
@@ -293,12 +286,7 @@ def search_model_versions(svc: Services, f: Fields) -> dict[str, Any]:
         for v in svc.registry.list_versions(n)
         if "run_id" not in wanted or v.run_id == wanted["run_id"]
     ]
-    offset = decode_page_token(f.opt_text("page_token"))
-    limit = f.opt_integer("max_results") or 10_000
-    out: dict[str, Any] = {"model_versions": [version_json(v) for v in found[offset : offset + limit]]}
-    if offset + limit < len(found):
-        out["next_page_token"] = encode_page_token(offset + limit)
-    return out
+    return page_of(found, f, "model_versions", version_json, default_limit=10_000)
 
 
 @endpoint(router, "PATCH", "/mlflow/model-versions/update")
