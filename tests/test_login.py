@@ -489,3 +489,19 @@ def test_create_user_prompts_for_the_password_twice(tmp_path: Path) -> None:
         assert services.authorizer.login("eve", "eve-password-1", "127.0.0.1").user.name == "eve"
     finally:
         services.close()
+
+
+def test_last_uses_noted_in_memory_are_written_when_the_services_close(tmp_path: Path) -> None:
+    """A server that stops writes the last-use times it noted but had not written yet (up to a minute)."""
+    store = str(tmp_path / "server.db")
+    services = build_services(store, str(tmp_path / "artifacts"))
+    secret = services.access.create_user("ada").secret
+    assert services.authorizer is not None
+    services.authorizer.authenticate(secret)  # noted in memory, written within the minute or at close
+    services.close()
+    again = build_services(store, str(tmp_path / "artifacts"))
+    try:
+        [token] = again.access.list_tokens("ada")
+        assert token.last_used_at is not None
+    finally:
+        again.close()

@@ -77,6 +77,10 @@ class AccessService(Authorizer):
         self._experiment_projects: dict[str, int] = {}
         self._project_names: dict[int, str] = {}
 
+    def close(self) -> None:
+        """Write the last-use times still noted in memory (else up to a minute of them would be lost)."""
+        self.usage.close()
+
     def use_policy(self, policy: AccessPolicy) -> None:
         """Sign-in and token rules from now on (failure counts start over)."""
         self.policy = policy

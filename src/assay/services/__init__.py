@@ -42,5 +42,7 @@ class Services:
         return Services(tracking, self.authorizer.scoped(caller), registry, self.authorizer, caller)
 
     def close(self) -> None:
+        if self.authorizer is not None:
+            self.authorizer.close()  # first: it writes through the same store
         self.registry.close()
         self.tracking.close()

@@ -198,3 +198,6 @@ class Authorizer(ABC):
     @abstractmethod
     def scoped(self, caller: Principal) -> Access:
         """The people-facing operations as ``caller``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Write what is kept in memory for later (when tokens were last used); called once, at shutdown."""
