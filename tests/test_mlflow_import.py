@@ -354,6 +354,9 @@ def test_a_database_that_is_not_mlflows_is_refused_before_writing(
     _refused(uri, s, f"sqlite:///{other}", "is not an MLflow tracking database")
     _refused(uri, s, f"sqlite:///{tmp_path / 'absent.db'}", "no such SQLite file")
     _refused(uri, s, str(tmp_path), "is not an MLflow file store")
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("not a database")
+    _refused(uri, s, f"sqlite:///{garbage}", "file is not a database")
 
 
 def test_a_newer_schema_is_refused_before_writing(

@@ -115,9 +115,12 @@ class SqlSource(MlflowSource):
             raise InvalidInput(
                 f"reading {self.description} needs the {exc.name} driver: pip install 'assay[postgres]'"
             ) from None
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:  # unreachable, refused, or a file that is not a database at all
             reason = " ".join(str(exc.orig).split())
-            raise InvalidInput(f"cannot read {self.description}: {reason}") from None
+            raise InvalidInput(
+                f"cannot read {self.description}: {reason}; give the database MLflow wrote "
+                "(its --backend-store-uri)"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
