@@ -15,7 +15,6 @@ token's principal never holds an admin's powers. Pure module: no I/O.
 from __future__ import annotations
 
 import enum
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -222,8 +221,9 @@ class AccessPolicy:
     SESSION_LIFETIME_ENV = "ASSAY_SESSION_LIFETIME"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AccessPolicy:
-        env = os.environ if environ is None else environ
+    def from_env(cls, env: Mapping[str, str]) -> AccessPolicy:
+        """The policy the variables of ``env`` (the process environment, passed in: this module does no
+        I/O) describe; unset ones keep the defaults."""
         days = env.get(cls.MAX_TOKEN_DAYS_ENV, "").strip()
         session = env.get(cls.SESSION_LIFETIME_ENV, "").strip()
         lifetime = parse_lifetime(session, "$" + cls.SESSION_LIFETIME_ENV) if session else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import threading
@@ -67,7 +68,7 @@ class AccessService(Authorizer):
     ) -> None:
         self.store = store
         self.cache_ttl = cache_ttl
-        self.policy = policy or AccessPolicy.from_env()
+        self.policy = policy or AccessPolicy.from_env(os.environ)
         self.logins = Logins(store, self.policy)
         self.usage = UsageRecorder(store.record_last_used, interval=60.0)
         self._lock = threading.Lock()
