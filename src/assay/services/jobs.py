@@ -1,0 +1,121 @@
+"""The ``Jobs`` interface: the runner's queue of jobs, their logs, and cron schedules that fire jobs.
+Implemented in-process over the SQL store (``assay.embedded.jobs``), over HTTP (``assay.remote.jobs``),
+and checked against roles (``assay.services.authorized_jobs``).
+
+The contract every implementation keeps (``assay.testing.jobs`` checks it on each):
+
+- **The jobs table is the queue.** ``claim`` hands each QUEUED job whose ``not_before`` has come to one
+  worker only, highest ``priority`` first, then oldest: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
+  SQLite inside one ``BEGIN IMMEDIATE`` transaction. A claim also expires the leases that have passed
+  (``assay.runner.states.expire``), in the same transaction, ending their runs KILLED.
+- **Decisions are the state machine's** (``assay.runner.states``): the store applies them to the rows it
+  locked. A worker that lost its lease is refused (``InvalidState``) on heartbeat and finish.
+- **Each attempt is one run**, whose id is decided at claim (``Job.run_id``) and tagged ``assay.job.id``
+  and ``assay.job.attempt``; the worker creates the run with that id.
+- **Logs**: ``append_log`` is idempotent by offset (a chunk sent twice is stored once); ``read_log`` reads
+  what has arrived, so a reader follows a running attempt.
+- **Schedules** have names unique per project. ``fire_due`` creates one job per due time at most, whatever
+  number of schedulers call it at once: (schedule, due time) is unique in the store, and the schedule's
+  ``next_due_at`` moves by compare-and-set.
+
+Errors: ``NotFound`` (unknown job or schedule), ``InvalidInput`` (a spec that does not validate, a cron
+expression or time zone that does not parse), ``InvalidState`` (a lease lost), ``Conflict`` (a schedule
+name taken), ``PermissionDenied`` (a role missing: viewer to read, editor to submit, cancel, schedule, and
+to work jobs). Implementations are thread-safe.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+
+from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+
+#: Longest log chunk ``read_log`` returns at once.
+MAX_LOG_READ = 1 << 20
+
+
+class Jobs(ABC):
+    """The queue, the logs and the schedules of one store or server (see the module docstring)."""
+
+    # ---- submitting and watching ------------------------------------------------------------------------
+
+    @abstractmethod
+    def submit(self, spec: JobSpec) -> Job:
+        """Queue a job (validated first: ``InvalidInput`` names what is wrong before anything is stored)."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    def list_jobs(
+        self,
+        project: str | None = None,
+        states: Sequence[JobState] | None = None,
+        schedule: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Jobs, newest first (of ``project``, in ``states``, fired by ``schedule`` when given)."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a job: a queued one at once, a running one at its worker's next heartbeat."""
+
+    # ---- working ----------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def claim(
+        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+    ) -> list[Job]:
+        """Up to ``limit`` jobs for ``worker`` (of ``projects`` when given), each RUNNING under a lease of
+        ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first."""
+
+    @abstractmethod
+    def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
+        """Renew ``worker``'s leases on ``job_ids``; returns the jobs it must stop now, each with why:
+        ``"cancel"`` (a cancel was asked) or ``"lost"`` (the lease is no longer its own)."""
+
+    @abstractmethod
+    def finish(self, job_id: str, worker: str, result: Result, error: str | None = None) -> Job:
+        """Report how ``worker``'s attempt ended (``InvalidState`` if it lost the lease meanwhile)."""
+
+    @abstractmethod
+    def append_log(self, job_id: str, attempt: int, offset: int, data: bytes) -> None:
+        """Store bytes ``[offset, offset + len(data))`` of an attempt's output (idempotent by offset)."""
+
+    @abstractmethod
+    def read_log(
+        self, job_id: str, attempt: int | None = None, offset: int = 0, limit: int = MAX_LOG_READ
+    ) -> LogChunk:
+        """What has arrived of an attempt's output (default: the latest attempt) from ``offset`` on."""
+
+    # ---- schedules ----------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_schedule(self, spec: ScheduleSpec, now: int | None = None) -> Schedule:
+        """Store a schedule; its first due time is the first cron time after ``now`` (default: the clock)."""
+
+    @abstractmethod
+    def get_schedule(self, name: str, project: str | None = None) -> Schedule: ...
+
+    @abstractmethod
+    def list_schedules(self, project: str | None = None) -> list[Schedule]: ...
+
+    @abstractmethod
+    def pause_schedule(self, name: str, paused: bool, project: str | None = None) -> Schedule:
+        """Pause, or resume (due times missed while paused are skipped; the next one after now is due)."""
+
+    @abstractmethod
+    def delete_schedule(self, name: str, project: str | None = None) -> None:
+        """Delete a schedule; the jobs it fired stay."""
+
+    @abstractmethod
+    def fire_due(self, now: int | None = None, projects: Sequence[str] | None = None) -> list[Job]:
+        """Fire every schedule due at ``now`` (of ``projects`` when given): one job per due time, by the
+        schedule's missed-fire policy, then move ``next_due_at`` on. Returns the jobs this call created."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release what the implementation holds."""
+
+
+__all__ = ["Jobs", "MAX_LOG_READ"]
