@@ -37,10 +37,11 @@ def check(cron: str, tz: str = "UTC", missed: str = SKIP, max_catchup: int = 10)
     zone(tz)
     fields = cron.split()
     cls = _croniter()
-    if len(fields) != 5 or not cls.is_valid(cron):
+    if len(fields) not in (5, 6) or not cls.is_valid(cron):
         raise InvalidInput(
             f"cron expression {cron!r} does not parse: give five fields 'minute hour day-of-month month "
-            "day-of-week', e.g. '0 2 * * *' (every day at 02:00) or '*/15 * * * *'"
+            "day-of-week', e.g. '0 2 * * *' (every day at 02:00) or '*/15 * * * *' (a sixth field, "
+            "seconds, is accepted too)"
         )
     if missed not in MISSED_POLICIES:
         raise InvalidInput(f"missed-fire policy {missed!r} is unknown: use {SKIP!r} or {CATCHUP!r}")
