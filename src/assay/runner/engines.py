@@ -116,7 +116,10 @@ class ExecutorEngine(Engine):
         return self.executor.submit(run_pickled, self.runner, _dumps(task))
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        if isinstance(self.executor, ProcessPoolExecutor):
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        else:  # Dask's executor cancels what it has not run on its own
+            self.executor.shutdown(wait=True)
         if self._on_close is not None:
             self._on_close()
 
