@@ -8,9 +8,9 @@ import time
 import assay
 
 
-def quadratic(x: float, y: int = 0, shift: float = 0.0) -> dict[str, float]:
-    """A smooth objective with its minimum at x=0.3, y=2."""
-    return {"loss": (x - 0.3) ** 2 + (y - 2) ** 2 * 0.1 + shift, "x_seen": x}
+def quadratic(x: float, y: int = 0, shift: float = 0.0, kind: str = "a") -> dict[str, float]:
+    """A smooth objective with its minimum at x=0.3, y=2 (kind "b" adds 0.05)."""
+    return {"loss": (x - 0.3) ** 2 + (y - 2) ** 2 * 0.1 + shift + (0.05 if kind == "b" else 0.0), "x_seen": x}
 
 
 def slow_quadratic(x: float, y: int = 0, seconds: float = 0.3) -> dict[str, float]:

@@ -142,7 +142,10 @@ ALLOWED: dict[str, set[str]] = {
     "onnx": {"models", "sdk", "services", "artifacts"},  # the ONNX bridge; converters imported lazily
     "notebooks": {"sdk", "bundle"},  # notebooks as tracked runs: papermill, kernels, templates
     "web": {"services", "bundle"},
-    "ui": {"services", "web", "artifacts", "notebooks"},  # notebooks: the parameters schema (pure parsing)
+    # jobs, schedules and sweeps: run notebooks (notebooks) and functions in tracked runs (sdk)
+    "runner": {"services", "bundle", "sdk", "notebooks"},
+    # notebooks: the parameters schema (pure parsing); runner: a sweep's tags and its best-so-far
+    "ui": {"services", "web", "artifacts", "notebooks", "runner"},
     # MLflow compatibility: its REST API over the services (mounted by server), and `assay import mlflow`
     "mlflow": {"services", "bundle", "web", "api", "artifacts", "store", "sdk"},
     "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts", "mlflow"},
@@ -158,6 +161,7 @@ ALLOWED: dict[str, set[str]] = {
         "notebooks",
         "onnx",
         "mlflow",
+        "runner",
     },
     "testing": {"assay", "services", "bundle", "sdk", "server", "artifacts", "embedded", "store"},
     "assay": {"sdk", "bundle", "services"},
