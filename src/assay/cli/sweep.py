@@ -270,6 +270,8 @@ def _report(result: Any, as_json: bool) -> None:
         con.print(f"no trial logged {cfg.metric}")
     if result.resumed:
         con.print(f"resumed: {result.resumed} trials were already finished")
+    if result.trials and not any(t.state == "COMPLETE" for t in result.trials):
+        raise typer.Exit(1)  # every trial failed (or was pruned): a script should notice
 
 
 def register(root: typer.Typer) -> None:

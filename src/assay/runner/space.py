@@ -58,7 +58,8 @@ class Uniform:
         return None
 
     def bounds(self) -> list[Value]:
-        return [self.low, self.high]
+        """Both ends as floats, and a value between them: what any sample may look like."""
+        return [float(self.low), float(self.high), self.low + (self.high - self.low) / 3]
 
     def describe(self) -> str:
         return f"{'loguniform' if self.log else 'uniform'}({self.low!r}, {self.high!r})"
