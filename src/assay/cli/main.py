@@ -26,6 +26,7 @@ from assay.cli import (
     runs,
     serve,
     server,
+    sweep,
     sync,
     team,
 )
@@ -79,6 +80,7 @@ app.add_typer(team.projects_app, name="projects")
 app.command("whoami")(team.whoami)
 app.command("passwd")(team.passwd)
 notebook.register(app)
+sweep.register(app)
 
 
 @app.callback()
