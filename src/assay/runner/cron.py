@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterator
+from typing import Any
 
 from assay.errors import InvalidInput
 from assay.optional import require
@@ -16,10 +17,9 @@ from assay.runner.entities import CATCHUP, MISSED_POLICIES, SKIP
 SCAN_LIMIT = 20_000
 
 
-def _croniter() -> type:
-    croniter = require("croniter", "runner", "schedules")
-    cls: type = croniter.croniter
-    return cls
+def _croniter() -> Any:
+    """croniter's class (untyped: the package ships no annotations)."""
+    return require("croniter", "runner", "schedules").croniter
 
 
 def zone(tz: str) -> zoneinfo.ZoneInfo:
