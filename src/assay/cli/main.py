@@ -24,6 +24,7 @@ from assay.cli import (
     notebook,
     onnx,
     runs,
+    schedule,
     serve,
     server,
     sync,
@@ -79,6 +80,7 @@ app.add_typer(team.projects_app, name="projects")
 app.command("whoami")(team.whoami)
 app.command("passwd")(team.passwd)
 notebook.register(app)
+schedule.register(app)
 
 
 @app.callback()
