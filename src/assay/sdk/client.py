@@ -53,6 +53,7 @@ from assay.services import validation as v
 from assay.services.registry import Registry
 from assay.services.tracking import (
     Tracking,
+    check_run_id,
     check_writable,
     experiment_by_name,
     new_run,
@@ -177,8 +178,12 @@ class Client:
         capture_git: bool | None = None,
         capture_environment: bool | None = None,
         log_system_metrics: bool | None = None,
+        run_id: str | None = None,
     ) -> RunInfo:
         """Start a RUNNING run, recording git state, environment and (in the background) system metrics.
+
+        ``run_id``: the new run's id when the caller decided it (a job's attempt is claimed with its run's
+        id, so the run can be found and ended if the worker dies); default a new random one.
 
         Each capture defaults to on and can be switched off here or with ASSAY_CAPTURE_GIT=0,
         ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0.
@@ -195,7 +200,10 @@ class Client:
                 all_tags.update(capture.git_tags(state))
                 if state.diff:
                     files.append(("assay.git.diff", "git/diff.patch", state.diff))
-        run_id = uuid.uuid4().hex
+        if run_id is None:
+            run_id = uuid.uuid4().hex
+        else:
+            check_run_id(run_id)
         capture_tags, to_store = self._capture_files(run_id, files)
         all_tags.update(capture_tags)
         all_tags.update(tags or {})
