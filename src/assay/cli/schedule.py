@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 ProjectOpt = Annotated[
-    str | None, typer.Option("--project", help="The schedule's project (default: the only one named).")
+    str | None, typer.Option("--project", help="The schedule's project (default: 'default').")
 ]
 NameArg = Annotated[str, typer.Argument(help="The schedule's name.")]
 

@@ -5,11 +5,11 @@ Exactly-once is the store's, not the loop's: (schedule, due time) is unique ther
 moves by compare-and-set, so any number of schedulers may run against one store, and a scheduler that
 crashes mid-fire loses nothing a peer or its restart does not fire. The loop only decides *when* to ask.
 
-When to ask (``wake_at``, pure): at the earliest ``next_due_at`` among the schedules it last read, and at
-least every ``refresh_s`` seconds, when it reads them again so that schedules added, resumed, paused or
-moved by another process are seen. It waits on an ``Event`` (the OS's timed wait: a millisecond or so
-late), not in steps, so a due time is asked for within a few milliseconds of coming; the rest of the
-"due time to job start" delay is the worker's poll of the queue.
+When to ask (``wake_at``, pure): at the earliest due time of the schedules not paused (``Jobs.next_due``,
+one query), read again after each due time and at least every ``refresh_s`` seconds, so that schedules
+added, resumed, paused or fired by another process are seen. It waits on an ``Event`` (the OS's timed
+wait: a millisecond or so late), not in steps, so a due time is asked for within a few milliseconds of
+coming; the rest of the "due time to job start" delay is the worker's poll of the queue.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
-from assay.runner.entities import Job, Schedule
+from assay.runner.entities import Job
 from assay.services.jobs import Jobs
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,9 @@ MIN_WAIT_MS = 50
 RETRY_S = 1.0
 
 
-def wake_at(schedules: Iterable[Schedule], now_ms: int, refresh_at_ms: int) -> int:
-    """When to ask the store next: the earliest due time of an active schedule, or ``refresh_at_ms``."""
-    due = [s.next_due_at for s in schedules if not s.paused and s.next_due_at is not None]
-    return min([*due, refresh_at_ms]) if due else refresh_at_ms
+def wake_at(next_due_ms: int | None, refresh_at_ms: int) -> int:
+    """When to ask the store next: the earliest due time, or the next read of the schedules if sooner."""
+    return refresh_at_ms if next_due_ms is None else min(next_due_ms, refresh_at_ms)
 
 
 def _now_ms() -> int:
@@ -77,32 +76,25 @@ class Scheduler:
                 self.on_fire(created)
         return created
 
-    def _schedules(self) -> list[Schedule]:
-        if self.projects is None:
-            return self.jobs.list_schedules()
-        return [s for p in self.projects for s in self.jobs.list_schedules(p)]
-
     def run(self) -> None:
         """Loop in this thread until ``stop()``."""
-        schedules: list[Schedule] = []
+        next_due: int | None = None
         refresh_at = 0
         while not self._stop.is_set():
             now = self.clock()
             try:
                 self.tick(now)
                 # Read again on the period, and whenever a due time was reached: the schedules that fired
-                # (here or in a peer) have moved on, and their new due times are the store's to say.
-                if now >= refresh_at or any(
-                    not s.paused and s.next_due_at is not None and s.next_due_at <= now for s in schedules
-                ):
-                    schedules = self._schedules()
+                # (here or in a peer) have moved on, and their next due times are the store's to say.
+                if now >= refresh_at or (next_due is not None and next_due <= now):
+                    next_due = self.jobs.next_due(self.projects)
                     refresh_at = now + self.refresh_ms
             except Exception:  # the store is down or locked: the next ask may succeed, keep the loop alive
                 log.warning("the scheduler could not reach the store; retrying", exc_info=True)
                 self._stop.wait(RETRY_S)
                 refresh_at = 0
                 continue
-            wake = wake_at(schedules, now, refresh_at)
+            wake = wake_at(next_due, refresh_at)
             wait_ms = wake - self.clock() if wake > now else MIN_WAIT_MS
             if wait_ms > 0:
                 self._stop.wait(wait_ms / 1000)

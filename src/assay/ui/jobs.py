@@ -63,14 +63,17 @@ def jobs_page(
 ) -> HTMLResponse:
     """Queued and running jobs, then the history; or the jobs in one ``state``, of one project or schedule."""
     states = _states(state)
-    where = {"project": project or None, "schedule": schedule or None, "limit": LIMIT}
+
+    def find(wanted: list[JobState]) -> list[Job]:
+        return svc.jobs.list_jobs(project or None, wanted, schedule or None, LIMIT)
+
     if states is not None:
-        sections = [(states[0].value.lower(), svc.jobs.list_jobs(states=states, **where))]
+        sections = [(states[0].value.lower(), find(states))]
     else:
         sections = [
-            ("queued", svc.jobs.list_jobs(states=[JobState.QUEUED], **where)),
-            ("running", svc.jobs.list_jobs(states=[JobState.RUNNING], **where)),
-            ("history", svc.jobs.list_jobs(states=[s for s in JobState if s.done], **where)),
+            ("queued", find([JobState.QUEUED])),
+            ("running", find([JobState.RUNNING])),
+            ("history", find([s for s in JobState if s.done])),
         ]
     live = any(j.state in (JobState.QUEUED, JobState.RUNNING) for _, found in sections for j in found)
     return _page(
