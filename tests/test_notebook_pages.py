@@ -59,7 +59,9 @@ def test_notebook_pages(sqlite_uri: str, tmp_path: Path) -> None:
         assert good.status_code == 303 and good.headers["location"].startswith("/jobs/")
         job = bundle.services().jobs.get_job(good.headers["location"].rsplit("/", 1)[1])
         assert job.spec.kind == "notebook" and job.spec.target == source and job.spec.experiment == "nb"
-        assert dict(job.spec.params) == {"lr": 0.2, "model": "gb"} and job.spec.source
+        assert dict(job.spec.params) == {"lr": 0.2, "model": "gb"}
+        (claimed,) = bundle.services().jobs.claim("test-worker", 1, lease_s=60)
+        assert claimed.job_id == job.job_id and b'"parameters"' in (claimed.spec.source or b"")
         executed = http.get(f"/runs/{second.info.run_id}/notebook").text
         assert f"/runs/{second.info.run_id}/notebook/html" in executed and 'sandbox=""' in executed
         for _ in range(2):  # rendered on the first view, then served from the cache
