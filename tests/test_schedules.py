@@ -227,3 +227,27 @@ def test_two_schedulers_fire_each_due_time_exactly_once(services: Services, trac
     per_process = [sum(line.startswith("fired race") for line in err.splitlines()) for err in outputs]
     assert sum(per_process) == len(fired), outputs
     assert all("scheduler stopped" in err for err in outputs)
+
+
+@pytest.mark.slow
+def test_assay_server_fires_schedules_unless_told_not_to(tmp_path: Path) -> None:
+    """``assay server`` runs the scheduler on a thread; ``--no-scheduler`` leaves it to another process."""
+    from assay import bundle
+    from processes import ServerProcess
+
+    for flag, expect_jobs in (("--no-scheduler", False), (None, True)):
+        store = str(tmp_path / f"store-{bool(flag)}" / "assay.db")
+        jobs = bundle.services(store).jobs
+        jobs.add_schedule(_spec("tick", "* * * * * *", CATCHUP, 100))
+        server = ServerProcess(tmp_path, store, str(tmp_path / "artifacts"), [flag] if flag else [])
+        server.start()
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not jobs.list_jobs(schedule="tick"):
+                time.sleep(0.2)
+            if not expect_jobs:
+                time.sleep(2.5)  # due times came and went with no scheduler running
+        finally:
+            server.stop()
+        assert bool(jobs.list_jobs(schedule="tick")) == expect_jobs
+        bundle.reset()
