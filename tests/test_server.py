@@ -552,6 +552,7 @@ def test_runner_routes(api: TestClient) -> None:
     claimed = api.post(f"{a}/jobs/claim", json={"worker": "w1", "limit": 2, "lease_s": 30}).json()["jobs"]
     assert [j["job_id"] for j in claimed] == [job_id] and claimed[0]["spec"]["source_b64"] == nb
     assert claimed[0]["run_id"] and claimed[0]["attempt"] == 1
+    assert api.post(f"{a}/jobs/expire", json={}).json() == {"jobs": []}  # its lease is live
     stops = api.post(f"{a}/jobs/heartbeat", json={"worker": "w1", "job_ids": [job_id], "lease_s": 30})
     assert stops.json() == {"stop": {}}
     assert api.put(f"{a}/jobs/{job_id}/logs/1/0", content=b"hello\n").status_code == 204

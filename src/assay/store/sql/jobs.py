@@ -231,13 +231,17 @@ class JobsStore:
             self._apply(conn, pk, before, after)
         return after
 
-    def expire_leases(self, now: int) -> list[states.Step]:
+    def expire_leases(self, now: int, projects_: Sequence[str] | None = None) -> list[states.Step]:
         """End every attempt whose lease passed before ``now`` (``states.expire``); the steps taken."""
         with self._write() as conn, conn.begin():
-            return self._expire(conn, now)
+            return self._expire(conn, now, projects_)
 
-    def _expire(self, conn: Connection, now: int) -> list[states.Step]:
+    def _expire(
+        self, conn: Connection, now: int, projects_: Sequence[str] | None = None
+    ) -> list[states.Step]:
         q = select(*_JOB_COLUMNS).where(_J.state == JobState.RUNNING.value, _J.lease_expires < now)
+        if projects_ is not None:
+            q = q.where(_J.project_id.in_(self._project_ids(conn, projects_)))
         steps = []
         for row in conn.execute(self._lock(q, skip_locked=True)).all():
             before = self._job(conn, row)
@@ -258,7 +262,7 @@ class JobsStore:
         """Expire passed leases, then take up to ``limit`` claimable jobs for ``worker`` (sources
         included), in one transaction; returns the claimed jobs and the expiries."""
         with self._write() as conn, conn.begin():
-            expired = self._expire(conn, now)
+            expired = self._expire(conn, now, projects_)
             q = (
                 select(*jobs.c)
                 .where(_J.state == JobState.QUEUED.value, _J.not_before <= now)
