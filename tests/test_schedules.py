@@ -251,3 +251,16 @@ def test_assay_server_fires_schedules_unless_told_not_to(tmp_path: Path) -> None
             server.stop()
         assert bool(jobs.list_jobs(schedule="tick")) == expect_jobs
         bundle.reset()
+
+
+def test_the_scheduler_expires_the_leases_of_dead_workers(sqlite_uri: str) -> None:
+    from assay import bundle
+
+    jobs = bundle.services().jobs
+    job = jobs.submit(JobSpec(PYTHON, "time:sleep", {"secs": 60}))
+    assert [j.job_id for j in jobs.claim("dead-worker", 1, lease_s=1)] == [job.job_id]
+    with Scheduler(jobs):  # no schedule and no live worker: its ticks still end the lost attempt
+        deadline = time.monotonic() + 15
+        while jobs.get_job(job.job_id).state == JobState.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert jobs.get_job(job.job_id).state == JobState.FAILED

@@ -30,6 +30,9 @@ REFRESH_S = 1.0
 #: The shortest wait, in ms, when the store still says a schedule is due right after it was asked to fire
 #: it (a peer's transaction not yet visible): the loop polls, it does not spin.
 MIN_WAIT_MS = 50
+#: Seconds between two expiries of passed leases (``Jobs.expire_leases``): the attempts of workers that
+#: died end even when no live worker claims. A write, so not on every tick; never before a due fire.
+EXPIRE_S = 5.0
 #: Seconds to wait after the store failed (it is down, or locked), before asking again.
 RETRY_S = 1.0
 
@@ -79,7 +82,7 @@ class Scheduler:
     def run(self) -> None:
         """Loop in this thread until ``stop()``."""
         next_due: int | None = None
-        refresh_at = 0
+        refresh_at = expire_at = 0
         while not self._stop.is_set():
             now = self.clock()
             try:
@@ -89,6 +92,9 @@ class Scheduler:
                 if now >= refresh_at or (next_due is not None and next_due <= now):
                     next_due = self.jobs.next_due(self.projects)
                     refresh_at = now + self.refresh_ms
+                if now >= expire_at and (next_due is None or next_due - self.clock() > MIN_WAIT_MS):
+                    self.jobs.expire_leases(self.projects)
+                    expire_at = now + int(EXPIRE_S * 1000)
             except Exception:  # the store is down or locked: the next ask may succeed, keep the loop alive
                 log.warning("the scheduler could not reach the store; retrying", exc_info=True)
                 self._stop.wait(RETRY_S)
@@ -126,4 +132,4 @@ class Scheduler:
         self.stop()
 
 
-__all__ = ["REFRESH_S", "Scheduler", "wake_at"]
+__all__ = ["EXPIRE_S", "REFRESH_S", "Scheduler", "wake_at"]
