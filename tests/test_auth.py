@@ -203,6 +203,14 @@ def _runner_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", f"{a}/schedules/{{name}}"): {"params": vision},
         ("POST", f"{a}/schedules/{{name}}/pause"): {"params": vision, "json": {"paused": True}},
         ("DELETE", f"{a}/schedules/{{name}}"): {"params": vision},
+        ("GET", "/jobs"): {},
+        ("GET", "/jobs/{job_id}"): {},
+        ("GET", "/jobs/{job_id}/log"): {},
+        ("POST", "/jobs/{job_id}/cancel"): {},
+        ("GET", "/schedules"): {},
+        ("POST", "/schedules/{project}/{name}/pause"): {},
+        ("POST", "/schedules/{project}/{name}/resume"): {},
+        ("POST", "/notebooks/launch"): {"data": {"source": "seg.ipynb"}},
     }
 
 
@@ -267,6 +275,9 @@ ANY_USER = {
     ("GET", "/datasets"),
     ("GET", "/notebooks"),
     ("GET", "/notebooks/view"),  # a notebook with no readable execution is a 404, as an unknown one
+    ("POST", "/notebooks/launch"),  # likewise (a viewer's launch is refused: see its own test below)
+    ("GET", "/jobs"),  # the jobs and schedules of the caller's projects only
+    ("GET", "/schedules"),
     ("GET", f"{API_PREFIX}/whoami"),
     ("GET", f"{API_PREFIX}/projects"),
     ("POST", f"{API_PREFIX}/projects"),
@@ -687,3 +698,20 @@ def test_a_protected_alias_moves_for_owners_only_and_the_trail_names_them(team: 
         ("champion", "olga", "owner's call"),
         ("challenger", "edna", "editors move unprotected aliases"),
     ]
+
+
+def test_only_editors_launch_a_notebook_from_its_page(team: Team) -> None:
+    with _client(team) as client:
+        for user, status in (("vic", 403), ("otto", 404), ("edna", 303)):
+            r = client.post(
+                "/notebooks/launch",
+                data={"source": "seg.ipynb"},
+                headers={"Authorization": f"Bearer {team.tokens[user]}"},
+                follow_redirects=False,
+            )
+            assert r.status_code == status, (user, r.text[:200])
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}", "Accept": "text/html"}
+        for page in ("/jobs", "/schedules"):  # nothing of "vision" on the pages of a non-member
+            text = client.get(page, headers=otto).text
+            assert team.job_id[:8] not in text and "vision" not in text
+    assert len(team.services.jobs.list_jobs(project="vision")) == 2  # the fixture's, and edna's

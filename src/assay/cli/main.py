@@ -24,6 +24,7 @@ from assay.cli import (
     notebook,
     onnx,
     runs,
+    schedule,
     serve,
     server,
     sweep,
@@ -81,6 +82,7 @@ app.command("whoami")(team.whoami)
 app.command("passwd")(team.passwd)
 notebook.register(app)
 sweep.register(app)
+schedule.register(app)
 
 
 @app.callback()
