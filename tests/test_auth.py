@@ -79,6 +79,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
     )
     service.write_artifact(run.run_id, "a.txt", b"hello")
     service.set_tags(run.run_id, {"assay.notebook": "seg.ipynb"})  # as `assay run seg.ipynb` tags it
+    service.set_tags(run.run_id, {"assay.sweep": "grid"})  # and as `assay sweep` tags a parent run
     empty_nb = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     service.write_artifact(run.run_id, "notebook/output.ipynb", empty_nb)
     second = service.create_run(exp.experiment_id, name="r2")
@@ -222,6 +223,7 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", "/notebooks"): {},
         ("GET", "/notebooks/view"): {"params": {"source": "seg.ipynb"}},
         ("GET", "/runs/{run_id}/notebook"): {},
+        ("GET", "/runs/{run_id}/sweep"): {},
         ("GET", "/runs/{run_id}/notebook/html"): {},
         ("GET", "/notebooks/compare"): {"params": {"run": [team.run_id, team.run_id2]}},
         ("GET", "/models"): {},
