@@ -177,11 +177,13 @@ class Client:
         capture_git: bool | None = None,
         capture_environment: bool | None = None,
         log_system_metrics: bool | None = None,
+        run_id: str | None = None,
     ) -> RunInfo:
         """Start a RUNNING run, recording git state, environment and (in the background) system metrics.
 
         Each capture defaults to on and can be switched off here or with ASSAY_CAPTURE_GIT=0,
-        ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0.
+        ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0. ``run_id``: the new run's id when it was
+        decided beforehand (a job's attempt, decided when the job is claimed); default: a fresh one.
         """
         all_tags: dict[str, Any] = {}
         files: list[tuple[str, str, str]] = []  # (tag, artifact path, text)
@@ -195,7 +197,7 @@ class Client:
                 all_tags.update(capture.git_tags(state))
                 if state.diff:
                     files.append(("assay.git.diff", "git/diff.patch", state.diff))
-        run_id = uuid.uuid4().hex
+        run_id = run_id or uuid.uuid4().hex
         capture_tags, to_store = self._capture_files(run_id, files)
         all_tags.update(capture_tags)
         all_tags.update(tags or {})
