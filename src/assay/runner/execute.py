@@ -89,30 +89,53 @@ def run_task(task: Task) -> TaskResult:
 
 
 def abandon(task: Task, status: RunStatus, reason: str) -> None:
-    """End the run of a task whose process was killed or died (``status`` with ``reason`` as its
-    ``assay.error``), ship and store the output it left; a run that ended already, or never got written,
-    is left as it is."""
-    from assay.sdk.client import Client
-
+    """End the run of a task whose process was killed or died (``status``, with ``reason`` as its
+    ``assay.error``; a run the process never got to write is created so, to say what happened), ship
+    and store the output it left. A run that ended already keeps its status."""
     path = output.path_of(task.run_id)
     try:
-        tail = f"\nassay: {reason}\n".encode()
         with path.open("ab") as f:
-            f.write(tail)
+            f.write(f"\nassay: {reason}\n".encode())
         sink = _log_sink(task)
         if sink is not None:
             shipper = output.Shipper(path, sink)
             shipper.sent = _shipped(task)
             shipper.close()
-        client = Client(task.tracking_uri)
-        with contextlib.suppress(AssayError):
-            if client.get_run(task.run_id).info.status is RunStatus.RUNNING:
-                client.set_tags(task.run_id, {"assay.error": reason[:8000]})
-                client.set_terminated(task.run_id, status)
-            client.writer.artifact(_log_write(task.run_id, path.read_bytes()))
-            client.flush()
+        client = _client(task.tracking_uri)
+        try:
+            running = client.get_run(task.run_id).info.status is RunStatus.RUNNING
+        except NotFound:
+            client.create_run(
+                _experiment_id(client, task),
+                name=task.name or default_name(task),
+                params=task.params,
+                tags=dict(task.tags),
+                parent_run_id=task.parent_run_id,
+                capture_git=False,
+                capture_environment=False,
+                log_system_metrics=False,
+                run_id=task.run_id,
+            )
+            running = True
+        if running:
+            client.set_tags(task.run_id, {"assay.error": reason[:8000]})
+            client.set_terminated(task.run_id, status)
+        client.writer.artifact(_log_write(task.run_id, path.read_bytes()))
+        client.flush()
+    except AssayError as exc:
+        print(
+            f"assay: the run {task.run_id} of a stopped task could not be ended: {exc.message}",
+            file=sys.stderr,
+        )
     finally:
         path.unlink(missing_ok=True)
+
+
+def default_name(task: Task) -> str:
+    """A task's run name when it has none: the function's name, or the notebook's stem."""
+    if task.kind == PYTHON:
+        return task.target.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    return Path(task.target.rsplit("/", 1)[-1]).stem or "notebook"
 
 
 # ---- the two kinds -----------------------------------------------------------------------------------
@@ -125,7 +148,7 @@ def _python(task: Task, client: Any) -> tuple[Result, str | None, bool]:
         fluent.set_tracking_uri(task.tracking_uri)
     info = client.create_run(
         _experiment_id(client, task),
-        name=task.name or task.target.rsplit(":", 1)[-1].rsplit(".", 1)[-1],
+        name=task.name or default_name(task),
         params=task.params,
         tags={"assay.entry_point": task.target, **task.tags},
         parent_run_id=task.parent_run_id,

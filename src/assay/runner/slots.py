@@ -31,8 +31,8 @@ from assay.errors import InvalidInput, InvalidState
 from assay.runner.entities import Result
 from assay.runner.task import Task, TaskResult
 
-#: What the forkserver imports once, so every child starts with it loaded.
-PRELOAD = ["assay.runner.execute", "assay.sdk.client", "assay.sdk.fluent", "assay.bundle"]
+#: What the forkserver imports once, so every child starts with it loaded (see ``assay.runner.preload``).
+PRELOAD = ["assay.runner.preload"]
 
 
 @dataclass
