@@ -30,6 +30,7 @@ from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
 from assay.errors import PermissionDenied
 from assay.registry.entities import Dataset
+from assay.runner.entities import JobSpec, ScheduleSpec
 from assay.server.app import API_PREFIX, create_app
 from assay.server.main import build_services
 from assay.services import Services
@@ -53,6 +54,7 @@ class Team:
     run_id2: str
     owner_token_id: str
     dataset_id: int
+    job_id: str
 
 
 @pytest.fixture
@@ -87,6 +89,11 @@ def team(tmp_path: Path) -> Iterator[Team]:
     services.registry.set_alias("seg", "champion", 1)
     used = services.registry.log_dataset(run.run_id, Dataset(name="train", digest="xxh3-128:00"))
     services.registry.put_version_file("seg", 1, "a.txt", b"onnx")
+    # The runner's share: a queued job and a schedule in "vision".
+    job = services.jobs.submit(JobSpec("python", "pkg.mod:fn", project="vision"))
+    services.jobs.add_schedule(
+        ScheduleSpec("seg", "0 2 * * *", JobSpec("python", "pkg.mod:fn", project="vision"))
+    )
     yield Team(
         services,
         service,
@@ -97,6 +104,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
         second.run_id,
         owner_token,
         used.dataset.dataset_id,
+        job.job_id,
     )
     services.close()
 
@@ -170,6 +178,30 @@ def _samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("PUT", f"{a}/projects/{{project}}/members/{{user}}"): {"json": {"role": "editor"}},
         ("DELETE", f"{a}/projects/{{project}}/members/{{user}}"): {},
         **_registry_samples(team),
+        **_runner_samples(team),
+    }
+
+
+def _runner_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
+    a, vision = API_PREFIX, {"project": "vision"}
+    spec = {"kind": "python", "target": "pkg.mod:fn", "project": "vision"}
+    return {
+        ("POST", f"{a}/jobs"): {"json": spec},
+        ("GET", f"{a}/jobs"): {"params": vision},
+        ("POST", f"{a}/jobs/claim"): {"json": {"worker": "w", "projects": ["vision"]}},
+        ("POST", f"{a}/jobs/heartbeat"): {"json": {"worker": "w", "job_ids": [team.job_id]}},
+        ("GET", f"{a}/jobs/{{job_id}}"): {},
+        ("POST", f"{a}/jobs/{{job_id}}/cancel"): {},
+        ("POST", f"{a}/jobs/{{job_id}}/finish"): {"json": {"worker": "w", "result": "succeeded"}},
+        ("PUT", f"{a}/jobs/{{job_id}}/logs/{{attempt}}/{{offset}}"): {"content": b"out"},
+        ("GET", f"{a}/jobs/{{job_id}}/logs"): {},
+        ("POST", f"{a}/schedules"): {"json": {"name": "new", "cron": "0 3 * * *", "job": spec}},
+        ("GET", f"{a}/schedules"): {"params": vision},
+        ("POST", f"{a}/schedules/fire"): {"json": {"projects": ["vision"]}},
+        ("GET", f"{a}/schedules/next-due"): {"params": vision},
+        ("GET", f"{a}/schedules/{{name}}"): {"params": vision},
+        ("POST", f"{a}/schedules/{{name}}/pause"): {"params": vision, "json": {"paused": True}},
+        ("DELETE", f"{a}/schedules/{{name}}"): {"params": vision},
     }
 
 
@@ -289,6 +321,9 @@ def _request(client: TestClient, team: Team, route: tuple[str, str], token: str 
         alias="champion",
         dataset_id=team.dataset_id,
         kind="parity",
+        job_id=team.job_id,
+        attempt=1,
+        offset=0,
     )
     kwargs = dict(samples[route])
     headers = {"Accept": "application/json", **kwargs.pop("headers", {})}

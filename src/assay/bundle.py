@@ -1,7 +1,7 @@
 """The composition root: a URI names one bundle of services, built in this one visible place.
 
 ``services(uri)`` returns the ``Services`` of the store or server at ``uri``: ``tracking``, ``access`` and
-``registry`` today; the onnx, notebooks and jobs services join as fields as they arrive. The URI's scheme
+``registry`` and ``jobs`` (the runner's queue and schedules). The URI's scheme
 picks the implementations through a public registry: ``sqlite`` (and plain paths) and ``postgresql``
 build the embedded services over one SQL store, ``http``/``https`` the remote ones over one HTTP client,
 and ``register(scheme, factory)`` adds another. Bundles are cached per store (every spelling of a store
@@ -64,6 +64,7 @@ def embedded_services(
     under ``artifacts``, else ``$ASSAY_ARTIFACT_ROOT``, else next to a SQLite file, else
     ``$ASSAY_HOME/artifacts``; ``pool`` sizes a PostgreSQL connection pool (see ``dialect.pool_sizes``)."""
     from assay.embedded.access import AccessService
+    from assay.embedded.jobs import JobsService
     from assay.embedded.registry import RegistryService
     from assay.embedded.tracking import TrackingService
     from assay.store.sql import SqlStore
@@ -78,7 +79,8 @@ def embedded_services(
     authorizer = AccessService(store.access)
     tracking = TrackingService(store.tracking, root)
     registry = RegistryService(store.registry, tracking, root)
-    return Services(tracking, authorizer.scoped(LOCAL_ADMIN), registry, authorizer)
+    jobs = JobsService(store.jobs, tracking)
+    return Services(tracking, authorizer.scoped(LOCAL_ADMIN), registry, jobs, authorizer)
 
 
 def _remote(uri: str) -> Services:

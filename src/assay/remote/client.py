@@ -37,6 +37,7 @@ from assay.errors import NotFound, Unavailable
 from assay.remote.access import RemoteAccess
 from assay.remote.artifacts import HttpArtifacts
 from assay.remote.errors import check
+from assay.remote.jobs import RemoteJobs
 from assay.remote.registry import RemoteRegistry
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.series import Downsampled
@@ -79,6 +80,10 @@ class RemoteTracking(HttpArtifacts, Tracking):
     def registry(self) -> RemoteRegistry:
         """The model registry as this client's token."""
         return RemoteRegistry(self._http)
+
+    def jobs(self) -> RemoteJobs:
+        """The runner's queue and schedules as this client's token."""
+        return RemoteJobs(self._http)
 
     def close(self) -> None:
         if self._owns_http:
@@ -307,7 +312,7 @@ def remote_services(uri: str) -> Services:
     """The services of the server at ``uri`` over one HTTP client (``assay.bundle`` registers this for
     ``http://`` and ``https://`` URIs), as the owner of ``$ASSAY_TRACKING_TOKEN``."""
     tracking = remote_backend(uri)
-    return Services(tracking, tracking.access(), tracking.registry())
+    return Services(tracking, tracking.access(), tracking.registry(), tracking.jobs())
 
 
 def remote_backend(uri: str) -> RemoteTracking:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterator
+from typing import Any
 
 from assay.errors import InvalidInput
 from assay.optional import require
@@ -16,10 +17,8 @@ from assay.runner.entities import CATCHUP, MISSED_POLICIES, SKIP
 SCAN_LIMIT = 20_000
 
 
-def _croniter() -> type:
-    croniter = require("croniter", "runner", "schedules")
-    cls: type = croniter.croniter
-    return cls
+def _croniter() -> Any:
+    return require("croniter", "runner", "schedules").croniter
 
 
 def zone(tz: str) -> zoneinfo.ZoneInfo:
@@ -54,7 +53,7 @@ def _iter(cron: str, tz: str, after_ms: int) -> Iterator[int]:
     it = _croniter()(cron, start)
     while True:
         nxt: dt.datetime = it.get_next(dt.datetime)
-        yield int(round(nxt.timestamp() * 1000))
+        yield round(nxt.timestamp() * 1000)
 
 
 def next_after(cron: str, tz: str, after_ms: int) -> int:

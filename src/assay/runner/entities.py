@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 #: A job that executes a notebook through the notebook runtime (``assay.run_notebook``'s path).
@@ -28,7 +28,7 @@ ATTEMPT_TAG = "assay.job.attempt"
 SCHEDULE_TAG = "assay.schedule"
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     """Where a job is. QUEUED jobs wait (from ``not_before`` on) for a worker; RUNNING ones hold a lease."""
 
     QUEUED = "QUEUED"
@@ -42,7 +42,7 @@ class JobState(str, Enum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
-class Result(str, Enum):
+class Result(StrEnum):
     """How one attempt ended, as the worker that ran it reports it."""
 
     SUCCEEDED = "succeeded"

@@ -53,6 +53,7 @@ from assay.services import validation as v
 from assay.services.registry import Registry
 from assay.services.tracking import (
     Tracking,
+    check_run_id,
     check_writable,
     experiment_by_name,
     new_run,
@@ -181,9 +182,11 @@ class Client:
     ) -> RunInfo:
         """Start a RUNNING run, recording git state, environment and (in the background) system metrics.
 
+        ``run_id``: the new run's id when the caller decided it (a job's attempt is claimed with its run's
+        id, so the run can be found and ended if the worker dies); default a new random one.
+
         Each capture defaults to on and can be switched off here or with ASSAY_CAPTURE_GIT=0,
-        ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0. ``run_id``: the new run's id when it was
-        decided beforehand (a job's attempt, decided when the job is claimed); default: a fresh one.
+        ASSAY_CAPTURE_ENVIRONMENT=0, ASSAY_SYSTEM_METRICS=0.
         """
         all_tags: dict[str, Any] = {}
         files: list[tuple[str, str, str]] = []  # (tag, artifact path, text)
@@ -197,7 +200,10 @@ class Client:
                 all_tags.update(capture.git_tags(state))
                 if state.diff:
                     files.append(("assay.git.diff", "git/diff.patch", state.diff))
-        run_id = run_id or uuid.uuid4().hex
+        if run_id is None:
+            run_id = uuid.uuid4().hex
+        else:
+            check_run_id(run_id)
         capture_tags, to_store = self._capture_files(run_id, files)
         all_tags.update(capture_tags)
         all_tags.update(tags or {})

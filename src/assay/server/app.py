@@ -17,7 +17,7 @@ from assay._version import __version__
 from assay.api.schemas import ErrorBody, Health
 from assay.errors import InvalidInput
 from assay.mlflow import rest as mlflow_rest
-from assay.server import artifacts, errors, experiments, metrics, people, registry, runs
+from assay.server import artifacts, errors, experiments, jobs, metrics, people, registry, runs
 from assay.server.hosts import AllowedHosts, allowed_hosts_from_env
 from assay.services import Services
 
@@ -60,7 +60,7 @@ def create_app(
     app.state.services = services
     app.state.auth = auth
     errors.install(app)
-    for module in (experiments, runs, metrics, artifacts, people, registry):
+    for module in (experiments, runs, metrics, artifacts, people, registry, jobs):
         app.include_router(module.router, prefix=API_PREFIX)
     mlflow_rest.mount(app, services, auth)  # MLflow's REST API (/api/2.0, /api/3.0), in MLflow's error shape
     app.include_router(ui.router)

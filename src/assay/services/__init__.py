@@ -1,7 +1,8 @@
 """Services: every capability of assay as methods, with validation and invariants, above the storage.
 
-One module per service holds its interface (``tracking``, ``access``, ``registry``); ``Services`` is the bundle of one
-store or server that ``assay.bundle`` builds from a URI. Nothing here imports storage or HTTP code.
+One module per service holds its interface (``tracking``, ``access``, ``registry``, ``jobs``); ``Services``
+is the bundle of one store or server that ``assay.bundle`` builds from a URI. Nothing here imports storage
+or HTTP code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from assay.access import Principal
 from assay.errors import InvalidInput
 from assay.services.access import Access, Authorizer
 from assay.services.authorized import AuthorizedTracking
+from assay.services.authorized_jobs import AuthorizedJobs
 from assay.services.authorized_registry import AuthorizedRegistry
+from assay.services.jobs import Jobs
 from assay.services.registry import Registry
 from assay.services.tracking import Tracking
 
@@ -26,6 +29,7 @@ class Services:
     tracking: Tracking
     access: Access
     registry: Registry
+    jobs: Jobs
     authorizer: Authorizer | None = None
     #: Whom the services act as, when a bundle was bound to a caller (``as_caller``).
     caller: Principal | None = None
@@ -36,13 +40,16 @@ class Services:
         if self.authorizer is None:
             raise InvalidInput("only a bundle that decides roles (a store, not a server) can act as a caller")
         tracking, registry = self.tracking, self.registry.acting_as(caller.name)
+        jobs = self.jobs.acting_as(caller.name)
         if not caller.is_admin:
             tracking = AuthorizedTracking(self.tracking, self.authorizer, caller)
             registry = AuthorizedRegistry(self.registry, self.authorizer, caller)
-        return Services(tracking, self.authorizer.scoped(caller), registry, self.authorizer, caller)
+            jobs = AuthorizedJobs(self.jobs, self.authorizer, caller)
+        return Services(tracking, self.authorizer.scoped(caller), registry, jobs, self.authorizer, caller)
 
     def close(self) -> None:
         if self.authorizer is not None:
             self.authorizer.close()  # first: it writes through the same store
+        self.jobs.close()
         self.registry.close()
         self.tracking.close()

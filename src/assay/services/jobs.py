@@ -26,17 +26,93 @@ to work jobs). Implementations are thread-safe.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+import orjson
+
+from assay.errors import InvalidInput
+from assay.runner import cron
+from assay.runner.entities import (
+    KINDS,
+    NOTEBOOK,
+    PYTHON,
+    Job,
+    JobSpec,
+    JobState,
+    LogChunk,
+    Result,
+    Schedule,
+    ScheduleSpec,
+)
+from assay.services import validation as v
 
 #: Longest log chunk ``read_log`` returns at once.
 MAX_LOG_READ = 1 << 20
+#: Largest notebook a job carries.
+MAX_SOURCE = 32 << 20
+MAX_ATTEMPTS = 100
+MAX_PRIORITY = 1000
+
+
+def check_spec(spec: JobSpec) -> JobSpec:
+    """Refuse (InvalidInput, one line) a job spec that breaks a rule; returns it unchanged."""
+    if spec.kind not in KINDS:
+        raise InvalidInput(f"job kind {spec.kind!r} is unknown: use {NOTEBOOK!r} or {PYTHON!r}")
+    if not spec.target or not spec.target.strip():
+        raise InvalidInput(
+            "a job needs a target: a notebook path or a Python entry point 'pkg.module:function'"
+        )
+    if spec.kind == PYTHON and spec.target.count(":") != 1:
+        raise InvalidInput(
+            f"Python entry point {spec.target!r} must read 'pkg.module:function' (one ':' between the module "
+            "and the function)"
+        )
+    v.check_name(spec.project, "project")
+    if spec.experiment is not None:
+        v.check_name(spec.experiment, "experiment")
+    if spec.name is not None:
+        v.check_name(spec.name, "run")
+    try:
+        orjson.dumps(dict(spec.params))
+    except TypeError as exc:
+        raise InvalidInput(
+            f"job params must be JSON values (numbers, strings, lists, mappings): {exc}"
+        ) from None
+    for key in spec.params:
+        v.check_key(key, "param")
+    for key in spec.tags:
+        v.check_key(key, "tag")
+    if not isinstance(spec.priority, int) or abs(spec.priority) > MAX_PRIORITY:
+        raise InvalidInput(f"priority must be a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}")
+    if spec.timeout_s is not None and not (math.isfinite(spec.timeout_s) and spec.timeout_s > 0):
+        raise InvalidInput(f"timeout must be a positive number of seconds, not {spec.timeout_s!r}")
+    if not isinstance(spec.max_attempts, int) or not 1 <= spec.max_attempts <= MAX_ATTEMPTS:
+        raise InvalidInput(
+            f"attempts must be from 1 to {MAX_ATTEMPTS} (retries from 0 to {MAX_ATTEMPTS - 1})"
+        )
+    if not (math.isfinite(spec.backoff_s) and spec.backoff_s >= 0):
+        raise InvalidInput(f"backoff must be zero or a positive number of seconds, not {spec.backoff_s!r}")
+    if spec.source is not None and len(spec.source) > MAX_SOURCE:
+        raise InvalidInput(f"the notebook is {len(spec.source)} bytes; a job carries at most {MAX_SOURCE}")
+    return spec
+
+
+def check_schedule(spec: ScheduleSpec) -> ScheduleSpec:
+    """Refuse (InvalidInput, one line) a schedule whose name, cron, time zone, policy or job is wrong."""
+    v.check_name(spec.name, "schedule")
+    cron.check(spec.cron, spec.tz, spec.missed, spec.max_catchup)
+    check_spec(spec.job)
+    return spec
 
 
 class Jobs(ABC):
     """The queue, the logs and the schedules of one store or server (see the module docstring)."""
+
+    def acting_as(self, actor: str) -> Jobs:
+        """These jobs with ``actor`` recorded as who submitted and scheduled (the server binds each caller)."""
+        return self
 
     # ---- submitting and watching ------------------------------------------------------------------------
 
@@ -114,8 +190,12 @@ class Jobs(ABC):
         """Fire every schedule due at ``now`` (of ``projects`` when given): one job per due time, by the
         schedule's missed-fire policy, then move ``next_due_at`` on. Returns the jobs this call created."""
 
+    @abstractmethod
+    def next_due(self, projects: Sequence[str] | None = None) -> int | None:
+        """The earliest next due time among schedules not paused (a scheduler sleeps until then)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release what the implementation holds."""
 
 
-__all__ = ["Jobs", "MAX_LOG_READ"]
+__all__ = ["MAX_LOG_READ", "Jobs", "check_schedule", "check_spec"]

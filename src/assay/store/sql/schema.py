@@ -357,3 +357,71 @@ run_datasets = Table(
     Column("logged_at", BigInteger, nullable=False),
 )
 Index("ix_run_datasets_dataset", run_datasets.c.dataset_pk)
+
+# ---- the runner: jobs, their logs, schedules ---------------------------------------------------------------
+
+#: The queue. ``spec`` holds the rest of the JobSpec as JSON (params, experiment, name, cwd, tags, parent run,
+#: timeout, backoff); ``source`` a notebook's bytes. (schedule_id, due_at) is unique, so a due time fires once.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_pk", _big_id, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), nullable=False, unique=True),
+    Column("project_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("source", LargeBinary, nullable=True),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="1"),
+    Column("run_id", String(32), nullable=True),
+    Column("worker", String(256), nullable=True),
+    Column("lease_expires", BigInteger, nullable=True),
+    Column("not_before", BigInteger, nullable=False, server_default="0"),
+    Column("cancel_requested", Boolean, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False, server_default=""),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("schedule_id", String(32), nullable=True),
+    Column("schedule", String(256), nullable=True),
+    Column("due_at", BigInteger, nullable=True),
+    Index("ix_jobs_queue", "state", "priority", "job_pk"),
+    Index("ix_jobs_project", "project_id", "job_pk"),
+    Index("ux_jobs_schedule_due", "schedule_id", "due_at", unique=True),
+)
+
+#: An attempt's output, in the chunks its worker sent; the primary key makes a resent chunk a no-op.
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("job_pk", _big_id, ForeignKey("jobs.job_pk", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("schedule_pk", Integer, primary_key=True, autoincrement=True),
+    Column("schedule_id", String(32), nullable=False, unique=True),
+    Column("project_id", Integer, nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("cron", String(256), nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("missed", String(16), nullable=False),
+    Column("max_catchup", Integer, nullable=False),
+    Column("job", Text, nullable=False),  # the JobSpec template as JSON (kind and target included)
+    Column("source", LargeBinary, nullable=True),
+    Column("paused", Boolean, nullable=False, server_default="0"),
+    Column("next_due_at", BigInteger, nullable=True),
+    Column("last_due_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False, server_default=""),
+    Index("ux_schedules_project_name", "project_id", "name", unique=True),
+    Index("ix_schedules_due", "paused", "next_due_at"),
+)

@@ -3,7 +3,7 @@
 The store opens the engine and brings the schema to the code's revision (Alembic); each service has its
 own sub-store over that engine, the only code that reads and writes its tables: ``tracking``
 (experiments, runs, metrics), ``access`` (users, tokens, projects, roles) and ``registry`` (models,
-versions, aliases, datasets). A new service adds its
+versions, aliases, datasets) and ``jobs`` (the runner's queue, job logs, schedules). A new service adds its
 tables, a migration and a sub-store here.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from assay.store.sql import dialect
 from assay.store.sql.access import AccessStore
+from assay.store.sql.jobs import JobsStore
 from assay.store.sql.migrate import ensure_schema
 from assay.store.sql.registry import RegistryStore
 from assay.store.sql.tracking import TrackingStore
@@ -27,6 +28,7 @@ class SqlStore:
         self.tracking = TrackingStore(self.engine)
         self.access = AccessStore(self.engine)
         self.registry = RegistryStore(self.engine)
+        self.jobs = JobsStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,182 @@
+"""``JobsService``: the ``Jobs`` interface in-process, over the SQL store's jobs tables (``JobsStore``).
+
+It validates, reads the clock and makes ids; the store applies ``assay.runner.states``'s decisions under
+its locks. When a lease passes, the attempt's run is ended KILLED here, after the transaction that
+expired it (through the tracking service, with the reason in its ``assay.error`` tag): a run that was
+never created (the worker died first) has nothing to end.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+
+from assay.access import DEFAULT_PROJECT
+from assay.entities import RunStatus
+from assay.errors import AssayError, InvalidInput, InvalidState, NotFound
+from assay.runner import cron, states
+from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.services.jobs import MAX_LOG_READ, Jobs, check_schedule, check_spec
+from assay.services.tracking import Tracking, now_ms
+from assay.store.sql.jobs import JobsStore
+
+log = logging.getLogger(__name__)
+
+#: Bounds of a lease a worker may ask for, in seconds.
+MIN_LEASE_S, MAX_LEASE_S = 1.0, 24 * 3600.0
+MAX_CLAIM = 1000
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _lease_ms(lease_s: float) -> int:
+    if not MIN_LEASE_S <= lease_s <= MAX_LEASE_S:
+        raise InvalidInput(f"a lease must be from {MIN_LEASE_S:g} s to {MAX_LEASE_S:g} s, not {lease_s!r}")
+    return int(lease_s * 1000)
+
+
+def _worker(worker: str) -> str:
+    if not worker or len(worker) > 256:
+        raise InvalidInput(
+            "a worker needs a name of 1 to 256 characters (assay worker makes host:pid:random)"
+        )
+    return worker
+
+
+class JobsService(Jobs):
+    """The queue, logs and schedules of one SQL store; ``actor`` is recorded as who submits and schedules."""
+
+    def __init__(self, store: JobsStore, tracking: Tracking, actor: str | None = None) -> None:
+        self.store = store
+        self.tracking = tracking
+        self.actor = actor or _local_user()
+
+    def acting_as(self, actor: str) -> JobsService:
+        return JobsService(self.store, self.tracking, actor)
+
+    # ---- submitting and watching ------------------------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> Job:
+        return self.store.insert_job(check_spec(spec), uuid.uuid4().hex, now_ms(), self.actor)
+
+    def get_job(self, job_id: str) -> Job:
+        return self.store.get_job(job_id)
+
+    def list_jobs(
+        self,
+        project: str | None = None,
+        states: Sequence[JobState] | None = None,
+        schedule: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit must be from 1 to 10000, not {limit}")
+        return self.store.list_jobs(project, states, schedule, limit)
+
+    def cancel(self, job_id: str) -> Job:
+        now = now_ms()
+        return self.store.transition(job_id, lambda job: states.cancel(job, now))
+
+    # ---- working ----------------------------------------------------------------------------------------
+
+    def claim(
+        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+    ) -> list[Job]:
+        if not 0 <= limit <= MAX_CLAIM:
+            raise InvalidInput(f"a claim takes from 0 to {MAX_CLAIM} jobs, not {limit}")
+        lease = _lease_ms(lease_s)
+        claimed, expired = self.store.claim(
+            _worker(worker), limit, now_ms(), lease, projects, lambda: uuid.uuid4().hex
+        )
+        self._end_runs(expired)
+        return claimed
+
+    def expire_leases(self) -> list[Job]:
+        """Expire every passed lease now (a claim does it too); the jobs after expiry."""
+        steps = self.store.expire_leases(now_ms())
+        self._end_runs(steps)
+        return [s.job for s in steps]
+
+    def _end_runs(self, steps: Sequence[states.Step]) -> None:
+        for step in steps:
+            run_id = step.job.run_id
+            if step.end_run is None or run_id is None:
+                continue
+            try:
+                if self.tracking.get_run_info(run_id).status is not RunStatus.RUNNING:
+                    continue
+                self.tracking.set_tags(run_id, {"assay.error": f"job {step.job.job_id}: {step.job.error}"})
+                self.tracking.end_run(run_id, RunStatus(step.end_run))
+            except (NotFound, InvalidState):
+                pass  # never created (the worker died first), or ended meanwhile
+            except AssayError as exc:
+                log.warning("could not end run %s of expired job %s: %s", run_id, step.job.job_id, exc)
+
+    def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
+        return self.store.heartbeat(_worker(worker), list(job_ids), now_ms(), _lease_ms(lease_s))
+
+    def finish(self, job_id: str, worker: str, result: Result, error: str | None = None) -> Job:
+        now = now_ms()
+        result = Result(result)
+        return self.store.transition(job_id, lambda job: states.finish(job, now, worker, result, error))
+
+    def append_log(self, job_id: str, attempt: int, offset: int, data: bytes) -> None:
+        if attempt < 1 or offset < 0:
+            raise InvalidInput(
+                f"a log chunk needs an attempt >= 1 and an offset >= 0, not {attempt}, {offset}"
+            )
+        if data:
+            self.store.append_log(job_id, attempt, offset, bytes(data))
+
+    def read_log(
+        self, job_id: str, attempt: int | None = None, offset: int = 0, limit: int = MAX_LOG_READ
+    ) -> LogChunk:
+        if offset < 0 or not 1 <= limit <= MAX_LOG_READ:
+            raise InvalidInput(f"read a log from an offset >= 0, at most {MAX_LOG_READ} bytes at a time")
+        return self.store.read_log(job_id, attempt, offset, limit)
+
+    # ---- schedules ----------------------------------------------------------------------------------------
+
+    def add_schedule(self, spec: ScheduleSpec, now: int | None = None) -> Schedule:
+        check_schedule(spec)
+        at = now_ms() if now is None else now
+        first = cron.next_after(spec.cron, spec.tz, at)
+        return self.store.insert_schedule(spec, uuid.uuid4().hex, first, at, self.actor)
+
+    def get_schedule(self, name: str, project: str | None = None) -> Schedule:
+        return self.store.get_schedule(name, project or DEFAULT_PROJECT)
+
+    def list_schedules(self, project: str | None = None) -> list[Schedule]:
+        return self.store.list_schedules(project)
+
+    def pause_schedule(self, name: str, paused: bool, project: str | None = None) -> Schedule:
+        now = now_ms()
+
+        def next_due(found: Schedule) -> int | None:
+            return None if paused else cron.next_after(found.spec.cron, found.spec.tz, now)
+
+        return self.store.set_paused(name, project or DEFAULT_PROJECT, paused, next_due)
+
+    def delete_schedule(self, name: str, project: str | None = None) -> None:
+        self.store.delete_schedule(name, project or DEFAULT_PROJECT)
+
+    def fire_due(self, now: int | None = None, projects: Sequence[str] | None = None) -> list[Job]:
+        at = now_ms() if now is None else now
+        fired: list[Job] = []
+        for schedule in self.store.due_schedules(at, projects):
+            assert schedule.next_due_at is not None  # due_schedules reads only those with one
+            s = schedule.spec
+            times, following = cron.due(s.cron, s.tz, schedule.next_due_at, at, s.missed, s.max_catchup)
+            fired += self.store.fire(schedule, times, following, at, lambda: uuid.uuid4().hex)
+        return fired
+
+    def next_due(self, projects: Sequence[str] | None = None) -> int | None:
+        """The earliest due time among active schedules (a scheduler sleeps until then)."""
+        return self.store.next_due(projects)
