@@ -274,7 +274,7 @@ def test_a_job_spec_is_built_and_checked(
         ("jobmod:missing", {}, {}, "has no 'missing'"),
         ("jobmod:train", {"bogus": "1"}, {}, "cannot be called with these parameters"),
         ("not a target", {}, {}, "neither a notebook"),
-        ("jobmod:train", {}, {"priority": 10**9}, "priority"),
+        ("jobmod:train", {}, {"priority": 5000}, "priority"),
         ("jobmod:train", {}, {"timeout_s": 0}, "timeout"),
         ("jobmod:train", {}, {"retries": -1}, "retries"),
         ("jobmod:train", {}, {"backoff_s": -1}, "backoff"),

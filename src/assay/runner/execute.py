@@ -219,6 +219,15 @@ def _number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def warm(uri: str) -> None:
+    """Open the store at ``uri`` and read what a run records of its environment, before any task needs them
+    (a worker's child does so while it waits for its first task)."""
+    from assay.sdk import capture
+
+    _client(uri).backend.get_experiment_by_name("Default")
+    capture.environment()
+
+
 def _client(uri: str) -> Client:
     """One Client per store for the tasks of this process (it remembers the experiments it checked)."""
     from assay.sdk.client import Client

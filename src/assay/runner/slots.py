@@ -9,7 +9,9 @@ A task is stopped (a cancel, a timeout, a lost lease) by killing its child's pro
 process groups of the notebook kernels it started (a kernel runs in a session of its own); a fresh child
 takes the slot. The task's run is then ended and its output stored by ``execute.abandon``, here, since the
 child cannot. A child that dies on its own mid-task (a segfault, the OOM killer, ``os._exit``) is
-reported as a FAILED task saying how it died.
+reported as a FAILED task saying how it died. A child whose worker died (``kill -9``) kills its own
+group and kernels at once: the job's lease will pass and another worker will run it, and it must not
+run here still.
 
 Used from one thread (the worker's loop).
 """
@@ -20,6 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from assay.entities import RunStatus
 from assay.errors import InvalidInput, InvalidState
 from assay.runner.entities import Result
 from assay.runner.task import Task, TaskResult
+from assay.sdk.handover import TRACKING_URI
 
 #: What the forkserver imports once, so every child starts with it loaded (see ``assay.runner.preload``).
 PRELOAD = ["assay.runner.preload"]
@@ -48,19 +52,46 @@ class Done:
 class _Slot:
     process: Any
     conn: Connection
+    #: never written: the child watches its other end to learn that the worker died
+    lifeline: Connection
     key: str | None = None
     task: Task | None = None
     kernels: list[int] = field(default_factory=list)
 
 
-def _child(conn: Connection, env: Mapping[str, str]) -> None:
+def _watch_parent(lifeline: Connection, kernels: list[int]) -> None:
+    """Kill this process's group and its kernels when the worker is gone (killed with -9, say): its lease
+    will pass and the job will be claimed again, and must not be running here still. The worker holds
+    the other end of ``lifeline`` and never writes: it reads as ready only once the worker has died."""
+    with contextlib.suppress(OSError):
+        lifeline.poll(None)
+    for pgid in kernels:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+    os.killpg(0, signal.SIGKILL)
+
+
+def _child(conn: Connection, lifeline: Connection, env: Mapping[str, str]) -> None:
     """A slot's process: run the tasks the parent sends, one at a time, until the pipe closes."""
     os.setpgrp()  # a group of its own: a stop kills the task's subprocesses with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle
     os.environ.update(env)
     from assay.runner import execute
 
-    execute.kernel_started = lambda pgid: conn.send(("kernel", pgid))
+    kernels: list[int] = []
+    threading.Thread(
+        target=_watch_parent, args=(lifeline, kernels), name="assay-slot-watch", daemon=True
+    ).start()
+
+    def started(pgid: int) -> None:
+        kernels.append(pgid)
+        conn.send(("kernel", pgid))
+
+    execute.kernel_started = started
+    uri = env.get(TRACKING_URI)
+    if uri:  # open the store while idle, not in the first task's time
+        with contextlib.suppress(Exception):
+            execute.warm(uri)
     while True:
         try:
             task = conn.recv()
@@ -68,6 +99,7 @@ def _child(conn: Connection, env: Mapping[str, str]) -> None:
             return
         if task is None:
             return
+        kernels.clear()
         try:
             result = execute.run_task(task)
         except BaseException as exc:  # run_task does not raise; if it ever does, the slot says why
@@ -102,10 +134,14 @@ class LocalEngine:
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe()
-        process = self.ctx.Process(target=_child, args=(child, self.env), name="assay-slot", daemon=True)
+        lifeline, held = self.ctx.Pipe(duplex=False)
+        process = self.ctx.Process(
+            target=_child, args=(child, lifeline, self.env), name="assay-slot", daemon=True
+        )
         process.start()
         child.close()
-        return _Slot(process, parent)
+        lifeline.close()
+        return _Slot(process, parent, held)
 
     @property
     def capacity(self) -> int:
@@ -215,6 +251,7 @@ class LocalEngine:
     def _replace(self, slot: _Slot) -> None:
         with contextlib.suppress(OSError):
             slot.conn.close()
+            slot.lifeline.close()
         self.slots.remove(slot)
         self.slots.append(self._spawn())
 
@@ -233,6 +270,7 @@ class LocalEngine:
                 self._kill(slot)
             with contextlib.suppress(OSError):
                 slot.conn.close()
+                slot.lifeline.close()
         self.slots = []
 
     def __enter__(self) -> LocalEngine:

@@ -23,13 +23,11 @@ from typing import Any
 
 from assay.errors import InvalidInput
 from assay.runner.entities import NOTEBOOK, PYTHON, JobSpec
+from assay.services.jobs import MAX_ATTEMPTS, MAX_PRIORITY, check_spec
 
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-#: The most attempts a job may have (retries + 1).
-MAX_ATTEMPTS = 100
-PRIORITY_RANGE = (-1_000_000, 1_000_000)
 
 
 def kind_of(target: str) -> str:
@@ -107,7 +105,7 @@ def job_spec(
         typed = set(texts)
         values = {k: python_value(v) if k in typed and isinstance(v, str) else v for k, v in values.items()}
         _check_entry_point(target, values, cwd)
-    return JobSpec(
+    spec = JobSpec(
         kind=kind,
         target=target,
         params=values,
@@ -123,16 +121,16 @@ def job_spec(
         tags=dict(tags or {}),
         parent_run_id=parent_run_id,
     )
+    return check_spec(spec)  # the rules every submission meets, wherever it comes from
 
 
 def _check_policy(priority: int, timeout_s: float | None, retries: int, backoff_s: float) -> None:
-    low, high = PRIORITY_RANGE
-    if not low <= priority <= high:
-        raise InvalidInput(f"priority must be between {low} and {high}, not {priority}")
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidInput(f"priority must be from -{MAX_PRIORITY} to {MAX_PRIORITY}, not {priority}")
     if timeout_s is not None and not timeout_s > 0:
         raise InvalidInput(f"timeout must be more than 0 s, not {timeout_s:g}")
     if not 0 <= retries < MAX_ATTEMPTS:
-        raise InvalidInput(f"retries must be between 0 and {MAX_ATTEMPTS - 1}, not {retries}")
+        raise InvalidInput(f"retries must be from 0 to {MAX_ATTEMPTS - 1}, not {retries}")
     if not backoff_s >= 0:
         raise InvalidInput(f"backoff must be 0 s or more, not {backoff_s:g}")
 
