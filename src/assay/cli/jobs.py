@@ -328,13 +328,15 @@ def cancel(
 ) -> None:
     """Cancel a job: a queued one at once, a running one within seconds (its worker stops it)."""
     jobs = _jobs(ctx)
-    job = jobs.cancel(_job(jobs, job_id).job_id)
-    if job.state.value == "RUNNING":
-        typer.echo(f"cancelling job {job.job_id}: its worker stops it at its next heartbeat")
-    elif job.state.value == "CANCELLED":
+    job = _job(jobs, job_id)
+    if job.state.done:
+        typer.echo(f"job {job.job_id} had ended already ({job.state.value})")
+        return
+    job = jobs.cancel(job.job_id)
+    if job.state.done:
         typer.echo(f"cancelled job {job.job_id}")
     else:
-        typer.echo(f"job {job.job_id} had ended already ({job.state.value})")
+        typer.echo(f"cancelling job {job.job_id}: its worker stops it within seconds")
 
 
 @app.command("logs")
