@@ -17,7 +17,8 @@ task's tags, and ended here with the status the work earned:
   and the ``assay.error`` tag; a ``KeyboardInterrupt`` ends it KILLED.
 
 The attempt's stdout and stderr (``assay.runner.output``) are shipped to the job's log as they come when
-the task is a job's, and stored in every case as the run's artifact ``logs/output.log``.
+the task is a job's, and stored in every case as the run's artifact ``logs/output.log`` (unless there were
+none: an attempt that printed nothing has no such file, which saves a no-op job a third of its cost).
 
 An engine that has to kill the process running a task (a cancel, a timeout, a lost lease) or finds it
 dead calls ``abandon``: it ends the run and stores the output the process left, as ``run_task`` would have.
@@ -79,7 +80,9 @@ def run_task(task: Task) -> TaskResult:
                 _fail(task, _one_line(exc))
                 return TaskResult(task.run_id, Result.FAILED, _one_line(exc))
         try:
-            client.writer.queue_artifact(_log_write(task.run_id, capture.data()))
+            data = capture.data()
+            if data:  # an attempt that printed nothing stores no empty file (a no-op job costs less)
+                client.writer.queue_artifact(_log_write(task.run_id, data))
             client.flush()
         except Exception as exc:  # the store refused the run (its id taken) or is away
             return TaskResult(task.run_id, Result.FAILED, f"the run could not be stored: {_one_line(exc)}")
