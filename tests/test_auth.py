@@ -189,6 +189,7 @@ def _runner_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", f"{a}/jobs"): {"json": spec},
         ("GET", f"{a}/jobs"): {"params": vision},
         ("POST", f"{a}/jobs/claim"): {"json": {"worker": "w", "projects": ["vision"]}},
+        ("POST", f"{a}/jobs/expire"): {"json": {"projects": ["vision"]}},
         ("POST", f"{a}/jobs/heartbeat"): {"json": {"worker": "w", "job_ids": [team.job_id]}},
         ("GET", f"{a}/jobs/{{job_id}}"): {},
         ("POST", f"{a}/jobs/{{job_id}}/cancel"): {},

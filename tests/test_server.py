@@ -536,6 +536,50 @@ def test_the_registry_api_end_to_end(api: TestClient, service: TrackingService) 
     assert _error(api.get(m), 404, "NOT_FOUND")
 
 
+def test_runner_routes(api: TestClient) -> None:
+    """The queue as a submitter and a worker see it, job logs, and schedules, through the REST API."""
+    import base64
+
+    a = API_PREFIX
+    nb = base64.b64encode(b'{"cells": []}').decode()
+    spec = {"kind": "notebook", "target": "nb.ipynb", "source_b64": nb, "params": {"lr": 0.1}, "priority": 3}
+    job = api.post(f"{a}/jobs", json=spec)
+    assert job.status_code == 201 and job.json()["state"] == "QUEUED"
+    job_id = job.json()["job_id"]
+    assert job.json()["spec"]["source_b64"] is None  # a listing never carries the notebook
+    listed = api.get(f"{a}/jobs", params={"state": ["QUEUED"], "project": "default"}).json()["jobs"]
+    assert [j["job_id"] for j in listed] == [job_id]
+    claimed = api.post(f"{a}/jobs/claim", json={"worker": "w1", "limit": 2, "lease_s": 30}).json()["jobs"]
+    assert [j["job_id"] for j in claimed] == [job_id] and claimed[0]["spec"]["source_b64"] == nb
+    assert claimed[0]["run_id"] and claimed[0]["attempt"] == 1
+    assert api.post(f"{a}/jobs/expire", json={}).json() == {"jobs": []}  # its lease is live
+    stops = api.post(f"{a}/jobs/heartbeat", json={"worker": "w1", "job_ids": [job_id], "lease_s": 30})
+    assert stops.json() == {"stop": {}}
+    assert api.put(f"{a}/jobs/{job_id}/logs/1/0", content=b"hello\n").status_code == 204
+    log = api.get(f"{a}/jobs/{job_id}/logs", params={"offset": 0}).json()
+    assert base64.b64decode(log["data_b64"]) == b"hello\n" and log["next_offset"] == 6
+    assert api.get(f"{a}/jobs/{job_id}").json()["state"] == "RUNNING"
+    assert api.post(f"{a}/jobs/{job_id}/cancel").json()["cancel_requested"] is True
+    done = api.post(f"{a}/jobs/{job_id}/finish", json={"worker": "w1", "result": "cancelled"})
+    assert done.json()["state"] == "CANCELLED"
+    lost = api.post(f"{a}/jobs/{job_id}/finish", json={"worker": "w1", "result": "succeeded"})
+    assert _error(lost, 409, "INVALID_STATE")
+    schedule = {"name": "nightly", "cron": "0 2 * * *", "tz": "Europe/Paris", "job": spec}
+    added = api.post(f"{a}/schedules", json=schedule)
+    assert added.status_code == 201 and added.json()["next_due_at"] > 0
+    assert _error(api.post(f"{a}/schedules", json=schedule), 409, "CONFLICT")
+    bad = api.post(f"{a}/schedules", json={**schedule, "name": "x", "cron": "every night"})
+    assert "does not parse" in _error(bad, 400, "INVALID_ARGUMENT")
+    assert [x["name"] for x in api.get(f"{a}/schedules").json()["schedules"]] == ["nightly"]
+    assert api.get(f"{a}/schedules/nightly").json()["tz"] == "Europe/Paris"
+    assert api.get(f"{a}/schedules/next-due").json()["next_due_at"] == added.json()["next_due_at"]
+    assert api.post(f"{a}/schedules/nightly/pause", json={"paused": True}).json()["paused"] is True
+    fired = api.post(f"{a}/schedules/fire", json={"now": added.json()["next_due_at"] + 1}).json()["jobs"]
+    assert fired == []  # paused
+    assert api.delete(f"{a}/schedules/nightly").status_code == 204
+    assert _error(api.get(f"{a}/schedules/nightly"), 404, "NOT_FOUND")
+
+
 def test_every_api_route_has_a_successful_test(request: pytest.FixtureRequest, services: Services) -> None:
     items = request.session.items
     ran = {getattr(i, "originalname", "") for i in items if getattr(i, "module", None) is request.module}

@@ -103,6 +103,10 @@ class Claim(BaseModel):
     projects: list[str] | None = None
 
 
+class Projects(BaseModel):
+    projects: list[str] | None = None
+
+
 class Heartbeat(BaseModel):
     worker: str
     job_ids: list[str]

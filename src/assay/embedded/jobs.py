@@ -98,9 +98,8 @@ class JobsService(Jobs):
         self._end_runs(expired)
         return claimed
 
-    def expire_leases(self) -> list[Job]:
-        """Expire every passed lease now (a claim does it too); the jobs after expiry."""
-        steps = self.store.expire_leases(now_ms())
+    def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:
+        steps = self.store.expire_leases(now_ms(), projects)
         self._end_runs(steps)
         return [s.job for s in steps]
 

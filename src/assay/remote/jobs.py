@@ -85,6 +85,10 @@ class RemoteJobs(Jobs):
         )
         return self._jobs("POST", "/jobs/claim", json=body.model_dump(mode="json"))
 
+    def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:
+        body = {"projects": None if projects is None else list(projects)}
+        return self._jobs("POST", "/jobs/expire", json=body)
+
     def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
         if not job_ids:
             return {}

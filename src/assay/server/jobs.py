@@ -44,6 +44,12 @@ def claim(body: s.Claim, svc: Svc) -> s.JobList:
     return s.JobList(jobs=[s.JobOut.of(j, with_source=True) for j in found])
 
 
+@router.post("/jobs/expire")
+def expire_leases(body: s.Projects, svc: Svc) -> s.JobList:
+    """End the attempts whose lease passed (editors; of ``projects`` when given); the jobs after expiry."""
+    return s.JobList(jobs=[s.JobOut.of(j) for j in svc.jobs.expire_leases(body.projects)])
+
+
 @router.post("/jobs/heartbeat")
 def heartbeat(body: s.Heartbeat, svc: Svc) -> s.Stops:
     """A worker renews its leases; the answer names the jobs it must stop."""

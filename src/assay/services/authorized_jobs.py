@@ -87,6 +87,12 @@ class AuthorizedJobs(Jobs):
             return []
         return self.inner.claim(worker, limit, lease_s, allowed)
 
+    def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:
+        allowed = self._projects(Role.EDITOR, projects, "working jobs")
+        if allowed is not None and not allowed:
+            return []
+        return self.inner.expire_leases(allowed)
+
     def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
         for job_id in job_ids:
             self._job(Role.EDITOR, job_id, "working jobs")

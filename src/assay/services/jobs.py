@@ -147,6 +147,12 @@ class Jobs(ABC):
         ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first."""
 
     @abstractmethod
+    def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:
+        """End now every attempt whose lease has passed (of ``projects`` when given): retried or failed by
+        policy, its run ended KILLED. Claims do it too; a scheduler calls it on its ticks, so a queue whose
+        workers all died still shows their jobs for what they are. Returns the jobs after expiry."""
+
+    @abstractmethod
     def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
         """Renew ``worker``'s leases on ``job_ids``; returns the jobs it must stop now, each with why:
         ``"cancel"`` (a cancel was asked) or ``"lost"`` (the lease is no longer its own)."""

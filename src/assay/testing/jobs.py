@@ -131,7 +131,10 @@ def test_a_lost_lease_is_refused_and_expires_into_a_retry_or_a_failure(services:
     jobs.finish(job.job_id, live, Result.SUCCEEDED)
     once = jobs.submit(_spec())
     jobs.claim(dead, 5, 1)
+    assert jobs.expire_leases() == []  # not yet
     time.sleep(1.3)
+    (expired,) = jobs.expire_leases()  # what a scheduler's tick does when no worker claims
+    assert expired.job_id == once.job_id and expired.state is JobState.FAILED
     assert jobs.claim(live, 5, 30) == []  # nothing left to retry
     failed = jobs.get_job(once.job_id)
     assert failed.state is JobState.FAILED and "lease" in (failed.error or "")

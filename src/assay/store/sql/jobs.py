@@ -22,6 +22,8 @@ from assay.errors import Conflict, NotFound
 from assay.runner import states
 from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Schedule, ScheduleSpec
 from assay.store.sql import dialect
+from assay.store.sql.jobs_statements import JOB_COLUMNS, MUTABLE, JobsStatements
+from assay.store.sql.prepared import raw_transaction
 from assay.store.sql.schema import job_logs, jobs, projects, schedules
 
 _J = jobs.c
@@ -29,22 +31,6 @@ _S = schedules.c
 
 #: The JobSpec fields kept in the ``spec`` JSON column (the others have columns of their own).
 _SPEC_JSON = ("params", "experiment", "name", "cwd", "timeout_s", "backoff_s", "tags", "parent_run_id")
-
-#: The columns of a job that a transition may change.
-_MUTABLE = (
-    "state",
-    "attempt",
-    "run_id",
-    "worker",
-    "lease_expires",
-    "not_before",
-    "cancel_requested",
-    "started_at",
-    "finished_at",
-    "error",
-)
-
-_JOB_COLUMNS = [c for c in jobs.c if c.name != "source"]
 
 
 def _no_job(job_id: str) -> NotFound:
@@ -86,7 +72,15 @@ class JobsStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = dialect.is_sqlite(engine)
+        # Projects are never renamed nor deleted: their ids are remembered both ways.
         self._project_names: dict[int, str] = {}
+        self._project_ids_by_name: dict[str, int] = {}
+        self._statements: JobsStatements | None = None
+
+    def _hot(self) -> JobsStatements:
+        if self._statements is None:
+            self._statements = JobsStatements(self.engine)
+        return self._statements
 
     def _write(self) -> Any:
         return self.engine.connect().execution_options(assay_write=True)
@@ -99,71 +93,83 @@ class JobsStore:
     # ---- projects ----------------------------------------------------------------------------------------
 
     def project_id(self, name: str) -> int:
+        found = self._project_ids_by_name.get(name)
+        if found is not None:
+            return found
         with self.engine.connect() as conn:
             pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
         if pid is None:
             raise NotFound(f"no project {name!r}: list them with `assay project ls`")
+        self._project_ids_by_name[name] = int(pid)
+        self._project_names[int(pid)] = name
         return int(pid)
 
-    def _project_name(self, conn: Connection, project_id: int) -> str:
+    def _name_of(self, project_id: int) -> str:
         name = self._project_names.get(project_id)
         if name is None:
-            found = conn.execute(select(projects.c.name).where(projects.c.project_id == project_id)).scalar()
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    select(projects.c.name).where(projects.c.project_id == project_id)
+                ).scalar()
             name = str(found) if found is not None else f"#{project_id}"
             self._project_names[project_id] = name
         return name
 
-    def _project_ids(self, conn: Connection, names: Sequence[str]) -> list[int]:
-        rows = conn.execute(select(projects.c.project_id).where(projects.c.name.in_(list(names))))
-        return [int(r[0]) for r in rows]
+    def _project_ids(self, names: Sequence[str] | None) -> list[int] | None:
+        """The ids of the projects named (unknown names are left out); None for None."""
+        if names is None:
+            return None
+        ids = []
+        for name in names:
+            try:
+                ids.append(self.project_id(name))
+            except NotFound:
+                continue
+        return ids
 
     # ---- rows <-> jobs ------------------------------------------------------------------------------------
 
-    def _job(self, conn: Connection, row: Row[Any], source: Any = None) -> Job:
-        m = row._mapping
+    def _job(self, row: Sequence[Any], with_source: bool = False) -> Job:
+        """A job from a row of ``JOB_COLUMNS`` (and ``source`` after them, ``with_source``)."""
+        (
+            _pk, job_id, project_id, kind, target, doc, priority, state, attempt, max_attempts, run_id,
+            worker, lease_expires, not_before, cancel_requested, created_at, created_by, started_at,
+            finished_at, error, schedule, due_at,
+        ) = row[: len(JOB_COLUMNS)]  # fmt: skip
+        source = row[len(JOB_COLUMNS)] if with_source else None
         spec = _spec(
-            m["kind"],
-            m["target"],
-            m["spec"],
-            self._project_name(conn, int(m["project_id"])),
-            int(m["priority"]),
-            int(m["max_attempts"]),
-            source,
+            kind, target, doc, self._name_of(int(project_id)), int(priority), int(max_attempts), source
         )
         return Job(
-            job_id=m["job_id"],
+            job_id=job_id,
             spec=spec,
-            state=JobState(m["state"]),
-            attempt=int(m["attempt"]),
-            run_id=m["run_id"],
-            worker=m["worker"],
-            lease_expires=m["lease_expires"],
-            not_before=int(m["not_before"]),
-            created_at=int(m["created_at"]),
-            created_by=m["created_by"],
-            started_at=m["started_at"],
-            finished_at=m["finished_at"],
-            error=m["error"],
-            cancel_requested=bool(m["cancel_requested"]),
-            schedule=m["schedule"],
-            due_at=m["due_at"],
+            state=JobState(state),
+            attempt=int(attempt),
+            run_id=run_id,
+            worker=worker,
+            lease_expires=lease_expires,
+            not_before=int(not_before),
+            created_at=int(created_at),
+            created_by=created_by,
+            started_at=started_at,
+            finished_at=finished_at,
+            error=error,
+            cancel_requested=bool(cancel_requested),
+            schedule=schedule,
+            due_at=due_at,
         )
 
     @staticmethod
-    def _changes(before: Job, after: Job) -> dict[str, Any]:
-        return {k: getattr(after, k) for k in _MUTABLE if getattr(before, k) != getattr(after, k)}
-
-    def _apply(self, conn: Connection, job_pk: int, before: Job, after: Job) -> None:
-        changed = self._changes(before, after)
-        if changed:
-            if "state" in changed:
-                changed["state"] = after.state.value
-            conn.execute(update(jobs).where(_J.job_pk == job_pk).values(**changed))
+    def _values(pk: int, job: Job) -> dict[str, Any]:
+        values: dict[str, Any] = {k: getattr(job, k) for k in MUTABLE}
+        values["state"] = job.state.value
+        values["pk"] = pk
+        return values
 
     def _job_values(
         self, spec: JobSpec, project_id: int, job_id: str, now: int, actor: str, **extra: Any
     ) -> dict[str, Any]:
-        return {
+        values = {
             "job_id": job_id,
             "project_id": project_id,
             "kind": spec.kind,
@@ -174,28 +180,37 @@ class JobsStore:
             "state": JobState.QUEUED.value,
             "attempt": 0,
             "max_attempts": spec.max_attempts,
+            "run_id": None,
+            "worker": None,
+            "lease_expires": None,
             "not_before": 0,
             "cancel_requested": False,
             "created_at": now,
             "created_by": actor,
-            **extra,
+            "started_at": None,
+            "finished_at": None,
+            "error": None,
+            "schedule_id": None,
+            "schedule": None,
+            "due_at": None,
         }
+        values.update(extra)
+        return values
 
     # ---- the queue ----------------------------------------------------------------------------------------
 
     def insert_job(self, spec: JobSpec, job_id: str, now: int, actor: str) -> Job:
-        pid = self.project_id(spec.project)
-        with self._write() as conn, conn.begin():
-            conn.execute(insert(jobs).values(self._job_values(spec, pid, job_id, now, actor)))
+        values = self._job_values(spec, self.project_id(spec.project), job_id, now, actor)
+        with raw_transaction(self.engine) as cur:
+            self._hot().insert_job.run(cur, values)
         return Job(job_id=job_id, spec=spec, created_at=now, created_by=actor)
 
     def get_job(self, job_id: str, with_source: bool = False) -> Job:
-        cols = list(jobs.c) if with_source else _JOB_COLUMNS
-        with self.engine.connect() as conn:
-            row = conn.execute(select(*cols).where(_J.job_id == job_id)).first()
-            if row is None:
-                raise _no_job(job_id)
-            return self._job(conn, row, row._mapping["source"] if with_source else None)
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._hot().by_id(cur, job_id, with_source)
+        if row is None:
+            raise _no_job(job_id)
+        return self._job(row, with_source)
 
     def list_jobs(
         self,
@@ -205,45 +220,45 @@ class JobsStore:
         limit: int,
         projects_: Sequence[str] | None = None,
     ) -> list[Job]:
-        q = select(*_JOB_COLUMNS).order_by(_J.job_pk.desc()).limit(limit)
+        q = select(*JOB_COLUMNS).order_by(_J.job_pk.desc()).limit(limit)
+        if project is not None:
+            q = q.where(_J.project_id == self.project_id(project))
+        ids = self._project_ids(projects_)
+        if ids is not None:
+            q = q.where(_J.project_id.in_(ids))
+        if states_:
+            q = q.where(_J.state.in_([JobState(s).value for s in states_]))
+        if schedule is not None:
+            q = q.where(_J.schedule == schedule)
         with self.engine.connect() as conn:
-            if project is not None:
-                q = q.where(_J.project_id == self.project_id(project))
-            if projects_ is not None:
-                q = q.where(_J.project_id.in_(self._project_ids(conn, projects_)))
-            if states_:
-                q = q.where(_J.state.in_([s.value for s in states_]))
-            if schedule is not None:
-                q = q.where(_J.schedule == schedule)
-            return [self._job(conn, r) for r in conn.execute(q)]
-
-    def _locked(self, conn: Connection, job_id: str) -> tuple[int, Job]:
-        row = conn.execute(self._lock(select(*_JOB_COLUMNS).where(_J.job_id == job_id))).first()
-        if row is None:
-            raise _no_job(job_id)
-        return int(row._mapping["job_pk"]), self._job(conn, row)
+            return [self._job(tuple(r)) for r in conn.execute(q)]
 
     def transition(self, job_id: str, decide: Callable[[Job], Job]) -> Job:
         """Apply ``decide`` to the job under its lock, in one transaction; returns the job after it."""
-        with self._write() as conn, conn.begin():
-            pk, before = self._locked(conn, job_id)
+        hot = self._hot()
+        with raw_transaction(self.engine) as cur:
+            row = hot.by_id(cur, job_id)
+            if row is None:
+                raise _no_job(job_id)
+            before = self._job(row)
             after = decide(before)
-            self._apply(conn, pk, before, after)
+            if after != before:
+                hot.update.run(cur, self._values(int(row[0]), after))
         return after
 
-    def expire_leases(self, now: int) -> list[states.Step]:
+    def expire_leases(self, now: int, projects_: Sequence[str] | None = None) -> list[states.Step]:
         """End every attempt whose lease passed before ``now`` (``states.expire``); the steps taken."""
-        with self._write() as conn, conn.begin():
-            return self._expire(conn, now)
+        with raw_transaction(self.engine) as cur:
+            return self._expire(cur, now, self._project_ids(projects_))
 
-    def _expire(self, conn: Connection, now: int) -> list[states.Step]:
-        q = select(*_JOB_COLUMNS).where(_J.state == JobState.RUNNING.value, _J.lease_expires < now)
-        steps = []
-        for row in conn.execute(self._lock(q, skip_locked=True)).all():
-            before = self._job(conn, row)
-            step = states.expire(before, now)
-            self._apply(conn, int(row._mapping["job_pk"]), before, step.job)
-            steps.append(dataclasses.replace(step, job=step.job))
+    def _expire(self, cur: Any, now: int, project_ids: list[int] | None) -> list[states.Step]:
+        hot = self._hot()
+        steps, changed = [], []
+        for row in hot.expired(cur, now, project_ids):
+            step = states.expire(self._job(row), now)
+            steps.append(step)
+            changed.append(self._values(int(row[0]), step.job))
+        hot.update.run_many(cur, changed)
         return steps
 
     def claim(
@@ -257,79 +272,67 @@ class JobsStore:
     ) -> tuple[list[Job], list[states.Step]]:
         """Expire passed leases, then take up to ``limit`` claimable jobs for ``worker`` (sources
         included), in one transaction; returns the claimed jobs and the expiries."""
-        with self._write() as conn, conn.begin():
-            expired = self._expire(conn, now)
-            q = (
-                select(*jobs.c)
-                .where(_J.state == JobState.QUEUED.value, _J.not_before <= now)
-                .order_by(_J.priority.desc(), _J.job_pk)
-                .limit(limit)
-            )
-            if projects_ is not None:
-                ids = self._project_ids(conn, projects_)
-                if not ids:
-                    return [], expired
-                q = q.where(_J.project_id.in_(ids))
-            claimed = []
-            for row in conn.execute(self._lock(q, skip_locked=True)).all():
-                before = self._job(conn, row, row._mapping["source"])
-                after = states.claim(before, now, worker, lease_ms, new_run_id())
-                self._apply(conn, int(row._mapping["job_pk"]), before, after)
+        ids = self._project_ids(projects_)
+        hot = self._hot()
+        with raw_transaction(self.engine) as cur:
+            expired = self._expire(cur, now, ids)
+            if ids is not None and not ids:
+                return [], expired
+            claimed, changed = [], []
+            for row in hot.queued(cur, now, limit, ids) if limit else []:
+                after = states.claim(self._job(row, with_source=True), now, worker, lease_ms, new_run_id())
                 claimed.append(after)
+                changed.append(self._values(int(row[0]), after))
+            hot.update.run_many(cur, changed)
         return claimed, expired
 
     def heartbeat(self, worker: str, job_ids: Sequence[str], now: int, lease_ms: int) -> dict[str, str]:
         """Renew ``worker``'s leases; the jobs it must stop, with why (``"cancel"`` or ``"lost"``)."""
-        if not job_ids:
-            return {}
         stop: dict[str, str] = {}
-        with self._write() as conn, conn.begin():
-            q = select(*_JOB_COLUMNS).where(_J.job_id.in_(list(job_ids))).order_by(_J.job_pk)
-            rows = {r._mapping["job_id"]: r for r in conn.execute(self._lock(q)).all()}
-            held = []
-            for job_id in job_ids:
-                row = rows.get(job_id)
-                job = None if row is None else self._job(conn, row)
-                if job is None or not states.holds(job, worker, now):
+        if not job_ids:
+            return stop
+        hot = self._hot()
+        with raw_transaction(self.engine) as cur:
+            renew = []
+            for job_id in sorted(set(job_ids)):  # one lock order for every worker
+                row = hot.by_id(cur, job_id)
+                job = None if row is None else self._job(row)
+                if row is None or job is None or not states.holds(job, worker, now):
                     stop[job_id] = "lost"
                     continue
-                held.append(job_id)
+                renew.append({"pk": int(row[0]), "until": now + lease_ms})
                 if job.cancel_requested:
                     stop[job_id] = "cancel"
-            if held:
-                conn.execute(update(jobs).where(_J.job_id.in_(held)).values(lease_expires=now + lease_ms))
+            hot.renew.run_many(cur, renew)
         return stop
 
     # ---- logs -----------------------------------------------------------------------------------------------
 
-    def _job_pk(self, conn: Connection, job_id: str) -> tuple[int, str, int]:
-        row = conn.execute(select(_J.job_pk, _J.state, _J.attempt).where(_J.job_id == job_id)).first()
+    def _job_state(self, cur: Any, job_id: str) -> tuple[int, str, int]:
+        row = self._hot().job_state.run(cur, {"job_id": job_id}).fetchone()
         if row is None:
             raise _no_job(job_id)
         return int(row[0]), str(row[1]), int(row[2])
 
     def append_log(self, job_id: str, attempt: int, offset: int, data: bytes) -> None:
-        with self._write() as conn, conn.begin():
-            pk, _state, _attempt = self._job_pk(conn, job_id)
-            stmt = dialect.insert_ignore(self.engine, job_logs, ["job_pk", "attempt", "offset"])
-            conn.execute(stmt.values(job_pk=pk, attempt=attempt, offset=offset, data=data))
+        with raw_transaction(self.engine) as cur:
+            pk, _state, _attempt = self._job_state(cur, job_id)
+            row = {"job_pk": pk, "attempt": attempt, "offset": offset, "data": data}
+            self._hot().append_log.run(cur, row)
 
     def read_log(self, job_id: str, attempt: int | None, offset: int, limit: int) -> LogChunk:
+        with raw_transaction(self.engine, write=False) as cur:
+            pk, state, last = self._job_state(cur, job_id)
+        which = last if attempt is None else attempt
+        L = job_logs.c
+        q = (
+            select(L.offset, L.data)
+            .where(L.job_pk == pk, L.attempt == which, L.offset + func.length(L.data) > offset)
+            .order_by(L.offset)
+        )
+        out = bytearray()
+        at = offset
         with self.engine.connect() as conn:
-            pk, state, last = self._job_pk(conn, job_id)
-            which = last if attempt is None else attempt
-            L = job_logs.c
-            q = (
-                select(L.offset, L.data)
-                .where(
-                    L.job_pk == pk,
-                    L.attempt == which,
-                    L.offset + func.length(L.data) > offset,
-                )
-                .order_by(L.offset)
-            )
-            out = bytearray()
-            at = offset
             for chunk_offset, data in conn.execute(q):
                 start = int(chunk_offset)
                 if start > at:
@@ -340,11 +343,8 @@ class JobsStore:
                 at += min(len(piece), room)
                 if len(out) >= limit:
                     break
-            done = (
-                which < last
-                or (which == last and JobState(state).done)
-                or (which == last and state == JobState.QUEUED.value and last > 0)
-            )
+        # An attempt is over once a later one started, or the job left RUNNING after it.
+        done = which < last or (which == last and state != JobState.RUNNING.value)
         return LogChunk(job_id, which, offset, bytes(out), at, complete=done and len(out) < limit)
 
     # ---- schedules -------------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ class JobsStore:
     def _schedule(self, conn: Connection, row: Row[Any]) -> Schedule:
         m = row._mapping
         doc = orjson.loads(m["job"])
-        project = self._project_name(conn, int(m["project_id"]))
+        project = self._name_of(int(m["project_id"]))
         job = _spec(
             doc["kind"],
             doc["target"],
@@ -429,7 +429,7 @@ class JobsStore:
             if project is not None:
                 q = q.where(_S.project_id == self.project_id(project))
             if projects_ is not None:
-                q = q.where(_S.project_id.in_(self._project_ids(conn, projects_)))
+                q = q.where(_S.project_id.in_(self._project_ids(projects_) or []))
             return [self._schedule(conn, r) for r in conn.execute(q)]
 
     def set_paused(
@@ -463,7 +463,7 @@ class JobsStore:
         q = select(schedules).where(_S.paused.is_(False), _S.next_due_at <= now).order_by(_S.next_due_at)
         with self.engine.connect() as conn:
             if projects_ is not None:
-                q = q.where(_S.project_id.in_(self._project_ids(conn, projects_)))
+                q = q.where(_S.project_id.in_(self._project_ids(projects_) or []))
             return [self._schedule(conn, r) for r in conn.execute(q)]
 
     def next_due(self, projects_: Sequence[str] | None = None) -> int | None:
@@ -471,7 +471,7 @@ class JobsStore:
         q = select(func.min(_S.next_due_at)).where(_S.paused.is_(False))
         with self.engine.connect() as conn:
             if projects_ is not None:
-                q = q.where(_S.project_id.in_(self._project_ids(conn, projects_)))
+                q = q.where(_S.project_id.in_(self._project_ids(projects_) or []))
             found = conn.execute(q).scalar()
         return None if found is None else int(found)
 
