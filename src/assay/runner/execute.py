@@ -70,7 +70,7 @@ def run_task(task: Task) -> TaskResult:
                 if task.kind == NOTEBOOK:
                     from assay.runner.notebook import run_notebook
 
-                    result, error, touched = run_notebook(task, client, path, _experiment_id)
+                    result, error, touched = run_notebook(task, client, path, _experiment_id, kernel_started)
                 elif task.kind == PYTHON:
                     result, error, touched = _python(task, client)
                 else:

@@ -15,7 +15,6 @@ from assay.entities import RunStatus
 from assay.notebooks import kernels, sources
 from assay.notebooks.execute import Launch, Options, execute
 from assay.notebooks.schema import schema_of
-from assay.runner import execute as runner
 from assay.runner.entities import Result
 from assay.runner.task import Task
 from assay.sdk.client import Client
@@ -23,19 +22,20 @@ from assay.sdk.client import Client
 
 class JobKernels(kernels.ColdKernels):
     """Cold kernels (a new one per task) whose stdout and stderr go to the attempt's output file, and
-    whose process group is reported to ``assay.runner.execute.kernel_started``."""
+    whose process group is reported to ``started`` (the local engine kills it with the task)."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, started: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.log = log
+        self.started = started
 
     def launch(
         self, kernel_name: str, cwd: str, env: Mapping[str, str], imports: Sequence[str]
     ) -> AsyncKernelManager:
         km = super().launch(kernel_name, cwd, env, imports)
         pgid = getattr(km.provisioner, "pgid", None)
-        if runner.kernel_started is not None and pgid:
-            runner.kernel_started(int(pgid))
+        if self.started is not None and pgid:
+            self.started(int(pgid))
         return km
 
     def log_of(self, km: AsyncKernelManager) -> Path:
@@ -46,7 +46,11 @@ class JobKernels(kernels.ColdKernels):
 
 
 def run_notebook(
-    task: Task, client: Client, log: Path, experiment_id: Callable[[Client, Task], str]
+    task: Task,
+    client: Client,
+    log: Path,
+    experiment_id: Callable[[Client, Task], str],
+    kernel_started: Callable[[int], None] | None = None,
 ) -> tuple[Result, str | None, bool]:
     """Execute the task's notebook in its run; how it ended, why, and whether metrics may have been logged."""
     if task.source is not None:
@@ -66,7 +70,7 @@ def run_notebook(
         run_id=task.run_id,
         parent_run_id=task.parent_run_id,
     )
-    source = JobKernels(log)
+    source = JobKernels(log, kernel_started)
     try:
         run, outcome = execute(launch, options, source)
     finally:

@@ -1,5 +1,6 @@
 """What the local engine's forkserver loads once, so that every child it forks starts its first task at
-once: the store's and the SDK's modules (imports only: no connection, no thread is opened here), and the
+once: the SDK's modules (imports only: no connection, no thread is opened here; the store's load in each
+child as it opens the store, while it waits for its first task: ``execute.warm``), and the
 list of installed packages a run's environment records (``installed_packages`` keeps it on disk; a child
 reads it back in a millisecond instead of reading every distribution's metadata for a second or more).
 """
@@ -7,11 +8,9 @@ reads it back in a millisecond instead of reading every distribution's metadata 
 from __future__ import annotations
 
 import assay.bundle
-import assay.embedded.tracking
 import assay.runner.execute
 import assay.sdk.client
 import assay.sdk.fluent
-import assay.store.sql
 from assay.sdk import capture
 
 __all__ = ["assay"]
