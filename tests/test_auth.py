@@ -79,6 +79,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
     )
     service.write_artifact(run.run_id, "a.txt", b"hello")
     service.set_tags(run.run_id, {"assay.notebook": "seg.ipynb"})  # as `assay run seg.ipynb` tags it
+    service.set_tags(run.run_id, {"assay.sweep": "grid"})  # and as `assay sweep` tags a parent run
     empty_nb = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     service.write_artifact(run.run_id, "notebook/output.ipynb", empty_nb)
     second = service.create_run(exp.experiment_id, name="r2")
@@ -203,6 +204,14 @@ def _runner_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", f"{a}/schedules/{{name}}"): {"params": vision},
         ("POST", f"{a}/schedules/{{name}}/pause"): {"params": vision, "json": {"paused": True}},
         ("DELETE", f"{a}/schedules/{{name}}"): {"params": vision},
+        ("GET", "/jobs"): {},
+        ("GET", "/jobs/{job_id}"): {},
+        ("GET", "/jobs/{job_id}/log"): {},
+        ("POST", "/jobs/{job_id}/cancel"): {},
+        ("GET", "/schedules"): {},
+        ("POST", "/schedules/{project}/{name}/pause"): {},
+        ("POST", "/schedules/{project}/{name}/resume"): {},
+        ("POST", "/notebooks/launch"): {"data": {"source": "seg.ipynb"}},
     }
 
 
@@ -214,6 +223,7 @@ def _registry_samples(team: Team) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", "/notebooks"): {},
         ("GET", "/notebooks/view"): {"params": {"source": "seg.ipynb"}},
         ("GET", "/runs/{run_id}/notebook"): {},
+        ("GET", "/runs/{run_id}/sweep"): {},
         ("GET", "/runs/{run_id}/notebook/html"): {},
         ("GET", "/notebooks/compare"): {"params": {"run": [team.run_id, team.run_id2]}},
         ("GET", "/models"): {},
@@ -267,6 +277,9 @@ ANY_USER = {
     ("GET", "/datasets"),
     ("GET", "/notebooks"),
     ("GET", "/notebooks/view"),  # a notebook with no readable execution is a 404, as an unknown one
+    ("POST", "/notebooks/launch"),  # likewise (a viewer's launch is refused: see its own test below)
+    ("GET", "/jobs"),  # the jobs and schedules of the caller's projects only
+    ("GET", "/schedules"),
     ("GET", f"{API_PREFIX}/whoami"),
     ("GET", f"{API_PREFIX}/projects"),
     ("POST", f"{API_PREFIX}/projects"),
@@ -687,3 +700,20 @@ def test_a_protected_alias_moves_for_owners_only_and_the_trail_names_them(team: 
         ("champion", "olga", "owner's call"),
         ("challenger", "edna", "editors move unprotected aliases"),
     ]
+
+
+def test_only_editors_launch_a_notebook_from_its_page(team: Team) -> None:
+    with _client(team) as client:
+        for user, status in (("vic", 403), ("otto", 404), ("edna", 303)):
+            r = client.post(
+                "/notebooks/launch",
+                data={"source": "seg.ipynb"},
+                headers={"Authorization": f"Bearer {team.tokens[user]}"},
+                follow_redirects=False,
+            )
+            assert r.status_code == status, (user, r.text[:200])
+        otto = {"Authorization": f"Bearer {team.tokens['otto']}", "Accept": "text/html"}
+        for page in ("/jobs", "/schedules"):  # nothing of "vision" on the pages of a non-member
+            text = client.get(page, headers=otto).text
+            assert team.job_id[:8] not in text and "vision" not in text
+    assert len(team.services.jobs.list_jobs(project="vision")) == 2  # the fixture's, and edna's

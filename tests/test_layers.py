@@ -157,7 +157,7 @@ ALLOWED: dict[str, set[str]] = {
     "ui": {"services", "web", "artifacts", "notebooks", "runner"},
     # MLflow compatibility: its REST API over the services (mounted by server), and `assay import mlflow`
     "mlflow": {"services", "bundle", "web", "api", "artifacts", "store", "sdk"},
-    "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts", "mlflow"},
+    "server": {"services", "bundle", "web", "api", "ui", "store", "artifacts", "mlflow", "runner"},
     "serving": {"sdk", "onnx", "models"},  # assay serve: a version behind HTTP (starlette, onnxruntime)
     "cli": {
         "services",

@@ -1,8 +1,10 @@
 """The notebooks pages over real executions (ipykernel): the list, a notebook's launch form validating as
-`assay run` does, its executions, an executed notebook at a stable link, and two executions compared."""
+`assay run` does and submitting a job, its executions, an executed notebook at a stable link, and two
+executions compared."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -45,12 +47,21 @@ def test_notebook_pages(sqlite_uri: str, tmp_path: Path) -> None:
         assert "train.ipynb" in listing and ">2<" in listing.replace(" ", "")
         view = http.get("/notebooks/view", params={"source": source}).text
         assert 'name="p.lr"' in view and "<option>gb</option>" in view and "learning rate" in view
-        bad = http.get("/notebooks/view", params={"source": source, "launch": 1, "p.lr": "fast"}).text
-        assert 'id="launch-error"' in bad and "parameter &#39;lr&#39;" in bad
-        good = http.get(
-            "/notebooks/view", params={"source": source, "launch": 1, "p.lr": "0.2", "p.model": "gb"}
+        bad = http.post("/notebooks/launch", data={"source": source, "p.lr": "fast"})
+        assert bad.status_code == 400
+        assert 'id="launch-error"' in bad.text and "parameter &#39;lr&#39;" in bad.text
+        assert bundle.services().jobs.list_jobs() == []  # refused before anything was queued
+        good = http.post(
+            "/notebooks/launch",
+            data={"source": source, "p.lr": "0.2", "p.model": "gb", "p.rows": ""},
+            follow_redirects=False,
         )
-        assert "assay run" in good.text and "-p lr 0.2 -p model gb" in good.text
+        assert good.status_code == 303 and good.headers["location"].startswith("/jobs/")
+        job = bundle.services().jobs.get_job(good.headers["location"].rsplit("/", 1)[1])
+        assert job.spec.kind == "notebook" and job.spec.target == source and job.spec.experiment == "nb"
+        assert dict(job.spec.params) == {"lr": 0.2, "model": "gb"}
+        (claimed,) = bundle.services().jobs.claim("test-worker", 1, lease_s=60)
+        assert claimed.job_id == job.job_id and b'"parameters"' in (claimed.spec.source or b"")
         executed = http.get(f"/runs/{second.info.run_id}/notebook").text
         assert f"/runs/{second.info.run_id}/notebook/html" in executed and 'sandbox=""' in executed
         for _ in range(2):  # rendered on the first view, then served from the cache
@@ -101,9 +112,13 @@ def test_notebook_pages_in_a_browser(sqlite_uri: str, tmp_path: Path) -> None:
         page.click("#notebooks >> text=train.ipynb")
         page.fill("#p-lr", "0.25")
         page.select_option("#p-model", "gb")
-        page.click("text=Check and show the command")
-        assert "-p lr 0.25 -p model gb" in page.locator("#launch-command").inner_text()
         page.screenshot(path=str(shots / "notebook.png"), full_page=True)
+        page.click("#launch-button")
+        page.wait_for_url(re.compile(r".*/jobs/[0-9a-f]+$"))
+        assert page.locator("#job-state").inner_text() == "queued"  # no worker runs in this test
+        assert "0.25" in page.locator("#job-params").inner_text()
+        page.screenshot(path=str(shots / "notebook-launched.png"), full_page=True)
+        page.go_back()
         for box in page.locator("#executions input[type=checkbox]").all():
             box.check()
         page.click("text=Compare two executions")

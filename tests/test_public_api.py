@@ -16,6 +16,7 @@ PUBLIC = {
     "log_model", "load_model", "load_predictor",
     "autolog",
     "run_notebook",
+    "sweep", "SweepResult", "should_prune", "uniform", "loguniform", "randint", "logint", "choice",
 }  # fmt: skip
 
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from assay.evaluation import Evaluation
     from assay.notebooks.run import run_notebook
     from assay.registry.entities import Dataset, ModelVersion, RegisteredModel
+    from assay.runner.space import choice, logint, loguniform, randint, uniform
+    from assay.runner.sweeps.api import SweepResult, sweep
+    from assay.runner.sweeps.trial import should_prune
     from assay.sdk.client import Client
     from assay.sdk.fluent import (
         ActiveRun,
@@ -117,6 +120,14 @@ _LAZY = {
     "load_predictor": "assay.sdk.models",
     "autolog": "assay.autolog",
     "run_notebook": "assay.notebooks.run",
+    "sweep": "assay.runner.sweeps.api",
+    "SweepResult": "assay.runner.sweeps.api",
+    "should_prune": "assay.runner.sweeps.trial",
+    "uniform": "assay.runner.space",
+    "loguniform": "assay.runner.space",
+    "randint": "assay.runner.space",
+    "logint": "assay.runner.space",
+    "choice": "assay.runner.space",
 }
 
 
@@ -156,11 +167,13 @@ __all__ = [
     "RunInfo",
     "RunList",
     "RunStatus",
+    "SweepResult",
     "Unauthenticated",
     "Unavailable",
     "__version__",
     "active_run",
     "autolog",
+    "choice",
     "download_artifacts",
     "end_run",
     "evaluate",
@@ -183,6 +196,9 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "logint",
+    "loguniform",
+    "randint",
     "register_model",
     "run_notebook",
     "search_runs",
@@ -190,5 +206,8 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "should_prune",
     "start_run",
+    "sweep",
+    "uniform",
 ]

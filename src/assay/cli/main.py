@@ -25,8 +25,10 @@ from assay.cli import (
     notebook,
     onnx,
     runs,
+    schedule,
     serve,
     server,
+    sweep,
     sync,
     team,
 )
@@ -81,6 +83,8 @@ app.command("whoami")(team.whoami)
 app.command("passwd")(team.passwd)
 notebook.register(app)
 jobs.register(app)
+sweep.register(app)
+schedule.register(app)
 
 
 @app.callback()

@@ -82,13 +82,29 @@ def server(
             show_default=False,
         ),
     ] = None,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler", help="Do not fire due schedules here (run `assay scheduler` instead)."
+        ),
+    ] = False,
 ) -> None:
     """Serve the tracking API; clients log to it with ASSAY_TRACKING_URI=http://HOST:PORT (and, in team
-    mode, ASSAY_TRACKING_TOKEN from `assay admin create-user` or `assay token create`)."""
+    mode, ASSAY_TRACKING_TOKEN from `assay admin create-user` or `assay token create`). Due schedules are
+    fired from here too, unless --no-scheduler."""
     from assay.server.main import access_policy, serve
 
     policy = access_policy(max_token_days, session_lifetime)
-    serve(_store(ctx, store), artifacts, host, port, workers, auth=auth, policy=policy)
+    serve(
+        _store(ctx, store),
+        artifacts,
+        host,
+        port,
+        workers,
+        auth=auth,
+        policy=policy,
+        scheduler=not no_scheduler,
+    )
 
 
 def ui(

@@ -18,6 +18,7 @@ SCAN_LIMIT = 20_000
 
 
 def _croniter() -> Any:
+    """croniter's class (untyped: the package ships no annotations)."""
     return require("croniter", "runner", "schedules").croniter
 
 
@@ -49,11 +50,23 @@ def check(cron: str, tz: str = "UTC", missed: str = SKIP, max_catchup: int = 10)
 
 
 def _iter(cron: str, tz: str, after_ms: int) -> Iterator[int]:
-    start = dt.datetime.fromtimestamp(after_ms / 1000, tz=zone(tz))
-    it = _croniter()(cron, start)
+    """Due times strictly after ``after_ms``, as cron keeps them across daylight saving changes.
+
+    croniter yields a wall-clock time twice when the clocks go back (02:30 CEST, then 02:30 CET). A job at
+    fixed hours (``30 2 * * *``) fires once that night, as Vixie cron does: the second pass through the
+    repeated hour (``fold == 1``) is dropped unless the hour field is a wildcard (``*``, ``*/2``), whose
+    jobs follow real time. When the clocks go forward, croniter moves a time that does not exist to the
+    first one after it (02:30 on the spring night fires at 03:00): it still fires once.
+    """
+    zi = zone(tz)
+    fixed_hours = not cron.split()[1].startswith("*")
+    it = _croniter()(cron, dt.datetime.fromtimestamp(after_ms / 1000, tz=zi))
     while True:
         nxt: dt.datetime = it.get_next(dt.datetime)
-        yield round(nxt.timestamp() * 1000)
+        ms = round(nxt.timestamp() * 1000)
+        if fixed_hours and dt.datetime.fromtimestamp(ms / 1000, tz=zi).fold == 1:
+            continue
+        yield ms
 
 
 def next_after(cron: str, tz: str, after_ms: int) -> int:

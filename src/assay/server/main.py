@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
@@ -20,6 +21,9 @@ from assay.server.app import create_app
 from assay.server.protocol import NoDelayProtocol
 from assay.services import Services
 from assay.store.sql.dialect import DEFAULT_SERVER_CONNECTIONS, normalize_url, pool_sizes
+
+if TYPE_CHECKING:
+    from assay.runner.scheduler import Scheduler
 
 _STORE_ENV = "ASSAY_SERVER_STORE"
 _ARTIFACTS_ENV = "ASSAY_SERVER_ARTIFACTS"
@@ -94,12 +98,15 @@ def serve(
     access_log: bool = False,
     auth: bool = False,
     policy: AccessPolicy | None = None,
+    scheduler: bool = False,
 ) -> None:
     """Serve the API for ``store_uri`` on ``host:port`` until interrupted (blocks).
 
     Auth (a bearer token on every route) is on with ``auth`` and whenever ``host`` is not loopback.
     The access log is off by default: each logging client posts a batch every few tens of milliseconds.
     ``policy`` (token lifetimes, sign-in sessions) reaches every worker through the environment.
+    With ``scheduler``, this process also fires due schedules (``assay.runner.scheduler``) on a thread
+    over its own services, whatever the number of workers.
     """
     if workers < 1:
         raise InvalidInput(f"workers must be at least 1, got {workers}")
@@ -115,18 +122,36 @@ def serve(
     except BaseException:
         services.close()
         raise
-    if workers == 1:
-        try:
-            _run(create_app(services, auth=auth), host, port, 1, access_log)
-        finally:
-            services.close()
+    if workers > 1 and not scheduler:
+        services.close()  # each worker opens its own; this process keeps none
+        _serve_workers(store_uri, artifacts, host, port, workers, access_log, auth)
         return
-    services.close()
+    loop = _scheduler(services) if scheduler else None
+    try:
+        if workers == 1:
+            _run(create_app(services, auth=auth), host, port, 1, access_log)
+        else:  # the workers open their own services; these stay for the scheduler
+            _serve_workers(store_uri, artifacts, host, port, workers, access_log, auth)
+    finally:
+        if loop is not None:
+            loop.stop()
+        services.close()
+
+
+def _serve_workers(
+    store_uri: str, artifacts: str | None, host: str, port: int, workers: int, access_log: bool, auth: bool
+) -> None:
     os.environ[_STORE_ENV] = store_uri
     os.environ[_ARTIFACTS_ENV] = artifacts or ""
     os.environ[_AUTH_ENV] = "1" if auth else "0"
     os.environ[_WORKERS_ENV] = str(workers)
     _run("assay.server.main:app_from_env", host, port, workers, access_log)
+
+
+def _scheduler(services: Services) -> Scheduler:
+    from assay.runner.scheduler import Scheduler
+
+    return Scheduler(services.jobs).start()
 
 
 def _run(app: FastAPI | str, host: str, port: int, workers: int, access_log: bool) -> None:

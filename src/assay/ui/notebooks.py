@@ -4,24 +4,27 @@ executions side by side.
 
 A notebook is known by the ``assay.notebook`` tag its executions carry (``assay run`` sets it). Its schema is
 read from the latest execution's output notebook (papermill keeps the ``parameters`` cell), and the launch
-form validates with the same rules as ``assay run``. Launching needs the runner's queue (a later issue), so
-until then the form answers with the equivalent ``assay run`` command. Everything is read through ``Svc``,
-so a viewer sees only their projects' notebooks.
+form validates with the same rules as ``assay run``, then submits a job (editors) that a worker runs into
+the latest execution's experiment, and shows the job's page. Everything is read through ``Svc``, so a
+viewer sees only their projects' notebooks.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections import defaultdict
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from assay.entities import Run
 from assay.errors import AssayError, InvalidInput, NotFound
+from assay.runner.entities import Job
+from assay.services import Services
 from assay.services.tracking import Tracking
+from assay.ui.account import _form
 from assay.ui.views import _page
 from assay.web.auth import Svc
 
@@ -63,31 +66,24 @@ def notebooks_page(request: Request, svc: Svc) -> HTMLResponse:
     return _page(request, "notebooks.html", svc, notebooks=notebooks)
 
 
-@router.get("/notebooks/view", response_class=HTMLResponse)
-def notebook_page(
-    request: Request,
-    svc: Svc,
-    source: str,
-    launch: bool = False,
-) -> HTMLResponse:
-    """One notebook: its parameters as a launch form (validated as ``assay run`` does), its executions."""
-    from assay.notebooks.schema import schema_of
-
+def _notebook(svc: Services, source: str) -> tuple[list[Run], dict[str, Any] | None]:
+    """The executions of ``source`` the caller may read (newest first), and the latest output notebook."""
     runs = _executions(svc.tracking, source)
     if not runs:
         raise NotFound(f"no execution of {source!r} that you may read: run it with `assay run {source}`")
     nb = next((found for r in runs if (found := _output_notebook(svc.tracking, r.id)) is not None), None)
+    return runs, nb
+
+
+def _notebook_page(
+    request: Request, svc: Services, source: str, values: dict[str, str], error: str | None = None
+) -> HTMLResponse:
+    from assay.notebooks.schema import schema_of
+    from assay.ui.jobs import editable_projects, may_act
+
+    runs, nb = _notebook(svc, source)
     schema = schema_of(nb, source) if nb is not None else None
-    values = {k[2:]: v for k, v in request.query_params.items() if k.startswith("p.")}
-    command = error = None
-    if launch and schema is not None:
-        given = {k: v for k, v in values.items() if v != ""}
-        try:
-            schema.bind(given, texts=given)
-            args = " ".join(f"-p {shlex.quote(k)} {shlex.quote(v)}" for k, v in given.items())
-            command = f"assay run {shlex.quote(source)} {args}".strip()
-        except InvalidInput as exc:
-            error = exc.message
+    project = svc.tracking.get_experiment(runs[0].info.experiment_id).project
     keys = sorted({k for r in runs for k in r.params})
     return _page(
         request,
@@ -97,10 +93,54 @@ def notebook_page(
         runs=runs,
         schema=schema,
         values=values,
-        command=command,
         error=error,
         keys=keys,
+        may_launch=may_act(editable_projects(svc), project),
+        project=project,
     )
+
+
+@router.get("/notebooks/view", response_class=HTMLResponse)
+def notebook_page(request: Request, svc: Svc, source: str) -> HTMLResponse:
+    """One notebook: its parameters as a launch form (validated as ``assay run`` does), its executions."""
+    values = {k[2:]: v for k, v in request.query_params.items() if k.startswith("p.")}
+    return _notebook_page(request, svc, source, values)
+
+
+@router.post("/notebooks/launch", response_model=None)
+async def launch_notebook(request: Request, svc: Svc) -> Response:
+    """Submit the notebook as a job (editors) with the form's parameters, checked against its schema
+    first; the answer is the job's page, or the form again with what is wrong."""
+    form = await _form(request)
+    source = form.get("source", "")
+    values = {k[2:]: v for k, v in form.items() if k.startswith("p.")}
+    try:
+        job = await run_in_threadpool(_submit, svc, source, values)
+    except InvalidInput as exc:
+        page = await run_in_threadpool(_notebook_page, request, svc, source, values, exc.message)
+        page.status_code = 400
+        return page
+    return RedirectResponse(f"/jobs/{job.job_id}", status_code=303)
+
+
+def _submit(svc: Services, source: str, values: dict[str, str]) -> Job:
+    """Queue ``source`` with ``values`` into its latest execution's experiment: the notebook the worker runs
+    is that execution's output (papermill replaces its injected parameters), so it runs anywhere."""
+    from assay.notebooks.schema import schema_of
+    from assay.runner.entities import NOTEBOOK, JobSpec
+
+    runs, nb = _notebook(svc, source)
+    if nb is None:
+        raise InvalidInput(
+            f"no execution of {source!r} kept its output notebook: launch it with assay submit"
+        )
+    given = {k: v for k, v in values.items() if v != ""}
+    bound = schema_of(nb, source).bind(given, texts=given)
+    exp = svc.tracking.get_experiment(runs[0].info.experiment_id)
+    source_bytes = orjson.dumps(nb)
+    # TODO(exec): build the spec with assay.runner.submit once it lands, as `assay submit` does.
+    spec = JobSpec(NOTEBOOK, source, bound, project=exp.project, experiment=exp.name, source=source_bytes)
+    return svc.jobs.submit(spec)
 
 
 @router.get("/runs/{run_id}/notebook", response_class=HTMLResponse)

@@ -320,7 +320,7 @@ def plotly_js() -> FileResponse:
 def static_file(name: str) -> FileResponse:
     """The UI's own stylesheet and ES module."""
     path = HERE / "static" / name
-    if name not in {"app.css", "app.js"} or not path.is_file():
+    if name not in {"app.css", "app.js", "sweep.js", "jobs.js"} or not path.is_file():
         raise NotFound(f"no static file {name!r}")
     media = "text/css" if name.endswith(".css") else "text/javascript"
     return FileResponse(path, media_type=media, headers={"Cache-Control": "no-cache"})

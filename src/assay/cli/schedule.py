@@ -1,0 +1,289 @@
+"""``assay schedule add|ls|next|pause|resume|delete`` (cron schedules that fire jobs) and ``assay scheduler``
+(the loop that fires them, in the foreground).
+
+``add`` checks everything before anything is stored: the cron expression, the time zone and the missed-fire
+policy (``assay.runner.cron.check``), then the job itself (a notebook's parameters against its schema, an
+entry point's module). A schedule fires the notebook as it was when it was added (its bytes travel with the
+job, so a worker on another machine runs the same one): add it again to change it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from assay.cli import render
+from assay.cli.context import CliState
+from assay.cli.notebook import RunCommand, _pairs
+from assay.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from assay.runner.entities import Job, JobSpec, Schedule
+    from assay.services.jobs import Jobs
+
+app = typer.Typer(
+    help="Cron schedules that fire notebooks or Python functions as jobs.", no_args_is_help=True
+)
+
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", help="The schedule's project (default: 'default').")
+]
+NameArg = Annotated[str, typer.Argument(help="The schedule's name.")]
+
+
+def _jobs(ctx: typer.Context) -> Jobs:
+    from assay.bundle import services
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    return services(state.tracking_uri).jobs
+
+
+def when(ms: int | None, tz: str) -> str:
+    """``ms`` as a wall-clock time in ``tz`` with its offset's name ("2025-06-02 02:00:00 CEST")."""
+    if ms is None:
+        return "-"
+    from assay.runner.cron import zone
+
+    return dt.datetime.fromtimestamp(ms / 1000, zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _is_entry_point(target: str) -> bool:
+    module, sep, func = target.partition(":")
+    return bool(sep) and func.isidentifier() and all(p.isidentifier() for p in module.split("."))
+
+
+def _python_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def job_spec(
+    target: str,
+    pairs: list[tuple[str, str]],
+    project: str,
+    experiment: str | None,
+    priority: int,
+    timeout: float | None,
+    retries: int,
+) -> JobSpec:
+    """The job a schedule fires, checked as ``assay submit`` checks it."""
+    # TODO(exec): build this with assay.runner.submit once it lands on main, so `assay submit` and
+    # `assay schedule add` read targets and parameters the same way.
+    from assay.runner.entities import NOTEBOOK, PYTHON, JobSpec
+
+    policy: dict[str, Any] = {
+        "project": project,
+        "experiment": experiment,
+        "priority": priority,
+        "timeout_s": timeout,
+        "max_attempts": retries + 1,
+        "cwd": os.getcwd(),
+    }
+    if _is_entry_point(target) and not Path(target).exists():
+        import importlib.util
+
+        module = target.partition(":")[0]
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise InvalidInput(f"entry point {target!r}: module {module!r} does not import from here")
+        params = {k: _python_value(v) for k, v in pairs}
+        return JobSpec(PYTHON, target, params, **policy)
+    from assay.notebooks.launch import prepare
+
+    given = dict(pairs)
+    launch = prepare(target, given, texts=given)  # InvalidInput or NotFound, before anything is stored
+    source = Path(target).read_bytes() if Path(target).is_file() else json.dumps(launch.nb).encode()
+    return JobSpec(NOTEBOOK, launch.location, launch.values, source=source, **policy)
+
+
+@app.command("add", cls=RunCommand)
+def add(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(help="A notebook (path or URL) or a Python entry point pkg.mod:fn.")
+    ],
+    cron: Annotated[
+        str, typer.Option("--cron", help="Five fields, '0 2 * * *' (02:00 daily); a sixth is seconds.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The schedule's name, unique in its project.")],
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone the cron times are in.")] = "UTC",
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--parameter", metavar="NAME VALUE", help="A parameter (repeatable)."),
+    ] = None,
+    missed: Annotated[
+        str, typer.Option("--missed", help="Due times missed while no scheduler ran: skip or catchup.")
+    ] = "skip",
+    max_catchup: Annotated[
+        int, typer.Option("--max-catchup", help="With --missed catchup: fire at most this many.")
+    ] = 10,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name.")] = None,
+    project: Annotated[
+        str, typer.Option("--project", help="Project of the jobs and their runs.")
+    ] = "default",
+    priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0.001, help="Seconds one attempt may run.")
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="Attempts after a failed one.")] = 0,
+) -> None:
+    """Fire a notebook or function on a cron schedule: assay schedule add nb.ipynb --cron "0 2 * * *"
+    --tz Europe/Paris --name nightly -p NAME VALUE."""
+    from assay.runner import cron as cron_mod
+    from assay.runner.entities import ScheduleSpec
+
+    cron_mod.check(cron, tz, missed, max_catchup)
+    spec = job_spec(target, _pairs(parameter or []), project, experiment, priority, timeout, retries)
+    jobs = _jobs(ctx)
+    sched = jobs.add_schedule(ScheduleSpec(name, cron, spec, tz, missed, max_catchup))
+    typer.echo(
+        f"schedule {sched.name} ({sched.spec.project}): {cron} in {tz}, next at "
+        f"{when(sched.next_due_at, tz)}; fired by `assay server` or `assay scheduler`"
+    )
+
+
+def _next_times(s: Schedule, count: int) -> list[int]:
+    from assay.runner.cron import upcoming
+
+    if s.paused or s.next_due_at is None or count < 1:
+        return []
+    return [s.next_due_at, *upcoming(s.spec.cron, s.spec.tz, s.next_due_at, count - 1)]
+
+
+@app.command("ls")
+def ls(
+    ctx: typer.Context,
+    project: ProjectOpt = None,
+    count: Annotated[int, typer.Option("-n", min=1, max=100, help="Next fire times shown.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List schedules: cron, time zone, next fire times, the last one fired, paused or not."""
+    found = _jobs(ctx).list_schedules(project)
+    if as_json:
+        render.emit_json([schedule_json(s, count) for s in found])
+        return
+    if not found:
+        render.note('no schedules yet: assay schedule add NOTEBOOK --cron "0 2 * * *" --name NAME')
+        return
+    t = render.table("name", "project", "cron", "tz", "next", "last fired", "missed", "target")
+    for s in found:
+        nxt = "paused" if s.paused else "\n".join(when(m, s.spec.tz) for m in _next_times(s, count))
+        t.add_row(
+            Text(s.name),
+            Text(s.spec.project),
+            Text(s.spec.cron),
+            s.spec.tz,
+            Text(nxt, style="yellow" if s.paused else ""),
+            when(s.last_due_at, s.spec.tz),
+            s.spec.missed,
+            Text(s.spec.job.target),
+        )
+    render.console().print(t)
+
+
+def schedule_json(s: Schedule, count: int = 1) -> dict[str, Any]:
+    """A schedule as a JSON object; times are milliseconds since the Unix epoch."""
+    return {
+        "name": s.name,
+        "project": s.spec.project,
+        "cron": s.spec.cron,
+        "tz": s.spec.tz,
+        "missed": s.spec.missed,
+        "max_catchup": s.spec.max_catchup,
+        "paused": s.paused,
+        "next": _next_times(s, count),
+        "last_due_at": s.last_due_at,
+        "kind": s.spec.job.kind,
+        "target": s.spec.job.target,
+        "params": dict(s.spec.job.params),
+        "created_at": s.created_at,
+        "created_by": s.created_by,
+    }
+
+
+@app.command("next")
+def next_(
+    ctx: typer.Context,
+    name: NameArg,
+    count: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many.")] = 5,
+    project: ProjectOpt = None,
+) -> None:
+    """Print a schedule's next fire times, in its time zone."""
+    s = _jobs(ctx).get_schedule(name, project)
+    if s.paused:
+        render.note(f"{s.name} is paused: resume it with assay schedule resume {s.name}")
+        return
+    for ms in _next_times(s, count):
+        typer.echo(when(ms, s.spec.tz))
+
+
+def _pause(ctx: typer.Context, name: str, project: str | None, paused: bool) -> None:
+    s = _jobs(ctx).pause_schedule(name, paused, project)
+    if paused:
+        typer.echo(f"schedule {s.name} ({s.spec.project}) paused")
+    else:
+        typer.echo(f"schedule {s.name} ({s.spec.project}) resumed: next at {when(s.next_due_at, s.spec.tz)}")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> None:
+    """Stop firing a schedule until it is resumed."""
+    _pause(ctx, name, project, True)
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> None:
+    """Fire a paused schedule again, from its next due time (the ones missed meanwhile are skipped)."""
+    _pause(ctx, name, project, False)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> None:
+    """Delete a schedule; the jobs it fired, and their runs, stay."""
+    _jobs(ctx).delete_schedule(name, project)
+    typer.echo(f"schedule {name} deleted")
+
+
+def scheduler(
+    ctx: typer.Context,
+    project: Annotated[
+        list[str] | None, typer.Option("--project", help="Fire only this project's schedules (repeatable).")
+    ] = None,
+) -> None:
+    """Fire due schedules into the queue until Ctrl-C or SIGTERM (`assay server` does this itself unless
+    --no-scheduler). Any number may run at once: each due time fires one job."""
+    from assay.runner.scheduler import Scheduler
+
+    def fired(jobs: list[Job]) -> None:
+        for j in jobs:
+            due = when(j.due_at, "UTC") if j.due_at is not None else "?"
+            typer.echo(f"fired {j.schedule} for {due}: job {j.job_id}", err=True)
+
+    loop = Scheduler(_jobs(ctx), project, on_fire=fired)
+    # The loop runs in a thread and this one only waits for it, so a signal's handler (which runs here)
+    # never meets a lock the loop's wait holds: it sets the stop event and returns.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: loop.stop(timeout=0))
+    loop.start()
+    typer.echo("scheduler running (Ctrl-C to stop)", err=True)
+    while loop.join(0.5):
+        pass
+    typer.echo(f"scheduler stopped ({loop.fired} jobs fired)", err=True)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``assay schedule`` and ``assay scheduler`` to the root application."""
+    root.add_typer(app, name="schedule")
+    root.command("scheduler")(scheduler)
