@@ -20,6 +20,7 @@ from assay.cli import (
     datasets,
     experiments,
     importer,
+    jobs,
     models,
     notebook,
     onnx,
@@ -81,6 +82,7 @@ app.add_typer(team.projects_app, name="projects")
 app.command("whoami")(team.whoami)
 app.command("passwd")(team.passwd)
 notebook.register(app)
+jobs.register(app)
 sweep.register(app)
 schedule.register(app)
 

@@ -130,6 +130,8 @@ def execute(
             name=options.name or Path(launch.location).stem,
             params=launch.schema.effective(launch.values),
             tags=_tags(launch, kernel_name, warm, options.tags),
+            parent_run_id=options.parent_run_id,
+            run_id=options.run_id,
         )
         client.flush()  # the kernel reads the run before its first log call
     except BaseException:

@@ -48,6 +48,10 @@ class Options:
     startup_timeout: float = 60.0
     #: The experiment by id, when ``experiment`` (a name) is not given: ``assay.set_experiment``'s choice.
     experiment_id: str | None = None
+    #: The run's id when it was decided beforehand (a job's attempt); default: a fresh one.
+    run_id: str | None = None
+    #: The run becomes a child of this one (a sweep's trial).
+    parent_run_id: str | None = None
 
 
 def prepare(

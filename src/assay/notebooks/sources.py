@@ -46,9 +46,14 @@ def _read(where: str) -> str:
 def load(ref: str | os.PathLike[str]) -> tuple[NotebookNode, str]:
     """The notebook at ``ref`` and its location; NotFound, or InvalidInput if it is not a notebook."""
     where = location(ref)
-    text = _read(where)
+    return parse(_read(where), where), where
+
+
+def parse(text: str, where: str) -> NotebookNode:
+    """The notebook whose JSON is ``text`` (read from ``where``, or a copy of it: a job's), as ``load``
+    gives it; InvalidInput if it is not a notebook."""
     try:
-        nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        nb: NotebookNode = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except Exception as exc:  # nbformat raises several types for a file that is not a notebook
         raise InvalidInput(f"{where} is not a Jupyter notebook: {exc}") from None
     nb = nbformat.v4.upgrade(nb) or nb  # type: ignore[no-untyped-call]
@@ -58,7 +63,7 @@ def load(ref: str | os.PathLike[str]) -> tuple[NotebookNode, str]:
     for cell in nb.cells:
         cell.metadata.setdefault("tags", [])
         cell.metadata.setdefault("papermill", {})
-    return nb, where
+    return nb
 
 
 def save(nb: NotebookNode, ref: str | os.PathLike[str]) -> None:

@@ -163,10 +163,18 @@ def start_run(
         capture_environment=capture_environment,
         log_system_metrics=log_system_metrics,
     )
+    return activate(client, info)
+
+
+def activate(client: Client, info: RunInfo) -> ActiveRun:
+    """Make ``info``, a run this process just created with ``client.create_run``, the active run, as
+    ``start_run`` does with its own: the runner creates a job's run with the id its claim decided, then
+    the job's function logs into it with ``assay.log_metric``. End it with ``end_run`` or by leaving
+    ``with activate(...)`` (FAILED with the traceback on an exception, as ``start_run``'s)."""
     if not _state.hooked:
         _state.hooked = True
         lifecycle.on_shutdown(_on_exit)
-    run = ActiveRun(client, info, client.writer.buffers[info.run_id])
+    run = ActiveRun(client, info, client.writer.buffer(info.run_id))
     with _state.lock:
         _state.stack.append(run)
         _set_current(run.buffer)

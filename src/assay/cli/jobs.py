@@ -1,0 +1,386 @@
+"""``assay submit``, ``assay worker`` and ``assay jobs ls|show|cancel|logs``: the runner's queue.
+
+``assay submit`` checks everything before queueing (``assay.runner.submit``): a notebook's parameters
+against its schema, an entry point's import and signature, the policy's ranges; each mistake is one
+line. ``-p`` takes papermill's ``NAME VALUE`` as ``assay run`` does, or ``NAME=VALUE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from assay.cli import render
+from assay.cli.context import CliState
+from assay.cli.notebook import RunCommand
+from assay.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from assay.runner.entities import Job
+    from assay.services.jobs import Jobs
+
+app = typer.Typer(help="The job queue: list, show, cancel jobs and read their output.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+STATE_STYLES = {
+    "QUEUED": "cyan",
+    "RUNNING": "blue",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "yellow",
+}
+ENGINES = ("local", "dask")
+
+
+def _uri(ctx: typer.Context, override: str | None = None) -> str:
+    from assay import bundle
+
+    state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+    return override or state.tracking_uri or bundle.default_tracking_uri()
+
+
+def _jobs(ctx: typer.Context) -> Jobs:
+    from assay import bundle
+
+    return bundle.services(_uri(ctx)).jobs
+
+
+def _job(jobs: Jobs, ref: str) -> Job:
+    """The job ``ref`` names: its id, or a unique prefix of one among the latest jobs."""
+    try:
+        return jobs.get_job(ref)
+    except NotFound:
+        found = [j for j in jobs.list_jobs(limit=1000) if j.job_id.startswith(ref)] if ref else []
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise InvalidInput(f"job id prefix {ref!r} is ambiguous: give more characters") from None
+        raise
+
+
+def state_text(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+# ---- assay submit --------------------------------------------------------------------------------------
+
+
+def submit(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(metavar="TARGET", help="A notebook (path or URL) or pkg.module:function")
+    ],
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--parameter", metavar="NAME VALUE", help="A parameter (repeat for more)"),
+    ] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project [default: default]")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run name")] = None,
+    priority: Annotated[int, typer.Option("--priority", help="Higher runs first")] = 0,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h")
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", help="Attempts after a failed one")] = 0,
+    backoff: Annotated[
+        str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1)")
+    ] = "10s",
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Queue a notebook or a function as a job: assay submit TARGET [-p NAME VALUE]...
+
+    Everything is checked before the job is queued; a worker (assay worker) runs it as a tracked run.
+    """
+    from assay.runner import submit as sub
+
+    pairs = sub.parse_pairs(parameter or [])
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidInput(
+                f"parameter {key!r} is given twice: a job takes one value (sweeps: assay sweep)"
+            )
+        seen.add(key)
+    spec = sub.job_spec(
+        target,
+        dict(pairs),
+        texts=seen,
+        project=project,
+        experiment=experiment,
+        name=name,
+        priority=priority,
+        timeout_s=None if timeout is None else sub.parse_duration(timeout, "--timeout"),
+        retries=retries,
+        backoff_s=sub.parse_duration(backoff, "--backoff"),
+        tags=dict(sub.parse_pairs(tag or [], "--tag")),
+    )
+    job = _jobs(ctx).submit(spec)
+    if as_json:
+        render.emit_json(job_json(job))
+        return
+    typer.echo(f"queued job {job.job_id} ({spec.kind} {spec.target}, priority {spec.priority})")
+    render.note(f"follow it: assay jobs logs {job.job_id} --follow; work the queue: assay worker")
+
+
+# ---- assay worker --------------------------------------------------------------------------------------
+
+
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Jobs at once")] = 1,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", metavar="URI", help="Store or server to work for")
+    ] = None,
+    project: Annotated[
+        list[str] | None, typer.Option("--project", help="Only jobs of this project (repeatable)")
+    ] = None,
+    lease: Annotated[float, typer.Option("--lease", help="Seconds a claim lasts unless renewed")] = 30.0,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds running jobs get to end on SIGTERM/Ctrl-C")
+    ] = 30.0,
+    engine: Annotated[str, typer.Option("--engine", help="local or dask")] = "local",
+    dask_scheduler: Annotated[
+        str | None, typer.Option("--dask-scheduler", metavar="ADDRESS", help="tcp://host:8786")
+    ] = None,
+) -> None:
+    """Claim jobs and run them, each as a tracked run, until SIGTERM or Ctrl-C."""
+    if engine not in ENGINES:
+        raise InvalidInput(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    if concurrency < 1:
+        raise InvalidInput(f"--concurrency must be at least 1, not {concurrency}")
+    if not lease >= 2:
+        raise InvalidInput(f"--lease must be at least 2 s, not {lease:g}")
+    if not grace >= 0:
+        raise InvalidInput(f"--grace must be 0 s or more, not {grace:g}")
+    if dask_scheduler is not None and engine != "dask":
+        raise InvalidInput("--dask-scheduler goes with --engine dask")
+    if engine == "dask":
+        raise InvalidInput("the dask engine is not available to assay worker yet: use --engine local")
+    from assay import bundle
+    from assay.runner.slots import LocalEngine
+    from assay.runner.worker import Worker
+    from assay.sdk.handover import TRACKING_URI, absolute_uri
+
+    uri = absolute_uri(_uri(ctx, tracking_uri))
+    jobs = bundle.services(uri).jobs
+    w = Worker(jobs, LocalEngine(concurrency, env={TRACKING_URI: uri}), uri, projects=project, lease_s=lease)
+    w.grace_s = grace
+    _log_to_stderr()
+
+    def stop(signum: int, _frame: Any) -> None:
+        what = "killing running jobs" if w.stopping else f"running jobs get {grace:g} s to end"
+        render.note(f"{signal.Signals(signum).name}: stopping ({what}; again to kill them now)")
+        w.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scope = f"projects {', '.join(project)}" if project else "all projects"
+    render.note(f"worker {w.name}: {concurrency} slot(s) on {uri}, {scope}, lease {lease:g} s")
+    w.run()
+    render.note(f"worker {w.name} stopped after {w.finished} attempt(s)")
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("assay.worker")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+# ---- assay jobs ----------------------------------------------------------------------------------------
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    s = job.spec
+    return {
+        "job_id": job.job_id,
+        "state": job.state.value,
+        "kind": s.kind,
+        "target": s.target,
+        "params": dict(s.params),
+        "project": s.project,
+        "experiment": s.experiment,
+        "priority": s.priority,
+        "attempt": job.attempt,
+        "max_attempts": s.max_attempts,
+        "run_id": job.run_id,
+        "worker": job.worker,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "not_before": job.not_before,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "schedule": job.schedule,
+    }
+
+
+@app.command("ls")
+def ls(
+    ctx: typer.Context,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", "-s", help="queued, running, succeeded, failed, cancelled (repeatable)"),
+    ] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Only this project's jobs")] = None,
+    limit: Annotated[int, typer.Option("--max-results", "-n", min=1, help="At most this many")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List jobs, newest first."""
+    from assay.runner.entities import JobState
+
+    states = []
+    for raw in state or []:
+        try:
+            states.append(JobState(raw.strip().upper()))
+        except ValueError:
+            names = ", ".join(s.value.lower() for s in JobState)
+            raise InvalidInput(f"unknown job state {raw!r}: use {names}") from None
+    found = _jobs(ctx).list_jobs(project=project, states=states or None, limit=limit)
+    if as_json:
+        render.emit_json([job_json(j) for j in found])
+        return
+    if not found:
+        render.note("no jobs match")
+        return
+    table = render.table("job", "state", "target", "attempt", "priority", "created", "run", "error")
+    for j in found:
+        table.add_row(
+            j.job_id,
+            state_text(j.state.value + (" (cancelling)" if j.cancel_requested and not j.state.done else "")),
+            Text(_short_target(j)),
+            f"{j.attempt}/{j.spec.max_attempts}",
+            str(j.spec.priority),
+            render.fmt_time_ago(j.created_at),
+            (j.run_id or render.MISSING)[:8],
+            Text(_first_line(j.error)),
+        )
+    render.console().print(table)
+
+
+def _short_target(job: Job) -> str:
+    target = job.spec.target
+    return target.rsplit("/", 1)[-1] if job.spec.kind == "notebook" else target
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id (or a unique prefix)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one job: what it runs, its policy, where it stands and its run."""
+    job = _job(_jobs(ctx), job_id)
+    if as_json:
+        render.emit_json(job_json(job))
+        return
+    s = job.spec
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    info.add_row("job id", job.job_id)
+    info.add_row("state", state_text(job.state.value))
+    if job.cancel_requested and not job.state.done:
+        info.add_row("", Text("a cancel was asked: its worker stops it", style="yellow"))
+    info.add_row("target", Text(f"{s.kind} {s.target}"))
+    info.add_row("params", Text(", ".join(f"{k}={v!r}" for k, v in s.params.items()) or render.MISSING))
+    info.add_row("project", Text(s.project))
+    info.add_row("experiment", Text(s.experiment or "Default"))
+    info.add_row("priority", str(s.priority))
+    info.add_row("attempt", f"{job.attempt} of {s.max_attempts}")
+    info.add_row("timeout", render.MISSING if s.timeout_s is None else f"{s.timeout_s:g} s")
+    info.add_row("created", f"{render.fmt_datetime(job.created_at)} ({render.fmt_time_ago(job.created_at)})")
+    if job.state.value == "QUEUED" and job.not_before > job.created_at:
+        info.add_row("not before", render.fmt_datetime(job.not_before))
+    info.add_row("started", render.fmt_datetime(job.started_at))
+    info.add_row("finished", render.fmt_datetime(job.finished_at))
+    if job.worker:
+        info.add_row("worker", Text(job.worker))
+    info.add_row("run", job.run_id or render.MISSING)
+    if job.schedule:
+        info.add_row("schedule", Text(job.schedule))
+    if job.error:
+        info.add_row("error", Text(job.error, style="red"))
+    render.console().print(info)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id (or a unique prefix)")],
+) -> None:
+    """Cancel a job: a queued one at once, a running one within seconds (its worker stops it)."""
+    jobs = _jobs(ctx)
+    job = _job(jobs, job_id)
+    if job.state.done:
+        typer.echo(f"job {job.job_id} had ended already ({job.state.value})")
+        return
+    job = jobs.cancel(job.job_id)
+    if job.state.done:
+        typer.echo(f"cancelled job {job.job_id}")
+    else:
+        typer.echo(f"cancelling job {job.job_id}: its worker stops it within seconds")
+
+
+@app.command("logs")
+def logs(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id (or a unique prefix)")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends")] = False,
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", min=1, help="Which attempt [default: the latest]")
+    ] = None,
+) -> None:
+    """Print a job's output (stdout and stderr of an attempt), as it comes with --follow."""
+    jobs = _jobs(ctx)
+    job = _job(jobs, job_id)
+    if attempt is not None and attempt > max(job.attempt, 1):
+        raise InvalidInput(f"job {job.job_id} has had {job.attempt} attempt(s), not {attempt}")
+    current = attempt or max(job.attempt, 1)
+    offset = _print_log(jobs, job.job_id, current, 0)
+    while follow:
+        job = jobs.get_job(job.job_id)
+        if attempt is None and job.attempt > current:
+            render.note(f"--- attempt {job.attempt} of job {job.job_id} ---")
+            current, offset = job.attempt, 0
+        ended = job.state.done or (job.attempt != current) or job.state.value == "QUEUED"
+        offset = _print_log(jobs, job.job_id, current, offset)
+        if ended and (job.state.done or attempt is not None):
+            return
+        time.sleep(0.5)
+
+
+def _print_log(jobs: Jobs, job_id: str, attempt: int, offset: int) -> int:
+    """Print what the log of ``attempt`` holds from ``offset`` on; the offset after it."""
+    out = sys.stdout.buffer
+    while True:
+        chunk = jobs.read_log(job_id, attempt, offset)
+        if not chunk.data:
+            return offset
+        out.write(chunk.data)
+        out.flush()
+        offset = chunk.next_offset
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``assay submit``, ``assay worker`` and ``assay jobs`` to the root application."""
+    root.command("submit", cls=RunCommand)(submit)
+    root.command("worker")(worker)
+    root.add_typer(app, name="jobs")

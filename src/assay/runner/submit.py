@@ -1,0 +1,170 @@
+"""Turning what a user gives (a notebook or ``pkg.module:function``, parameters, policy) into a checked
+``JobSpec``, before anything is queued: every mistake a worker would only find later is refused here, in
+one line (``InvalidInput``, ``NotFound``).
+
+- a notebook must exist and be one; its parameters are checked against its ``parameters`` cell's schema
+  (``assay.notebooks.launch.prepare``), and the job keeps a copy of its bytes, so what runs is what was
+  submitted, wherever the worker is;
+- an entry point must import (with the working directory first on ``sys.path``, as a worker running in
+  that directory will have it) and be callable with the parameters as keyword arguments;
+- priority, time limit, retries and backoff must be in range.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from assay.errors import InvalidInput
+from assay.runner.entities import NOTEBOOK, PYTHON, JobSpec
+from assay.services.jobs import MAX_ATTEMPTS, MAX_PRIORITY, check_spec
+
+ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)?", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def kind_of(target: str) -> str:
+    """``NOTEBOOK`` for a ``.ipynb`` path or URL, ``PYTHON`` for ``pkg.module:function``."""
+    if target.endswith(".ipynb") or ("://" in target) or Path(target).is_file():
+        return NOTEBOOK
+    if ENTRY_POINT.match(target):
+        return PYTHON
+    raise InvalidInput(
+        f"{target!r} is neither a notebook (a .ipynb path or URL) nor an entry point 'pkg.module:function'"
+    )
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """Seconds from ``90``, ``1.5``, ``10s``, ``5m``, ``1h``, ``1h30m``, ``250ms``, ``2d``."""
+    raw = text.strip().replace(" ", "")
+    total, pos = 0.0, 0
+    for match in _DURATION.finditer(raw):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+        pos = match.end()
+    if not raw or pos != len(raw):
+        raise InvalidInput(f"{what} {text!r} is not a duration: give seconds, or e.g. 10s, 5m, 1h, 1h30m")
+    return total
+
+
+def parse_pairs(items: Iterable[str], what: str = "-p") -> list[tuple[str, str]]:
+    """``NAME=VALUE`` items as pairs (InvalidInput naming the bad one)."""
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"{what} takes NAME=VALUE, got {item!r}")
+        out.append((key.strip(), value))
+    return out
+
+
+def python_value(text: str) -> Any:
+    """A command-line value for a function: JSON when it reads as JSON (``3``, ``0.1``, ``true``,
+    ``[1, 2]``, ``"x"``), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def job_spec(
+    target: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    texts: Iterable[str] = (),
+    project: str | None = None,
+    experiment: str | None = None,
+    name: str | None = None,
+    priority: int = 0,
+    timeout_s: float | None = None,
+    retries: int = 0,
+    backoff_s: float = 10.0,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+    cwd: str | None = None,
+) -> JobSpec:
+    """The checked spec of a job running ``target`` with ``params`` (names in ``texts`` were typed on a
+    command line: a notebook reads them as its schema says, a function as JSON or text). ``retries``:
+    attempts after the first; ``cwd``: the directory the job runs in (default: this one)."""
+    _check_policy(priority, timeout_s, retries, backoff_s)
+    cwd = str(Path(cwd or os.getcwd()).resolve())
+    values = dict(params or {})
+    kind = kind_of(target)
+    source = None
+    if kind == NOTEBOOK:
+        target, values, source = _notebook(target, values, texts)
+    else:
+        typed = set(texts)
+        values = {k: python_value(v) if k in typed and isinstance(v, str) else v for k, v in values.items()}
+        _check_entry_point(target, values, cwd)
+    spec = JobSpec(
+        kind=kind,
+        target=target,
+        params=values,
+        project=project or os.environ.get("ASSAY_PROJECT") or "default",
+        experiment=experiment,
+        name=name,
+        source=source,
+        cwd=cwd,
+        priority=priority,
+        timeout_s=timeout_s,
+        max_attempts=retries + 1,
+        backoff_s=backoff_s,
+        tags=dict(tags or {}),
+        parent_run_id=parent_run_id,
+    )
+    return check_spec(spec)  # the rules every submission meets, wherever it comes from
+
+
+def _check_policy(priority: int, timeout_s: float | None, retries: int, backoff_s: float) -> None:
+    if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidInput(f"priority must be from -{MAX_PRIORITY} to {MAX_PRIORITY}, not {priority}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise InvalidInput(f"timeout must be more than 0 s, not {timeout_s:g}")
+    if not 0 <= retries < MAX_ATTEMPTS:
+        raise InvalidInput(f"retries must be from 0 to {MAX_ATTEMPTS - 1}, not {retries}")
+    if not backoff_s >= 0:
+        raise InvalidInput(f"backoff must be 0 s or more, not {backoff_s:g}")
+
+
+def _notebook(target: str, values: dict[str, Any], texts: Iterable[str]) -> tuple[str, dict[str, Any], bytes]:
+    import nbformat
+
+    from assay.notebooks.launch import prepare
+
+    launch = prepare(target, values, texts)
+    source = nbformat.writes(launch.nb).encode()  # type: ignore[no-untyped-call]
+    return launch.location, launch.values, source
+
+
+def _check_entry_point(target: str, values: Mapping[str, Any], cwd: str) -> None:
+    from assay.runner.execute import resolve
+
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        fn = resolve(target)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: the call will tell
+    try:
+        signature.bind(**values)
+    except TypeError as exc:
+        raise InvalidInput(f"entry point {target!r} cannot be called with these parameters: {exc}") from None
+    try:
+        json.dumps(dict(values))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"the parameters of {target!r} must be JSON values: {exc}") from None

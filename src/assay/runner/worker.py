@@ -1,0 +1,299 @@
+"""``assay worker``: claims jobs from the queue and runs each as a task on an engine, under a lease.
+
+One loop, on one thread, does everything the store must hear from a worker:
+
+- **claim** up to the engine's free slots (``Jobs.claim``), at once after a job ends, and, while the queue
+  is empty, again after a wait that doubles up to ``poll_s`` (0.5 s): an idle worker costs a query every
+  half second;
+- **heartbeat** every running job in one call (``Jobs.heartbeat``) about every second; the answer names
+  the jobs to stop: ``"cancel"`` (killed, finished CANCELLED) or ``"lost"`` (killed; the lease is another's,
+  so nothing is reported). An attempt whose lease could not be renewed (the store is away) is stopped by
+  the worker itself before the lease ends, since the store will give the job to another worker then;
+- **time limits**: a job past its ``timeout_s`` is killed and finished TIMED_OUT (a notebook gets a few
+  seconds more, so that its own limit, which keeps its output notebook, stops it first);
+- **finish** each attempt with its result (``Jobs.finish``); a finish the store does not take now is
+  tried again while the lease lasts.
+
+On SIGTERM or SIGINT (``request_stop``) it stops claiming and lets running jobs end for ``grace_s``;
+then (or at a second signal) it kills them and finishes them FAILED "worker stopped".
+
+The engine is anything with the ``Engine`` shape: ``assay.runner.slots.LocalEngine`` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from assay.entities import RunStatus
+from assay.errors import AssayError, InvalidState
+from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, Job, Result
+from assay.runner.slots import Done
+from assay.runner.task import Task
+from assay.services.jobs import Jobs
+
+log = logging.getLogger("assay.worker")
+
+#: How long a notebook may run past its ``timeout_s`` before the worker kills it (its own limit first).
+NOTEBOOK_GRACE_S = 10.0
+
+
+class Engine(Protocol):
+    """Where tasks run: ``start`` them, ``wait`` for those that end, ``stop`` (kill) one."""
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def free(self) -> int: ...
+
+    def start(self, key: str, task: Task) -> None: ...
+
+    def wait(self, timeout: float) -> list[Done]: ...
+
+    def stop(
+        self, key: str, result: Result, reason: str, status: RunStatus = RunStatus.KILLED
+    ) -> Done | None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Running:
+    job: Job
+    task: Task
+    #: time.monotonic() after which the attempt is stopped for its time limit
+    deadline: float | None
+    #: time.monotonic() by which the lease ends unless renewed (counted from before the call renewing it)
+    lease_until: float
+
+
+def worker_name() -> str:
+    """A name unique to this worker process: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def task_of(job: Job, tracking_uri: str) -> Task:
+    """The task of ``job``'s current attempt: its spec, its run (decided at claim) and the job's tags."""
+    spec = job.spec
+    if job.run_id is None:
+        raise InvalidState(f"job {job.job_id} was claimed without a run id")
+    return Task(
+        kind=spec.kind,
+        target=spec.target,
+        params=dict(spec.params),
+        tracking_uri=tracking_uri,
+        run_id=job.run_id,
+        project=spec.project,
+        experiment=spec.experiment,
+        name=spec.name,
+        source=spec.source,
+        cwd=spec.cwd,
+        tags={**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt)},
+        parent_run_id=spec.parent_run_id,
+        timeout_s=spec.timeout_s,
+        job_id=job.job_id,
+        attempt=job.attempt,
+    )
+
+
+class Worker:
+    """Claims and runs jobs until ``request_stop`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        engine: Engine,
+        tracking_uri: str,
+        *,
+        name: str | None = None,
+        projects: Sequence[str] | None = None,
+        lease_s: float = 30.0,
+        heartbeat_s: float = 1.0,
+        poll_s: float = 0.5,
+        grace_s: float = 30.0,
+    ) -> None:
+        self.jobs = jobs
+        self.engine = engine
+        self.tracking_uri = tracking_uri
+        self.name = name or worker_name()
+        self.projects = list(projects) if projects else None
+        self.lease_s = lease_s
+        self.heartbeat_s = min(heartbeat_s, lease_s / 3)
+        self.poll_s = poll_s
+        self.grace_s = grace_s
+        self.running: dict[str, _Running] = {}
+        #: finishes the store did not take yet: job id -> (result, error, lease end)
+        self.unfinished: dict[str, tuple[Result, str | None, float]] = {}
+        self.finished = 0
+        self._stop = threading.Event()
+        self._kill = threading.Event()
+        self._wake = 0.0
+
+    # ---- control ----------------------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked (no more claims)."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop claiming and end once running jobs end (within ``grace_s``); a second call kills them now."""
+        if self._stop.is_set():
+            self._kill.set()
+        self._stop.set()
+
+    def run(self, max_jobs: int | None = None) -> None:
+        """Work until stopped (or until ``max_jobs`` attempts have ended, for tests and benchmarks)."""
+        next_claim = next_beat = time.monotonic()
+        idle = 0.0
+        stop_at: float | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                if self._stop.is_set() and stop_at is None:
+                    stop_at = now + self.grace_s
+                    log.info("stopping: %d job(s) running, %g s to end", len(self.running), self.grace_s)
+                if stop_at is not None and (not self.running or self._kill.is_set() or now >= stop_at):
+                    self._stop_all(Result.FAILED, "worker stopped")
+                    self._retry_finishes(final=True)
+                    return
+                if max_jobs is not None and self.finished >= max_jobs and not self.running:
+                    return
+                if stop_at is None and self.engine.free and now >= next_claim:
+                    claimed = self._claim()
+                    if claimed or self.engine.free == 0:
+                        idle = 0.0
+                        next_claim = now
+                    else:
+                        idle = min(max(idle * 2, 0.05), self.poll_s)
+                        next_claim = now + idle
+                if now >= next_beat:
+                    self._heartbeat()
+                    self._retry_finishes()
+                    next_beat = time.monotonic() + self.heartbeat_s
+                self._enforce_limits()
+                waits = [next_beat]
+                if stop_at is None and self.engine.free:
+                    waits.append(next_claim)
+                if stop_at is not None:
+                    waits.append(stop_at)
+                waits += [r.deadline for r in self.running.values() if r.deadline is not None]
+                timeout = max(0.0, min(waits) - time.monotonic())
+                ended = self.engine.wait(min(timeout, 0.25) if self._stop.is_set() else timeout)
+                for done in ended:
+                    self._finish(done.key, done.result.result, done.result.error)
+                if ended:
+                    next_claim = time.monotonic()
+        finally:
+            self.engine.close()
+
+    # ---- the steps --------------------------------------------------------------------------------------
+
+    def _claim(self) -> int:
+        before = time.monotonic()
+        try:
+            claimed = self.jobs.claim(self.name, self.engine.free, self.lease_s, self.projects)
+        except AssayError as exc:
+            log.warning("claiming failed: %s", exc.message)
+            return 0
+        for job in claimed:
+            self._start(job, before)
+        return len(claimed)
+
+    def _start(self, job: Job, claimed_at: float) -> None:
+        try:
+            task = task_of(job, self.tracking_uri)
+        except AssayError as exc:
+            self._report(job.job_id, Result.FAILED, exc.message)
+            return
+        limit = job.spec.timeout_s
+        if limit is not None and job.spec.kind == NOTEBOOK:
+            limit += NOTEBOOK_GRACE_S
+        deadline = None if limit is None else claimed_at + limit
+        self.running[job.job_id] = _Running(job, task, deadline, claimed_at + self.lease_s)
+        self.engine.start(job.job_id, task)
+        log.info("job %s attempt %d started (run %s)", job.job_id, job.attempt, job.run_id)
+
+    def _heartbeat(self) -> None:
+        if not self.running:
+            return
+        before = time.monotonic()
+        ids = list(self.running)
+        try:
+            told = self.jobs.heartbeat(self.name, ids, self.lease_s)
+        except AssayError as exc:
+            log.warning("heartbeat failed (%s): jobs stop before their leases end", exc.message)
+            return
+        for job_id in ids:
+            running = self.running.get(job_id)
+            if running is None:
+                continue
+            why = told.get(job_id)
+            if why is None:
+                running.lease_until = before + self.lease_s
+            elif why == "cancel":
+                self._stop_one(job_id, Result.CANCELLED, "cancelled")
+            else:
+                self._stop_one(job_id, None, "the worker lost the job's lease: it is no longer its own")
+
+    def _enforce_limits(self) -> None:
+        now = time.monotonic()
+        margin = min(2.0, self.lease_s / 4)
+        for job_id, running in list(self.running.items()):
+            if running.lease_until - margin <= now:
+                self._stop_one(job_id, None, "the worker could not renew the job's lease")
+            elif running.deadline is not None and running.deadline <= now:
+                limit = running.job.spec.timeout_s or 0.0
+                self._stop_one(job_id, Result.TIMED_OUT, f"timed out after {limit:g} s")
+
+    def _stop_one(self, job_id: str, result: Result | None, reason: str) -> None:
+        """Kill the attempt; finish it with ``result`` unless None (the lease is lost: nothing to report)."""
+        log.info("job %s: stopping (%s)", job_id, reason)
+        done = self.engine.stop(job_id, result or Result.FAILED, reason)
+        if done is None:
+            return  # it ended meanwhile: ``wait`` reports it
+        if result is None:
+            self.running.pop(job_id, None)
+            self.finished += 1
+            return
+        self._finish(job_id, result, reason)
+
+    def _stop_all(self, result: Result, reason: str) -> None:
+        for job_id in list(self.running):
+            self._stop_one(job_id, result, reason)
+
+    def _finish(self, job_id: str, result: Result, error: str | None) -> None:
+        running = self.running.pop(job_id, None)
+        self.finished += 1
+        if running is None:
+            return
+        log.info("job %s attempt %d: %s", job_id, running.job.attempt, result.value)
+        self._report(job_id, result, error, running.lease_until)
+
+    def _report(self, job_id: str, result: Result, error: str | None, lease_until: float = 0.0) -> None:
+        try:
+            self.jobs.finish(job_id, self.name, result, error)
+        except InvalidState as exc:
+            log.warning("job %s: the store refused its end: %s", job_id, exc.message)
+        except AssayError as exc:
+            log.warning("job %s: could not report its end (%s): trying again", job_id, exc.message)
+            self.unfinished[job_id] = (result, error, lease_until)
+
+    def _retry_finishes(self, final: bool = False) -> None:
+        now = time.monotonic()
+        for job_id, (result, error, lease_until) in list(self.unfinished.items()):
+            del self.unfinished[job_id]
+            if lease_until < now:
+                log.warning("job %s: its lease ended before its end could be reported", job_id)
+                continue
+            self._report(job_id, result, error, lease_until)
+            if final:
+                self.unfinished.pop(job_id, None)
