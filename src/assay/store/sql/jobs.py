@@ -99,7 +99,7 @@ class JobsStore:
         with self.engine.connect() as conn:
             pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
         if pid is None:
-            raise NotFound(f"no project {name!r}: list them with `assay project ls`")
+            raise NotFound(f"no project {name!r}: list them with `assay projects ls`")
         self._project_ids_by_name[name] = int(pid)
         self._project_names[int(pid)] = name
         return int(pid)
