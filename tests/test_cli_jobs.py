@@ -35,6 +35,9 @@ def chatty(gate):
     print("last line", flush=True)
 
 NOT_CALLABLE = 1
+
+def typed(lr: float, depth: int = 3, name: str = "x"):
+    return {"lr": lr}
 """
 
 
@@ -68,6 +71,11 @@ def workdir(sqlite_uri: str, tmp_path: Path) -> Iterator[Path]:
         (["jobmod:missing"], "has no 'missing'"),
         (["jobmod:NOT_CALLABLE"], "not a callable"),
         (["jobmod:train", "-p", "bogus=1"], "unexpected keyword argument 'bogus'"),
+        (
+            ["jobmod:typed", "-p", "lr", "fast"],
+            "'lr' of 'jobmod:typed' is annotated float, but -p lr 'fast' is str",
+        ),
+        (["jobmod:typed", "-p", "lr=1", "-p", "depth=2.5"], "annotated int, but -p depth 2.5 is float"),
         (["hello"], "neither a notebook"),
         (["jobmod:train", "--priority", "5000"], "priority must be from"),
         (["jobmod:train", "--timeout", "soon"], "--timeout 'soon' is not a duration"),

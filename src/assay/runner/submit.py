@@ -164,7 +164,37 @@ def _check_entry_point(target: str, values: Mapping[str, Any], cwd: str) -> None
         signature.bind(**values)
     except TypeError as exc:
         raise InvalidInput(f"entry point {target!r} cannot be called with these parameters: {exc}") from None
+    _check_annotations(target, signature, values)
     try:
         json.dumps(dict(values))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"the parameters of {target!r} must be JSON values: {exc}") from None
+
+
+#: Annotations a value is checked against at submit time, and what each accepts.
+_SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+}
+
+
+def _check_annotations(target: str, signature: inspect.Signature, values: Mapping[str, Any]) -> None:
+    """Refuse a value the function's annotation (``int``, ``float``, ``bool``, ``str``, also as written in a
+    module with ``from __future__ import annotations``) says it cannot take, before the job is queued."""
+    for name, value in values.items():
+        param = signature.parameters.get(name)
+        if param is None or param.annotation is inspect.Parameter.empty:
+            continue
+        annotation = param.annotation
+        label = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        accepted = _SIMPLE_TYPES.get(str(label))
+        if accepted is None:
+            continue
+        # bool is an int to Python, but not to someone who annotated int or float
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            raise InvalidInput(
+                f"parameter {name!r} of {target!r} is annotated {label}, but -p {name} {value!r} is "
+                f"{type(value).__name__}: give a value of type {label}"
+            )
