@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import assay
-import sweep_standin
 from assay.entities import RunStatus
 from assay.runner.engines import open_engine
 from assay.sdk.client import Client
@@ -67,7 +66,7 @@ def cluster(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_a_sweep_across_two_dask_workers(sqlite_uri: str, cluster: str) -> None:
-    with open_engine("dask", 2, scheduler=cluster, runner=sweep_standin.run_task) as engine:
+    with open_engine("dask", 2, scheduler=cluster) as engine:
         assert engine.parallel == 2  # the cluster's workers
         result = assay.sweep(
             "sweep_targets:quadratic",
