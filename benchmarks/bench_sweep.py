@@ -10,8 +10,6 @@ parent run, 16 child runs with their metrics, summary. One sweep at a time (2 co
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 import time
 from typing import Any
@@ -35,25 +33,12 @@ def trial(learning_rate: float, max_depth: int) -> dict[str, float]:
     return {"val_acc": float(cross_val_score(model, X, y, cv=3).mean())}
 
 
-def runner() -> Any:
-    """The real ``run_task``; until branch exec lands, the tests' stand-in (said so in the output)."""
-    if importlib.util.find_spec("assay.runner.execute") is not None:
-        return None
-    tests = os.path.join(c.ROOT, "tests")
-    sys.path.insert(0, tests)
-    os.environ["PYTHONPATH"] = os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])
-    print("  (assay.runner.execute is not there yet: trials run through tests/sweep_standin.py)")
-    import sweep_standin
-
-    return sweep_standin.run_task
-
-
-def sweep(engine: str, parallel: int, run: Any) -> tuple[float, Any]:
+def sweep(engine: str, parallel: int) -> tuple[float, Any]:
     import assay
 
     t0 = time.perf_counter()
     result = assay.sweep(
-        trial, SPACE, metric="val_acc", direction="maximize", parallel=parallel, engine=engine, runner=run
+        trial, SPACE, metric="val_acc", direction="maximize", parallel=parallel, engine=engine
     )
     return time.perf_counter() - t0, result
 
@@ -61,10 +46,9 @@ def sweep(engine: str, parallel: int, run: Any) -> tuple[float, Any]:
 def main() -> None:
     c.quiet_assay_env(c.fresh_dir("sweep"))
     print("sweep: 16 scikit-learn trials (GradientBoosting on breast_cancer), sequential vs --parallel 2")
-    run = runner()
-    seq, r1 = sweep("local", 1, run)
-    par, r2 = sweep("local", 2, run)
-    dsk, r3 = sweep("dask", 2, run)
+    seq, r1 = sweep("local", 1)
+    par, r2 = sweep("local", 2)
+    dsk, r3 = sweep("dask", 2)
     for r in (r1, r2, r3):
         assert len(r.trials) == 16 and all(t.state == "COMPLETE" for t in r.trials), r.trials
     print(f"  per trial (sequential)                       {seq / 16:.2f} s")

@@ -131,3 +131,39 @@ def s3_env(endpoint: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "FSSPEC_S3_ENDPOINT_URL": endpoint,
     }
+
+
+@contextmanager
+def dask_cluster(root: Path, workers: int, pythonpath: Sequence[str] = ()) -> Iterator[str]:
+    """A real Dask cluster on loopback: ``dask scheduler`` and ``workers`` ``dask worker`` processes (one
+    thread each, ``pythonpath`` first on their path), their output in ``root/dask.log``; its address."""
+    distributed = pytest.importorskip("distributed")
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    path = [*pythonpath, os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p), "ASSAY_SYSTEM_METRICS": "0"}
+    log = (root / "dask.log").open("wb")
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([dask, *args], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+
+    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    for i in range(workers):
+        procs.append(
+            start("worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}",
+                  "--host", "127.0.0.1", "--local-directory", str(root / f"w{i}"))
+        )  # fmt: skip
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=45)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        log.close()

@@ -35,3 +35,11 @@ def epochs(lr: float, epochs: int = 12, pause: float = 0.05) -> dict[str, float]
         if assay.should_prune():
             return {"epochs_run": epoch + 1}
     return {"val_loss": value, "epochs_run": epochs, "lr_log": math.log10(lr)}
+
+
+def asks(x: float = 0.0) -> dict[str, float]:
+    """Tags the run it logs into (``assay.active_run()``) and asks whether the sweep prunes it."""
+    run = assay.active_run()
+    assert run is not None
+    assay.set_tag("seen_run", run.id)
+    return {"loss": x, "pruned": float(assay.should_prune())}

@@ -1,8 +1,5 @@
 """``assay sweep`` as a user types it: bad input is one ``error:`` line before anything runs (no parent
 run, no worker), and sweeps of a notebook and of a function end with a best-first table.
-
-The end-to-end cases run trials through the real ``assay.runner.execute.run_task`` (branch exec): they
-are skipped until it is merged.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import pytest
 from assay.sdk.client import Client
 
 TESTS = Path(__file__).parent
-PARAMS = 'lr: float = 0.1  # learning rate\ndepth = 3\nmodel: Literal["rf", "gb"] = "rf"\n'
+PARAMS = 'from typing import Literal\nlr: float = 0.1  # learning rate\ndepth = 3\nmodel: Literal["rf", "gb"] = "rf"\n'
 CELLS = [
     "import assay",
     "for epoch in range(3):\n    assay.log_metric('val_loss', lr * depth / (epoch + 1), step=epoch)",
@@ -82,7 +79,6 @@ def test_bad_input_is_one_line_and_nothing_runs(
 
 @pytest.mark.slow
 def test_cli_sweeps_of_a_notebook_and_a_function(sqlite_uri: str, tmp_path: Path) -> None:
-    pytest.importorskip("assay.runner.execute", reason="run_task lands with branch exec")
     nb = notebook(tmp_path / "nb.ipynb")
     out = assay_cli("sweep", str(nb), "--grid", "lr=0.1,0.5", "--grid", "model=rf,gb", "-p", "depth=2",
                     "--metric", "val_loss", "--parallel", "2", cwd=tmp_path)  # fmt: skip

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import assay
-import sweep_standin
 from assay.runner.engines import open_engine
 from assay.sdk import session
 from assay.server.main import build_services
@@ -25,7 +24,7 @@ def test_sweep_page_shows_trials_parallel_coordinates_and_history(
     tmp_path: Path,
     page: Any,  # noqa: F811
 ) -> None:
-    with open_engine("local", 2, runner=sweep_standin.run_task) as engine:
+    with open_engine("local", 2) as engine:
         result = assay.sweep(
             "sweep_targets:quadratic",
             {"x": assay.uniform(-1.0, 1.0), "y": assay.randint(0, 4), "kind": ["a", "b"]},

@@ -24,6 +24,7 @@ from assay.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from assay.runner.entities import Job
+    from assay.runner.worker import Engine
     from assay.services.jobs import Jobs
 
 app = typer.Typer(help="The job queue: list, show, cancel jobs and read their output.", no_args_is_help=True)
@@ -36,7 +37,6 @@ STATE_STYLES = {
     "FAILED": "red",
     "CANCELLED": "yellow",
 }
-ENGINES = ("local", "dask")
 
 
 def _uri(ctx: typer.Context, override: str | None = None) -> str:
@@ -135,7 +135,15 @@ def submit(
 
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Jobs at once")] = 1,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="Jobs at once [default: 1; with --dask-scheduler, the cluster's workers]",
+            show_default=False,
+        ),
+    ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", metavar="URI", help="Store or server to work for")
     ] = None,
@@ -146,15 +154,29 @@ def worker(
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds running jobs get to end on SIGTERM/Ctrl-C")
     ] = 30.0,
-    engine: Annotated[str, typer.Option("--engine", help="local or dask")] = "local",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (processes here) or dask (a LocalCluster of --concurrency workers, or "
+            "--dask-scheduler's cluster; a job's task that has started cannot be killed there)",
+        ),
+    ] = "local",
     dask_scheduler: Annotated[
-        str | None, typer.Option("--dask-scheduler", metavar="ADDRESS", help="tcp://host:8786")
+        str | None,
+        typer.Option("--dask-scheduler", metavar="ADDRESS", help="tcp://host:8786: a running Dask cluster"),
     ] = None,
 ) -> None:
-    """Claim jobs and run them, each as a tracked run, until SIGTERM or Ctrl-C."""
-    if engine not in ENGINES:
-        raise InvalidInput(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
-    if concurrency < 1:
+    """Claim jobs and run them, each as a tracked run, until SIGTERM or Ctrl-C.
+
+    With --engine dask, a cancel or a time limit stops a job's task only if it has not started on a Dask
+    worker: one that has runs on to its end, its result discarded, its run ended at once and tagged
+    assay.job.unstopped (see assay.runner.worker.FuturesEngine).
+    """
+    from assay.runner.engines import check_engine
+
+    check_engine(engine)
+    if concurrency is not None and concurrency < 1:
         raise InvalidInput(f"--concurrency must be at least 1, not {concurrency}")
     if not lease >= 2:
         raise InvalidInput(f"--lease must be at least 2 s, not {lease:g}")
@@ -162,16 +184,13 @@ def worker(
         raise InvalidInput(f"--grace must be 0 s or more, not {grace:g}")
     if dask_scheduler is not None and engine != "dask":
         raise InvalidInput("--dask-scheduler goes with --engine dask")
-    if engine == "dask":
-        raise InvalidInput("the dask engine is not available to assay worker yet: use --engine local")
     from assay import bundle
-    from assay.runner.slots import LocalEngine
     from assay.runner.worker import Worker
-    from assay.sdk.handover import TRACKING_URI, absolute_uri
+    from assay.sdk.handover import absolute_uri
 
     uri = absolute_uri(_uri(ctx, tracking_uri))
     jobs = bundle.services(uri).jobs
-    w = Worker(jobs, LocalEngine(concurrency, env={TRACKING_URI: uri}), uri, projects=project, lease_s=lease)
+    w = Worker(jobs, _engine(engine, concurrency, dask_scheduler, uri), uri, projects=project, lease_s=lease)
     w.grace_s = grace
     _log_to_stderr()
 
@@ -183,9 +202,26 @@ def worker(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     scope = f"projects {', '.join(project)}" if project else "all projects"
-    render.note(f"worker {w.name}: {concurrency} slot(s) on {uri}, {scope}, lease {lease:g} s")
+    where = f"the {engine} engine" + (f" at {dask_scheduler}" if dask_scheduler else "")
+    render.note(
+        f"worker {w.name}: {w.engine.capacity} slot(s) on {where}, for {uri}, {scope}, lease {lease:g} s"
+    )
     w.run()
     render.note(f"worker {w.name} stopped after {w.finished} attempt(s)")
+
+
+def _engine(name: str, concurrency: int | None, scheduler: str | None, uri: str) -> Engine:
+    """The worker's engine: slots here for ``local``, else that engine of ``assay.runner.engines``."""
+    from assay.sdk.handover import TRACKING_URI
+
+    if name == "local":
+        from assay.runner.slots import LocalEngine
+
+        return LocalEngine(concurrency or 1, env={TRACKING_URI: uri})
+    from assay.runner.engines import open_engine
+    from assay.runner.worker import FuturesEngine
+
+    return FuturesEngine(open_engine(name, concurrency or 1, scheduler), concurrency)
 
 
 def _log_to_stderr() -> None:

@@ -23,7 +23,6 @@ the CLI's ``--engine`` check.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import pickle
@@ -37,6 +36,7 @@ from typing import Any
 
 from assay.errors import InvalidInput
 from assay.optional import require
+from assay.runner.execute import run_task as default_runner
 from assay.runner.task import Task, TaskResult
 
 #: What an engine calls with each task in the worker process: ``assay.runner.execute.run_task`` unless a
@@ -71,13 +71,6 @@ class Engine(ABC):
         self, tp: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def default_runner(task: Task) -> TaskResult:
-    """``assay.runner.execute.run_task``, imported in the worker process on first use."""
-    execute = importlib.import_module("assay.runner.execute")
-    result: TaskResult = execute.run_task(task)
-    return result
 
 
 def _dumps(obj: Any) -> bytes:

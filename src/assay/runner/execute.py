@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.entities import RunStatus
-from assay.errors import AssayError, InvalidInput, NotFound
+from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.runner import output
 from assay.runner.entities import NOTEBOOK, PYTHON, Result
 from assay.runner.task import Task, TaskResult
@@ -91,39 +91,61 @@ def run_task(task: Task) -> TaskResult:
         path.unlink(missing_ok=True)
 
 
-def abandon(task: Task, status: RunStatus, reason: str) -> None:
+def abandon(
+    task: Task,
+    status: RunStatus,
+    reason: str,
+    *,
+    output_here: bool = True,
+    started_tags: Mapping[str, str] | None = None,
+) -> None:
     """End the run of a task whose process was killed or died (``status``, with ``reason`` as its
     ``assay.error``; a run the process never got to write is created so, to say what happened), ship
-    and store the output it left. A run that ended already keeps its status."""
+    and store the output it left. A run that ended already keeps its status.
+
+    ``output_here=False``: the task ran elsewhere (a Dask worker), its output file is not this process's
+    to read: only the run is ended. ``started_tags`` are set on the run too when the task had started it
+    (the run was found running), to say what may still happen to it."""
     path = output.path_of(task.run_id)
     try:
-        with path.open("ab") as f:
-            f.write(f"\nassay: {reason}\n".encode())
-        sink = _log_sink(task)
-        if sink is not None:
-            shipper = output.Shipper(path, sink)
-            shipper.sent = _shipped(task)
-            shipper.close()
+        if output_here:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("ab") as f:
+                f.write(f"\nassay: {reason}\n".encode())
+            sink = _log_sink(task)
+            if sink is not None:
+                shipper = output.Shipper(path, sink)
+                shipper.sent = _shipped(task)
+                shipper.close()
         client = _client(task.tracking_uri)
+        extra: Mapping[str, str] = {}
         try:
             running = client.get_run(task.run_id).info.status is RunStatus.RUNNING
+            extra = (started_tags or {}) if running else {}
         except NotFound:
-            client.create_run(
-                _experiment_id(client, task),
-                name=task.name or default_name(task),
-                params=task.params,
-                tags=dict(task.tags),
-                parent_run_id=task.parent_run_id,
-                capture_git=False,
-                capture_environment=False,
-                log_system_metrics=False,
-                run_id=task.run_id,
-            )
-            running = True
+            try:
+                client.create_run(
+                    _experiment_id(client, task),
+                    name=task.name or default_name(task),
+                    params=task.params,
+                    tags=dict(task.tags),
+                    parent_run_id=task.parent_run_id,
+                    capture_git=False,
+                    capture_environment=False,
+                    log_system_metrics=False,
+                    run_id=task.run_id,
+                )
+                client.flush()
+            except Conflict:  # the task created it meanwhile: it has started
+                running = client.get_run(task.run_id).info.status is RunStatus.RUNNING
+                extra = (started_tags or {}) if running else {}
+            else:
+                running = True
         if running:
-            client.set_tags(task.run_id, {"assay.error": reason[:8000]})
+            client.set_tags(task.run_id, {"assay.error": reason[:8000], **extra})
             client.set_terminated(task.run_id, status)
-        client.writer.artifact(_log_write(task.run_id, path.read_bytes()))
+        if output_here:
+            client.writer.artifact(_log_write(task.run_id, path.read_bytes()))
         client.flush()
     except AssayError as exc:
         print(
@@ -131,7 +153,8 @@ def abandon(task: Task, status: RunStatus, reason: str) -> None:
             file=sys.stderr,
         )
     finally:
-        path.unlink(missing_ok=True)
+        if output_here:
+            path.unlink(missing_ok=True)
 
 
 def default_name(task: Task) -> str:

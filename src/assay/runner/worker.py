@@ -17,11 +17,14 @@ One loop, on one thread, does everything the store must hear from a worker:
 On SIGTERM or SIGINT (``request_stop``) it stops claiming and lets running jobs end for ``grace_s``;
 then (or at a second signal) it kills them and finishes them FAILED "worker stopped".
 
-The engine is anything with the ``Engine`` shape: ``assay.runner.slots.LocalEngine`` here.
+The engine is anything with the ``Engine`` shape: ``assay.runner.slots.LocalEngine`` (``--engine local``,
+which kills a stopped task with its process group), or ``FuturesEngine`` over an engine of
+``assay.runner.engines`` (``--engine dask``), which cannot kill a task that has started: see there.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import socket
@@ -29,14 +32,16 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
 from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidState
+from assay.runner import engines, execute
 from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, Job, Result
 from assay.runner.slots import Done
-from assay.runner.task import Task
+from assay.runner.task import Task, TaskResult
 from assay.services.jobs import Jobs
 
 log = logging.getLogger("assay.worker")
@@ -63,6 +68,96 @@ class Engine(Protocol):
     ) -> Done | None: ...
 
     def close(self) -> None: ...
+
+
+#: The tag of a run whose job was stopped while its task kept running (an engine that cannot kill it).
+UNSTOPPED_TAG = "assay.job.unstopped"
+UNSTOPPED = (
+    "the {engine} engine cannot kill a task that has started: it may still be running on its worker, "
+    "and it may still add tags and artifacts to this run (the run has ended: its metrics are refused)"
+)
+
+
+class FuturesEngine:
+    """The worker's ``Engine`` over an engine of ``assay.runner.engines`` (the Dask engine): each claimed
+    job's task is submitted to it, ``capacity`` at a time (default: the engine's ``parallel``, a Dask
+    cluster's worker count; its workers should run one thread each, ``dask worker --nthreads 1``, since a
+    task changes its process's working directory and standard streams).
+
+    Dask cannot kill one running task, so ``stop`` (a cancel, a time limit, a lost lease) is best effort:
+
+    - the task's future is cancelled: a task that has not started on a Dask worker never starts;
+    - its run is ended now with the stop's status and reason (created so if the task had not created it
+      yet: a task that starts late finds its run id taken and does not run its work), and the job is
+      finished at once as the queue's state machine decides (CANCELLED; a time limit's TIMED_OUT
+      attempt retried or FAILED);
+    - a task that had started runs on to its end on its Dask worker (that worker's thread stays busy, and
+      tasks submitted meanwhile queue behind it), and its result is discarded. Its ended run refuses its
+      metrics and its end, but may still get the tags and artifacts it writes (its output log): the run
+      is tagged ``assay.job.unstopped`` saying so.
+
+    A notebook's own time limit (``timeout_s``, enforced inside the task) does stop it: the worker gives
+    it ``NOTEBOOK_GRACE_S`` to do so first. A Python function's limit can only be enforced as above.
+    A task whose engine failed (its Dask worker died, the cluster went away) ends FAILED, its run too.
+    """
+
+    def __init__(self, engine: engines.Engine, capacity: int | None = None) -> None:
+        self.engine = engine
+        self._capacity = capacity or engine.parallel
+        self.running: dict[str, tuple[Future[TaskResult], Task]] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def free(self) -> int:
+        return max(0, self._capacity - len(self.running))
+
+    def start(self, key: str, task: Task) -> None:
+        self.running[key] = (self.engine.submit(task), task)
+
+    def wait(self, timeout: float) -> list[Done]:
+        if not self.running:
+            if timeout > 0:
+                time.sleep(timeout)
+            return []
+        futures = [f for f, _ in self.running.values()]
+        ready, _ = concurrent.futures.wait(futures, timeout, concurrent.futures.FIRST_COMPLETED)
+        done: list[Done] = []
+        for key, (future, task) in list(self.running.items()):
+            if future in ready:
+                del self.running[key]
+                done.append(Done(key, task, self._result(task, future)))
+        return done
+
+    def _result(self, task: Task, future: Future[TaskResult]) -> TaskResult:
+        try:
+            return future.result()
+        except Exception as exc:  # the engine failed (a Dask worker died), not the task's work
+            reason = f"the {self.engine.name} engine lost the task: {type(exc).__name__}: {exc}"
+            execute.abandon(task, RunStatus.FAILED, reason, output_here=False)
+            return TaskResult(task.run_id, Result.FAILED, reason)
+
+    def stop(
+        self, key: str, result: Result, reason: str, status: RunStatus = RunStatus.KILLED
+    ) -> Done | None:
+        found = self.running.get(key)
+        if found is None:
+            return None
+        future, task = found
+        if not future.cancel():  # it ended meanwhile: ``wait`` reports it
+            return None
+        del self.running[key]
+        note = UNSTOPPED.format(engine=self.engine.name)
+        execute.abandon(task, status, reason, output_here=False, started_tags={UNSTOPPED_TAG: note})
+        return Done(key, task, TaskResult(task.run_id, result, reason))
+
+    def close(self) -> None:
+        for future, _ in self.running.values():
+            future.cancel()
+        self.running.clear()
+        self.engine.close()
 
 
 @dataclass

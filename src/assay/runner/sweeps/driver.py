@@ -191,7 +191,12 @@ class Driver:
         trials, taken = read_trials(self.client, parent, cfg)
         self.client.backend.heartbeat([parent_run_id])  # revives a parent read as KILLED
         self.client.set_tags(parent_run_id, {c.STATE_TAG: "running"})
-        return SweepState(parent_run_id, cfg, exp.experiment_id, exp.name, trials, len(trials), taken)
+        state = SweepState(parent_run_id, cfg, exp.experiment_id, exp.name, trials, len(trials), taken)
+        found = state.best
+        if found is not None and parent.tags.get(c.BEST_RUN_TAG) != found.run_id:
+            # the driver that died had not recorded it yet (killed between a trial's end and its tags)
+            self._best_tags(state, found)
+        return state
 
     def run(self, state: SweepState) -> SweepState:
         """Run what is left of the sweep; the parent ends FINISHED. On an interruption it is tagged
@@ -300,16 +305,19 @@ class Driver:
         if before is None or (
             now.value is not None and better(now.value, before.value or 0.0, state.config.direction)
         ):
-            self.client.set_tags(
-                state.parent_run_id,
-                {
-                    c.BEST_RUN_TAG: now.run_id,
-                    c.BEST_TRIAL_TAG: str(now.index),
-                    c.BEST_VALUE_TAG: repr(now.value),
-                },
-            )
+            self._best_tags(state, now)
         assert now.value is not None
         self.client.log_metric(state.parent_run_id, metric, now.value, step=len(state.trials))
+
+    def _best_tags(self, state: SweepState, best: TrialOutcome) -> None:
+        self.client.set_tags(
+            state.parent_run_id,
+            {
+                c.BEST_RUN_TAG: best.run_id,
+                c.BEST_TRIAL_TAG: str(best.index),
+                c.BEST_VALUE_TAG: repr(best.value),
+            },
+        )
 
     def _poll(self, state: SweepState, plan: Plan, running: Any) -> None:
         metric = state.config.metric
