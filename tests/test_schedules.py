@@ -72,9 +72,11 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
     assert job.kind == "notebook" and dict(job.params) == {"lr": 0.5} and job.priority == 5
     assert job.max_attempts == 3
     if not tracking_uri.startswith("http"):  # a server sends a notebook's bytes to workers only
-        assert job.source == Path(nb).read_bytes()
-    ok("schedule", "add", "math:sqrt", "--cron", "*/15 * * * *", "--name", "quarter", "-p", "x=16")
-    assert dict(services.jobs.get_schedule("quarter", "default").spec.job.params) == {"x": 16}
+        assert job.source is not None  # the notebook as added, as `assay submit` keeps it
+        cells = [c.source for c in nbformat.reads(job.source.decode(), as_version=4).cells]
+        assert cells == [c.source for c in nbformat.read(nb, as_version=4).cells]
+    ok("schedule", "add", "json:dumps", "--cron", "*/15 * * * *", "--name", "quarter", "-p", "obj=16")
+    assert dict(services.jobs.get_schedule("quarter", "default").spec.job.params) == {"obj": 16}
 
     listing = ok("schedule", "ls").stdout
     assert "nightly" in listing and "quarter" in listing and "Europe/Paris" in listing
@@ -117,9 +119,33 @@ def test_bad_input_is_one_line_and_stores_nothing(
     assert bundle.services().jobs.list_schedules() == []
 
 
-def test_an_entry_point_that_does_not_import_is_refused(sqlite_uri: str) -> None:
-    result = invoke("schedule", "add", "no_such_module_here:main", "--cron", "* * * * *", "--name", "x")
-    assert result.exit_code == 1 and "does not import" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no_such_module_here:main"], "does not import: ModuleNotFoundError"),
+        (["json:no_such_function"], "has no 'no_such_function'"),
+        (["json:dumps"], "missing a required argument: 'obj'"),
+        (["json:dumps", "-p", "obj=1", "-p", "obj=2"], "parameter 'obj' is given twice"),
+        (["hello"], "neither a notebook"),
+        (["json:dumps", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
+        (["json:dumps", "--retries", "-1"], "retries must be from 0 to"),
+        (["json:dumps", "--tag", "novalue"], "--tag takes NAME=VALUE"),
+    ],
+)
+def test_a_job_submit_refuses_is_refused_with_its_message_before_anything_is_stored(
+    sqlite_uri: str, args: list[str], message: str
+) -> None:
+    from assay import bundle
+
+    target, *rest = args
+    scheduled = invoke("schedule", "add", target, "--cron", "* * * * *", "--name", "x", *rest)
+    submitted = invoke("submit", target, *rest)
+    for result in (scheduled, submitted):
+        assert result.exit_code == 1 and result.stdout == "", result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr
+    assert scheduled.stderr == submitted.stderr  # one code path, one message
+    assert bundle.services().jobs.list_schedules() == [] and bundle.services().jobs.list_jobs() == []
 
 
 # ---- firing: the policy, pause, delete ---------------------------------------------------------------------

@@ -99,28 +99,19 @@ def submit(
 
     Everything is checked before the job is queued; a worker (assay worker) runs it as a tracked run.
     """
-    from assay.runner import submit as sub
+    from assay.runner.submit import from_command_line
 
-    pairs = sub.parse_pairs(parameter or [])
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise InvalidInput(
-                f"parameter {key!r} is given twice: a job takes one value (sweeps: assay sweep)"
-            )
-        seen.add(key)
-    spec = sub.job_spec(
+    spec = from_command_line(
         target,
-        dict(pairs),
-        texts=seen,
+        parameter or [],
+        tags=tag or [],
+        timeout=timeout,
+        backoff=backoff,
         project=project,
         experiment=experiment,
         name=name,
         priority=priority,
-        timeout_s=None if timeout is None else sub.parse_duration(timeout, "--timeout"),
         retries=retries,
-        backoff_s=sub.parse_duration(backoff, "--backoff"),
-        tags=dict(sub.parse_pairs(tag or [], "--tag")),
     )
     job = _jobs(ctx).submit(spec)
     if as_json:

@@ -2,18 +2,17 @@
 (the loop that fires them, in the foreground).
 
 ``add`` checks everything before anything is stored: the cron expression, the time zone and the missed-fire
-policy (``assay.runner.cron.check``), then the job itself (a notebook's parameters against its schema, an
-entry point's module). A schedule fires the notebook as it was when it was added (its bytes travel with the
-job, so a worker on another machine runs the same one): add it again to change it.
+policy (``assay.runner.cron.check``), then the job itself exactly as ``assay submit`` checks it
+(``assay.runner.submit.from_command_line``: a notebook's parameters against its schema, an entry point's
+import and signature, the policy's ranges), with the same options and the same messages. A schedule fires
+the notebook as it was when it was added (its bytes travel with the job, so a worker on another machine
+runs the same one): add it again to change it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,11 +20,10 @@ from rich.text import Text
 
 from assay.cli import render
 from assay.cli.context import CliState
-from assay.cli.notebook import RunCommand, _pairs
-from assay.errors import InvalidInput
+from assay.cli.notebook import RunCommand
 
 if TYPE_CHECKING:
-    from assay.runner.entities import Job, JobSpec, Schedule
+    from assay.runner.entities import Job, Schedule
     from assay.services.jobs import Jobs
 
 app = typer.Typer(
@@ -54,60 +52,6 @@ def when(ms: int | None, tz: str) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _is_entry_point(target: str) -> bool:
-    module, sep, func = target.partition(":")
-    return bool(sep) and func.isidentifier() and all(p.isidentifier() for p in module.split("."))
-
-
-def _python_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def job_spec(
-    target: str,
-    pairs: list[tuple[str, str]],
-    project: str,
-    experiment: str | None,
-    priority: int,
-    timeout: float | None,
-    retries: int,
-) -> JobSpec:
-    """The job a schedule fires, checked as ``assay submit`` checks it."""
-    # TODO(exec): build this with assay.runner.submit once it lands on main, so `assay submit` and
-    # `assay schedule add` read targets and parameters the same way.
-    from assay.runner.entities import NOTEBOOK, PYTHON, JobSpec
-
-    policy: dict[str, Any] = {
-        "project": project,
-        "experiment": experiment,
-        "priority": priority,
-        "timeout_s": timeout,
-        "max_attempts": retries + 1,
-        "cwd": os.getcwd(),
-    }
-    if _is_entry_point(target) and not Path(target).exists():
-        import importlib.util
-
-        module = target.partition(":")[0]
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            raise InvalidInput(f"entry point {target!r}: module {module!r} does not import from here")
-        params = {k: _python_value(v) for k, v in pairs}
-        return JobSpec(PYTHON, target, params, **policy)
-    from assay.notebooks.launch import prepare
-
-    given = dict(pairs)
-    launch = prepare(target, given, texts=given)  # InvalidInput or NotFound, before anything is stored
-    source = Path(target).read_bytes() if Path(target).is_file() else json.dumps(launch.nb).encode()
-    return JobSpec(NOTEBOOK, launch.location, launch.values, source=source, **policy)
-
-
 @app.command("add", cls=RunCommand)
 def add(
     ctx: typer.Context,
@@ -131,21 +75,36 @@ def add(
     ] = 10,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name.")] = None,
     project: Annotated[
-        str, typer.Option("--project", help="Project of the jobs and their runs.")
-    ] = "default",
+        str | None, typer.Option("--project", help="Project of the jobs and their runs [default: default].")
+    ] = None,
     priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.001, help="Seconds one attempt may run.")
+        str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h.")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Attempts after a failed one.")] = 0,
+    retries: Annotated[int, typer.Option("--retries", help="Attempts after a failed one.")] = 0,
+    backoff: Annotated[
+        str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1).")
+    ] = "10s",
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag.")] = None,
 ) -> None:
     """Fire a notebook or function on a cron schedule: assay schedule add nb.ipynb --cron "0 2 * * *"
     --tz Europe/Paris --name nightly -p NAME VALUE."""
     from assay.runner import cron as cron_mod
     from assay.runner.entities import ScheduleSpec
+    from assay.runner.submit import from_command_line
 
     cron_mod.check(cron, tz, missed, max_catchup)
-    spec = job_spec(target, _pairs(parameter or []), project, experiment, priority, timeout, retries)
+    spec = from_command_line(  # checked as `assay submit` checks it, before anything is stored
+        target,
+        parameter or [],
+        tags=tag or [],
+        timeout=timeout,
+        backoff=backoff,
+        project=project,
+        experiment=experiment,
+        priority=priority,
+        retries=retries,
+    )
     jobs = _jobs(ctx)
     sched = jobs.add_schedule(ScheduleSpec(name, cron, spec, tz, missed, max_catchup))
     typer.echo(
