@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from assay.cli.main import app
-from assay.runner.entities import CATCHUP, PYTHON, SKIP, JobSpec, JobState, ScheduleSpec
+from assay.runner.entities import CATCHUP, PYTHON, SKIP, Job, JobSpec, JobState, ScheduleSpec
 from assay.runner.scheduler import Scheduler, wake_at
 from assay.services import Services
 
@@ -253,6 +253,54 @@ def test_two_schedulers_fire_each_due_time_exactly_once(services: Services, trac
     per_process = [sum(line.startswith("fired race") for line in err.splitlines()) for err in outputs]
     assert sum(per_process) == len(fired), outputs
     assert all("scheduler stopped" in err for err in outputs)
+
+
+@pytest.mark.slow
+def test_a_scheduled_function_runs_to_success_through_assay_scheduler_and_assay_worker(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    """End to end, as a user sets it up: `assay schedule add` of an entry point, `assay scheduler` and
+    `assay worker` processes on the store; a due time's job is claimed and its function runs as a tracked
+    run, SUCCEEDED, its output in the job's log and the run tagged with the schedule. Bounded at 30 s."""
+    from assay import bundle
+    from assay.runner.entities import JOB_TAG, SCHEDULE_TAG
+
+    (tmp_path / "ticks.py").write_text("def tick(note):\n    print('tick', note)\n")
+    ok("schedule", "add", "ticks:tick", "--cron", "* * * * * *", "--name", "every-second", "-p", "note=hi")
+    env = {**os.environ, "ASSAY_SYSTEM_METRICS": "0"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assay.cli.main", command],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in ("scheduler", "worker")
+    ]
+    jobs = bundle.services().jobs
+    try:
+        deadline = time.monotonic() + 30
+        done: list[Job] = []
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.2)
+            done = jobs.list_jobs(schedule="every-second", states=[JobState.SUCCEEDED, JobState.FAILED])
+        ok("schedule", "pause", "every-second")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert done, errors
+    job = done[-1]
+    assert job.state is JobState.SUCCEEDED and job.due_at is not None, (job.error, errors)
+    assert job.started_at is not None and job.started_at >= job.due_at
+    assert "tick hi" in jobs.read_log(job.job_id).data.decode()
+    run = bundle.services().tracking.get_run(job.run_id or "")
+    assert run.info.status.value == "FINISHED" and run.params == {"note": "hi"}
+    assert run.tags[JOB_TAG] == job.job_id and run.tags[SCHEDULE_TAG] == "every-second"
+    assert all(p.returncode == 0 for p in procs), errors
 
 
 @pytest.mark.slow

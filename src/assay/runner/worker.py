@@ -34,7 +34,7 @@ from typing import Protocol
 
 from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidState
-from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, Job, Result
+from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, SCHEDULE_TAG, Job, Result
 from assay.runner.slots import Done
 from assay.runner.task import Task
 from assay.services.jobs import Jobs
@@ -81,10 +81,14 @@ def worker_name() -> str:
 
 
 def task_of(job: Job, tracking_uri: str) -> Task:
-    """The task of ``job``'s current attempt: its spec, its run (decided at claim) and the job's tags."""
+    """The task of ``job``'s current attempt: its spec, its run (decided at claim) and the job's tags (the
+    job's id and attempt, and the schedule that fired it)."""
     spec = job.spec
     if job.run_id is None:
         raise InvalidState(f"job {job.job_id} was claimed without a run id")
+    tags = {**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt)}
+    if job.schedule is not None:
+        tags[SCHEDULE_TAG] = job.schedule
     return Task(
         kind=spec.kind,
         target=spec.target,
@@ -96,7 +100,7 @@ def task_of(job: Job, tracking_uri: str) -> Task:
         name=spec.name,
         source=spec.source,
         cwd=spec.cwd,
-        tags={**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt)},
+        tags=tags,
         parent_run_id=spec.parent_run_id,
         timeout_s=spec.timeout_s,
         job_id=job.job_id,
