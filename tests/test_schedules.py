@@ -5,6 +5,7 @@ one schedule at once (exactly one job per due time). On SQLite, PostgreSQL and o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,7 +61,10 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
         "schedule", "add", nb, "--cron", "0 2 * * *", "--tz", "Europe/Paris", "--name", "nightly",
         "-p", "lr", "0.5", "--missed", "catchup", "--max-catchup", "3", "--priority", "5", "--retries", "2",
     )  # fmt: skip
-    assert "schedule nightly (default)" in added.stdout and "02:00:00 CE" in added.stdout
+    assert added.stdout.startswith(
+        "schedule nightly (project default) added: 0 2 * * * in Europe/Paris, next at"
+    )
+    assert "02:00:00 CE" in added.stdout and "assay worker" in added.stderr
     s = services.jobs.get_schedule("nightly", "default")
     assert (s.spec.cron, s.spec.tz, s.spec.missed, s.spec.max_catchup) == (
         "0 2 * * *",
@@ -83,12 +87,14 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
     nxt = ok("schedule", "next", "nightly", "-n", "3").stdout.strip().splitlines()
     assert len(nxt) == 3 and all(line.endswith(("02:00:00 CET", "02:00:00 CEST")) for line in nxt)
 
-    assert "paused" in ok("schedule", "pause", "nightly").stdout
+    assert ok("schedule", "pause", "nightly").stdout == "schedule nightly (project default) paused\n"
     assert services.jobs.get_schedule("nightly", "default").paused
+    assert "was paused already" in ok("schedule", "pause", "nightly").stdout
     assert "paused" in ok("schedule", "ls").stdout
     assert "resumed: next at" in ok("schedule", "resume", "nightly").stdout
     assert not services.jobs.get_schedule("nightly", "default").paused
-    ok("schedule", "delete", "quarter")
+    assert "was not paused: next at" in ok("schedule", "resume", "nightly").stdout
+    assert ok("schedule", "delete", "quarter").stdout == "schedule quarter (project default) deleted\n"
     assert [s.name for s in services.jobs.list_schedules()] == ["nightly"]
     gone = invoke("schedule", "pause", "quarter")
     assert gone.exit_code == 1 and gone.stderr.startswith("error: ") and "quarter" in gone.stderr
@@ -99,6 +105,7 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
     [
         (["--cron", "0 25 * * *"], "does not parse"),
         (["--cron", "nightly"], "does not parse"),
+        (["--cron", "0 2 30 2 *"], "never comes"),
         (["--cron", "0 2 * * *", "--tz", "Paris"], "unknown time zone"),
         (["--cron", "0 2 * * *", "--missed", "sometimes"], "missed-fire policy"),
         (["--cron", "0 2 * * *", "--missed", "catchup", "--max-catchup", "0"], "max_catchup"),
@@ -300,6 +307,11 @@ def test_a_scheduled_function_runs_to_success_through_assay_scheduler_and_assay_
     run = bundle.services().tracking.get_run(job.run_id or "")
     assert run.info.status.value == "FINISHED" and run.params == {"note": "hi"}
     assert run.tags[JOB_TAG] == job.job_id and run.tags[SCHEDULE_TAG] == "every-second"
+    listed = json.loads(ok("jobs", "ls", "--schedule", "every-second", "--json").stdout)
+    assert job.job_id in [j["job_id"] for j in listed] and all(
+        j["schedule"] == "every-second" for j in listed
+    )
+    assert "every-second for " in ok("jobs", "show", job.job_id).stdout
     assert all(p.returncode == 0 for p in procs), errors
 
 

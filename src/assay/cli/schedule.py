@@ -12,6 +12,7 @@ runs the same one): add it again to change it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -31,16 +32,29 @@ app = typer.Typer(
 )
 
 ProjectOpt = Annotated[
-    str | None, typer.Option("--project", help="The schedule's project (default: 'default').")
+    str | None,
+    typer.Option("--project", help="The schedule's project (default: $ASSAY_PROJECT, else default)."),
 ]
 NameArg = Annotated[str, typer.Argument(help="The schedule's name.")]
 
 
-def _jobs(ctx: typer.Context) -> Jobs:
-    from assay.bundle import services
+def _uri(ctx: typer.Context) -> str:
+    from assay import bundle
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    return services(state.tracking_uri).jobs
+    return state.tracking_uri or bundle.default_tracking_uri()
+
+
+def _jobs(ctx: typer.Context) -> Jobs:
+    from assay import bundle
+
+    return bundle.services(_uri(ctx)).jobs
+
+
+def _project(project: str | None) -> str:
+    """The project a schedule named on the command line is looked up in, as ``assay schedule add`` and
+    ``assay submit`` choose it: ``--project``, else ``$ASSAY_PROJECT``, else "default"."""
+    return project or os.environ.get("ASSAY_PROJECT") or "default"
 
 
 def when(ms: int | None, tz: str) -> str:
@@ -56,7 +70,8 @@ def when(ms: int | None, tz: str) -> str:
 def add(
     ctx: typer.Context,
     target: Annotated[
-        str, typer.Argument(help="A notebook (path or URL) or a Python entry point pkg.mod:fn.")
+        str,
+        typer.Argument(metavar="TARGET", help="A notebook (path or URL) or a Python entry point pkg.mod:fn."),
     ],
     cron: Annotated[
         str, typer.Option("--cron", help="Five fields, '0 2 * * *' (02:00 daily); a sixth is seconds.")
@@ -75,7 +90,10 @@ def add(
     ] = 10,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name.")] = None,
     project: Annotated[
-        str | None, typer.Option("--project", help="Project of the jobs and their runs [default: default].")
+        str | None,
+        typer.Option(
+            "--project", help="Project of the jobs and their runs (default: $ASSAY_PROJECT, else default)."
+        ),
     ] = None,
     priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
     timeout: Annotated[
@@ -107,10 +125,12 @@ def add(
     )
     jobs = _jobs(ctx)
     sched = jobs.add_schedule(ScheduleSpec(name, cron, spec, tz, missed, max_catchup))
-    typer.echo(
-        f"schedule {sched.name} ({sched.spec.project}): {cron} in {tz}, next at "
-        f"{when(sched.next_due_at, tz)}; fired by `assay server` or `assay scheduler`"
-    )
+    typer.echo(f"schedule {_label(sched)} added: {cron} in {tz}, next at {when(sched.next_due_at, tz)}")
+    render.note("`assay server` or `assay scheduler` fires it; `assay worker` runs the jobs it fires")
+
+
+def _label(s: Schedule) -> str:
+    return f"{s.name} (project {s.spec.project})"
 
 
 def _next_times(s: Schedule, count: int) -> list[int]:
@@ -129,6 +149,9 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List schedules: cron, time zone, next fire times, the last one fired, paused or not."""
+    from assay.cli.jobs import short_target
+    from assay.runner.entities import SKIP
+
     found = _jobs(ctx).list_schedules(project)
     if as_json:
         render.emit_json([schedule_json(s, count) for s in found])
@@ -137,6 +160,8 @@ def ls(
         render.note('no schedules yet: assay schedule add NOTEBOOK --cron "0 2 * * *" --name NAME')
         return
     t = render.table("name", "project", "cron", "tz", "next", "last fired", "missed", "target")
+    for column in t.columns[2:6]:  # a cron, a zone and a time read on one line; the target gives way
+        column.no_wrap = True
     for s in found:
         nxt = "paused" if s.paused else "\n".join(when(m, s.spec.tz) for m in _next_times(s, count))
         t.add_row(
@@ -146,8 +171,8 @@ def ls(
             s.spec.tz,
             Text(nxt, style="yellow" if s.paused else ""),
             when(s.last_due_at, s.spec.tz),
-            s.spec.missed,
-            Text(s.spec.job.target),
+            s.spec.missed if s.spec.missed == SKIP else f"{s.spec.missed} ({s.spec.max_catchup})",
+            Text(short_target(s.spec.job)),
         )
     render.console().print(t)
 
@@ -180,7 +205,7 @@ def next_(
     project: ProjectOpt = None,
 ) -> None:
     """Print a schedule's next fire times, in its time zone."""
-    s = _jobs(ctx).get_schedule(name, project)
+    s = _jobs(ctx).get_schedule(name, _project(project))
     if s.paused:
         render.note(f"{s.name} is paused: resume it with assay schedule resume {s.name}")
         return
@@ -189,11 +214,15 @@ def next_(
 
 
 def _pause(ctx: typer.Context, name: str, project: str | None, paused: bool) -> None:
-    s = _jobs(ctx).pause_schedule(name, paused, project)
+    jobs = _jobs(ctx)
+    project = _project(project)
+    was = jobs.get_schedule(name, project).paused
+    s = jobs.pause_schedule(name, paused, project)
     if paused:
-        typer.echo(f"schedule {s.name} ({s.spec.project}) paused")
+        typer.echo(f"schedule {_label(s)} {'was paused already' if was else 'paused'}")
     else:
-        typer.echo(f"schedule {s.name} ({s.spec.project}) resumed: next at {when(s.next_due_at, s.spec.tz)}")
+        done = "resumed" if was else "was not paused"
+        typer.echo(f"schedule {_label(s)} {done}: next at {when(s.next_due_at, s.spec.tz)}")
 
 
 @app.command("pause")
@@ -211,8 +240,9 @@ def resume(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> Non
 @app.command("delete")
 def delete(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> None:
     """Delete a schedule; the jobs it fired, and their runs, stay."""
+    project = _project(project)
     _jobs(ctx).delete_schedule(name, project)
-    typer.echo(f"schedule {name} deleted")
+    typer.echo(f"schedule {name} (project {project}) deleted")
 
 
 def scheduler(
@@ -236,7 +266,8 @@ def scheduler(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: loop.stop(timeout=0))
     loop.start()
-    typer.echo("scheduler running (Ctrl-C to stop)", err=True)
+    scope = f"projects {', '.join(project)}" if project else "all projects"
+    typer.echo(f"scheduler running on {_uri(ctx)}, {scope} (Ctrl-C to stop)", err=True)
     while loop.join(0.5):
         pass
     typer.echo(f"scheduler stopped ({loop.fired} jobs fired)", err=True)

@@ -164,7 +164,10 @@ class Worker:
                 now = time.monotonic()
                 if self._stop.is_set() and stop_at is None:
                     stop_at = now + self.grace_s
-                    log.info("stopping: %d job(s) running, %g s to end", len(self.running), self.grace_s)
+                    if self.running:
+                        log.info("stopping: %d job(s) running, %g s to end", len(self.running), self.grace_s)
+                    else:
+                        log.info("stopping: no job running")
                 if stop_at is not None and (not self.running or self._kill.is_set() or now >= stop_at):
                     self._stop_all(Result.FAILED, "worker stopped")
                     self._retry_finishes(final=True)
