@@ -114,6 +114,7 @@ def test_other_bad_input_is_one_line(workdir: Path, args: list[str], message: st
 
 
 def test_submit_list_show_and_cancel_a_queued_job(workdir: Path) -> None:
+    assert "no jobs yet: queue one with assay submit" in invoke("jobs", "ls").stderr
     out = invoke("submit", "nb.ipynb", "-p", "lr", "0.5", "--priority", "3", "--retries", "2", "-e", "exp")
     assert out.exit_code == 0, out.output
     job_id = out.stdout.split()[2]
@@ -134,6 +135,7 @@ def test_submit_list_show_and_cancel_a_queued_job(workdir: Path) -> None:
     assert invoke("jobs", "cancel", job_id).stdout == f"cancelled job {job_id}\n"
     assert bundle.services().jobs.get_job(job_id).state is JobState.CANCELLED
     assert "had ended already" in invoke("jobs", "cancel", job_id).stdout
+    assert invoke("jobs", "ls", "--state", "running").stderr == "no jobs match\n"
     assert invoke("jobs", "logs", job_id).stdout == ""
 
 

@@ -86,6 +86,8 @@ def test_a_long_outage_is_bounded() -> None:
         (("61 * * * *",), "does not parse"),
         (("every day",), "does not parse"),
         (("* * * *",), "does not parse"),
+        (("0 2 30 2 *",), "never comes"),
+        (("0 2 31 4 *",), "never comes"),
         (("0 2 * * *", "Mars/Olympus"), "unknown time zone"),
         (("0 2 * * *", "UTC", "sometimes"), "missed-fire policy"),
         (("0 2 * * *", "UTC", "catchup", 0), "max_catchup"),
@@ -95,3 +97,8 @@ def test_bad_input_is_refused_in_one_line(args: tuple[object, ...], words: str) 
     with pytest.raises(InvalidInput) as caught:
         cron.check(*args)  # type: ignore[arg-type]
     assert words in caught.value.message and "\n" not in caught.value.message
+
+
+def test_a_cron_that_comes_rarely_is_accepted() -> None:
+    cron.check("0 2 29 2 *")  # February 29th: once every four years
+    assert cron.next_after("0 2 29 2 *", "UTC", 0) == 68_176_800_000  # 1972-02-29 02:00 UTC

@@ -5,6 +5,7 @@ one schedule at once (exactly one job per due time). On SQLite, PostgreSQL and o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from assay.cli.main import app
-from assay.runner.entities import CATCHUP, PYTHON, SKIP, JobSpec, JobState, ScheduleSpec
+from assay.runner.entities import CATCHUP, PYTHON, SKIP, Job, JobSpec, JobState, ScheduleSpec
 from assay.runner.scheduler import Scheduler, wake_at
 from assay.services import Services
 
@@ -60,7 +61,10 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
         "schedule", "add", nb, "--cron", "0 2 * * *", "--tz", "Europe/Paris", "--name", "nightly",
         "-p", "lr", "0.5", "--missed", "catchup", "--max-catchup", "3", "--priority", "5", "--retries", "2",
     )  # fmt: skip
-    assert "schedule nightly (default)" in added.stdout and "02:00:00 CE" in added.stdout
+    assert added.stdout.startswith(
+        "schedule nightly (project default) added: 0 2 * * * in Europe/Paris, next at"
+    )
+    assert "02:00:00 CE" in added.stdout and "assay worker" in added.stderr
     s = services.jobs.get_schedule("nightly", "default")
     assert (s.spec.cron, s.spec.tz, s.spec.missed, s.spec.max_catchup) == (
         "0 2 * * *",
@@ -72,21 +76,25 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
     assert job.kind == "notebook" and dict(job.params) == {"lr": 0.5} and job.priority == 5
     assert job.max_attempts == 3
     if not tracking_uri.startswith("http"):  # a server sends a notebook's bytes to workers only
-        assert job.source == Path(nb).read_bytes()
-    ok("schedule", "add", "math:sqrt", "--cron", "*/15 * * * *", "--name", "quarter", "-p", "x=16")
-    assert dict(services.jobs.get_schedule("quarter", "default").spec.job.params) == {"x": 16}
+        assert job.source is not None  # the notebook as added, as `assay submit` keeps it
+        cells = [c.source for c in nbformat.reads(job.source.decode(), as_version=4).cells]
+        assert cells == [c.source for c in nbformat.read(nb, as_version=4).cells]
+    ok("schedule", "add", "json:dumps", "--cron", "*/15 * * * *", "--name", "quarter", "-p", "obj=16")
+    assert dict(services.jobs.get_schedule("quarter", "default").spec.job.params) == {"obj": 16}
 
     listing = ok("schedule", "ls").stdout
     assert "nightly" in listing and "quarter" in listing and "Europe/Paris" in listing
     nxt = ok("schedule", "next", "nightly", "-n", "3").stdout.strip().splitlines()
     assert len(nxt) == 3 and all(line.endswith(("02:00:00 CET", "02:00:00 CEST")) for line in nxt)
 
-    assert "paused" in ok("schedule", "pause", "nightly").stdout
+    assert ok("schedule", "pause", "nightly").stdout == "schedule nightly (project default) paused\n"
     assert services.jobs.get_schedule("nightly", "default").paused
+    assert "was paused already" in ok("schedule", "pause", "nightly").stdout
     assert "paused" in ok("schedule", "ls").stdout
     assert "resumed: next at" in ok("schedule", "resume", "nightly").stdout
     assert not services.jobs.get_schedule("nightly", "default").paused
-    ok("schedule", "delete", "quarter")
+    assert "was not paused: next at" in ok("schedule", "resume", "nightly").stdout
+    assert ok("schedule", "delete", "quarter").stdout == "schedule quarter (project default) deleted\n"
     assert [s.name for s in services.jobs.list_schedules()] == ["nightly"]
     gone = invoke("schedule", "pause", "quarter")
     assert gone.exit_code == 1 and gone.stderr.startswith("error: ") and "quarter" in gone.stderr
@@ -97,6 +105,7 @@ def test_schedule_commands(services: Services, tracking_uri: str, tmp_path: Path
     [
         (["--cron", "0 25 * * *"], "does not parse"),
         (["--cron", "nightly"], "does not parse"),
+        (["--cron", "0 2 30 2 *"], "never comes"),
         (["--cron", "0 2 * * *", "--tz", "Paris"], "unknown time zone"),
         (["--cron", "0 2 * * *", "--missed", "sometimes"], "missed-fire policy"),
         (["--cron", "0 2 * * *", "--missed", "catchup", "--max-catchup", "0"], "max_catchup"),
@@ -117,9 +126,33 @@ def test_bad_input_is_one_line_and_stores_nothing(
     assert bundle.services().jobs.list_schedules() == []
 
 
-def test_an_entry_point_that_does_not_import_is_refused(sqlite_uri: str) -> None:
-    result = invoke("schedule", "add", "no_such_module_here:main", "--cron", "* * * * *", "--name", "x")
-    assert result.exit_code == 1 and "does not import" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no_such_module_here:main"], "does not import: ModuleNotFoundError"),
+        (["json:no_such_function"], "has no 'no_such_function'"),
+        (["json:dumps"], "missing a required argument: 'obj'"),
+        (["json:dumps", "-p", "obj=1", "-p", "obj=2"], "parameter 'obj' is given twice"),
+        (["hello"], "neither a notebook"),
+        (["json:dumps", "--timeout", "soon"], "--timeout 'soon' is not a duration"),
+        (["json:dumps", "--retries", "-1"], "retries must be from 0 to"),
+        (["json:dumps", "--tag", "novalue"], "--tag takes NAME=VALUE"),
+    ],
+)
+def test_a_job_submit_refuses_is_refused_with_its_message_before_anything_is_stored(
+    sqlite_uri: str, args: list[str], message: str
+) -> None:
+    from assay import bundle
+
+    target, *rest = args
+    scheduled = invoke("schedule", "add", target, "--cron", "* * * * *", "--name", "x", *rest)
+    submitted = invoke("submit", target, *rest)
+    for result in (scheduled, submitted):
+        assert result.exit_code == 1 and result.stdout == "", result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr
+    assert scheduled.stderr == submitted.stderr  # one code path, one message
+    assert bundle.services().jobs.list_schedules() == [] and bundle.services().jobs.list_jobs() == []
 
 
 # ---- firing: the policy, pause, delete ---------------------------------------------------------------------
@@ -227,6 +260,59 @@ def test_two_schedulers_fire_each_due_time_exactly_once(services: Services, trac
     per_process = [sum(line.startswith("fired race") for line in err.splitlines()) for err in outputs]
     assert sum(per_process) == len(fired), outputs
     assert all("scheduler stopped" in err for err in outputs)
+
+
+@pytest.mark.slow
+def test_a_scheduled_function_runs_to_success_through_assay_scheduler_and_assay_worker(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    """End to end, as a user sets it up: `assay schedule add` of an entry point, `assay scheduler` and
+    `assay worker` processes on the store; a due time's job is claimed and its function runs as a tracked
+    run, SUCCEEDED, its output in the job's log and the run tagged with the schedule. Bounded at 30 s."""
+    from assay import bundle
+    from assay.runner.entities import JOB_TAG, SCHEDULE_TAG
+
+    (tmp_path / "ticks.py").write_text("def tick(note):\n    print('tick', note)\n")
+    ok("schedule", "add", "ticks:tick", "--cron", "* * * * * *", "--name", "every-second", "-p", "note=hi")
+    env = {**os.environ, "ASSAY_SYSTEM_METRICS": "0"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "src"), env.get("PYTHONPATH", "")])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assay.cli.main", command],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in ("scheduler", "worker")
+    ]
+    jobs = bundle.services().jobs
+    try:
+        deadline = time.monotonic() + 30
+        done: list[Job] = []
+        while not done and time.monotonic() < deadline:
+            time.sleep(0.2)
+            done = jobs.list_jobs(schedule="every-second", states=[JobState.SUCCEEDED, JobState.FAILED])
+        ok("schedule", "pause", "every-second")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert done, errors
+    job = done[-1]
+    assert job.state is JobState.SUCCEEDED and job.due_at is not None, (job.error, errors)
+    assert job.started_at is not None and job.started_at >= job.due_at
+    assert "tick hi" in jobs.read_log(job.job_id).data.decode()
+    run = bundle.services().tracking.get_run(job.run_id or "")
+    assert run.info.status.value == "FINISHED" and run.params == {"note": "hi"}
+    assert run.tags[JOB_TAG] == job.job_id and run.tags[SCHEDULE_TAG] == "every-second"
+    listed = json.loads(ok("jobs", "ls", "--schedule", "every-second", "--json").stdout)
+    assert job.job_id in [j["job_id"] for j in listed] and all(
+        j["schedule"] == "every-second" for j in listed
+    )
+    assert "every-second for " in ok("jobs", "show", job.job_id).stdout
+    assert all(p.returncode == 0 for p in procs), errors
 
 
 @pytest.mark.slow

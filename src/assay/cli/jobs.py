@@ -7,6 +7,7 @@ line. ``-p`` takes papermill's ``NAME VALUE`` as ``assay run`` does, or ``NAME=V
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import sys
@@ -23,7 +24,7 @@ from assay.cli.notebook import RunCommand
 from assay.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from assay.runner.entities import Job
+    from assay.runner.entities import Job, JobSpec
     from assay.runner.worker import Engine
     from assay.services.jobs import Jobs
 
@@ -82,7 +83,9 @@ def submit(
         typer.Option("-p", "--parameter", metavar="NAME VALUE", help="A parameter (repeat for more)"),
     ] = None,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name")] = None,
-    project: Annotated[str | None, typer.Option("--project", help="Project [default: default]")] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Project (default: $ASSAY_PROJECT, else default)")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name")] = None,
     priority: Annotated[int, typer.Option("--priority", help="Higher runs first")] = 0,
     timeout: Annotated[
@@ -93,34 +96,25 @@ def submit(
         str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1)")
     ] = "10s",
     tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag")] = None,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the queued job as JSON.")] = False,
 ) -> None:
     """Queue a notebook or a function as a job: assay submit TARGET [-p NAME VALUE]...
 
     Everything is checked before the job is queued; a worker (assay worker) runs it as a tracked run.
     """
-    from assay.runner import submit as sub
+    from assay.runner.submit import from_command_line
 
-    pairs = sub.parse_pairs(parameter or [])
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise InvalidInput(
-                f"parameter {key!r} is given twice: a job takes one value (sweeps: assay sweep)"
-            )
-        seen.add(key)
-    spec = sub.job_spec(
+    spec = from_command_line(
         target,
-        dict(pairs),
-        texts=seen,
+        parameter or [],
+        tags=tag or [],
+        timeout=timeout,
+        backoff=backoff,
         project=project,
         experiment=experiment,
         name=name,
         priority=priority,
-        timeout_s=None if timeout is None else sub.parse_duration(timeout, "--timeout"),
         retries=retries,
-        backoff_s=sub.parse_duration(backoff, "--backoff"),
-        tags=dict(sub.parse_pairs(tag or [], "--tag")),
     )
     job = _jobs(ctx).submit(spec)
     if as_json:
@@ -269,6 +263,9 @@ def ls(
         typer.Option("--state", "-s", help="queued, running, succeeded, failed, cancelled (repeatable)"),
     ] = None,
     project: Annotated[str | None, typer.Option("--project", help="Only this project's jobs")] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", metavar="NAME", help="Only the jobs this schedule fired")
+    ] = None,
     limit: Annotated[int, typer.Option("--max-results", "-n", min=1, help="At most this many")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
@@ -282,19 +279,23 @@ def ls(
         except ValueError:
             names = ", ".join(s.value.lower() for s in JobState)
             raise InvalidInput(f"unknown job state {raw!r}: use {names}") from None
-    found = _jobs(ctx).list_jobs(project=project, states=states or None, limit=limit)
+    found = _jobs(ctx).list_jobs(project=project, states=states or None, schedule=schedule, limit=limit)
     if as_json:
         render.emit_json([job_json(j) for j in found])
         return
     if not found:
-        render.note("no jobs match")
+        filtered = project or states or schedule
+        render.note(
+            "no jobs match" if filtered else "no jobs yet: queue one with assay submit NOTEBOOK|pkg.mod:fn"
+        )
         return
     table = render.table("job", "state", "target", "attempt", "priority", "created", "run", "error")
+    table.columns[0].no_wrap = True  # an id is copied whole: the target and the error give way
     for j in found:
         table.add_row(
             j.job_id,
             state_text(j.state.value + (" (cancelling)" if j.cancel_requested and not j.state.done else "")),
-            Text(_short_target(j)),
+            Text(short_target(j.spec)),
             f"{j.attempt}/{j.spec.max_attempts}",
             str(j.spec.priority),
             render.fmt_time_ago(j.created_at),
@@ -304,9 +305,9 @@ def ls(
     render.console().print(table)
 
 
-def _short_target(job: Job) -> str:
-    target = job.spec.target
-    return target.rsplit("/", 1)[-1] if job.spec.kind == "notebook" else target
+def short_target(spec: JobSpec) -> str:
+    """What a job runs, in a table: a notebook's file name, or the entry point."""
+    return spec.target.rsplit("/", 1)[-1] if spec.kind == "notebook" else spec.target
 
 
 def _first_line(text: str | None, width: int = 60) -> str:
@@ -351,10 +352,16 @@ def show(
         info.add_row("worker", Text(job.worker))
     info.add_row("run", job.run_id or render.MISSING)
     if job.schedule:
-        info.add_row("schedule", Text(job.schedule))
+        due = "" if job.due_at is None else f" for {_local(job.due_at)}"
+        info.add_row("schedule", Text(f"{job.schedule}{due}"))
     if job.error:
         info.add_row("error", Text(job.error, style="red"))
     render.console().print(info)
+
+
+def _local(ms: int) -> str:
+    """``ms`` in local time to the second, with its zone's name (a due time of a per-second schedule)."""
+    return dt.datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @app.command("cancel")
@@ -381,7 +388,7 @@ def logs(
     job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id (or a unique prefix)")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends")] = False,
     attempt: Annotated[
-        int | None, typer.Option("--attempt", min=1, help="Which attempt [default: the latest]")
+        int | None, typer.Option("--attempt", min=1, help="Which attempt (default: the latest)")
     ] = None,
 ) -> None:
     """Print a job's output (stdout and stderr of an attempt), as it comes with --follow."""

@@ -2,18 +2,18 @@
 (the loop that fires them, in the foreground).
 
 ``add`` checks everything before anything is stored: the cron expression, the time zone and the missed-fire
-policy (``assay.runner.cron.check``), then the job itself (a notebook's parameters against its schema, an
-entry point's module). A schedule fires the notebook as it was when it was added (its bytes travel with the
-job, so a worker on another machine runs the same one): add it again to change it.
+policy (``assay.runner.cron.check``), then the job itself exactly as ``assay submit`` checks it
+(``assay.runner.submit.from_command_line``: a notebook's parameters against its schema, an entry point's
+import and signature, the policy's ranges), with the same options and the same messages. A schedule fires
+the notebook as it was when it was added (its bytes travel with the job, so a worker on another machine
+runs the same one): add it again to change it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,11 +21,10 @@ from rich.text import Text
 
 from assay.cli import render
 from assay.cli.context import CliState
-from assay.cli.notebook import RunCommand, _pairs
-from assay.errors import InvalidInput
+from assay.cli.notebook import RunCommand
 
 if TYPE_CHECKING:
-    from assay.runner.entities import Job, JobSpec, Schedule
+    from assay.runner.entities import Job, Schedule
     from assay.services.jobs import Jobs
 
 app = typer.Typer(
@@ -33,16 +32,29 @@ app = typer.Typer(
 )
 
 ProjectOpt = Annotated[
-    str | None, typer.Option("--project", help="The schedule's project (default: 'default').")
+    str | None,
+    typer.Option("--project", help="The schedule's project (default: $ASSAY_PROJECT, else default)."),
 ]
 NameArg = Annotated[str, typer.Argument(help="The schedule's name.")]
 
 
-def _jobs(ctx: typer.Context) -> Jobs:
-    from assay.bundle import services
+def _uri(ctx: typer.Context) -> str:
+    from assay import bundle
 
     state = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    return services(state.tracking_uri).jobs
+    return state.tracking_uri or bundle.default_tracking_uri()
+
+
+def _jobs(ctx: typer.Context) -> Jobs:
+    from assay import bundle
+
+    return bundle.services(_uri(ctx)).jobs
+
+
+def _project(project: str | None) -> str:
+    """The project a schedule named on the command line is looked up in, as ``assay schedule add`` and
+    ``assay submit`` choose it: ``--project``, else ``$ASSAY_PROJECT``, else "default"."""
+    return project or os.environ.get("ASSAY_PROJECT") or "default"
 
 
 def when(ms: int | None, tz: str) -> str:
@@ -54,65 +66,12 @@ def when(ms: int | None, tz: str) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, zone(tz)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def _is_entry_point(target: str) -> bool:
-    module, sep, func = target.partition(":")
-    return bool(sep) and func.isidentifier() and all(p.isidentifier() for p in module.split("."))
-
-
-def _python_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def job_spec(
-    target: str,
-    pairs: list[tuple[str, str]],
-    project: str,
-    experiment: str | None,
-    priority: int,
-    timeout: float | None,
-    retries: int,
-) -> JobSpec:
-    """The job a schedule fires, checked as ``assay submit`` checks it."""
-    # TODO(exec): build this with assay.runner.submit once it lands on main, so `assay submit` and
-    # `assay schedule add` read targets and parameters the same way.
-    from assay.runner.entities import NOTEBOOK, PYTHON, JobSpec
-
-    policy: dict[str, Any] = {
-        "project": project,
-        "experiment": experiment,
-        "priority": priority,
-        "timeout_s": timeout,
-        "max_attempts": retries + 1,
-        "cwd": os.getcwd(),
-    }
-    if _is_entry_point(target) and not Path(target).exists():
-        import importlib.util
-
-        module = target.partition(":")[0]
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            raise InvalidInput(f"entry point {target!r}: module {module!r} does not import from here")
-        params = {k: _python_value(v) for k, v in pairs}
-        return JobSpec(PYTHON, target, params, **policy)
-    from assay.notebooks.launch import prepare
-
-    given = dict(pairs)
-    launch = prepare(target, given, texts=given)  # InvalidInput or NotFound, before anything is stored
-    source = Path(target).read_bytes() if Path(target).is_file() else json.dumps(launch.nb).encode()
-    return JobSpec(NOTEBOOK, launch.location, launch.values, source=source, **policy)
-
-
 @app.command("add", cls=RunCommand)
 def add(
     ctx: typer.Context,
     target: Annotated[
-        str, typer.Argument(help="A notebook (path or URL) or a Python entry point pkg.mod:fn.")
+        str,
+        typer.Argument(metavar="TARGET", help="A notebook (path or URL) or a Python entry point pkg.mod:fn."),
     ],
     cron: Annotated[
         str, typer.Option("--cron", help="Five fields, '0 2 * * *' (02:00 daily); a sixth is seconds.")
@@ -131,27 +90,47 @@ def add(
     ] = 10,
     experiment: Annotated[str | None, typer.Option("--experiment", "-e", help="Experiment name.")] = None,
     project: Annotated[
-        str, typer.Option("--project", help="Project of the jobs and their runs.")
-    ] = "default",
+        str | None,
+        typer.Option(
+            "--project", help="Project of the jobs and their runs (default: $ASSAY_PROJECT, else default)."
+        ),
+    ] = None,
     priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.001, help="Seconds one attempt may run.")
+        str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h.")
     ] = None,
-    retries: Annotated[int, typer.Option("--retries", min=0, help="Attempts after a failed one.")] = 0,
+    retries: Annotated[int, typer.Option("--retries", help="Attempts after a failed one.")] = 0,
+    backoff: Annotated[
+        str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1).")
+    ] = "10s",
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag.")] = None,
 ) -> None:
     """Fire a notebook or function on a cron schedule: assay schedule add nb.ipynb --cron "0 2 * * *"
     --tz Europe/Paris --name nightly -p NAME VALUE."""
     from assay.runner import cron as cron_mod
     from assay.runner.entities import ScheduleSpec
+    from assay.runner.submit import from_command_line
 
     cron_mod.check(cron, tz, missed, max_catchup)
-    spec = job_spec(target, _pairs(parameter or []), project, experiment, priority, timeout, retries)
+    spec = from_command_line(  # checked as `assay submit` checks it, before anything is stored
+        target,
+        parameter or [],
+        tags=tag or [],
+        timeout=timeout,
+        backoff=backoff,
+        project=project,
+        experiment=experiment,
+        priority=priority,
+        retries=retries,
+    )
     jobs = _jobs(ctx)
     sched = jobs.add_schedule(ScheduleSpec(name, cron, spec, tz, missed, max_catchup))
-    typer.echo(
-        f"schedule {sched.name} ({sched.spec.project}): {cron} in {tz}, next at "
-        f"{when(sched.next_due_at, tz)}; fired by `assay server` or `assay scheduler`"
-    )
+    typer.echo(f"schedule {_label(sched)} added: {cron} in {tz}, next at {when(sched.next_due_at, tz)}")
+    render.note("`assay server` or `assay scheduler` fires it; `assay worker` runs the jobs it fires")
+
+
+def _label(s: Schedule) -> str:
+    return f"{s.name} (project {s.spec.project})"
 
 
 def _next_times(s: Schedule, count: int) -> list[int]:
@@ -170,6 +149,9 @@ def ls(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List schedules: cron, time zone, next fire times, the last one fired, paused or not."""
+    from assay.cli.jobs import short_target
+    from assay.runner.entities import SKIP
+
     found = _jobs(ctx).list_schedules(project)
     if as_json:
         render.emit_json([schedule_json(s, count) for s in found])
@@ -178,6 +160,8 @@ def ls(
         render.note('no schedules yet: assay schedule add NOTEBOOK --cron "0 2 * * *" --name NAME')
         return
     t = render.table("name", "project", "cron", "tz", "next", "last fired", "missed", "target")
+    for column in t.columns[2:6]:  # a cron, a zone and a time read on one line; the target gives way
+        column.no_wrap = True
     for s in found:
         nxt = "paused" if s.paused else "\n".join(when(m, s.spec.tz) for m in _next_times(s, count))
         t.add_row(
@@ -187,8 +171,8 @@ def ls(
             s.spec.tz,
             Text(nxt, style="yellow" if s.paused else ""),
             when(s.last_due_at, s.spec.tz),
-            s.spec.missed,
-            Text(s.spec.job.target),
+            s.spec.missed if s.spec.missed == SKIP else f"{s.spec.missed} ({s.spec.max_catchup})",
+            Text(short_target(s.spec.job)),
         )
     render.console().print(t)
 
@@ -221,7 +205,7 @@ def next_(
     project: ProjectOpt = None,
 ) -> None:
     """Print a schedule's next fire times, in its time zone."""
-    s = _jobs(ctx).get_schedule(name, project)
+    s = _jobs(ctx).get_schedule(name, _project(project))
     if s.paused:
         render.note(f"{s.name} is paused: resume it with assay schedule resume {s.name}")
         return
@@ -230,11 +214,15 @@ def next_(
 
 
 def _pause(ctx: typer.Context, name: str, project: str | None, paused: bool) -> None:
-    s = _jobs(ctx).pause_schedule(name, paused, project)
+    jobs = _jobs(ctx)
+    project = _project(project)
+    was = jobs.get_schedule(name, project).paused
+    s = jobs.pause_schedule(name, paused, project)
     if paused:
-        typer.echo(f"schedule {s.name} ({s.spec.project}) paused")
+        typer.echo(f"schedule {_label(s)} {'was paused already' if was else 'paused'}")
     else:
-        typer.echo(f"schedule {s.name} ({s.spec.project}) resumed: next at {when(s.next_due_at, s.spec.tz)}")
+        done = "resumed" if was else "was not paused"
+        typer.echo(f"schedule {_label(s)} {done}: next at {when(s.next_due_at, s.spec.tz)}")
 
 
 @app.command("pause")
@@ -252,8 +240,9 @@ def resume(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> Non
 @app.command("delete")
 def delete(ctx: typer.Context, name: NameArg, project: ProjectOpt = None) -> None:
     """Delete a schedule; the jobs it fired, and their runs, stay."""
+    project = _project(project)
     _jobs(ctx).delete_schedule(name, project)
-    typer.echo(f"schedule {name} deleted")
+    typer.echo(f"schedule {name} (project {project}) deleted")
 
 
 def scheduler(
@@ -277,7 +266,8 @@ def scheduler(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: loop.stop(timeout=0))
     loop.start()
-    typer.echo("scheduler running (Ctrl-C to stop)", err=True)
+    scope = f"projects {', '.join(project)}" if project else "all projects"
+    typer.echo(f"scheduler running on {_uri(ctx)}, {scope} (Ctrl-C to stop)", err=True)
     while loop.join(0.5):
         pass
     typer.echo(f"scheduler stopped ({loop.fired} jobs fired)", err=True)

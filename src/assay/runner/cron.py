@@ -43,6 +43,12 @@ def check(cron: str, tz: str = "UTC", missed: str = SKIP, max_catchup: int = 10)
             "day-of-week', e.g. '0 2 * * *' (every day at 02:00) or '*/15 * * * *' (a sixth field, "
             "seconds, is accepted too)"
         )
+    try:
+        next_after(cron, tz, 0)
+    except ValueError:  # croniter's CroniterBadDateError: its fields match no date, ever
+        raise InvalidInput(
+            f"cron expression {cron!r} never comes: no month has its day of the month (like February 30th)"
+        ) from None
     if missed not in MISSED_POLICIES:
         raise InvalidInput(f"missed-fire policy {missed!r} is unknown: use {SKIP!r} or {CATCHUP!r}")
     if not 1 <= max_catchup <= 1000:

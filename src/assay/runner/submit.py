@@ -8,6 +8,10 @@ one line (``InvalidInput``, ``NotFound``).
 - an entry point must import (with the working directory first on ``sys.path``, as a worker running in
   that directory will have it) and be callable with the parameters as keyword arguments;
 - priority, time limit, retries and backoff must be in range.
+
+``assay submit`` and ``assay schedule add`` build their job with ``from_command_line`` (the same options
+read the same way), the UI's launch form with ``job_spec`` and the notebook's stored content: one set of
+checks, one set of messages, wherever a job comes from.
 """
 
 from __future__ import annotations
@@ -55,6 +59,18 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return total
 
 
+def parse_parameters(items: Iterable[str]) -> dict[str, str]:
+    """``-p NAME=VALUE`` items as a mapping; a name given twice is refused (a job takes one value)."""
+    out: dict[str, str] = {}
+    for key, value in parse_pairs(items):
+        if key in out:
+            raise InvalidInput(
+                f"parameter {key!r} is given twice: a job takes one value (sweeps: assay sweep)"
+            )
+        out[key] = value
+    return out
+
+
 def parse_pairs(items: Iterable[str], what: str = "-p") -> list[tuple[str, str]]:
     """``NAME=VALUE`` items as pairs (InvalidInput naming the bad one)."""
     out = []
@@ -75,6 +91,38 @@ def python_value(text: str) -> Any:
         return text
 
 
+def from_command_line(
+    target: str,
+    parameters: Iterable[str] = (),
+    *,
+    tags: Iterable[str] = (),
+    timeout: str | None = None,
+    backoff: str = "10s",
+    project: str | None = None,
+    experiment: str | None = None,
+    name: str | None = None,
+    priority: int = 0,
+    retries: int = 0,
+) -> JobSpec:
+    """The checked spec of a job as a command line gives it: ``-p NAME=VALUE`` items (typed as the
+    notebook's schema says, or as JSON for a function), ``--tag KEY=VALUE`` items, and durations as text
+    (``90s``, ``1h``). What ``assay submit`` queues and what ``assay schedule add`` fires."""
+    values = parse_parameters(parameters)
+    return job_spec(
+        target,
+        values,
+        texts=values,
+        project=project,
+        experiment=experiment,
+        name=name,
+        priority=priority,
+        timeout_s=None if timeout is None else parse_duration(timeout, "--timeout"),
+        retries=retries,
+        backoff_s=parse_duration(backoff, "--backoff"),
+        tags=dict(parse_pairs(tags, "--tag")),
+    )
+
+
 def job_spec(
     target: str,
     params: Mapping[str, Any] | None = None,
@@ -90,21 +138,29 @@ def job_spec(
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
     cwd: str | None = None,
+    notebook: bytes | None = None,
 ) -> JobSpec:
     """The checked spec of a job running ``target`` with ``params`` (names in ``texts`` were typed on a
     command line: a notebook reads them as its schema says, a function as JSON or text). ``retries``:
-    attempts after the first; ``cwd``: the directory the job runs in (default: this one)."""
+    attempts after the first; ``cwd``: the directory the job runs in (default: this one).
+
+    ``notebook``: the notebook's JSON when it is not read from ``target`` (the UI launches the copy its
+    latest execution stored; ``target`` then names it as is). Its job runs, unless ``cwd`` says otherwise,
+    in the notebook's directory when that is a local path (where Jupyter starts its kernels), else in the
+    worker's own."""
     _check_policy(priority, timeout_s, retries, backoff_s)
-    cwd = str(Path(cwd or os.getcwd()).resolve())
     values = dict(params or {})
-    kind = kind_of(target)
+    kind = NOTEBOOK if notebook is not None else kind_of(target)
+    here = None if cwd is None and notebook is not None else str(Path(cwd or os.getcwd()).resolve())
     source = None
     if kind == NOTEBOOK:
-        target, values, source = _notebook(target, values, texts)
+        if here is None and "://" not in target:
+            here = str(Path(target).expanduser().resolve().parent)
+        target, values, source = _notebook(target, values, texts, notebook)
     else:
         typed = set(texts)
         values = {k: python_value(v) if k in typed and isinstance(v, str) else v for k, v in values.items()}
-        _check_entry_point(target, values, cwd)
+        _check_entry_point(target, values, here or os.getcwd())
     spec = JobSpec(
         kind=kind,
         target=target,
@@ -113,7 +169,7 @@ def job_spec(
         experiment=experiment,
         name=name,
         source=source,
-        cwd=cwd,
+        cwd=here,
         priority=priority,
         timeout_s=timeout_s,
         max_attempts=retries + 1,
@@ -135,14 +191,22 @@ def _check_policy(priority: int, timeout_s: float | None, retries: int, backoff_
         raise InvalidInput(f"backoff must be 0 s or more, not {backoff_s:g}")
 
 
-def _notebook(target: str, values: dict[str, Any], texts: Iterable[str]) -> tuple[str, dict[str, Any], bytes]:
+def _notebook(
+    target: str, values: dict[str, Any], texts: Iterable[str], content: bytes | None
+) -> tuple[str, dict[str, Any], bytes]:
     import nbformat
 
+    from assay.notebooks import sources
     from assay.notebooks.launch import prepare
+    from assay.notebooks.schema import schema_of
 
-    launch = prepare(target, values, texts)
-    source = nbformat.writes(launch.nb).encode()  # type: ignore[no-untyped-call]
-    return launch.location, launch.values, source
+    if content is None:
+        launch = prepare(target, values, texts)
+        nb, target, values = launch.nb, launch.location, launch.values
+    else:
+        nb = sources.parse(content.decode("utf-8", errors="replace"), target)
+        values = schema_of(nb, target).bind(values, texts)
+    return target, values, nbformat.writes(nb).encode()  # type: ignore[no-untyped-call]
 
 
 def _check_entry_point(target: str, values: Mapping[str, Any], cwd: str) -> None:

@@ -39,7 +39,7 @@ from typing import Protocol
 from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidState
 from assay.runner import engines, execute
-from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, Job, Result
+from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, SCHEDULE_TAG, Job, Result
 from assay.runner.slots import Done
 from assay.runner.task import Task, TaskResult
 from assay.services.jobs import Jobs
@@ -176,10 +176,14 @@ def worker_name() -> str:
 
 
 def task_of(job: Job, tracking_uri: str) -> Task:
-    """The task of ``job``'s current attempt: its spec, its run (decided at claim) and the job's tags."""
+    """The task of ``job``'s current attempt: its spec, its run (decided at claim) and the job's tags (the
+    job's id and attempt, and the schedule that fired it)."""
     spec = job.spec
     if job.run_id is None:
         raise InvalidState(f"job {job.job_id} was claimed without a run id")
+    tags = {**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt)}
+    if job.schedule is not None:
+        tags[SCHEDULE_TAG] = job.schedule
     return Task(
         kind=spec.kind,
         target=spec.target,
@@ -191,7 +195,7 @@ def task_of(job: Job, tracking_uri: str) -> Task:
         name=spec.name,
         source=spec.source,
         cwd=spec.cwd,
-        tags={**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt)},
+        tags=tags,
         parent_run_id=spec.parent_run_id,
         timeout_s=spec.timeout_s,
         job_id=job.job_id,
@@ -255,7 +259,10 @@ class Worker:
                 now = time.monotonic()
                 if self._stop.is_set() and stop_at is None:
                     stop_at = now + self.grace_s
-                    log.info("stopping: %d job(s) running, %g s to end", len(self.running), self.grace_s)
+                    if self.running:
+                        log.info("stopping: %d job(s) running, %g s to end", len(self.running), self.grace_s)
+                    else:
+                        log.info("stopping: no job running")
                 if stop_at is not None and (not self.running or self._kill.is_set() or now >= stop_at):
                     self._stop_all(Result.FAILED, "worker stopped")
                     self._retry_finishes(final=True)

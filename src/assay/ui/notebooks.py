@@ -125,9 +125,9 @@ async def launch_notebook(request: Request, svc: Svc) -> Response:
 
 def _submit(svc: Services, source: str, values: dict[str, str]) -> Job:
     """Queue ``source`` with ``values`` into its latest execution's experiment: the notebook the worker runs
-    is that execution's output (papermill replaces its injected parameters), so it runs anywhere."""
-    from assay.notebooks.schema import schema_of
-    from assay.runner.entities import NOTEBOOK, JobSpec
+    is that execution's output (papermill replaces its injected parameters), so it runs anywhere. The spec
+    is built and checked as ``assay submit`` builds it (``assay.runner.submit.job_spec``)."""
+    from assay.runner.submit import job_spec
 
     runs, nb = _notebook(svc, source)
     if nb is None:
@@ -135,11 +135,10 @@ def _submit(svc: Services, source: str, values: dict[str, str]) -> Job:
             f"no execution of {source!r} kept its output notebook: launch it with assay submit"
         )
     given = {k: v for k, v in values.items() if v != ""}
-    bound = schema_of(nb, source).bind(given, texts=given)
     exp = svc.tracking.get_experiment(runs[0].info.experiment_id)
-    source_bytes = orjson.dumps(nb)
-    # TODO(exec): build the spec with assay.runner.submit once it lands, as `assay submit` does.
-    spec = JobSpec(NOTEBOOK, source, bound, project=exp.project, experiment=exp.name, source=source_bytes)
+    spec = job_spec(
+        source, given, texts=given, project=exp.project, experiment=exp.name, notebook=orjson.dumps(nb)
+    )
     return svc.jobs.submit(spec)
 
 
