@@ -70,6 +70,19 @@ def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
+# ---- the job policy options, shared with assay schedule add ---------------------------------------------
+
+Priority = Annotated[int, typer.Option("--priority", help="Higher runs first.")]
+Timeout = Annotated[
+    str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h.")
+]
+Retries = Annotated[int, typer.Option("--retries", help="Attempts after a failed one.")]
+Backoff = Annotated[
+    str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1).")
+]
+Tags = Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag.")]
+
+
 # ---- assay submit --------------------------------------------------------------------------------------
 
 
@@ -87,15 +100,11 @@ def submit(
         str | None, typer.Option("--project", help="Project (default: $ASSAY_PROJECT, else default)")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run name")] = None,
-    priority: Annotated[int, typer.Option("--priority", help="Higher runs first")] = 0,
-    timeout: Annotated[
-        str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h")
-    ] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Attempts after a failed one")] = 0,
-    backoff: Annotated[
-        str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1)")
-    ] = "10s",
-    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag")] = None,
+    priority: Priority = 0,
+    timeout: Timeout = None,
+    retries: Retries = 0,
+    backoff: Backoff = "10s",
+    tag: Tags = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the queued job as JSON.")] = False,
 ) -> None:
     """Queue a notebook or a function as a job: assay submit TARGET [-p NAME VALUE]...

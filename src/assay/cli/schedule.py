@@ -21,6 +21,7 @@ from rich.text import Text
 
 from assay.cli import render
 from assay.cli.context import CliState
+from assay.cli.jobs import Backoff, Priority, Retries, Tags, Timeout
 from assay.cli.notebook import RunCommand
 
 if TYPE_CHECKING:
@@ -95,15 +96,11 @@ def add(
             "--project", help="Project of the jobs and their runs (default: $ASSAY_PROJECT, else default)."
         ),
     ] = None,
-    priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
-    timeout: Annotated[
-        str | None, typer.Option("--timeout", metavar="DURATION", help="Per attempt, e.g. 90s, 1h.")
-    ] = None,
-    retries: Annotated[int, typer.Option("--retries", help="Attempts after a failed one.")] = 0,
-    backoff: Annotated[
-        str, typer.Option("--backoff", metavar="DURATION", help="Wait before retry n: backoff * 2^(n-1).")
-    ] = "10s",
-    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="A run tag.")] = None,
+    priority: Priority = 0,
+    timeout: Timeout = None,
+    retries: Retries = 0,
+    backoff: Backoff = "10s",
+    tag: Tags = None,
 ) -> None:
     """Fire a notebook or function on a cron schedule: assay schedule add nb.ipynb --cron "0 2 * * *"
     --tz Europe/Paris --name nightly -p NAME VALUE."""
