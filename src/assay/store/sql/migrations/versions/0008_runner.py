@@ -45,7 +45,8 @@ def upgrade() -> None:
         sa.Column("schedule", sa.String(256), nullable=True),
         sa.Column("due_at", sa.BigInteger, nullable=True),
     )
-    op.create_index("ix_jobs_queue", "jobs", ["state", "priority", "job_pk"])
+    # The claim's order (priority first, then age) as the index's: a claim reads its LIMIT rows, no sort.
+    op.create_index("ix_jobs_queue", "jobs", ["state", sa.text("priority DESC"), "job_pk"])
     op.create_index("ix_jobs_project", "jobs", ["project_id", "job_pk"])
     op.create_index("ux_jobs_schedule_due", "jobs", ["schedule_id", "due_at"], unique=True)
     op.create_table(
