@@ -553,6 +553,10 @@ def test_runner_routes(api: TestClient) -> None:
     assert [j["job_id"] for j in claimed] == [job_id] and claimed[0]["spec"]["source_b64"] == nb
     assert claimed[0]["run_id"] and claimed[0]["attempt"] == 1
     assert api.post(f"{a}/jobs/expire", json={}).json() == {"jobs": []}  # its lease is live
+    again = api.post(
+        f"{a}/jobs/claim", json={"worker": "w2", "ended": [{"job_id": job_id, "result": "succeeded"}]}
+    )
+    assert again.json() == {"jobs": []}  # the end is w1's to report: dropped; nothing else is queued
     stops = api.post(f"{a}/jobs/heartbeat", json={"worker": "w1", "job_ids": [job_id], "lease_s": 30})
     assert stops.json() == {"stop": {}}
     assert api.put(f"{a}/jobs/{job_id}/logs/1/0", content=b"hello\n").status_code == 204

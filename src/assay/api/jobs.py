@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
 
 
 def b64(data: bytes | None) -> str | None:
@@ -96,11 +96,21 @@ class JobList(BaseModel):
     jobs: list[JobOut]
 
 
+class EndedIn(BaseModel):
+    job_id: str
+    result: Result
+    error: str | None = None
+
+
 class Claim(BaseModel):
     worker: str
     limit: int = 1
     lease_s: float = 30.0
     projects: list[str] | None = None
+    ended: list[EndedIn] = Field(default_factory=list, description="attempts ended since the last claim")
+
+    def ends(self) -> list[Ended]:
+        return [Ended(e.job_id, e.result, e.error) for e in self.ended]
 
 
 class Projects(BaseModel):

@@ -17,7 +17,7 @@ from assay.access import DEFAULT_PROJECT
 from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidInput, InvalidState, NotFound
 from assay.runner import cron, states
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
 from assay.services.jobs import MAX_LOG_READ, Jobs, check_schedule, check_spec
 from assay.services.tracking import Tracking, now_ms
 from assay.store.sql.jobs import JobsStore
@@ -87,13 +87,18 @@ class JobsService(Jobs):
     # ---- working ----------------------------------------------------------------------------------------
 
     def claim(
-        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+        self,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        projects: Sequence[str] | None = None,
+        ended: Sequence[Ended] = (),
     ) -> list[Job]:
         if not 0 <= limit <= MAX_CLAIM:
             raise InvalidInput(f"a claim takes from 0 to {MAX_CLAIM} jobs, not {limit}")
         lease = _lease_ms(lease_s)
         claimed, expired = self.store.claim(
-            _worker(worker), limit, now_ms(), lease, projects, lambda: uuid.uuid4().hex
+            _worker(worker), limit, now_ms(), lease, projects, lambda: uuid.uuid4().hex, ended
         )
         self._end_runs(expired)
         return claimed

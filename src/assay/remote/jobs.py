@@ -12,7 +12,7 @@ import httpx
 from assay.api import jobs as s
 from assay.remote.errors import check
 from assay.remote.urls import API, segment
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
 from assay.services.jobs import MAX_LOG_READ, Jobs, check_schedule, check_spec
 
 
@@ -78,10 +78,19 @@ class RemoteJobs(Jobs):
     # ---- working ----------------------------------------------------------------------------------------
 
     def claim(
-        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+        self,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        projects: Sequence[str] | None = None,
+        ended: Sequence[Ended] = (),
     ) -> list[Job]:
         body = s.Claim(
-            worker=worker, limit=limit, lease_s=lease_s, projects=None if projects is None else list(projects)
+            worker=worker,
+            limit=limit,
+            lease_s=lease_s,
+            projects=None if projects is None else list(projects),
+            ended=[s.EndedIn(job_id=e.job_id, result=e.result, error=e.error) for e in ended],
         )
         return self._jobs("POST", "/jobs/claim", json=body.model_dump(mode="json"))
 

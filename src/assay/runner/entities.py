@@ -115,6 +115,15 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Ended:
+    """An attempt's end as its worker reports it with its next claim (``Jobs.claim(..., ended=...)``)."""
+
+    job_id: str
+    result: Result
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LogChunk:
     """Part of an attempt's combined stdout and stderr: bytes ``[offset, next_offset)``. ``complete`` once
     the attempt has ended and nothing follows."""

@@ -11,8 +11,9 @@ One loop, on one thread, does everything the store must hear from a worker:
   the worker itself before the lease ends, since the store will give the job to another worker then;
 - **time limits**: a job past its ``timeout_s`` is killed and finished TIMED_OUT (a notebook gets a few
   seconds more, so that its own limit, which keeps its output notebook, stops it first);
-- **finish** each attempt with its result (``Jobs.finish``); a finish the store does not take now is
-  tried again while the lease lasts.
+- **finish** each attempt with its result: carried by the claim that follows it (``Jobs.claim(...,
+  ended=...)``, one transaction for both), or alone (``Jobs.finish``) when no claim follows (every slot
+  busy, or stopping); a finish the store does not take now is tried again while the lease lasts.
 
 On SIGTERM or SIGINT (``request_stop``) it stops claiming and lets running jobs end for ``grace_s``;
 then (or at a second signal) it kills them and finishes them FAILED "worker stopped".
@@ -39,7 +40,7 @@ from typing import Protocol
 from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidState
 from assay.runner import engines, execute
-from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, SCHEDULE_TAG, Job, Result
+from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, NOTEBOOK, SCHEDULE_TAG, Ended, Job, Result
 from assay.runner.slots import Done
 from assay.runner.task import Task, TaskResult
 from assay.services.jobs import Jobs
@@ -229,6 +230,8 @@ class Worker:
         self.poll_s = poll_s
         self.grace_s = grace_s
         self.running: dict[str, _Running] = {}
+        #: ends not sent yet, for the next claim to carry: job id -> (result, error, lease end)
+        self.ended: dict[str, tuple[Result, str | None, float]] = {}
         #: finishes the store did not take yet: job id -> (result, error, lease end)
         self.unfinished: dict[str, tuple[Result, str | None, float]] = {}
         self.finished = 0
@@ -265,9 +268,11 @@ class Worker:
                         log.info("stopping: no job running")
                 if stop_at is not None and (not self.running or self._kill.is_set() or now >= stop_at):
                     self._stop_all(Result.FAILED, "worker stopped")
+                    self._report_ended()
                     self._retry_finishes(final=True)
                     return
                 if max_jobs is not None and self.finished >= max_jobs and not self.running:
+                    self._report_ended()
                     return
                 if stop_at is None and self.engine.free and now >= next_claim:
                     claimed = self._claim()
@@ -294,17 +299,28 @@ class Worker:
                     self._finish(done.key, done.result.result, done.result.error)
                 if ended:
                     next_claim = time.monotonic()
+                if self.ended and (self._stop.is_set() or not self.engine.free):
+                    self._report_ended()  # no claim comes next to carry them
         finally:
             self.engine.close()
 
     # ---- the steps --------------------------------------------------------------------------------------
 
     def _claim(self) -> int:
+        """Report the attempts that ended and claim up to the free slots, in one call."""
         before = time.monotonic()
+        ended, self.ended = self.ended, {}
         try:
-            claimed = self.jobs.claim(self.name, self.engine.free, self.lease_s, self.projects)
+            claimed = self.jobs.claim(
+                self.name,
+                self.engine.free,
+                self.lease_s,
+                self.projects,
+                [Ended(job_id, result, error) for job_id, (result, error, _until) in ended.items()],
+            )
         except AssayError as exc:
             log.warning("claiming failed: %s", exc.message)
+            self.unfinished.update(ended)  # reported one by one at the next heartbeat
             return 0
         for job in claimed:
             self._start(job, before)
@@ -373,12 +389,18 @@ class Worker:
             self._stop_one(job_id, result, reason)
 
     def _finish(self, job_id: str, result: Result, error: str | None) -> None:
+        """An attempt ended: its end goes to the store with the next claim (or alone, if none comes)."""
         running = self.running.pop(job_id, None)
         self.finished += 1
         if running is None:
             return
         log.info("job %s attempt %d: %s", job_id, running.job.attempt, result.value)
-        self._report(job_id, result, error, running.lease_until)
+        self.ended[job_id] = (result, error, running.lease_until)
+
+    def _report_ended(self) -> None:
+        ended, self.ended = self.ended, {}
+        for job_id, (result, error, lease_until) in ended.items():
+            self._report(job_id, result, error, lease_until)
 
     def _report(self, job_id: str, result: Result, error: str | None, lease_until: float = 0.0) -> None:
         try:

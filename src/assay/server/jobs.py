@@ -39,8 +39,9 @@ def list_jobs(
 
 @router.post("/jobs/claim")
 def claim(body: s.Claim, svc: Svc) -> s.JobList:
-    """A worker takes up to ``limit`` queued jobs under a lease (sources included)."""
-    found = svc.jobs.claim(body.worker, body.limit, body.lease_s, body.projects)
+    """A worker reports the attempts that ended (``ended``) and takes up to ``limit`` queued jobs under a
+    lease (sources included), in one transaction."""
+    found = svc.jobs.claim(body.worker, body.limit, body.lease_s, body.projects, body.ends())
     return s.JobList(jobs=[s.JobOut.of(j, with_source=True) for j in found])
 
 

@@ -12,10 +12,12 @@ Refusals raise ``PermissionDenied`` naming the role missing; the wrapped service
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 from assay.access import DEFAULT_PROJECT, Principal, Role
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.errors import InvalidState
+from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
 from assay.services.access import Authorizer
 from assay.services.jobs import MAX_LOG_READ, Jobs
 
@@ -80,12 +82,22 @@ class AuthorizedJobs(Jobs):
     # ---- working ----------------------------------------------------------------------------------------
 
     def claim(
-        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+        self,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        projects: Sequence[str] | None = None,
+        ended: Sequence[Ended] = (),
     ) -> list[Job]:
+        for end in ended:
+            self._job(Role.EDITOR, end.job_id, "working jobs")
         allowed = self._projects(Role.EDITOR, projects, "working jobs")
         if allowed is not None and not allowed:
+            for end in ended:
+                with contextlib.suppress(InvalidState):  # a lease lost: dropped, as a claim drops it
+                    self.inner.finish(end.job_id, worker, end.result, end.error)
             return []
-        return self.inner.claim(worker, limit, lease_s, allowed)
+        return self.inner.claim(worker, limit, lease_s, allowed, ended)
 
     def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:
         allowed = self._projects(Role.EDITOR, projects, "working jobs")

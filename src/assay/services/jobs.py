@@ -38,6 +38,7 @@ from assay.runner.entities import (
     KINDS,
     NOTEBOOK,
     PYTHON,
+    Ended,
     Job,
     JobSpec,
     JobState,
@@ -141,10 +142,18 @@ class Jobs(ABC):
 
     @abstractmethod
     def claim(
-        self, worker: str, limit: int, lease_s: float, projects: Sequence[str] | None = None
+        self,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        projects: Sequence[str] | None = None,
+        ended: Sequence[Ended] = (),
     ) -> list[Job]:
         """Up to ``limit`` jobs for ``worker`` (of ``projects`` when given), each RUNNING under a lease of
-        ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first."""
+        ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first. ``ended``:
+        attempts of ``worker`` that ended since its last call, finished first in the same transaction (as
+        ``finish`` would; an end refused because the lease was lost is dropped, as ``finish`` refuses it):
+        a worker that finishes one job and takes the next pays one transaction, not two."""
 
     @abstractmethod
     def expire_leases(self, projects: Sequence[str] | None = None) -> list[Job]:

@@ -15,7 +15,7 @@ import pytest
 from assay import Client, InvalidInput, InvalidState, NotFound
 from assay.entities import RunStatus
 from assay.errors import Conflict
-from assay.runner.entities import Job, JobSpec, JobState, Result, ScheduleSpec
+from assay.runner.entities import Ended, Job, JobSpec, JobState, Result, ScheduleSpec
 from assay.services import Services
 
 __all__ = [
@@ -60,6 +60,16 @@ def test_claims_follow_priority_then_age_and_never_hand_a_job_out_twice(services
     done = jobs.finish(high.job_id, w, Result.SUCCEEDED)
     assert done.state is JobState.SUCCEEDED and done.finished_at is not None
     assert jobs.get_job(high.job_id).state is JobState.SUCCEEDED
+    # An end carried by the next claim: finished in the claim's transaction; one refused (the job is
+    # another worker's) is dropped, and the claim goes on.
+    nxt = jobs.submit(_spec(params={"i": 4}))
+    taken = jobs.claim(
+        w, 1, 30, ended=[Ended(low.job_id, Result.FAILED, "boom"), Ended(later.job_id, Result.SUCCEEDED)]
+    )
+    assert [j.job_id for j in taken] == [nxt.job_id]
+    failed = jobs.get_job(low.job_id)
+    assert failed.state is JobState.FAILED and failed.error == "boom"
+    assert jobs.get_job(later.job_id).state is JobState.RUNNING  # not w's to end
 
 
 def test_concurrent_claimers_share_the_queue_without_overlap(services: Services) -> None:

@@ -18,9 +18,9 @@ from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from assay.errors import Conflict, NotFound
+from assay.errors import Conflict, InvalidState, NotFound
 from assay.runner import states
-from assay.runner.entities import Job, JobSpec, JobState, LogChunk, Schedule, ScheduleSpec
+from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Schedule, ScheduleSpec
 from assay.store.sql import dialect
 from assay.store.sql.jobs_statements import JOB_COLUMNS, MUTABLE, JobsStatements
 from assay.store.sql.prepared import raw_transaction
@@ -269,12 +269,23 @@ class JobsStore:
         lease_ms: int,
         projects_: Sequence[str] | None,
         new_run_id: Callable[[], str],
+        ended: Sequence[Ended] = (),
     ) -> tuple[list[Job], list[states.Step]]:
-        """Expire passed leases, then take up to ``limit`` claimable jobs for ``worker`` (sources
-        included), in one transaction; returns the claimed jobs and the expiries."""
+        """Finish ``ended`` (ends the state machine refuses, a lease lost, are dropped), expire passed
+        leases, then take up to ``limit`` claimable jobs for ``worker`` (sources included), in one
+        transaction; returns the claimed jobs and the expiries."""
         ids = self._project_ids(projects_)
         hot = self._hot()
         with raw_transaction(self.engine) as cur:
+            for end in ended:
+                row = hot.by_id(cur, end.job_id)
+                if row is None:
+                    continue
+                try:
+                    after = states.finish(self._job(row), now, worker, end.result, end.error)
+                except InvalidState:
+                    continue
+                hot.update.run(cur, self._values(int(row[0]), after))
             expired = self._expire(cur, now, ids)
             if ids is not None and not ids:
                 return [], expired
