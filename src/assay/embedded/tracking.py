@@ -32,7 +32,7 @@ from assay.entities import (
     batch_created_ms,
 )
 from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
-from assay.query import parse_filter, parse_order_by
+from assay.query import Cursor, decode_cursor, encode_cursor, page_cursors, parse_filter, parse_order_by
 from assay.series import Downsampled, downsample
 from assay.services import validation as v
 from assay.services.experiment_names import find_experiment
@@ -44,8 +44,6 @@ from assay.services.tracking import (
     batch_retention_ms,
     check_batch,
     check_writable,
-    decode_page_token,
-    encode_page_token,
     heartbeat_timeout_ms,
     new_run,
     now_ms,
@@ -292,21 +290,29 @@ class TrackingService(Tracking):
         keys = parse_order_by(order_by)
         if max_results is not None and max_results < 1:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}")
-        offset = decode_page_token(page_token)
+        start = decode_cursor(page_token, keys)
         for eid in experiment_ids:
             self.store.experiment_for_new_run(str(eid))  # NotFound for an unknown id; cheap
-        runs, more = self.store.search_runs(
-            [str(e) for e in experiment_ids],
-            expr,
-            keys,
-            max_results,
-            offset,
-            None if include_deleted else Lifecycle.ACTIVE,
-        )
-        token = encode_page_token(offset + len(runs)) if more else None
+        ids = [str(e) for e in experiment_ids]
+        life = None if include_deleted else Lifecycle.ACTIVE
+        page = self.store.search_runs(ids, expr, keys, max_results, start, life)
+        if (
+            isinstance(start, Cursor)
+            and start.before
+            and not page.more
+            and len(page.runs) < (max_results or 0)
+        ):
+            # Fewer runs before the cursor than a page holds (some were deleted): the first page is full.
+            start = Cursor()
+            page = self.store.search_runs(ids, expr, keys, max_results, start, life)
+        after, before = page_cursors(start, page.first, page.last, page.more)
         cutoff = now_ms() - heartbeat_timeout_ms()
-        seen = [r if (i := as_read(r.info, cutoff)) is r.info else replace(r, info=i) for r in runs]
-        return RunList(seen, token)
+        seen = [r if (i := as_read(r.info, cutoff)) is r.info else replace(r, info=i) for r in page.runs]
+        return RunList(
+            seen,
+            None if after is None else encode_cursor(after, keys),
+            None if before is None else encode_cursor(before, keys),
+        )
 
     # ---- artifacts -----------------------------------------------------------------------------------
 

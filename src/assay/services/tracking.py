@@ -10,7 +10,6 @@ and no HTTP code.
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import time
@@ -58,24 +57,6 @@ PRUNE_EVERY_MS = 3_600_000
 def heartbeat_timeout_ms() -> int:
     """How long a RUNNING run may go without a heartbeat before it reads as KILLED (ASSAY_HEARTBEAT_TIMEOUT)."""
     return int(float(os.environ.get("ASSAY_HEARTBEAT_TIMEOUT", "20")) * 1000)
-
-
-def encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, num = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "o" and num.isdigit():
-            return int(num)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidInput(
-        f"page token {token!r} is not one this server issued: pass the token from the last page"
-    )
 
 
 #: A new run's experiment named rather than numbered: ``by-name:<project>:<experiment name>``. A process

@@ -23,8 +23,9 @@ from assay.artifacts.uri import clean_path
 from assay.entities import Run
 from assay.errors import AssayError, FilterSyntaxError, InvalidInput, NotFound
 from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size, fmt_time_ago
+from assay.query import encode_page_token
 from assay.services import Services
-from assay.services.tracking import Tracking, encode_page_token
+from assay.services.tracking import Tracking
 from assay.ui import compare as cmp
 from assay.ui import runs_table as rt
 from assay.web.auth import Svc, csrf_token
