@@ -56,6 +56,15 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class RunCount:
+    """How many runs an experiment holds: ``n`` exactly, or with ``exact`` False an estimate (for a count
+    too large to make on every page view: PostgreSQL's planner estimate)."""
+
+    n: int
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     run_id: str
     experiment_id: str

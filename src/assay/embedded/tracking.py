@@ -23,6 +23,7 @@ from assay.entities import (
     MetricHistory,
     NewRun,
     Run,
+    RunCount,
     RunEnd,
     RunInfo,
     RunList,
@@ -38,6 +39,7 @@ from assay.services import validation as v
 from assay.services.experiment_names import find_experiment
 from assay.services.tracking import (
     BY_NAME,
+    EXACT_COUNT_UP_TO,
     PRUNE_EVERY_MS,
     Tracking,
     as_read,
@@ -87,8 +89,11 @@ class TrackingService(Tracking):
             ) from None
         return self.store.get_experiment(eid)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        return self.store.get_experiment(str(experiment_id))
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
+        return self.store.get_experiment(str(experiment_id), with_run_count)
+
+    def count_runs(self, experiment_id: str, exact_up_to: int = EXACT_COUNT_UP_TO) -> RunCount:
+        return self.store.count_runs(str(experiment_id), exact_up_to)
 
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
         return find_experiment(name, project, lambda n, p: self.list_experiments(True, p, n))

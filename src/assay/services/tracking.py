@@ -29,6 +29,7 @@ from assay.entities import (
     MetricHistory,
     NewRun,
     Run,
+    RunCount,
     RunEnd,
     RunInfo,
     RunList,
@@ -57,6 +58,10 @@ PRUNE_EVERY_MS = 3_600_000
 def heartbeat_timeout_ms() -> int:
     """How long a RUNNING run may go without a heartbeat before it reads as KILLED (ASSAY_HEARTBEAT_TIMEOUT)."""
     return int(float(os.environ.get("ASSAY_HEARTBEAT_TIMEOUT", "20")) * 1000)
+
+
+#: Runs that ``count_runs`` counts exactly, by default: an index walk of a few milliseconds.
+EXACT_COUNT_UP_TO = 10_000
 
 
 #: A new run's experiment named rather than numbered: ``by-name:<project>:<experiment name>``. A process
@@ -122,8 +127,16 @@ class Tracking(ABC):
         project."""
 
     @abstractmethod
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        """The experiment, deleted or not, with its run count and last activity."""
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
+        """The experiment, deleted or not, with its (exact) run count and last activity; with
+        ``with_run_count`` False its ``run_count`` may be None, not counted (a caller that shows
+        ``count_runs`` instead: an exact count reads every run of the experiment)."""
+
+    def count_runs(self, experiment_id: str, exact_up_to: int = EXACT_COUNT_UP_TO) -> RunCount:
+        """How many active runs the experiment holds: exactly up to ``exact_up_to``; beyond, an
+        implementation may answer an estimate (``exact`` False) rather than read every run. This default
+        counts exactly (``get_experiment``'s run count)."""
+        return RunCount(self.get_experiment(experiment_id).run_count or 0)
 
     @abstractmethod
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:

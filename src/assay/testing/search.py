@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import assay
-from assay.entities import RunStatus, SeriesBatch
+from assay.entities import RunCount, RunStatus, SeriesBatch
 
 NO_CAPTURE: dict[str, Any] = {"capture_git": False, "capture_environment": False, "log_system_metrics": False}
 BASE_TIME = 1_700_000_000_000  # ms; runs created with an explicit start time are all ended (never reaped)
@@ -786,6 +786,22 @@ def test_a_page_token_belongs_to_its_order_and_offset_tokens_still_work(client: 
     first = client.search_runs("e", max_results=2, page_token=back.prev_page_token)
     assert [r.info.name for r in first] == ["r5", "r4"]  # one run before the cursor: the (full) first page
     assert first.prev_page_token is None
+
+
+def test_count_runs_is_exact_up_to_its_bound_and_beyond_it_an_estimate_or_exact(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    client.create_experiment("other")
+    for i in range(12):
+        add_timed_run(client, eid, f"r{i}", BASE_TIME + i)
+    client.delete_run(add_timed_run(client, eid, "gone", BASE_TIME))
+    assert client.backend.count_runs(eid) == RunCount(12)
+    assert client.backend.get_experiment(eid).run_count == 12
+    assert client.backend.get_experiment(eid, with_run_count=False).name == "e"
+    bounded = client.backend.count_runs(eid, exact_up_to=5)
+    assert bounded == RunCount(12) or (not bounded.exact and bounded.n >= 6), bounded
+    assert client.backend.count_runs(client.get_experiment_by_name("other").experiment_id) == RunCount(0)  # type: ignore[union-attr]
+    with pytest.raises(assay.NotFound):
+        client.backend.count_runs("999999")
 
 
 @pytest.mark.parametrize("max_results", [0, -1])

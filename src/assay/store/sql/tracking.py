@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy import Row, and_, delete, func, null, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -23,6 +23,7 @@ from assay.entities import (
     Lifecycle,
     MetricHistory,
     Run,
+    RunCount,
     RunInfo,
     RunStatus,
     SeriesBatch,
@@ -150,12 +151,13 @@ class TrackingStore:
             )
         return str(eid)
 
-    def _experiment_query(self) -> Any:
-        """Experiments with their active run count and latest run start, each a correlated lookup on the
-        covering index (experiment_id, lifecycle, start_time): no scan of the runs table."""
+    def _experiment_query(self, with_run_count: bool = True) -> Any:
+        """Experiments with their active run count (or NULL without ``with_run_count``) and latest run
+        start, each a correlated lookup on the covering index (experiment_id, lifecycle, start_time): no
+        scan of the runs table, but the count reads an index entry per run."""
         r = runs.alias()
         mine = and_(r.c.experiment_id == experiments.c.experiment_id, r.c.lifecycle == Lifecycle.ACTIVE.value)
-        n = select(func.count()).select_from(r).where(mine).scalar_subquery()
+        n = select(func.count()).select_from(r).where(mine).scalar_subquery() if with_run_count else null()
         last = select(func.max(r.c.start_time)).where(mine).scalar_subquery()
         project = (
             select(projects.c.name).where(projects.c.project_id == experiments.c.project_id).scalar_subquery()
@@ -170,7 +172,7 @@ class TrackingStore:
             artifact_location=row.artifact_location,
             lifecycle=Lifecycle(row.lifecycle),
             created_at=row.created_at,
-            run_count=row.n or 0,
+            run_count=row.n,  # NULL when not counted
             last_activity=row.last if row.last is not None else row.created_at,
             project=row.project,
         )
@@ -183,13 +185,36 @@ class TrackingStore:
             raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
         return int(pid)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
         eid = experiment_pk(experiment_id)
+        query = self._experiment_query(with_run_count).where(experiments.c.experiment_id == eid)
         with self.engine.connect() as conn:
-            row = conn.execute(self._experiment_query().where(experiments.c.experiment_id == eid)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no experiment with id {experiment_id!r}")
         return self._experiment(row)
+
+    def count_runs(self, experiment_id: str, exact_up_to: int) -> RunCount:
+        """The experiment's active runs, counted up to ``exact_up_to + 1`` entries of the covering index;
+        beyond, PostgreSQL's planner estimate (at least ``exact_up_to + 1``), while SQLite, a local store,
+        counts on. NotFound for an unknown experiment."""
+        eid = experiment_pk(experiment_id)
+        mine = select(runs.c.start_time).where(
+            runs.c.experiment_id == eid, runs.c.lifecycle == Lifecycle.ACTIVE.value
+        )
+        known = select(experiments.c.experiment_id).where(experiments.c.experiment_id == eid)
+        with self.engine.connect() as conn:
+            if conn.execute(known).first() is None:
+                raise NotFound(f"no experiment with id {experiment_id!r}")
+            n = conn.execute(
+                select(func.count()).select_from(mine.limit(exact_up_to + 1).subquery())
+            ).scalar_one()
+            if n <= exact_up_to:
+                return RunCount(n)
+            estimate = dialect.estimated_rows(conn, mine)
+            if estimate is None:
+                return RunCount(conn.execute(select(func.count()).select_from(mine.subquery())).scalar_one())
+        return RunCount(max(estimate, n), exact=False)
 
     def list_experiments(
         self,
