@@ -423,7 +423,13 @@ def build_search(
     if without_metric is not None:
         base, keys = _sort_keys(base, order_by[1:])
         lm = latest_metrics.alias()
-        where.append(not_(_has(lm, without_metric, lm.c.last_value.is_not(None))))
+        # NOT EXISTS, never NOT IN: PostgreSQL cannot turn a NOT IN into an anti-join (its NULL rules), and
+        # once the metric's runs outgrow work_mem it checks each run against the whole list (quadratic:
+        # hours at a million runs); this is one primary-key probe per run.
+        has = exists().where(
+            lm.c.run_pk == runs.c.run_pk, lm.c.key == without_metric, lm.c.last_value.is_not(None)
+        )
+        where.append(not_(has))
         base = base.add_columns(null(), *(k.expr for k in keys))
         after = None if after is None else after[1:]
     else:
