@@ -122,6 +122,8 @@ def test_runs_table_pages_by_cursor_first_to_last_and_back(
         deep = http.get(base, params={**query, "page": 5000}).text
         assert 'id="filter-error"' in deep and "too far to jump" in deep
         assert "page 5 of 5" in http.get(base, params={"n": 7, "page": 5000}).text  # counted: the last
+        by_metric = http.get(base, params={"n": 7, "o": "metrics.acc desc"}).text
+        assert _link(by_metric, "next") is not None and _link(by_metric, "last") is None
 
 
 def test_a_bad_filter_is_shown_under_the_box(services: Services, service: TrackingService) -> None:

@@ -8,6 +8,10 @@ unless the runs are counted exactly (an unfiltered table of up to ``EXACT_COUNT_
 last page is page N of N and holds the remainder, so that the pages before it line up with those counted
 from the start. A page number without a token (an old link, or one typed) skips runs by offset: allowed up
 to ``MAX_SKIP`` runs, as its cost grows with the page.
+
+No *last* link in an order led by a metric: its last page starts with the runs that lack the metric, and
+finding those means checking every run (seconds at a million runs), where its first page is read off the
+metric's index. Sorting by the column the other way shows the same end of the order at once.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ def page_to_show(number: int, at: str, n: int, total: int | None, order_by: Sequ
     return Page(number, encode_page_token((number - 1) * n), n, pages)
 
 
-def neighbours(page: Page, next_token: str | None, prev_token: str | None) -> dict[str, dict[str, object]]:
+def neighbours(
+    page: Page, next_token: str | None, prev_token: str | None, order_by: Sequence[str]
+) -> dict[str, dict[str, object]]:
     """The query of each link the page shows (first, prev, next, last), for those that lead somewhere."""
     out: dict[str, dict[str, object]] = {}
     if page.number != 1 or prev_token:
@@ -71,5 +77,7 @@ def neighbours(page: Page, next_token: str | None, prev_token: str | None) -> di
         }
     if next_token:
         out["next"] = {"page": page.number + 1, "at": next_token}  # -2 + 1: the last page, -1
-        out["last"] = {"page": -1}
+        order = parse_order_by(order_by)
+        if not order or order[0].field.kind != "metric":
+            out["last"] = {"page": -1}
     return out

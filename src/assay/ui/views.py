@@ -118,7 +118,7 @@ def runs_page(
             [experiment_id], filter or None, order, shown.max_results, shown.token
         )
         runs = list(found)
-        links = pager.neighbours(shown, found.next_page_token, found.prev_page_token)
+        links = pager.neighbours(shown, found.next_page_token, found.prev_page_token, order)
     except (FilterSyntaxError, InvalidInput) as exc:
         error = exc
     keys = rt.keys_on_page(runs)
