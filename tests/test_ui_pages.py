@@ -198,3 +198,17 @@ def test_runs_that_share_a_name_are_told_apart_in_compare(
     for r in same:
         assert f"logreg · {r.run_id[:8]}" in page  # in the plot data and in the differences table
     assert "rf · " not in page
+
+
+def test_the_header_count_reads_exact_or_about_two_significant_digits() -> None:
+    from assay.entities import RunCount
+    from assay.ui.runs_table import count_text
+
+    assert [count_text(RunCount(n)) for n in (0, 1, 12_345)] == ["0 runs", "1 run", "12,345 runs"]
+    estimates = [count_text(RunCount(n, exact=False)) for n in (10_001, 98_765, 1_000_167, 1_234_567)]
+    assert estimates == [
+        "about 10,000 runs",
+        "about 99,000 runs",
+        "about 1,000,000 runs",
+        "about 1,200,000 runs",
+    ]

@@ -84,7 +84,7 @@ def count_text(count: RunCount) -> str:
     """``1,234 runs``; an estimate to two significant digits: ``about 1,200,000 runs``."""
     if count.exact:
         return f"{count.n:,} run" + ("" if count.n == 1 else "s")
-    return f"about {round(count.n, 1 - len(str(count.n))):,} runs"
+    return f"about {round(count.n, 2 - len(str(count.n))):,} runs"
 
 
 def next_order(current: Sequence[str], ref: str) -> str:
