@@ -196,25 +196,22 @@ class TrackingStore:
 
     def count_runs(self, experiment_id: str, exact_up_to: int) -> RunCount:
         """The experiment's active runs, counted up to ``exact_up_to + 1`` entries of the covering index;
-        beyond, PostgreSQL's planner estimate (at least ``exact_up_to + 1``), while SQLite, a local store,
-        counts on. NotFound for an unknown experiment."""
+        beyond, PostgreSQL's planner estimate (at least ``exact_up_to + 1``). SQLite, a local store with no
+        such estimate, counts them all. NotFound for an unknown experiment."""
         eid = experiment_pk(experiment_id)
         mine = select(runs.c.start_time).where(
             runs.c.experiment_id == eid, runs.c.lifecycle == Lifecycle.ACTIVE.value
         )
         known = select(experiments.c.experiment_id).where(experiments.c.experiment_id == eid)
+        estimates = dialect.has_row_estimates(self.engine)
         with self.engine.connect() as conn:
             if conn.execute(known).first() is None:
                 raise NotFound(f"no experiment with id {experiment_id!r}")
-            n = conn.execute(
-                select(func.count()).select_from(mine.limit(exact_up_to + 1).subquery())
-            ).scalar_one()
-            if n <= exact_up_to:
+            counted = mine.limit(exact_up_to + 1) if estimates else mine
+            n = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+            if n <= exact_up_to or not estimates:
                 return RunCount(n)
-            estimate = dialect.estimated_rows(conn, mine)
-            if estimate is None:
-                return RunCount(conn.execute(select(func.count()).select_from(mine.subquery())).scalar_one())
-        return RunCount(max(estimate, n), exact=False)
+            return RunCount(max(dialect.estimated_rows(conn, mine), n), exact=False)
 
     def list_experiments(
         self,
