@@ -883,3 +883,37 @@ def test_package_exports() -> None:
         query.__all__
     )
     assert {"Number", "String", "OrderKey", "ATTRIBUTES"} <= set(query.__all__)
+
+
+# -- page tokens ------------------------------------------------------------------------------------------
+
+
+def test_a_cursor_token_round_trips_its_keys_and_names_its_order() -> None:
+    import base64
+
+    import msgpack
+
+    by_auc = query.parse_order_by(["metrics.auc desc"])
+    cursor = query.Cursor((math.inf, None, -0.0, 1_700_000_000_000, "ab\u00e9"), before=True)
+    token = query.encode_cursor(cursor, by_auc)
+    assert query.decode_cursor(token, by_auc) == cursor
+    assert query.decode_cursor(query.encode_cursor(query.Cursor(), by_auc), by_auc) == query.Cursor()
+    assert (
+        query.decode_cursor(query.encode_page_token(40), by_auc) == 40
+        and query.decode_cursor(None, by_auc) == 0
+    )
+    with pytest.raises(InvalidInput, match="another order"):
+        query.decode_cursor(token, query.parse_order_by(["metrics.auc"]))
+    fingerprint = query.order_fingerprint(by_auc)
+    for forged in (
+        [fingerprint, 1, None],
+        [fingerprint, False, [True]],
+        [fingerprint, False, [{}]],
+        [1, 2],
+        7,
+    ):
+        bad = base64.urlsafe_b64encode(b"k" + msgpack.packb(forged)).decode()
+        with pytest.raises(InvalidInput, match="not one this server issued"):
+            query.decode_cursor(bad, by_auc)
+    with pytest.raises(InvalidInput, match="not one this server issued"):
+        query.decode_page_token(token)  # the listings held in memory take offsets only

@@ -5,6 +5,8 @@ The browser-driven tests (tests/test_ui.py) check what is drawn; these check the
 
 from __future__ import annotations
 
+import html
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +70,60 @@ def test_runs_table_pages_and_keeps_its_state_in_links(services: Services, servi
         assert 'data-ref="params.i"' in chosen and 'data-ref="metrics.acc"' not in chosen
         rows = http.get(base, params={"rows": 1}).text
         assert rows.startswith("<tbody") and rows.count("<tr") == 30
+
+
+def _link(page: str, rel: str) -> str | None:
+    """The href of the pager's ``rel`` link, unescaped, or None."""
+    found = re.search(rf'<a href="([^"]*)" rel="{rel}">', page)
+    return None if found is None else html.unescape(found.group(1))
+
+
+def _names(page: str) -> list[str]:
+    return re.findall(r'<a href="/runs/\w+">([^<]*)</a>', page)
+
+
+def test_runs_table_pages_by_cursor_first_to_last_and_back(
+    services: Services, service: TrackingService
+) -> None:
+    exp = service.create_experiment("e")
+    for i in range(30):
+        r = service.create_run(
+            exp.experiment_id, name=f"r{i:02d}", params={"i": i}, start_time=1_700_000_000_000 + i
+        )
+        service.end_run(r.run_id, RunStatus.FINISHED)
+    newest_first = [f"r{i:02d}" for i in range(29, -1, -1)]
+    with TestClient(create_app(services), base_url="http://127.0.0.1") as http:
+        base = f"/experiments/{exp.experiment_id}"
+        page = http.get(base, params={"n": 7}).text
+        assert "30 runs" in page and "page 1 of 5" in page and _link(page, "prev") is None
+        assert _names(page) == newest_first[:7] and _link(page, "first") is None
+        pages = [_names(page)]
+        while (following := _link(page, "next")) is not None:
+            page = http.get(following).text
+            pages.append(_names(page))
+        assert pages == [newest_first[i : i + 7] for i in range(0, 30, 7)] and "page 5 of 5" in page
+        last = http.get(_link(http.get(base, params={"n": 7}).text, "last") or "").text
+        assert _names(last) == newest_first[28:] and "page 5 of 5" in last  # the remainder, as counted
+        back = [_names(last)]
+        page = last
+        while (previous := _link(page, "prev")) is not None:
+            page = http.get(previous).text
+            back.insert(0, _names(page))
+        assert back == pages and "page 1 of 5" in page
+        # filtered, the pages are not counted: the last page is numbered from the end
+        query = {"n": 7, "filter": "params.i >= 3"}
+        last = http.get(_link(http.get(base, params=query).text, "last") or "").text
+        assert "last page" in last and _names(last) == newest_first[20:27]
+        before = http.get(_link(last, "prev") or "").text
+        assert "page 2 from the end" in before and _names(before) == newest_first[13:20]
+        assert _names(http.get(_link(before, "next") or "").text) == newest_first[20:27]
+        # a page number without a cursor skips runs, not too many
+        assert _names(http.get(base, params={**query, "page": 2}).text) == newest_first[7:14]
+        deep = http.get(base, params={**query, "page": 5000}).text
+        assert 'id="filter-error"' in deep and "too far to jump" in deep
+        assert "page 5 of 5" in http.get(base, params={"n": 7, "page": 5000}).text  # counted: the last
+        by_metric = http.get(base, params={"n": 7, "o": "metrics.acc desc"}).text
+        assert _link(by_metric, "next") is not None and _link(by_metric, "last") is None
 
 
 def test_a_bad_filter_is_shown_under_the_box(services: Services, service: TrackingService) -> None:
@@ -142,3 +198,17 @@ def test_runs_that_share_a_name_are_told_apart_in_compare(
     for r in same:
         assert f"logreg · {r.run_id[:8]}" in page  # in the plot data and in the differences table
     assert "rf · " not in page
+
+
+def test_the_header_count_reads_exact_or_about_two_significant_digits() -> None:
+    from assay.entities import RunCount
+    from assay.ui.runs_table import count_text
+
+    assert [count_text(RunCount(n)) for n in (0, 1, 12_345)] == ["0 runs", "1 run", "12,345 runs"]
+    estimates = [count_text(RunCount(n, exact=False)) for n in (10_001, 98_765, 1_000_167, 1_234_567)]
+    assert estimates == [
+        "about 10,000 runs",
+        "about 99,000 runs",
+        "about 1,000,000 runs",
+        "about 1,200,000 runs",
+    ]

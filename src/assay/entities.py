@@ -56,6 +56,15 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class RunCount:
+    """How many runs an experiment holds: ``n`` exactly, or with ``exact`` False an estimate (for a count
+    too large to make on every page view: PostgreSQL's planner estimate)."""
+
+    n: int
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class RunInfo:
     run_id: str
     experiment_id: str
@@ -225,11 +234,18 @@ class FileInfo:
 
 
 class RunList(list[Run]):
-    """A page of search results: a list of runs plus the token for the next page (None at the end)."""
+    """A page of search results: a list of runs plus the token for the next page (None at the end) and
+    for the previous one (None on the first page)."""
 
-    def __init__(self, runs: list[Run] | None = None, next_page_token: str | None = None) -> None:
+    def __init__(
+        self,
+        runs: list[Run] | None = None,
+        next_page_token: str | None = None,
+        prev_page_token: str | None = None,
+    ) -> None:
         super().__init__(runs or [])
         self.next_page_token = next_page_token
+        self.prev_page_token = prev_page_token
 
     def to_pandas(self) -> pandas.DataFrame:
         """One row per run: ``run_id``, attributes, then ``params.*``, ``metrics.*`` and ``tags.*`` columns."""

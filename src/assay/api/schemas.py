@@ -170,17 +170,25 @@ class RunOut(Out):
 
 class RunListOut(Out):
     runs: list[RunOut]
-    next_page_token: str | None
+    next_page_token: str | None = Field(description="pass it back for the next page; null after the last")
+    prev_page_token: str | None = Field(
+        default=None, description="pass it back for the previous page; null on the first"
+    )
 
     @classmethod
     def of(cls, entity: object) -> Self:
         assert isinstance(entity, RunList)
         return cls.model_validate(
-            {"runs": list(entity), "next_page_token": entity.next_page_token}, from_attributes=True
+            {
+                "runs": list(entity),
+                "next_page_token": entity.next_page_token,
+                "prev_page_token": entity.prev_page_token,
+            },
+            from_attributes=True,
         )
 
     def entity(self) -> RunList:
-        return RunList([r.entity() for r in self.runs], self.next_page_token)
+        return RunList([r.entity() for r in self.runs], self.next_page_token, self.prev_page_token)
 
 
 # ---- the search answer, fast: the same JSON as RunListOut, without building pydantic models ------------------
@@ -237,7 +245,9 @@ def run_list_json(runs: RunList) -> bytes:
                 },
             }
         )
-    return orjson.dumps({"runs": out, "next_page_token": runs.next_page_token})
+    return orjson.dumps(
+        {"runs": out, "next_page_token": runs.next_page_token, "prev_page_token": runs.prev_page_token}
+    )
 
 
 def run_list_from_json(body: bytes) -> RunList:
@@ -272,7 +282,7 @@ def run_list_from_json(body: bytes) -> RunList:
             for k, m in r["metric_summaries"].items()
         }
         runs.append(Run(info, r["params"], r["tags"], summaries))
-    return RunList(runs, data["next_page_token"])
+    return RunList(runs, data["next_page_token"], data.get("prev_page_token"))
 
 
 class MetricHistoryOut(Out):

@@ -23,6 +23,7 @@ from assay.entities import (
     MetricHistory,
     NewRun,
     Run,
+    RunCount,
     RunEnd,
     RunInfo,
     RunList,
@@ -32,20 +33,19 @@ from assay.entities import (
     batch_created_ms,
 )
 from assay.errors import Conflict, InvalidInput, InvalidState, NotFound
-from assay.query import parse_filter, parse_order_by
+from assay.query import Cursor, decode_cursor, encode_cursor, page_cursors, parse_filter, parse_order_by
 from assay.series import Downsampled, downsample
 from assay.services import validation as v
 from assay.services.experiment_names import find_experiment
 from assay.services.tracking import (
     BY_NAME,
+    EXACT_COUNT_UP_TO,
     PRUNE_EVERY_MS,
     Tracking,
     as_read,
     batch_retention_ms,
     check_batch,
     check_writable,
-    decode_page_token,
-    encode_page_token,
     heartbeat_timeout_ms,
     new_run,
     now_ms,
@@ -89,8 +89,11 @@ class TrackingService(Tracking):
             ) from None
         return self.store.get_experiment(eid)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        return self.store.get_experiment(str(experiment_id))
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
+        return self.store.get_experiment(str(experiment_id), with_run_count)
+
+    def count_runs(self, experiment_id: str, exact_up_to: int = EXACT_COUNT_UP_TO) -> RunCount:
+        return self.store.count_runs(str(experiment_id), exact_up_to)
 
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
         return find_experiment(name, project, lambda n, p: self.list_experiments(True, p, n))
@@ -292,21 +295,29 @@ class TrackingService(Tracking):
         keys = parse_order_by(order_by)
         if max_results is not None and max_results < 1:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}")
-        offset = decode_page_token(page_token)
+        start = decode_cursor(page_token, keys)
         for eid in experiment_ids:
             self.store.experiment_for_new_run(str(eid))  # NotFound for an unknown id; cheap
-        runs, more = self.store.search_runs(
-            [str(e) for e in experiment_ids],
-            expr,
-            keys,
-            max_results,
-            offset,
-            None if include_deleted else Lifecycle.ACTIVE,
-        )
-        token = encode_page_token(offset + len(runs)) if more else None
+        ids = [str(e) for e in experiment_ids]
+        life = None if include_deleted else Lifecycle.ACTIVE
+        page = self.store.search_runs(ids, expr, keys, max_results, start, life)
+        if (
+            isinstance(start, Cursor)
+            and start.before
+            and not page.more
+            and len(page.runs) < (max_results or 0)
+        ):
+            # Fewer runs before the cursor than a page holds (some were deleted): the first page is full.
+            start = Cursor()
+            page = self.store.search_runs(ids, expr, keys, max_results, start, life)
+        after, before = page_cursors(start, page.first, page.last, page.more)
         cutoff = now_ms() - heartbeat_timeout_ms()
-        seen = [r if (i := as_read(r.info, cutoff)) is r.info else replace(r, info=i) for r in runs]
-        return RunList(seen, token)
+        seen = [r if (i := as_read(r.info, cutoff)) is r.info else replace(r, info=i) for r in page.runs]
+        return RunList(
+            seen,
+            None if after is None else encode_cursor(after, keys),
+            None if before is None else encode_cursor(before, keys),
+        )
 
     # ---- artifacts -----------------------------------------------------------------------------------
 

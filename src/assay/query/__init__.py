@@ -1,4 +1,5 @@
-"""The run search language: parse filter and order-by text into a syntax tree the stores compile.
+"""The run search language: parse filter and order-by text into a syntax tree the stores compile; the
+page cursors of a search and their tokens.
 
 Pure package: no I/O.
 """
@@ -22,6 +23,16 @@ from assay.query._ast import (
     String,
     Value,
 )
+from assay.query._paging import (
+    Cursor,
+    SortValue,
+    decode_cursor,
+    decode_page_token,
+    encode_cursor,
+    encode_page_token,
+    order_fingerprint,
+    page_cursors,
+)
 from assay.query._parser import parse_filter, parse_order_by
 
 __all__ = [
@@ -30,6 +41,7 @@ __all__ = [
     "And",
     "Comparison",
     "ComparisonOp",
+    "Cursor",
     "Expr",
     "Field",
     "FieldKind",
@@ -38,8 +50,15 @@ __all__ = [
     "Number",
     "Or",
     "OrderKey",
+    "SortValue",
     "String",
     "Value",
+    "decode_cursor",
+    "decode_page_token",
+    "encode_cursor",
+    "encode_page_token",
+    "order_fingerprint",
+    "page_cursors",
     "parse_filter",
     "parse_order_by",
 ]

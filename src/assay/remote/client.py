@@ -104,7 +104,8 @@ class RemoteTracking(HttpArtifacts, Tracking):
         body = {"name": name, "project": project}
         return self._fetch(s.ExperimentOut, "/experiments", "POST", json=body).entity()
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
+        """Counted whatever ``with_run_count`` says: the server's answer carries the count."""
         return self._fetch(s.ExperimentOut, f"/experiments/{segment(experiment_id, 'experiment')}").entity()
 
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:

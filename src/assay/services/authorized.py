@@ -27,6 +27,7 @@ from assay.entities import (
     FileInfo,
     MetricHistory,
     Run,
+    RunCount,
     RunInfo,
     RunList,
     RunStatus,
@@ -37,7 +38,7 @@ from assay.query import parse_filter, parse_order_by
 from assay.series import Downsampled
 from assay.services.access import Authorizer
 from assay.services.experiment_names import find_experiment
-from assay.services.tracking import Tracking, split_by_name
+from assay.services.tracking import EXACT_COUNT_UP_TO, Tracking, split_by_name
 
 
 class AuthorizedTracking(Tracking):
@@ -67,9 +68,13 @@ class AuthorizedTracking(Tracking):
         self.authorizer.require_project(self.caller, Role.EDITOR, project, "creating experiments")
         return self._with_role(self.inner.create_experiment(name, project))
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
         self._experiments(Role.VIEWER, [experiment_id], "reading experiments")
-        return self._with_role(self.inner.get_experiment(experiment_id))
+        return self._with_role(self.inner.get_experiment(experiment_id, with_run_count))
+
+    def count_runs(self, experiment_id: str, exact_up_to: int = EXACT_COUNT_UP_TO) -> RunCount:
+        self._experiments(Role.VIEWER, [experiment_id], "reading experiments")
+        return self.inner.count_runs(experiment_id, exact_up_to)
 
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:
         """Found among the experiments the caller may read only: one of a project it cannot read is

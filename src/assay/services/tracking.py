@@ -10,7 +10,6 @@ and no HTTP code.
 
 from __future__ import annotations
 
-import base64
 import getpass
 import os
 import time
@@ -30,6 +29,7 @@ from assay.entities import (
     MetricHistory,
     NewRun,
     Run,
+    RunCount,
     RunEnd,
     RunInfo,
     RunList,
@@ -60,22 +60,8 @@ def heartbeat_timeout_ms() -> int:
     return int(float(os.environ.get("ASSAY_HEARTBEAT_TIMEOUT", "20")) * 1000)
 
 
-def encode_page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, num = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "o" and num.isdigit():
-            return int(num)
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidInput(
-        f"page token {token!r} is not one this server issued: pass the token from the last page"
-    )
+#: Runs that ``count_runs`` counts exactly, by default: an index walk of a few milliseconds.
+EXACT_COUNT_UP_TO = 10_000
 
 
 #: A new run's experiment named rather than numbered: ``by-name:<project>:<experiment name>``. A process
@@ -141,8 +127,16 @@ class Tracking(ABC):
         project."""
 
     @abstractmethod
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        """The experiment, deleted or not, with its run count and last activity."""
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
+        """The experiment, deleted or not, with its (exact) run count and last activity; with
+        ``with_run_count`` False its ``run_count`` may be None, not counted (a caller that shows
+        ``count_runs`` instead: an exact count reads every run of the experiment)."""
+
+    def count_runs(self, experiment_id: str, exact_up_to: int = EXACT_COUNT_UP_TO) -> RunCount:
+        """How many active runs the experiment holds: exactly up to ``exact_up_to``; beyond, an
+        implementation may answer an estimate (``exact`` False) rather than read every run. This default
+        counts exactly (``get_experiment``'s run count)."""
+        return RunCount(self.get_experiment(experiment_id).run_count or 0)
 
     @abstractmethod
     def get_experiment_by_name(self, name: str, project: str | None = None) -> Experiment | None:

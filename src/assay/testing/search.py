@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import assay
-from assay.entities import RunStatus, SeriesBatch
+from assay.entities import RunCount, RunStatus, SeriesBatch
 
 NO_CAPTURE: dict[str, Any] = {"capture_git": False, "capture_environment": False, "log_system_metrics": False}
 BASE_TIME = 1_700_000_000_000  # ms; runs created with an explicit start time are all ended (never reaped)
@@ -657,6 +657,151 @@ def test_garbage_page_token_raises_invalid_input(client: assay.Client, token: st
     add_run(client, eid, "r")
     with pytest.raises(assay.InvalidInput, match="page token"):
         client.search_runs("e", max_results=1, page_token=token)
+
+
+def add_paging_runs(c: assay.Client, experiment_id: str, n: int = 30) -> None:
+    """``n`` runs whose sort keys tie and go missing: three to a start time, an auc among four values
+    (two equal), NaN or none, an lr among numbers that tie ('0.1', '0.10'), text or none, a team tag or
+    none, durations that tie, and every seventh run still running (no duration: a test that pages them
+    keeps ASSAY_HEARTBEAT_TIMEOUT long, lest they be reaped meanwhile)."""
+    for i in range(n):
+        params = {"lr": ["0.1", "0.10", "0.01", "abc", "1e-3"][i % 5]} if i % 6 else {}
+        tags = {"team": ["a", "b", "a"][i % 3]} if i % 4 else {}
+        start = BASE_TIME + i // 3
+        info = c.backend.create_run(
+            experiment_id, name=f"r{i:02d}", params=params, tags=tags, start_time=start
+        )
+        auc = [0.1, 0.5, 0.5, 0.9, math.nan, None][i % 6]
+        batches = [] if auc is None else [batch(info.run_id, "auc", [(0, auc)])]
+        if i % 7 == 3:
+            c.backend.log_series(batches)
+        else:
+            c.backend.end_run(info.run_id, RunStatus.FINISHED, end_time=start + 10 * (i % 4), batches=batches)
+
+
+PAGED_ORDERS: list[list[str]] = [
+    [],
+    ["attributes.start_time"],
+    ["name"],
+    ["metrics.auc desc"],
+    ["metrics.auc"],
+    ["metrics.auc desc", "params.lr desc"],
+    ["params.lr"],
+    ["params.lr desc", "metrics.auc"],
+    ["tags.team desc"],
+    ["attributes.duration"],
+    ["attributes.duration desc", "tags.team"],
+]
+
+
+def pages_back(c: assay.Client, token: str, max_results: int, **kwargs: Any) -> list[list[str]]:
+    """Follow previous-page tokens from ``token`` back to the first page; the names of each page, first
+    page first."""
+    pages: list[list[str]] = []
+    while True:
+        page = c.search_runs(max_results=max_results, page_token=token, **kwargs)
+        pages.insert(0, [r.info.name for r in page])
+        if page.prev_page_token is None:
+            return pages
+        token = page.prev_page_token
+        assert len(pages) < 1000, "previous-page tokens never ran out"
+
+
+@pytest.mark.parametrize("size", [4, 7])
+def test_pages_of_every_order_hold_every_run_once_across_ties_and_missing_values(
+    client: assay.Client, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSAY_HEARTBEAT_TIMEOUT", "3600")  # the running runs stay running while paged
+    eid = client.create_experiment("e").experiment_id
+    add_paging_runs(client, eid)
+    wrong = []
+    for order in PAGED_ORDERS:
+        for text in (None, "metrics.auc >= 0.5 or params.lr = 'abc'"):
+            everything = names(client, text, order_by=order)
+            pages: list[list[str]] = []
+            page = client.search_runs("e", text, order, max_results=size)
+            while True:
+                pages.append([r.info.name for r in page])
+                if page.next_page_token is None:
+                    break
+                page = client.search_runs("e", text, order, max_results=size, page_token=page.next_page_token)
+            if [n for p in pages for n in p] != everything or any(len(p) != size for p in pages[:-1]):
+                wrong.append(f"{order} {text!r}: {pages}, unpaged {everything}")
+            elif (page.prev_page_token is None) != (len(pages) == 1):
+                wrong.append(f"{order} {text!r}: the last of {len(pages)} pages has no previous page")
+            elif page.prev_page_token is not None:  # and back: the previous pages of the last one
+                back = pages_back(
+                    client, page.prev_page_token, size, experiment="e", filter=text, order_by=order
+                )
+                if [*back, pages[-1]] != pages:
+                    wrong.append(f"{order} {text!r} backwards: {back}, forwards {pages}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_runs_logged_between_page_fetches_neither_repeat_nor_push_runs_off(
+    client: assay.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSAY_HEARTBEAT_TIMEOUT", "3600")
+    eid = client.create_experiment("e").experiment_id
+    add_paging_runs(client, eid, 24)
+    for k, order in enumerate([["metrics.auc desc"], [], ["params.lr"]]):
+        before = names(client, order_by=order)
+        seen: list[str] = []
+        page = client.search_runs("e", order_by=order, max_results=5)
+        seen += [r.info.name for r in page]
+        # new runs everywhere in the order: newest, oldest, and ties of the values already paged
+        add_timed_run(client, eid, f"new-top-{k}", BASE_TIME + 100, metrics={"auc": 2.0}, params={"lr": "0"})
+        add_timed_run(client, eid, f"new-low-{k}", BASE_TIME - 100, metrics={"auc": -1.0})
+        add_timed_run(client, eid, f"new-tie-{k}", BASE_TIME + 5, metrics={"auc": 0.5}, params={"lr": "0.1"})
+        while page.next_page_token is not None:
+            page = client.search_runs("e", order_by=order, max_results=5, page_token=page.next_page_token)
+            seen += [r.info.name for r in page]
+        assert len(seen) == len(set(seen)), f"{order}: a run came twice: {seen}"
+        assert set(before) <= set(seen), f"{order}: runs went missing: {set(before) - set(seen)}"
+        after = names(client, order_by=order)
+        assert seen == [n for n in after if n in seen], f"{order}: out of order: {seen}"
+
+
+def test_a_page_token_belongs_to_its_order_and_offset_tokens_still_work(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    for i in range(6):
+        add_timed_run(client, eid, f"r{i}", BASE_TIME + i, metrics={"auc": i / 10})
+    token = client.search_runs("e", order_by=["metrics.auc"], max_results=2).next_page_token
+    assert token is not None
+    with pytest.raises(assay.InvalidInput, match="another order"):
+        client.search_runs("e", order_by=["metrics.auc desc"], max_results=2, page_token=token)
+    forged = base64.urlsafe_b64decode(token)[:-3]
+    with pytest.raises(assay.InvalidInput, match="page token"):
+        client.search_runs(
+            "e", order_by=["metrics.auc"], page_token=base64.urlsafe_b64encode(forged).decode()
+        )
+    # an offset token (what earlier versions issued) skips that many runs; its page hands out cursors
+    skip = client.search_runs("e", max_results=2, page_token=base64.urlsafe_b64encode(b"o:3").decode())
+    assert [r.info.name for r in skip] == ["r2", "r1"]
+    assert skip.next_page_token is not None and skip.prev_page_token is not None
+    rest = client.search_runs("e", max_results=2, page_token=skip.next_page_token)
+    assert [r.info.name for r in rest] == ["r0"] and rest.next_page_token is None
+    back = client.search_runs("e", max_results=2, page_token=skip.prev_page_token)
+    assert [r.info.name for r in back] == ["r4", "r3"] and back.prev_page_token is not None
+    first = client.search_runs("e", max_results=2, page_token=back.prev_page_token)
+    assert [r.info.name for r in first] == ["r5", "r4"]  # one run before the cursor: the (full) first page
+    assert first.prev_page_token is None
+
+
+def test_count_runs_is_exact_up_to_its_bound_and_beyond_it_an_estimate_or_exact(client: assay.Client) -> None:
+    eid = client.create_experiment("e").experiment_id
+    client.create_experiment("other")
+    for i in range(12):
+        add_timed_run(client, eid, f"r{i}", BASE_TIME + i)
+    client.delete_run(add_timed_run(client, eid, "gone", BASE_TIME))
+    assert client.backend.count_runs(eid) == RunCount(12)
+    assert client.backend.get_experiment(eid).run_count == 12
+    assert client.backend.get_experiment(eid, with_run_count=False).name == "e"
+    bounded = client.backend.count_runs(eid, exact_up_to=5)
+    assert bounded == RunCount(12) or (not bounded.exact and bounded.n >= 6), bounded
+    assert client.backend.count_runs(client.get_experiment_by_name("other").experiment_id) == RunCount(0)  # type: ignore[union-attr]
+    with pytest.raises(assay.NotFound):
+        client.backend.count_runs("999999")
 
 
 @pytest.mark.parametrize("max_results", [0, -1])

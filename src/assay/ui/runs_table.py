@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assay.entities import Run
+from assay.entities import Run, RunCount
 from assay.fmt import MISSING, fmt_duration, fmt_number, fmt_time_ago
 
 #: The attribute columns every table starts with (after the selection box and the run's name).
@@ -78,6 +78,13 @@ def cell(run: Run, ref: str) -> str:
         "duration": fmt_duration(info.duration),
         "user": info.user,
     }.get(key, MISSING)
+
+
+def count_text(count: RunCount) -> str:
+    """``1,234 runs``; an estimate to two significant digits: ``about 1,200,000 runs``."""
+    if count.exact:
+        return f"{count.n:,} run" + ("" if count.n == 1 else "s")
+    return f"about {round(count.n, 2 - len(str(count.n))):,} runs"
 
 
 def next_order(current: Sequence[str], ref: str) -> str:

@@ -24,8 +24,9 @@ from assay.entities import Run
 from assay.errors import AssayError, FilterSyntaxError, InvalidInput, NotFound
 from assay.fmt import MISSING, fmt_datetime, fmt_duration, fmt_number, fmt_size, fmt_time_ago
 from assay.services import Services
-from assay.services.tracking import Tracking, encode_page_token
+from assay.services.tracking import Tracking
 from assay.ui import compare as cmp
+from assay.ui import pager
 from assay.ui import runs_table as rt
 from assay.web.auth import Svc, csrf_token
 
@@ -96,20 +97,28 @@ def runs_page(
     filter: str = "",
     o: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     c: Annotated[list[str], Query()] = [],  # noqa: B006
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[int, Query(ge=-1_000_000, le=1_000_000)] = 1,
+    at: str = "",
     n: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = 50,
     rows: bool = False,
 ) -> HTMLResponse:
-    """The runs table: filter in the search language, sort by any column, choose columns, page, select."""
-    exp = svc.tracking.get_experiment(experiment_id)
+    """The runs table: filter in the search language, sort by any column, choose columns, page (see
+    ``assay.ui.pager``), select. The header counts the experiment's runs exactly up to
+    ``EXACT_COUNT_UP_TO``, beyond that it shows the store's estimate ("about 1,000,000 runs")."""
+    exp = svc.tracking.get_experiment(experiment_id, with_run_count=False)
+    count = svc.tracking.count_runs(experiment_id)
     order = [x for x in o if x.strip()] or ["attributes.start_time desc"]
     error: FilterSyntaxError | InvalidInput | None = None
     runs: list[Run] = []
-    more = False
+    shown = pager.Page(max(page, 1), None, n)
+    links: dict[str, dict[str, object]] = {}
     try:
-        token = encode_page_token((page - 1) * n) if page > 1 else None
-        found = svc.tracking.search_runs([experiment_id], filter or None, order, n, token)
-        runs, more = list(found), found.next_page_token is not None
+        shown = pager.page_to_show(page, at, n, count.n if count.exact and not filter else None, order)
+        found = svc.tracking.search_runs(
+            [experiment_id], filter or None, order, shown.max_results, shown.token
+        )
+        runs = list(found)
+        links = pager.neighbours(shown, found.next_page_token, found.prev_page_token, order)
     except (FilterSyntaxError, InvalidInput) as exc:
         error = exc
     keys = rt.keys_on_page(runs)
@@ -125,11 +134,13 @@ def runs_page(
         "filter": filter,
         "error": error,
         "order": order,
-        "page": page,
+        "run_count": rt.count_text(count),
+        "page": shown,
+        "at": at,
         "n": n,
         "page_sizes": PAGE_SIZES,
-        "prev_url": _url(request.url.path, **state, page=page - 1) if page > 1 else None,
-        "next_url": _url(request.url.path, **state, page=page + 1) if more else None,
+        **{f"{rel}_url": None for rel in ("first", "prev", "next", "last")},
+        **{f"{rel}_url": _url(request.url.path, **state, **to) for rel, to in links.items()},
         "sort_url": lambda ref: _url(request.url.path, **{**state, "o": [rt.next_order(order, ref)]}),
         "sorted_by": lambda ref: rt.sorted_by(order, ref),
         "live": any(r.info.status.value == "RUNNING" for r in runs),

@@ -18,8 +18,8 @@ from assay.mlflow.rest.endpoint import endpoint
 from assay.mlflow.rest.errors import MlflowError, invalid, not_implemented
 from assay.mlflow.rest.filters import parse_experiment_filter, parse_experiment_order, sort_experiments
 from assay.mlflow.rest.protocol import Fields, empty, experiment_json
+from assay.query import decode_page_token, encode_page_token
 from assay.services import Services
-from assay.services.tracking import decode_page_token, encode_page_token
 
 router = APIRouter()
 

@@ -15,7 +15,7 @@ from fastapi import Request, Response
 
 from assay.entities import Experiment, Lifecycle, Run, RunInfo
 from assay.mlflow.rest.errors import invalid
-from assay.services.tracking import decode_page_token, encode_page_token
+from assay.query import decode_page_token, encode_page_token
 
 T = TypeVar("T")
 

@@ -23,8 +23,9 @@ from assay.mlflow.rest.experiments import experiment_id
 from assay.mlflow.rest.filters import run_filter, run_order
 from assay.mlflow.rest.inputs import dataset_inputs
 from assay.mlflow.rest.protocol import Fields, empty, number, run_info_json, run_json, runs_json, to_float
+from assay.query import decode_page_token, encode_page_token
 from assay.services import Services
-from assay.services.tracking import decode_page_token, encode_page_token, new_run, now_ms
+from assay.services.tracking import new_run, now_ms
 
 router = APIRouter()
 

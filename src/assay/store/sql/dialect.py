@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, event, func
+from sqlalchemy import Select, Table, event, func
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import ColumnElement
@@ -186,6 +186,20 @@ def rows_by_ids_sql(engine: Engine, columns: str, table: str, key: str) -> tuple
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def has_row_estimates(engine: Engine) -> bool:
+    """Whether ``estimated_rows`` can answer: PostgreSQL's planner can, SQLite has no such estimate."""
+    return not is_sqlite(engine)
+
+
+def estimated_rows(conn: Connection, query: Select[Any]) -> int:
+    """How many rows ``query`` would return by PostgreSQL's planner (its statistics, kept by autovacuum's
+    ANALYZE: cheap, and close for a condition on a column's frequent values). The query's parameters are
+    rendered inline, so it must bind only numbers and constants of assay's own."""
+    sql = query.compile(dialect=conn.engine.dialect, compile_kwargs={"literal_binds": True})
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def _insert(engine: Engine, table: Table) -> Any:

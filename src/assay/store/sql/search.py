@@ -5,6 +5,11 @@ Metric conditions read the ``latest_metrics`` summary, never a series. Each cond
 page is found and sorted on run keys alone (the sort carries no wide rows); then the page's run rows,
 with their msgpack documents of params, tags and metric summaries (see schema.runs), are read by key.
 
+Pages are found by keyset (seek) paging: each row comes with its sort key values, tie-breakers included
+(start time, run id: the order is total), and the next page's query keeps only the rows past the last
+one's values (``_beyond``), which an index walk starts from, instead of skipping rows with OFFSET; the
+page before reads the order backwards from the first row. ``OFFSET`` remains for offset page tokens.
+
 The semantics, the same on SQLite and PostgreSQL:
 
 - A condition on a field a run lacks is false for that run, and ``not (...)`` of it true. This holds for
@@ -29,9 +34,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, not_, or_, select, true
+from sqlalchemy import Select, and_, exists, false, not_, null, or_, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -46,6 +52,7 @@ from assay.query import (
     Number,
     Or,
     OrderKey,
+    SortValue,
     String,
     Value,
 )
@@ -240,12 +247,21 @@ def _dataset_condition(engine: Engine, node: Comparison | InList) -> Any:
     return runs.c.run_pk.in_(used.where(_compare(engine, col, node.op, _text_of(node.value))))
 
 
-def _sort_keys(
-    query: Select[Any], order_by: Sequence[OrderKey]
-) -> tuple[Select[Any], list[tuple[Any, bool, bool]]]:
-    """The query joined to what the order needs, and the (expression, descending, may be NULL) sort keys,
-    tie-breakers last: newest first, then run id."""
-    keys: list[tuple[Any, bool, bool]] = []
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One column of a search's order: its expression, direction, whether a run may lack it (NULL, sorted
+    last in either direction), and the type of its values (what a cursor's value of it must be)."""
+
+    expr: Any
+    descending: bool
+    nullable: bool
+    kind: type
+
+
+def _sort_keys(query: Select[Any], order_by: Sequence[OrderKey]) -> tuple[Select[Any], list[SortKey]]:
+    """The query joined to what the order needs, and its sort keys, tie-breakers last: newest first, then
+    run id. A param or tag sorts by two keys: its number (for the values that read as one), then its text."""
+    keys: list[SortKey] = []
     for ok in order_by:
         f = ok.field
         if f.kind == "dataset":
@@ -253,25 +269,67 @@ def _sort_keys(
                 "runs cannot be ordered by a dataset field: order by metrics, params, tags or attributes"
             )
         if f.kind == "attribute":
-            keys.append((_ATTR_COLUMNS[f.key], ok.descending, f.key in _NULLABLE_ATTRS))
+            kind = int if f.key in _NUMERIC_ATTRS else str
+            keys.append(SortKey(_ATTR_COLUMNS[f.key], ok.descending, f.key in _NULLABLE_ATTRS, kind))
         elif f.kind == "metric":
             lm = latest_metrics.alias()
             query = query.outerjoin(lm, and_(lm.c.run_pk == runs.c.run_pk, lm.c.key == f.key))
-            keys.append((lm.c.last_value, ok.descending, True))
+            keys.append(SortKey(lm.c.last_value, ok.descending, True, float))
         else:
             t = (params if f.kind == "param" else tags).alias()
             query = query.outerjoin(t, and_(t.c.run_pk == runs.c.run_pk, t.c.key == f.key))
-            keys += [(t.c.num_value, ok.descending, True), (t.c.value, ok.descending, True)]
-    keys += [(runs.c.start_time, True, False), (runs.c.run_id, False, False)]
+            keys += [
+                SortKey(t.c.num_value, ok.descending, True, float),
+                SortKey(t.c.value, ok.descending, True, str),
+            ]
+    keys += [SortKey(runs.c.start_time, True, False, int), SortKey(runs.c.run_id, False, False, str)]
     return query, keys
 
 
-def _ordered(expr: Any, descending: bool, nullable: bool) -> Any:
-    """``NULLS LAST`` only where a NULL may occur: on a column that is never NULL it would keep PostgreSQL
-    from reading the order off an index (its DESC is NULLS FIRST), sorting every run of a million-run
-    experiment for a page of fifty."""
-    ordered = expr.desc() if descending else expr.asc()
-    return ordered.nulls_last() if nullable else ordered
+def _ordered(key: SortKey, reverse: bool) -> Any:
+    """The ORDER BY term of ``key``, read backwards with ``reverse``. ``NULLS LAST`` (backwards, ``FIRST``)
+    only where a NULL may occur: on a column that is never NULL it would keep PostgreSQL from reading the
+    order off an index (its DESC is NULLS FIRST), sorting every run of a million-run experiment for a page."""
+    ordered = key.expr.desc() if key.descending != reverse else key.expr.asc()
+    if not key.nullable:
+        return ordered
+    return ordered.nulls_first() if reverse else ordered.nulls_last()
+
+
+def _past(key: SortKey, value: SortValue, reverse: bool) -> Any:
+    """The rows strictly past ``value`` on ``key`` alone, in the order (backwards with ``reverse``)."""
+    if value is None:  # a NULL sorts last: nothing is past it, and backwards every value is
+        return key.expr.is_not(None) if reverse else false()
+    past = key.expr < value if key.descending != reverse else key.expr > value
+    return or_(past, key.expr.is_(None)) if key.nullable and not reverse else past
+
+
+def _beyond(keys: Sequence[SortKey], values: Sequence[SortValue], reverse: bool) -> Any:
+    """The rows after the position ``values`` in the order of ``keys`` (before it with ``reverse``): the
+    seek condition of keyset paging, a comparison key by key (past the first, or equal to it and past the
+    second, ...). The first key's bound is repeated on its own (``start_time <= :v``): the condition the
+    database can start its index walk from, where the disjunction alone would be checked row by row."""
+    cond: Any = false()
+    for key, value in reversed(list(zip(keys, values, strict=True))):
+        equal = key.expr.is_(None) if value is None else key.expr == value
+        cond = or_(_past(key, value, reverse), and_(equal, cond))
+    lead, first = keys[0], values[0]
+    if not lead.nullable and first is not None:
+        cond = and_(lead.expr <= first if lead.descending != reverse else lead.expr >= first, cond)
+    return cond
+
+
+def check_cursor(order_by: Sequence[OrderKey], values: Sequence[SortValue] | None) -> None:
+    """``InvalidInput`` unless ``values`` fit the sort keys of ``order_by``: a cursor of this search."""
+    if values is None:
+        return
+    _, keys = _sort_keys(select(runs.c.run_pk), order_by)
+    fits = len(values) == len(keys) and all(
+        (v is None and k.nullable) or (isinstance(v, k.kind) or (k.kind is float and isinstance(v, int)))
+        for k, v in zip(keys, values, strict=False)
+    )
+    if not fits:
+        raise InvalidInput("the page token does not fit this search's order: pass no token to start again")
 
 
 def _scope(experiment_ids: Sequence[int], lifecycle: str | None) -> list[Any]:
@@ -303,17 +361,24 @@ def build_top_by_metric(
     order_by: Sequence[OrderKey],
     limit: int,
     lifecycle: str | None,
+    after: Sequence[SortValue] | None = None,
+    reverse: bool = False,
 ) -> Select[Any]:
     """The first ``limit`` matching runs that have a (non-NaN) value of the first order key, a metric, in
     the search's order: read by walking that metric's (key, last value) index from the right end and
     stopping after ``limit`` matches, each run's filter checked by primary-key probes. These runs come
     first in the full order (NaN and missing values sort last), so when there are ``limit`` of them they
     are the page; else ``build_search(..., without_metric=...)`` gives the runs after them.
+
+    ``after``: only the runs past that position (a cursor's sort key values), the walk starting there;
+    ``reverse``: read backwards (the runs before ``after``, the last first). Rows: ``run_pk`` and the sort
+    key values, as ``build_search``'s.
     """
     first = order_by[0]
     lm = latest_metrics.alias()
     base: Select[Any] = select(runs.c.run_pk).select_from(lm.join(runs, runs.c.run_pk == lm.c.run_pk))
-    base, keys = _sort_keys(base, order_by[1:])
+    base, rest = _sort_keys(base, order_by[1:])
+    keys = [SortKey(lm.c.last_value, first.descending, False, float), *rest]  # no NULLs: the index order
     _compiling.correlated = True
     try:
         cond = compile_filter(engine, expr)
@@ -325,8 +390,10 @@ def build_top_by_metric(
         cond,
         *_scope(experiment_ids, lifecycle),
     ]
-    lead = lm.c.last_value.desc() if first.descending else lm.c.last_value.asc()  # no NULLs: the index order
-    return base.where(*where).order_by(lead, *(_ordered(e, d, n) for e, d, n in keys)).limit(limit)
+    if after is not None:
+        where.append(_beyond(keys, after, reverse))
+    query = base.add_columns(*(k.expr for k in keys)).where(*where)
+    return query.order_by(*(_ordered(k, reverse) for k in keys)).limit(limit)
 
 
 def build_search(
@@ -338,20 +405,39 @@ def build_search(
     offset: int,
     lifecycle: str | None,
     without_metric: str | None = None,
+    after: Sequence[SortValue] | None = None,
+    reverse: bool = False,
 ) -> Select[Any]:
-    """The search query: the keys (``run_pk``) of the page of matching runs, in order; their rows come after.
+    """The search query: the keys (``run_pk``) of the page of matching runs, in order, each with its sort
+    key values (what a cursor holds); their rows come after.
 
     ``lifecycle`` (``None``: any) is that of the runs and of their experiments alike: with ``"active"``, the
     runs of a deleted experiment are left out with it. ``without_metric``: only the runs with no
-    (non-NaN) value of that metric (the rest of a search whose first part ``build_top_by_metric`` read).
+    (non-NaN) value of that metric, the first order key (the rest of a search whose first part
+    ``build_top_by_metric`` read): the key is NULL for all of them, so it is neither joined nor sorted on,
+    and the order's next key can be read off an index. ``after``: only the runs past that position (a
+    cursor's sort key values); ``reverse``: read backwards (the runs before ``after``, the last first).
     """
     base: Select[Any] = select(runs.c.run_pk).select_from(runs)
-    base, keys = _sort_keys(base, order_by)
     where = [compile_filter(engine, expr), *_scope(experiment_ids, lifecycle)]
     if without_metric is not None:
+        base, keys = _sort_keys(base, order_by[1:])
         lm = latest_metrics.alias()
-        where.append(not_(_has(lm, without_metric, lm.c.last_value.is_not(None))))
-    page_q = base.where(*where).order_by(*(_ordered(e, d, n) for e, d, n in keys))
+        # NOT EXISTS, never NOT IN: PostgreSQL cannot turn a NOT IN into an anti-join (its NULL rules), and
+        # once the metric's runs outgrow work_mem it checks each run against the whole list (quadratic:
+        # hours at a million runs); this is one primary-key probe per run.
+        has = exists().where(
+            lm.c.run_pk == runs.c.run_pk, lm.c.key == without_metric, lm.c.last_value.is_not(None)
+        )
+        where.append(not_(has))
+        base = base.add_columns(null(), *(k.expr for k in keys))
+        after = None if after is None else after[1:]
+    else:
+        base, keys = _sort_keys(base, order_by)
+        base = base.add_columns(*(k.expr for k in keys))
+    if after is not None:
+        where.append(_beyond(keys, after, reverse))
+    page_q = base.where(*where).order_by(*(_ordered(k, reverse) for k in keys))
     if limit is not None:
         page_q = page_q.limit(limit)
     if offset:
@@ -359,4 +445,11 @@ def build_search(
     return page_q
 
 
-__all__ = ["build_search", "build_top_by_metric", "compile_filter", "first_metric"]
+__all__ = [
+    "SortKey",
+    "build_search",
+    "build_top_by_metric",
+    "check_cursor",
+    "compile_filter",
+    "first_metric",
+]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy import Row, and_, delete, func, null, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -22,6 +23,7 @@ from assay.entities import (
     Lifecycle,
     MetricHistory,
     Run,
+    RunCount,
     RunInfo,
     RunStatus,
     SeriesBatch,
@@ -29,7 +31,7 @@ from assay.entities import (
     split_parent,
 )
 from assay.errors import Conflict, NotFound
-from assay.query import Expr, OrderKey
+from assay.query import Cursor, Expr, OrderKey, SortValue
 from assay.store.sql import codec, dialect, docs
 from assay.store.sql.prepared import fetch_all, integrity_error, raw_transaction, with_retry
 from assay.store.sql.rows import (
@@ -52,7 +54,7 @@ from assay.store.sql.schema import (
     runs,
     tags,
 )
-from assay.store.sql.search import build_search, build_top_by_metric, first_metric
+from assay.store.sql.search import build_search, build_top_by_metric, check_cursor, first_metric
 from assay.store.sql.statements import HotStatements
 
 
@@ -149,12 +151,13 @@ class TrackingStore:
             )
         return str(eid)
 
-    def _experiment_query(self) -> Any:
-        """Experiments with their active run count and latest run start, each a correlated lookup on the
-        covering index (experiment_id, lifecycle, start_time): no scan of the runs table."""
+    def _experiment_query(self, with_run_count: bool = True) -> Any:
+        """Experiments with their active run count (or NULL without ``with_run_count``) and latest run
+        start, each a correlated lookup on the covering index (experiment_id, lifecycle, start_time): no
+        scan of the runs table, but the count reads an index entry per run."""
         r = runs.alias()
         mine = and_(r.c.experiment_id == experiments.c.experiment_id, r.c.lifecycle == Lifecycle.ACTIVE.value)
-        n = select(func.count()).select_from(r).where(mine).scalar_subquery()
+        n = select(func.count()).select_from(r).where(mine).scalar_subquery() if with_run_count else null()
         last = select(func.max(r.c.start_time)).where(mine).scalar_subquery()
         project = (
             select(projects.c.name).where(projects.c.project_id == experiments.c.project_id).scalar_subquery()
@@ -169,7 +172,7 @@ class TrackingStore:
             artifact_location=row.artifact_location,
             lifecycle=Lifecycle(row.lifecycle),
             created_at=row.created_at,
-            run_count=row.n or 0,
+            run_count=row.n,  # NULL when not counted
             last_activity=row.last if row.last is not None else row.created_at,
             project=row.project,
         )
@@ -182,13 +185,33 @@ class TrackingStore:
             raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
         return int(pid)
 
-    def get_experiment(self, experiment_id: str) -> Experiment:
+    def get_experiment(self, experiment_id: str, with_run_count: bool = True) -> Experiment:
         eid = experiment_pk(experiment_id)
+        query = self._experiment_query(with_run_count).where(experiments.c.experiment_id == eid)
         with self.engine.connect() as conn:
-            row = conn.execute(self._experiment_query().where(experiments.c.experiment_id == eid)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no experiment with id {experiment_id!r}")
         return self._experiment(row)
+
+    def count_runs(self, experiment_id: str, exact_up_to: int) -> RunCount:
+        """The experiment's active runs, counted up to ``exact_up_to + 1`` entries of the covering index;
+        beyond, PostgreSQL's planner estimate (at least ``exact_up_to + 1``). SQLite, a local store with no
+        such estimate, counts them all. NotFound for an unknown experiment."""
+        eid = experiment_pk(experiment_id)
+        mine = select(runs.c.start_time).where(
+            runs.c.experiment_id == eid, runs.c.lifecycle == Lifecycle.ACTIVE.value
+        )
+        known = select(experiments.c.experiment_id).where(experiments.c.experiment_id == eid)
+        estimates = dialect.has_row_estimates(self.engine)
+        with self.engine.connect() as conn:
+            if conn.execute(known).first() is None:
+                raise NotFound(f"no experiment with id {experiment_id!r}")
+            counted = mine.limit(exact_up_to + 1) if estimates else mine
+            n = conn.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+            if n <= exact_up_to or not estimates:
+                return RunCount(n)
+            return RunCount(max(dialect.estimated_rows(conn, mine), n), exact=False)
 
     def list_experiments(
         self,
@@ -550,39 +573,117 @@ class TrackingStore:
         filter_expr: Expr | None,
         order_by: Sequence[OrderKey],
         max_results: int | None,
-        offset: int,
+        start: Cursor | int = 0,
         lifecycle: Lifecycle | None = Lifecycle.ACTIVE,
-    ) -> tuple[list[Run], bool]:
-        """A page of runs matching ``filter_expr``, ordered; the flag says whether more follow."""
+    ) -> SearchPage:
+        """A page of runs matching ``filter_expr``, ordered, from ``start``: a cursor (the runs after its
+        position, or before it), or an offset (that many runs skipped: the cost grows with it)."""
         limit = None if max_results is None else max_results + 1
         eids = [experiment_pk(e) for e in experiment_ids]
         life = None if lifecycle is None else lifecycle.value
+        reverse = isinstance(start, Cursor) and start.before
+        if isinstance(start, Cursor):
+            check_cursor(order_by, start.keys)
+            rows = self._seek(eids, filter_expr, order_by, limit, start, life)
+        else:
+            rows = self._skip(eids, filter_expr, order_by, limit, start, life)
+        more = max_results is not None and len(rows) > max_results
+        if more:
+            rows = rows[:max_results]
+        if reverse:
+            rows.reverse()
+        return SearchPage(
+            self._runs_of([r[0] for r in rows]),
+            tuple(rows[0][1:]) if rows else None,
+            tuple(rows[-1][1:]) if rows else None,
+            more,
+        )
+
+    def _seek(
+        self,
+        eids: list[int],
+        filter_expr: Expr | None,
+        order_by: Sequence[OrderKey],
+        limit: int | None,
+        cursor: Cursor,
+        life: str | None,
+    ) -> list[Any]:
+        """The rows (``run_pk``, sort key values...) of up to ``limit`` runs from ``cursor`` on, in the
+        direction it reads. A page of a search ordered by a metric is read in two parts: the runs with a
+        value first, from the metric's index (``build_top_by_metric``), then those without (NULL sorts
+        last); backwards, the other way round. The part holding the cursor is read from the cursor on;
+        the next one, if the page reaches it, from its start."""
+        metric = first_metric(order_by) if limit is not None else None
+        reverse, keys = cursor.before, cursor.keys
+        if metric is None or limit is None:
+            q = build_search(
+                self.engine, eids, filter_expr, order_by, limit, 0, life, after=keys, reverse=reverse
+            )
+            return fetch_all(self.engine, q)
+        parts = ["without", "with"] if reverse else ["with", "without"]
+        if keys is not None:
+            parts = parts[parts.index("with" if keys[0] is not None else "without") :]
+        rows: list[Any] = []
+        for i, part in enumerate(parts):
+            after = keys if i == 0 else None
+            if part == "with":
+                q = build_top_by_metric(
+                    self.engine, eids, filter_expr, order_by, limit - len(rows), life, after, reverse
+                )
+            else:
+                q = build_search(
+                    self.engine,
+                    eids,
+                    filter_expr,
+                    order_by,
+                    limit - len(rows),
+                    0,
+                    life,
+                    without_metric=metric,
+                    after=after,
+                    reverse=reverse,
+                )
+            rows += fetch_all(self.engine, q)
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def _skip(
+        self,
+        eids: list[int],
+        filter_expr: Expr | None,
+        order_by: Sequence[OrderKey],
+        limit: int | None,
+        offset: int,
+        life: str | None,
+    ) -> list[Any]:
+        """The rows of up to ``limit`` runs after the first ``offset`` (an offset page token)."""
         metric = first_metric(order_by)
         if limit is not None and metric is not None:
-            # A page of a search ordered by a metric: the runs with a value come first, read from the
-            # metric's index until the page is full; only a page that reaches past them reads the rest.
+            # The runs with a value come first, read from the metric's index until the page is full; only
+            # a page that reaches past them reads the rest.
             wanted = offset + limit
             top = build_top_by_metric(self.engine, eids, filter_expr, order_by, wanted, life)
-            pks = [r[0] for r in fetch_all(self.engine, top)]
-            if len(pks) < wanted:
+            rows = fetch_all(self.engine, top)
+            if len(rows) < wanted:
                 rest = build_search(
                     self.engine,
                     eids,
                     filter_expr,
                     order_by,
-                    wanted - len(pks),
+                    wanted - len(rows),
                     0,
                     life,
                     without_metric=metric,
                 )
-                pks += [r[0] for r in fetch_all(self.engine, rest)]
-            pks = pks[offset:]
-        else:
-            q = build_search(self.engine, eids, filter_expr, order_by, limit, offset, life)
-            pks = [r[0] for r in fetch_all(self.engine, q)]
-        more = max_results is not None and len(pks) > max_results
-        if more:
-            pks = pks[:max_results]
+                rows += fetch_all(self.engine, rest)
+            return rows[offset:]
+        return fetch_all(
+            self.engine, build_search(self.engine, eids, filter_expr, order_by, limit, offset, life)
+        )
+
+    def _runs_of(self, pks: list[int]) -> list[Run]:
+        """The runs of ``pks``, in that order, their documents decoded lazily."""
         sql, bind = self._runs_by_pks
         kv, metrics = docs.lazy_kv, docs.lazy_metrics
         out = []
@@ -594,7 +695,18 @@ class TrackingStore:
             for pk in pks:
                 r = found[pk][1:]
                 out.append(Run(run_info(r), kv(r[11]), kv(r[12]), metrics(r[13])))
-        return out, more
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of a search: its runs in order, the sort key values of its first and last run (what
+    cursors hold; None for an empty page), and whether more runs follow in the direction it was read."""
+
+    runs: list[Run]
+    first: tuple[SortValue, ...] | None
+    last: tuple[SortValue, ...] | None
+    more: bool
 
 
 def _single_chunk_runs(batch: WriteBatch, new: set[str]) -> set[str]:
