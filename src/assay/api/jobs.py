@@ -8,10 +8,12 @@ back carries its notebook only where a worker needs it (a claim); listings leave
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from assay.errors import InvalidInput
 from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
 
 
@@ -19,8 +21,14 @@ def b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
-def unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
+def unb64(text: str | None, what: str = "source_b64") -> bytes | None:
+    """The bytes ``text`` encodes (InvalidInput, one line, if it is not base64)."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{what} is not base64: send the notebook's bytes base64-encoded") from None
 
 
 class Spec(BaseModel):
@@ -153,7 +161,7 @@ class LogOut(BaseModel):
         )
 
     def entity(self) -> LogChunk:
-        data = unb64(self.data_b64) or b""
+        data = unb64(self.data_b64, "data_b64") or b""
         return LogChunk(self.job_id, self.attempt, self.offset, data, self.next_offset, self.complete)
 
 

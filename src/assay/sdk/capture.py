@@ -107,6 +107,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "assay"
 
 
+def _pinned(dist: importlib.metadata.Distribution) -> str | None:
+    """``name==version`` of an installed distribution; None for one without readable metadata (a
+    half-written ``.dist-info`` directory; the ``importlib_metadata`` backport, which some packages load
+    onto ``sys.meta_path``, raises for those where the standard library returns nothing)."""
+    try:
+        name = dist.metadata["Name"]
+        return f"{name}=={dist.version}" if name else None
+    except Exception:
+        return None
+
+
 def installed_packages() -> list[str]:
     """``name==version`` of every installed distribution, sorted (what ``pip freeze`` lists).
 
@@ -133,14 +144,7 @@ def installed_packages() -> list[str]:
             return text.splitlines()
     except OSError:
         pass
-    pkgs = sorted(
-        {
-            f"{d.metadata['Name']}=={d.version}"
-            for d in importlib.metadata.distributions()
-            if d.metadata["Name"]
-        },
-        key=str.lower,
-    )
+    pkgs = sorted({p for p in map(_pinned, importlib.metadata.distributions()) if p}, key=str.lower)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
