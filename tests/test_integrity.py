@@ -425,3 +425,34 @@ def test_a_missing_role_sets_its_operations_aside_and_lets_the_rest_flow(tmp_pat
             remote.close()
     finally:
         services.close()
+
+
+@pytest.mark.parametrize("store_uri", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_remembered_experiment_deleted_by_another_process_takes_no_new_run(
+    store_uri: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A service remembers where an experiment keeps its artifacts (no read per new run); the insert itself
+    still refuses a run in an experiment deleted since, by another process, and writes nothing of the batch."""
+    if store_uri == "postgres":
+        url = request.getfixturevalue("pg_database")
+        _truncate_pg(url)
+    else:
+        url = str(tmp_path / "p.db")
+    writer, other = (build_services(url, str(tmp_path / "artifacts")) for _ in range(2))
+    try:
+        exp = writer.tracking.create_experiment("closing")
+        keep = writer.tracking.create_experiment("kept")
+        writer.tracking.create_run(exp.experiment_id)  # its location is remembered now
+        other.tracking.delete_experiment(exp.experiment_id)
+        with pytest.raises(InvalidState, match="is deleted: restore it"):
+            writer.tracking.create_run(exp.experiment_id)
+        two = [new_run(keep.experiment_id), new_run(exp.experiment_id)]
+        with pytest.raises(InvalidState, match="is deleted"):
+            writer.tracking.ingest(WriteBatch(new_runs=two, batch_id=new_batch_id()))
+        assert writer.tracking.count_runs(keep.experiment_id).n == 0  # all or nothing
+        other.tracking.restore_experiment(exp.experiment_id)
+        writer.tracking.ingest(WriteBatch(new_runs=two, batch_id=new_batch_id()))
+        assert writer.tracking.count_runs(exp.experiment_id).n == 2
+    finally:
+        writer.close()
+        other.close()

@@ -18,7 +18,7 @@ from assay.entities import RunStatus
 from assay.errors import AssayError, InvalidInput, InvalidState, NotFound
 from assay.runner import cron, states
 from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
-from assay.services.jobs import MAX_LOG_READ, Jobs, check_schedule, check_spec
+from assay.services.jobs import EXPIRE_EVERY_S, MAX_LOG_READ, Jobs, check_schedule, check_spec
 from assay.services.tracking import Tracking, now_ms
 from assay.store.sql.jobs import JobsStore
 
@@ -53,13 +53,17 @@ def _worker(worker: str) -> str:
 class JobsService(Jobs):
     """The queue, logs and schedules of one SQL store; ``actor`` is recorded as who submits and schedules."""
 
-    def __init__(self, store: JobsStore, tracking: Tracking, actor: str | None = None) -> None:
+    def __init__(
+        self, store: JobsStore, tracking: Tracking, actor: str | None = None, _expiry: list[int] | None = None
+    ) -> None:
         self.store = store
         self.tracking = tracking
         self.actor = actor or _local_user()
+        #: when claims through this store last looked for passed leases (ms), shared by ``acting_as``
+        self._expiry = _expiry if _expiry is not None else [0]
 
     def acting_as(self, actor: str) -> JobsService:
-        return JobsService(self.store, self.tracking, actor)
+        return JobsService(self.store, self.tracking, actor, self._expiry)
 
     # ---- submitting and watching ------------------------------------------------------------------------
 
@@ -97,8 +101,12 @@ class JobsService(Jobs):
         if not 0 <= limit <= MAX_CLAIM:
             raise InvalidInput(f"a claim takes from 0 to {MAX_CLAIM} jobs, not {limit}")
         lease = _lease_ms(lease_s)
+        now = now_ms()
+        expire = now - self._expiry[0] >= EXPIRE_EVERY_S * 1000
+        if expire:
+            self._expiry[0] = now
         claimed, expired = self.store.claim(
-            _worker(worker), limit, now_ms(), lease, projects, lambda: uuid.uuid4().hex, ended
+            _worker(worker), limit, now, lease, projects, lambda: uuid.uuid4().hex, ended, expire
         )
         self._end_runs(expired)
         return claimed

@@ -51,8 +51,11 @@ from assay.services.tracking import (
     now_ms,
     split_by_name,
 )
-from assay.store.sql.rows import EndRefused
+from assay.store.sql.rows import EndRefused, ExperimentClosed
 from assay.store.sql.tracking import TrackingStore
+
+#: Experiment locations remembered before the memory is cleared.
+_MAX_LOCATIONS = 10_000
 
 
 class TrackingService(Tracking):
@@ -64,6 +67,8 @@ class TrackingService(Tracking):
         self._pruned_at = 0
         #: Marks silent runs KILLED on a timer; reads show them so meanwhile (``_seen``).
         self.reaper = Reaper(store) if reap else None
+        #: experiment id -> artifact location (fixed at creation), for experiments seen to take runs
+        self._locations: dict[str, str] = {}
 
     def close(self) -> None:
         if self.reaper is not None:
@@ -152,16 +157,27 @@ class TrackingService(Tracking):
         )
 
     def _experiment_location(self, experiment_id: str, seen: dict[str, str]) -> str:
-        """The artifact location of an experiment that accepts new runs (InvalidState if deleted)."""
-        if experiment_id not in seen:
-            location, lifecycle = self.store.experiment_for_new_run(experiment_id)
-            if lifecycle is Lifecycle.DELETED:
-                raise InvalidState(
-                    f"experiment {experiment_id} is deleted: restore it (Client.restore_experiment) "
-                    "to start runs in it"
-                )
-            seen[experiment_id] = location
-        return seen[experiment_id]
+        """The artifact location of an experiment, checked to accept new runs the first time it is seen.
+
+        A location never changes, so it is remembered; whether the experiment still accepts runs is
+        checked again by the insert itself (``ExperimentClosed``), so a remembered one costs no read."""
+        location = self._locations.get(experiment_id)
+        if location is None:
+            location = self._open_experiment(experiment_id)
+            if len(self._locations) >= _MAX_LOCATIONS:
+                self._locations.clear()
+            self._locations[experiment_id] = location
+        return location
+
+    def _open_experiment(self, experiment_id: str) -> str:
+        """The location of an experiment that accepts new runs: NotFound if gone, InvalidState if deleted."""
+        location, lifecycle = self.store.experiment_for_new_run(experiment_id)
+        if lifecycle is Lifecycle.DELETED:
+            raise InvalidState(
+                f"experiment {experiment_id} is deleted: restore it (Client.restore_experiment) "
+                "to start runs in it"
+            )
+        return location
 
     def ingest(self, batch: WriteBatch) -> None:
         if not batch:
@@ -215,7 +231,19 @@ class TrackingService(Tracking):
 
     def _apply(self, batch: WriteBatch, uris: dict[str, str]) -> None:
         try:
-            self.store.apply(batch, uris, _check_appendable)
+            for attempt in range(3):
+                try:
+                    self.store.apply(batch, uris, _check_appendable)
+                    return
+                except ExperimentClosed as exc:
+                    # Deleted since its location was remembered: say so (InvalidState), or, restored
+                    # meanwhile, apply the batch again (nothing of it was written).
+                    self._locations.pop(exc.experiment_id, None)
+                    self._open_experiment(exc.experiment_id)
+                    if attempt == 2:
+                        raise InvalidState(
+                            f"experiment {exc.experiment_id} is being deleted and restored: try again"
+                        ) from None
         except EndRefused as exc:
             info = self.store.get_run_info(exc.run_id)  # NotFound for an unknown id
             raise InvalidState(f"run {exc.run_id} already ended as {info.status.value}") from None

@@ -180,8 +180,6 @@ def _python(task: Task, client: Any) -> tuple[Result, str | None, bool]:
         parent_run_id=task.parent_run_id,
         run_id=task.run_id,
     )
-    # Written before the function runs: a worker killed a moment later leaves a run the store can end.
-    client.flush()
     run = fluent.activate(client, info)
     # A subprocess the function starts logs into the run too (``assay.sdk.attach``).
     env = {**handover.handover(run.id), handover.TRACKING_URI: handover.absolute_uri(task.tracking_uri)}

@@ -8,10 +8,11 @@ C extensions write and what its subprocesses inherit all land there, interleaved
 subprocess that outlives the attempt cannot hang it, and the process that started this one can read what
 was written even after killing it (``path_of``).
 
-A shipper thread sends what is new every ``interval`` seconds (and once at the end) through ``ship(offset,
-data)``, which stores it idempotently by offset (``Jobs.append_log``): a send that fails is sent again
-from the same offset at the next tick. The descriptors are the process's: one capture at a time per
-process (a second one, from another thread, captures nothing and says so).
+A shipper sends what is new every ``interval`` seconds (one thread per process ticks them all) and
+once at the end, through ``ship(offset, data)``, which stores it idempotently by offset
+(``Jobs.append_log``): a send that fails is sent again from the same offset at the next tick. The
+descriptors are the process's: one capture at a time per process (a second one, from another thread,
+captures nothing and says so).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -57,17 +59,18 @@ class Shipper:
         self.ship = ship
         self.interval = interval
         self.sent = 0
-        self._stop = threading.Event()
+        self._next = 0.0
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self.ship is not None:
-            self._thread = threading.Thread(target=self._loop, name="assay-log-shipper", daemon=True)
-            self._thread.start()
+            self._next = time.monotonic() + self.interval
+            _TICKER.add(self)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+    def tick(self, now: float) -> None:
+        """Send what is new if ``interval`` has passed since the last tick's send (the ticker's call)."""
+        if now >= self._next:
+            self._next = now + self.interval
             self.send(final=False)
 
     def send(self, final: bool) -> bool:
@@ -88,11 +91,45 @@ class Shipper:
                 self.sent += len(data)
 
     def close(self) -> bool:
-        """Stop the thread and send the rest; True if all of it was delivered."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        """Stop the ticks and send the rest; True if all of it was delivered."""
+        _TICKER.remove(self)
         return self.send(final=True)
+
+
+class _Ticker:
+    """One thread per process ticks every running shipper (a thread per attempt would cost a no-op job a
+    fifth of its time to start and join); started on first use, again in a forked child."""
+
+    PERIOD = 0.1
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shippers: set[Shipper] = set()
+        self._pid = 0
+
+    def add(self, shipper: Shipper) -> None:
+        with self._lock:
+            self._shippers.add(shipper)
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="assay-log-shipper", daemon=True).start()
+
+    def remove(self, shipper: Shipper) -> None:
+        with self._lock:
+            self._shippers.discard(shipper)
+
+    def _loop(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            time.sleep(self.PERIOD)
+            with self._lock:
+                shippers = list(self._shippers)
+            now = time.monotonic()
+            for shipper in shippers:
+                shipper.tick(now)
+
+
+_TICKER = _Ticker()
 
 
 class Capture:

@@ -7,7 +7,8 @@ The contract every implementation keeps (``assay.testing.jobs`` checks it on eac
 - **The jobs table is the queue.** ``claim`` hands each QUEUED job whose ``not_before`` has come to one
   worker only, highest ``priority`` first, then oldest: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
   SQLite inside one ``BEGIN IMMEDIATE`` transaction. A claim also expires the leases that have passed
-  (``assay.runner.states.expire``), in the same transaction, ending their runs KILLED.
+  (``assay.runner.states.expire``), in the same transaction, ending their runs KILLED (once per
+  ``EXPIRE_EVERY_S`` per client at most: see ``claim``).
 - **Decisions are the state machine's** (``assay.runner.states``): the store applies them to the rows it
   locked. A worker that lost its lease is refused (``InvalidState``) on heartbeat and finish.
 - **Each attempt is one run**, whose id is decided at claim (``Job.run_id``) and tagged ``assay.job.id``
@@ -51,6 +52,8 @@ from assay.services import validation as v
 
 #: Longest log chunk ``read_log`` returns at once.
 MAX_LOG_READ = 1 << 20
+#: How often at most a client's claims look for passed leases, in seconds.
+EXPIRE_EVERY_S = 0.5
 #: Largest notebook a job carries.
 MAX_SOURCE = 32 << 20
 MAX_ATTEMPTS = 100
@@ -150,7 +153,9 @@ class Jobs(ABC):
         ended: Sequence[Ended] = (),
     ) -> list[Job]:
         """Up to ``limit`` jobs for ``worker`` (of ``projects`` when given), each RUNNING under a lease of
-        ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first. ``ended``:
+        ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first (at most once per
+        ``EXPIRE_EVERY_S`` per client: a lease lasts many seconds, and a worker claiming hundreds of times a
+        second should not re-read every running attempt each time). ``ended``:
         attempts of ``worker`` that ended since its last call, finished first in the same transaction (as
         ``finish`` would; an end refused because the lease was lost is dropped, as ``finish`` refuses it):
         a worker that finishes one job and takes the next pays one transaction, not two."""

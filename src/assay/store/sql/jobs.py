@@ -249,6 +249,7 @@ class JobsStore:
     def expire_leases(self, now: int, projects_: Sequence[str] | None = None) -> list[states.Step]:
         """End every attempt whose lease passed before ``now`` (``states.expire``); the steps taken."""
         with raw_transaction(self.engine) as cur:
+            self._hot().plan_for_the_queue(cur)
             return self._expire(cur, now, self._project_ids(projects_))
 
     def _expire(self, cur: Any, now: int, project_ids: list[int] | None) -> list[states.Step]:
@@ -270,13 +271,15 @@ class JobsStore:
         projects_: Sequence[str] | None,
         new_run_id: Callable[[], str],
         ended: Sequence[Ended] = (),
+        expire: bool = True,
     ) -> tuple[list[Job], list[states.Step]]:
         """Finish ``ended`` (ends the state machine refuses, a lease lost, are dropped), expire passed
-        leases, then take up to ``limit`` claimable jobs for ``worker`` (sources included), in one
+        leases (when ``expire``), then take up to ``limit`` claimable jobs for ``worker`` (sources included), in one
         transaction; returns the claimed jobs and the expiries."""
         ids = self._project_ids(projects_)
         hot = self._hot()
         with raw_transaction(self.engine) as cur:
+            hot.plan_for_the_queue(cur)
             for end in ended:
                 row = hot.by_id(cur, end.job_id)
                 if row is None:
@@ -286,7 +289,7 @@ class JobsStore:
                 except InvalidState:
                     continue
                 hot.update.run(cur, self._values(int(row[0]), after))
-            expired = self._expire(cur, now, ids)
+            expired = self._expire(cur, now, ids) if expire else []
             if ids is not None and not ids:
                 return [], expired
             claimed, changed = [], []

@@ -118,6 +118,18 @@ class JobsStatements:
             }
         return " AND project_id = ANY(%(pids)s)", {"pids": list(project_ids)}
 
+    def plan_for_the_queue(self, cur: Any) -> None:
+        """On PostgreSQL, make this transaction's queue reads walk ``ix_jobs_queue`` in order.
+
+        Every claim leaves a dead index entry behind under QUEUED (and every finish one under RUNNING)
+        until a vacuum. Read in index order, a scan stops after ``limit`` live rows and marks the dead
+        entries it passes so that later scans skip them; but with a queue that just filled or drained the
+        planner's row estimate is off and it picks a bitmap scan, which fetches every entry of the state,
+        dead ones included, at every claim (measured: a third of the database's time per job at 3,000
+        queued jobs). Bitmap scans are switched off for this transaction only."""
+        if not self.sqlite:
+            cur.execute("SET LOCAL enable_bitmapscan = off")
+
     def queued(self, cur: Any, now: int, limit: int, project_ids: Sequence[int] | None) -> list[Any]:
         """Claimable jobs, best first, locked (sources included, last)."""
         where, binds = self._in_projects(project_ids)

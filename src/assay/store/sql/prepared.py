@@ -57,7 +57,9 @@ class Prepared:
         return cur
 
     def run_many(self, cur: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
+        if len(rows) == 1:  # psycopg's executemany sets up a pipeline: several times one execute
+            cur.execute(self.sql, self.bind(rows[0]))
+        elif rows:
             cur.executemany(self.sql, [self.bind(r) for r in rows])
 
 

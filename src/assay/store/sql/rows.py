@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from assay.entities import Lifecycle, NewRun, Run, RunInfo, RunStatus
+from assay.entities import Lifecycle, NewRun, Run, RunEnd, RunInfo, RunStatus
 from assay.errors import NotFound
 from assay.store.sql import docs
 from assay.store.sql.schema import runs
@@ -89,6 +89,15 @@ def run_from_row(row: Any) -> Run:
     return Run(run_info(row), docs.unpack_kv(row[11]), docs.unpack_kv(row[12]), docs.unpack_metrics(row[13]))
 
 
+class ExperimentClosed(Exception):
+    """Raised inside ``apply`` when a new run's experiment is deleted or gone: nothing is written, and the
+    caller says which, from the experiment itself."""
+
+    def __init__(self, experiment_id: str) -> None:
+        super().__init__(experiment_id)
+        self.experiment_id = experiment_id
+
+
 class EndRefused(Exception):
     """Raised by ``apply`` when a run to end is not running; the transaction is rolled back."""
 
@@ -97,19 +106,20 @@ class EndRefused(Exception):
         self.run_id = run_id
 
 
-def run_row(r: NewRun, artifact_uri: str) -> dict[str, Any]:
+def run_row(r: NewRun, artifact_uri: str, end: RunEnd | None = None) -> dict[str, Any]:
+    """The runs row of a new run: RUNNING, or already ended by ``end`` (created and ended in one batch)."""
     return {
         "run_id": r.run_id,
         "experiment_id": int(r.experiment_id),
         "name": r.name,
-        "status": RunStatus.RUNNING.value,
+        "status": RunStatus.RUNNING.value if end is None else end.status.value,
         "start_time": r.start_time,
-        "end_time": None,
+        "end_time": None if end is None else end.end_time,
         "user_name": r.user,
         "artifact_uri": artifact_uri,
         "lifecycle": Lifecycle.ACTIVE.value,
         "parent_run_id": r.parent_run_id,
-        "heartbeat_at": r.start_time if r.heartbeats else None,
+        "heartbeat_at": r.start_time if r.heartbeats and end is None else None,
         "params_doc": docs.pack_kv(r.params),
         "tags_doc": docs.pack_kv(r.tags),
         "metrics_doc": None,

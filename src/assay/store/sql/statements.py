@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.engine import Engine
 
-from assay.entities import RunStatus
+from assay.entities import Lifecycle, RunStatus
 from assay.store.sql import dialect
 from assay.store.sql.prepared import Prepared
 from assay.store.sql.rows import DOC_COLUMNS, RUN_COLUMNS
@@ -47,15 +47,49 @@ def summary_upsert(engine: Engine) -> Any:
     )
 
 
+class KvInsert:
+    """Rows of a params or tags table inserted in one statement: on PostgreSQL, the rows travel as one
+    array per column and ``unnest`` turns them back into rows (one statement for a run's fifteen tags, not
+    fifteen executions); SQLite runs in-process, where ``executemany`` costs nothing more."""
+
+    def __init__(self, engine: Engine, table: Any, keys: list[str]) -> None:
+        self.keys = keys
+        self.many = Prepared(engine, table.insert(), keys)
+        self.arrays: str | None = None
+        if not dialect.is_sqlite(engine):
+            casts = ", ".join(f"%({k})s::{table.c[k].type.compile(dialect=engine.dialect)}[]" for k in keys)
+            self.arrays = f"INSERT INTO {table.name} ({', '.join(keys)}) SELECT * FROM unnest({casts})"
+
+    def run_many(self, cur: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.arrays is None or len(rows) == 1:
+            self.many.run_many(cur, rows)
+            return
+        cur.execute(self.arrays, {k: [r[k] for r in rows] for k in self.keys})
+
+
 class HotStatements:
     """The statements of the hot paths, compiled once per store (see prepared.py)."""
 
     def __init__(self, engine: Engine) -> None:
         upsert_summary = summary_upsert(engine)
         kv_keys = ["run_pk", "key", "value", "num_value"]
-        self.insert_run = Prepared(engine, runs.insert(), [c.name for c in runs.c if c.name != "run_pk"])
-        self.insert_param = Prepared(engine, params.insert(), kv_keys)
-        self.insert_tag = Prepared(engine, tags.insert(), kv_keys)
+        # A new run is inserted only while its experiment is active (one statement, no read before it):
+        # ``RETURNING`` gives its key, or no row when the experiment is deleted or gone.
+        run_columns = [c for c in runs.c if c.name != "run_pk"]
+        open_experiment = exists().where(
+            experiments.c.experiment_id == bindparam("experiment_id", type_=runs.c.experiment_id.type),
+            experiments.c.lifecycle == literal(Lifecycle.ACTIVE.value),
+        )
+        guarded = runs.insert().from_select(
+            [c.name for c in run_columns],
+            select(*[bindparam(c.name, type_=c.type) for c in run_columns]).where(open_experiment),
+        )
+        self.insert_runs = Prepared(engine, guarded)
+        self.insert_run = Prepared(engine, guarded.returning(runs.c.run_pk))
+        self.insert_param = KvInsert(engine, params, kv_keys)
+        self.insert_tag = KvInsert(engine, tags, kv_keys)
         self.experiment_light = Prepared(
             engine,
             select(experiments.c.artifact_location, experiments.c.lifecycle).where(
@@ -90,6 +124,16 @@ class HotStatements:
         )
         self.batch_seen = Prepared(
             engine, select(ingested_batches.c.batch_id).where(ingested_batches.c.batch_id == bindparam("bid"))
+        )
+        ib = ingested_batches
+        self.claim_whole_batch = Prepared(
+            engine,
+            dialect.insert_ignore(engine, ib, ["batch_id"]).from_select(
+                ["batch_id", "ingested_at"],
+                select(
+                    bindparam("bid", type_=ib.c.batch_id.type), bindparam("at", type_=ib.c.ingested_at.type)
+                ).where(~exists().where(ib.c.batch_id == bindparam("mark", type_=ib.c.batch_id.type))),
+            ),
         )
         self.claim_batch = Prepared(
             engine,

@@ -9,6 +9,7 @@ its own connection from the engine's pool. Write transactions take the write loc
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from assay.store.sql.rows import (
     DOC_COLUMNS,
     RUN_COLUMNS,
     EndRefused,
+    ExperimentClosed,
     experiment_pk,
     gc_paused,
     kv_rows,
@@ -308,7 +310,8 @@ class TrackingStore:
     ) -> None:
         """Create runs, append points, end runs: one connection, one transaction, all or nothing.
 
-        ``artifact_uris`` gives each new run's artifact URI. ``check`` is called inside the transaction with
+        ``artifact_uris`` gives each new run's artifact URI; a new run whose experiment is not active raises
+        ExperimentClosed and nothing is written. ``check`` is called inside the transaction with
         the stored info of each run the batch appends to but does not create (None for one not found), and
         may refuse the batch by raising. A run to end that is not RUNNING (or reaped for a stale heartbeat)
         raises EndRefused and nothing is written; a duplicate run id, Conflict. A batch with an id is tried
@@ -319,34 +322,52 @@ class TrackingStore:
         new = {r.run_id for r in batch.new_runs}
         existing = list(dict.fromkeys(b.run_id for b in batch.series if b.run_id not in new))
         single_chunk = _single_chunk_runs(batch, new) if batch.ends else set()
+        # A run this batch creates and ends (once) is inserted ended: no update right after the insert.
+        end_counts = Counter(e.run_id for e in batch.ends)
+        born_ended = {e.run_id: e for e in batch.ends if e.run_id in new and end_counts[e.run_id] == 1}
 
         def body(cur: Any) -> None:
             ended.clear()
             keys.clear()
             if batch.batch_id is not None:
-                row = {"bid": batch.batch_id, "at": int(time.time() * 1000)}
-                if not self._sql.claim_batch.run(cur, row).rowcount:
-                    return  # applied before: a resent or replayed batch
                 # A batch split into operations (ids "<batch>.<i>") leaves a mark, "<batch>#split". A
                 # whole batch so marked was delivered in part before: applying it whole would apply
                 # those parts twice, so it is refused, and the sender splits it again (each part is
-                # then applied once, by its own id). Both are lookups of one key.
-                parent = split_parent(batch.batch_id)
-                if parent is not None:
+                # then applied once, by its own id).
+                bid = batch.batch_id
+                at = int(time.time() * 1000)
+                parent = split_parent(bid)
+                if parent is None:
+                    # One statement in the common case: the id is taken unless taken before or marked.
+                    mark = bid + "#split"
+                    if not self._sql.claim_whole_batch.run(
+                        cur, {"bid": bid, "at": at, "mark": mark}
+                    ).rowcount:
+                        if self._sql.batch_seen.run(cur, {"bid": bid}).fetchone():
+                            return  # applied before: a resent or replayed batch
+                        raise SplitBefore(bid)
+                else:
+                    if not self._sql.claim_batch.run(cur, {"bid": bid, "at": at}).rowcount:
+                        return  # applied before: a resent or replayed batch
                     if self._sql.batch_seen.run(cur, {"bid": parent}).fetchone():
                         return  # the whole batch was applied before it was split: this part is in it
-                    self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": row["at"]})
-                elif self._sql.batch_seen.run(cur, {"bid": batch.batch_id + "#split"}).fetchone():
-                    raise SplitBefore(batch.batch_id)
+                    self._sql.claim_batch.run(cur, {"bid": parent + "#split", "at": at})
             if check is not None and existing:
                 sql, bind = self._infos_by_ids
                 cur.execute(sql, bind(existing))
                 found = {row[0]: run_info(row) for row in cur.fetchall()}
                 check({run_id: found.get(run_id) for run_id in existing})
             if batch.new_runs:
-                self._sql.insert_run.run_many(
-                    cur, [run_row(r, artifact_uris[r.run_id]) for r in batch.new_runs]
-                )
+                rows = [run_row(r, artifact_uris[r.run_id], born_ended.get(r.run_id)) for r in batch.new_runs]
+                if len(rows) == 1:
+                    got = self._sql.insert_run.run(cur, rows[0]).fetchone()
+                    if got is None:
+                        raise ExperimentClosed(str(rows[0]["experiment_id"]))
+                    keys[rows[0]["run_id"]] = int(got[0])
+                else:
+                    self._sql.insert_runs.run_many(cur, rows)
+                    if cur.rowcount != len(rows):
+                        raise ExperimentClosed(self._closed_experiment(cur, rows))
                 pks = self._pks(cur, [r.run_id for r in batch.new_runs], keys)
                 self._sql.insert_param.run_many(
                     cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.params)]
@@ -357,7 +378,7 @@ class TrackingStore:
             self._append_raw(cur, batch.series, keys)
             for end in batch.ends:
                 row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
-                if not self._sql.end_run.run(cur, row).rowcount:
+                if end.run_id not in born_ended and not self._sql.end_run.run(cur, row).rowcount:
                     raise EndRefused(end.run_id)
                 if end.run_id in single_chunk:
                     continue  # created by this batch with one chunk per series: nothing to compact
@@ -377,6 +398,15 @@ class TrackingStore:
         self._cache_keys(keys)
         for run_id in ended:
             self.compact_series(run_id)
+
+    def _closed_experiment(self, cur: Any, rows: Sequence[Mapping[str, Any]]) -> str:
+        """Which of ``rows``' experiments took no new run (inside the transaction that tried)."""
+        wanted = list(dict.fromkeys(int(r["experiment_id"]) for r in rows))
+        for eid in wanted:
+            found = self._sql.experiment_light.run(cur, {"eid": eid}).fetchone()
+            if found is None or found[1] != Lifecycle.ACTIVE.value:
+                return str(eid)
+        return str(wanted[0])
 
     def set_run_lifecycle(self, run_id: str, lifecycle: Lifecycle) -> None:
         with self._write() as conn, conn.begin():
