@@ -113,8 +113,11 @@ class RegistryService(Registry):
         return self.store.get_model(self._key(name))
 
     def list_models(self, project: str | None = None, name: str | None = None) -> list[RegisteredModel]:
+        if name is not None:
+            named, plain = split_model_name(name)
+            project, name = check_same_project(name, named, project), plain
         pid = None if project is None else self._project_id(project)
-        return self.store.list_models(pid, None if name is None else split_model_name(name)[1])
+        return self.store.list_models(pid, name)
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
         model = self._key(name)
@@ -150,12 +153,8 @@ class RegistryService(Registry):
         run_id, path = parse_runs_uri(source)
         if not path:
             raise InvalidInput(f"{source!r} names a run but no model in it: use runs:/{run_id}/<model path>")
-        _, run_project, artifact_uri = self.store.run_location(run_id)
-        model = (
-            self.store.model_key(target, plain)
-            if target
-            else ModelKey(run_project, plain, self.store.project_name(run_project))
-        )
+        _, run_pid, artifact_uri, run_project = self.store.run_location(run_id)
+        model = self.store.model_key(target, plain) if target else ModelKey(run_pid, plain, run_project)
         flavor, signature = self._read_descriptor(
             ArtifactRepository(artifact_uri, f"run {run_id}"), run_id, path, source
         )

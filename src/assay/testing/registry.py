@@ -418,6 +418,7 @@ def test_model_names_are_unique_per_project(tracking_uri: str, services: Service
         ("vision", 2),
     ]
     assert [m.qualified_name for m in reg.list_models()] == ["nlp/churn", "vision/churn"]
+    assert [m.project for m in reg.list_models(name="vision/churn")] == ["vision"]
 
     ambiguous = (
         "model name 'churn' is in several projects: nlp/churn, vision/churn; name one as project/name "

@@ -97,18 +97,12 @@ class RegistryStore:
     # ---- lookups ---------------------------------------------------------------------------------------
 
     def project_id(self, name: str) -> int:
-        with self.engine.connect() as conn:
-            pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._hot().project_named.run(cur, {"name": name}).fetchone()
+        pid = None if row is None else row[0]
         if pid is None:
             raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
         return int(pid)
-
-    def project_name(self, project_id: int) -> str:
-        with self.engine.connect() as conn:
-            name = conn.execute(select(projects.c.name).where(projects.c.project_id == project_id)).scalar()
-        if name is None:
-            raise NotFound(f"no project with id {project_id}")
-        return str(name)
 
     def model_key(self, project: str, name: str) -> ModelKey:
         """The key of model ``name`` in ``project`` (which must exist; the model need not)."""
@@ -124,16 +118,16 @@ class RegistryStore:
 
     def run_project(self, run_id: str) -> tuple[int, int]:
         """(run_pk, project_id) of a run; ``NotFound`` if there is none."""
-        pk, project_id, _ = self.run_location(run_id)
+        pk, project_id, _, _ = self.run_location(run_id)
         return pk, project_id
 
-    def run_location(self, run_id: str) -> tuple[int, int, str]:
-        """(run_pk, project_id, artifact_uri) of a run; ``NotFound`` if there is none."""
+    def run_location(self, run_id: str) -> tuple[int, int, str, str]:
+        """(run_pk, project_id, artifact_uri, project name) of a run; ``NotFound`` if there is none."""
         with raw_transaction(self.engine, write=False) as cur:
             row = self._hot().run_project.run(cur, {"run_id": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
-        return int(row[0]), int(row[1]), str(row[2])
+        return int(row[0]), int(row[1]), str(row[2]), str(row[3])
 
     @staticmethod
     def _model_pk(conn: Connection, key: ModelKey, lock: bool = False, now: int = 0) -> int:

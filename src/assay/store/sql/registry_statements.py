@@ -59,12 +59,17 @@ class RegistryStatements:
     """One store's compiled registry statements; bind names are the column names (or as noted)."""
 
     def __init__(self, engine: Engine) -> None:
-        #: (run_pk, project_id, artifact_uri) of a run.
+        #: (run_pk, project_id, artifact_uri, project name) of a run.
         self.run_project = Prepared(
             engine,
-            select(runs.c.run_pk, experiments.c.project_id, runs.c.artifact_uri)
+            select(runs.c.run_pk, experiments.c.project_id, runs.c.artifact_uri, projects.c.name)
             .join(experiments, experiments.c.experiment_id == runs.c.experiment_id)
+            .join(projects, projects.c.project_id == experiments.c.project_id)
             .where(runs.c.run_id == bindparam("run_id")),
+        )
+        #: (project_id,) of the project called ``name``.
+        self.project_named = Prepared(
+            engine, select(projects.c.project_id).where(projects.c.name == bindparam("name"))
         )
         #: A live model by its key (names are unique per project).
         live_model = and_(
