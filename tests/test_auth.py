@@ -4,7 +4,8 @@ The walk builds one request per route from ``SAMPLES`` (a route without a sample
 route cannot land without deciding its rule) and checks, in an app with auth on:
 
 - without a token, or with a wrong or revoked one: 401 in the error shape, for every route but the public ones;
-- with the token of a user holding no role in the project the request touches: 403, reads and writes;
+- with the token of a user holding no role in the project the request touches: 403, reads and writes (a
+  registered model named by name: 404, as a model that does not exist, so its project is not revealed);
 - with a viewer's token: reads succeed, writes answer 403;
 - routes any signed-in user may call (whoami, listing and creating projects) never show another project's data.
 """
@@ -287,6 +288,22 @@ ANY_USER = {
     ("POST", "/account/tokens"),
     ("POST", "/account/password"),
 }
+
+
+def _not_revealed(route: tuple[str, str]) -> bool:
+    """Routes that name a registered model by name: a caller without a role in its project is told there
+    is no such model (404), as for one that does not exist. Registering a version names a run, whose
+    project refuses as any other (403)."""
+    return "/models/{name}" in route[1] and route != ("POST", f"{API_PREFIX}/models/{{name}}/versions")
+
+
+def _refused(r: httpx.Response, route: tuple[str, str]) -> bool:
+    """Whether ``r`` is the refusal a caller without a role in "vision" gets on ``route``."""
+    if _not_revealed(route):
+        return _is_error(r, 404, "NOT_FOUND") and "no model named 'seg'" in r.json()["error"]["message"]
+    return _is_error(r, 403, "PERMISSION_DENIED")
+
+
 #: Reads: a viewer may make them. Every other route writes (or manages) and needs more.
 READS = {
     ("POST", f"{API_PREFIX}/runs/search"),
@@ -388,7 +405,7 @@ def test_every_route_refuses_a_user_without_the_role(team: Team) -> None:
             if route in ANY_USER:
                 continue
             r = _request(client, team, route, team.tokens["otto"])
-            if not _is_error(r, 403, "PERMISSION_DENIED"):
+            if not _refused(r, route):
                 bad.append(f"{route} as a non-member: HTTP {r.status_code} {r.text[:160]}")
             read = route[0] == "GET" or route in READS
             admin_only = "/users" in route[1] or "/tokens" in route[1]
@@ -419,7 +436,7 @@ def test_scoped_tokens_of_an_admin_hold_only_their_scope(team: Team) -> None:
             if route in ANY_USER:
                 continue
             r = _request(client, team, route, elsewhere)
-            if not _is_error(r, 403, "PERMISSION_DENIED"):
+            if not _refused(r, route):
                 bad.append(f"{route} with a token of another project: HTTP {r.status_code} {r.text[:160]}")
             read = route[0] == "GET" or route in READS
             admin_only = "/users" in route[1] or "/tokens" in route[1]
@@ -476,6 +493,43 @@ def test_listings_show_only_what_the_caller_may_read(team: Team) -> None:
             e["name"] for e in client.get(f"{API_PREFIX}/experiments", headers=root).json()["experiments"]
         ]
         assert set(names) == {"segmentation", "otto-exp"}
+
+
+def test_a_model_name_is_looked_up_only_in_the_projects_the_caller_may_read(team: Team) -> None:
+    """otto's own "seg" is his whatever vision holds; vision's is never named to him, not even as a
+    refusal (?project=vision answers as a project that does not exist), and only a caller who reads both
+    projects is asked which one, over the API and on the pages."""
+    team.services.registry.create_model("seg", project="otto-space")
+    seg = f"{API_PREFIX}/models/seg"
+    otto = {"Authorization": f"Bearer {team.tokens['otto']}"}
+    olga = {"Authorization": f"Bearer {team.tokens['olga']}"}
+    root = {"Authorization": f"Bearer {team.tokens['root']}"}
+    with _client(team) as client:
+        assert client.get(seg, headers=otto).json()["project"] == "otto-space"
+        assert client.get(seg, headers=olga).json()["project"] == "vision"
+        listed = client.get(f"{API_PREFIX}/models", params={"name": "seg"}, headers=otto).json()["models"]
+        assert [m["project"] for m in listed] == ["otto-space"]
+        hidden = client.get(f"{seg}/versions/1", params={"project": "vision"}, headers=otto)
+        nowhere = client.get(f"{seg}/versions/1", params={"project": "nowhere"}, headers=otto)
+        assert _is_error(hidden, 404, "NOT_FOUND") and _is_error(nowhere, 404, "NOT_FOUND")
+        message = hidden.json()["error"]["message"]
+        assert message == nowhere.json()["error"]["message"].replace("nowhere", "vision")
+        r = client.get(seg, headers=root)
+        assert _is_error(r, 400, "INVALID_ARGUMENT")
+        assert (
+            "model name 'seg' is in several projects: otto-space/seg, vision/seg;"
+            in r.json()["error"]["message"]
+        )
+        assert client.get(seg, params={"project": "vision"}, headers=root).json()["version_count"] == 1
+        page = client.get(
+            "/models/seg/versions/1", params={"project": "vision"}, headers={**root, "Accept": "text/html"}
+        )
+        assert page.status_code == 200 and 'href="/models/seg?project=vision"' in page.text
+        listing = client.get("/models", headers={**root, "Accept": "text/html"}).text
+        assert (
+            'href="/models/seg?project=otto-space"' in listing
+            and 'href="/models/seg?project=vision"' in listing
+        )
 
 
 def test_a_name_is_looked_up_only_in_the_projects_the_caller_may_read(team: Team) -> None:

@@ -91,3 +91,36 @@ def test_unknown_model_is_one_line(models: Any, tmp_path: Path) -> None:
     assert (
         result.exit_code == 1 and result.stderr.count("\n") == 1 and "no model named 'ghost'" in result.stderr
     )
+
+
+def test_a_name_two_projects_hold_is_named_as_project_slash_name(models: Any) -> None:
+    """ "churn" in "default" and "vision": project/name picks one in every command (and in models:/ URIs),
+    the plain name is refused on one line listing both, ls shows the project of each."""
+    assay.bundle.get_access().create_project("vision")
+    source = models.registry.get_version("churn", 1).source
+    models.register_model(source, "churn", project="vision")
+    result = invoke("models", "show", "churn")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: model name 'churn' is in several projects: default/churn, vision/churn; name one as "
+        "project/name (such as 'default/churn', or models:/default/churn/<version>)\n"
+    )
+    assert invoke("models", "alias", "churn", "champion", "1").exit_code == 1
+    shown = ok("models", "show", "vision/churn").stdout
+    assert "(project vision)" in shown and "1 versions, latest v1" in shown
+    assert "default/churn v2" in ok("models", "show", "default/churn/2").stdout
+    data = json.loads(ok("models", "show", "models:/vision/churn/latest", "--json").stdout)
+    assert (data["version"]["project"], data["version"]["version"]) == ("vision", 1)
+    assert "vision/churn@champion -> v1" in ok("models", "alias", "vision/churn", "champion", "1").stdout
+    versions = json.loads(ok("models", "versions", "vision/churn", "--json").stdout)
+    assert [(v["version"], v["aliases"]) for v in versions] == [(1, ["champion"])]
+    assert (
+        json.loads(ok("models", "show", "vision/churn@champion", "--json").stdout)["version"]["version"] == 1
+    )
+    listed = json.loads(ok("models", "ls", "--json").stdout)
+    assert [(m["project"], m["name"], m["aliases"]) for m in listed] == [
+        ("default", "churn", {}),
+        ("vision", "churn", {"champion": 1}),
+    ]
+    ok("models", "delete", "vision/churn", "--yes")
+    assert "(project default)" in ok("models", "show", "churn").stdout

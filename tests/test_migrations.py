@@ -161,3 +161,96 @@ def test_upgrade_to_names_per_project_keeps_experiments_and_their_runs(empty_db_
             )
         )
     engine.dispose()
+
+
+def test_upgrade_to_model_names_per_project_keeps_models_and_what_hangs_off_them(empty_db_url: str) -> None:
+    """0008 -> 0009: every model keeps its pk, name, project, numbering, versions, tags, aliases and audit
+    trail (a deleted one too); afterwards a name is unique within a project only."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    from assay.store.sql.schema import model_versions, registered_models
+
+    engine = create_store_engine(empty_db_url)
+    migrate.upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (name, created_at) VALUES ('vision', 1)"))
+        for name, project, deleted in (
+            ("churn", "default", None),
+            ("fraud", "vision", None),
+            ("old", "vision", 5),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO registered_models (name, project_id, created_at, updated_at, next_version,"
+                    " deleted_at) SELECT :name, project_id, 1, 2, 4, :deleted FROM projects WHERE name = :project"
+                ),
+                {"name": name, "project": project, "deleted": deleted},
+            )
+        churn = "(SELECT model_pk FROM registered_models WHERE name = 'churn')"
+        for number in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO model_versions (model_pk, version, source, run_id, source_path, flavor,"
+                    f" status, created_at, created_by) VALUES ({churn}, :n, 'runs:/r/m', 'r', 'm', 'sklearn',"
+                    " 'READY', 1, 'ada')"
+                ),
+                {"n": number},
+            )
+        conn.execute(
+            text(f"INSERT INTO model_tags (model_pk, key, value) VALUES ({churn}, 'team', 'growth')")
+        )
+        conn.execute(
+            text(f"INSERT INTO model_aliases (model_pk, alias, version) VALUES ({churn}, 'champion', 2)")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alias_events (model_pk, alias, from_version, to_version, actor, at)"
+                f" VALUES ({churn}, 'champion', NULL, 2, 'ada', 3)"
+            )
+        )
+        models = (
+            "SELECT model_pk, name, project_id, next_version, deleted_at FROM registered_models ORDER BY 1"
+        )
+        before = conn.execute(text(models)).all()
+    migrate.ensure_schema(engine)
+    assert migrate.current_revision(engine) == migrate.HEAD_REVISION
+    with engine.connect() as conn:
+        assert conn.execute(text(models)).all() == before
+        hanging = (
+            "SELECT m.name, v.version, a.alias, t.value, e.to_version FROM registered_models m"
+            " JOIN model_versions v ON v.model_pk = m.model_pk"
+            " LEFT JOIN model_aliases a ON a.model_pk = m.model_pk AND a.version = v.version"
+            " LEFT JOIN model_tags t ON t.model_pk = m.model_pk"
+            " LEFT JOIN alias_events e ON e.model_pk = m.model_pk AND e.to_version = v.version"
+            " ORDER BY v.version"
+        )
+        assert conn.execute(text(hanging)).all() == [
+            ("churn", 1, None, "growth", None),
+            ("churn", 2, "champion", "growth", 2),
+            ("churn", 3, None, "growth", None),
+        ]
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    vision = {"project_id": 2, "created_at": 9, "updated_at": 9, "next_version": 1}
+    with engine.begin() as conn:
+        new_pk = conn.execute(insert(registered_models).values(name="churn", **vision)).inserted_primary_key
+    assert new_pk is not None and new_pk[0] > max(row[0] for row in before)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(registered_models).values(name="churn", **vision))
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # the deleted model still holds its name
+        conn.execute(insert(registered_models).values(name="old", **vision))
+    # A version still cannot name a missing model: the foreign key checks are back on.
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            insert(model_versions).values(
+                model_pk=999,
+                version=1,
+                source="s",
+                source_path="m",
+                flavor="f",
+                status="READY",
+                created_at=1,
+                created_by="ada",
+            )
+        )
+    engine.dispose()

@@ -457,7 +457,7 @@ def test_a_registered_version_keeps_its_onnx_and_reports(
         info = assay.log_model(model, "model", input_example=X[:5])
     version = assay.register_model(info.uri, "churn")
     result = assay.onnx.convert("models:/churn/1", data=X, latency=False)
-    assert result.passed and result.uri == "models:/churn/1" and version.version == 1
+    assert result.passed and result.uri == "models:/default/churn/1" and version.version == 1
     stored, parity, latency = assay.onnx.report("models:/churn/latest")
     assert stored == result.info and parity == result.parity and latency is None
     assert assay.onnx.load_onnx("models:/churn/1") == result.onnx
@@ -470,7 +470,7 @@ def test_a_registered_version_keeps_its_onnx_and_reports(
     assay.register_model(bad.uri, "doubled")
     with pytest.raises(ConversionError, match="Doubler"):
         assay.onnx.convert("models:/doubled/1", data=X[["visits"]], trust_pickle=True)
-    with pytest.raises(NotFound, match="models:/doubled/1 has no ONNX conversion"):
+    with pytest.raises(NotFound, match="models:/default/doubled/1 has no ONNX conversion"):
         assay.onnx.report("models:/doubled/1")
     with pytest.raises(NotFound, match="has no ONNX conversion"):
         assay.onnx.load_onnx("models:/doubled/1")

@@ -1,4 +1,7 @@
-"""``assay models``: registered models, their versions, aliases, promotion by rule, and deletion."""
+"""``assay models``: registered models, their versions, aliases, promotion by rule, and deletion.
+
+Model names are unique within a project: wherever a command takes a model's NAME, ``project/name`` names
+it in one project, and a plain name that several of your projects hold is refused with the candidates."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from rich.text import Text
 from assay.cli import render
 from assay.cli.context import registry
 from assay.registry.entities import signature_columns
+from assay.registry.uris import is_version_text
 
 if TYPE_CHECKING:
     from assay.registry.entities import AliasEvent, ModelVersion
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Registered models: versions, aliases, promotion.", no_args_is_help=True)
 
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+_HELP_NAME = "The model's name, or project/name when several of your projects hold that name."
 
 
 def _dump(value: Any) -> Any:
@@ -63,7 +68,7 @@ def ls(
 
 @app.command("versions")
 def versions(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The model's name.")], as_json: _Json = False
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help=_HELP_NAME)], as_json: _Json = False
 ) -> None:
     """List a model's versions, newest first, with their run, flavor, aliases and training metrics."""
     reg = registry(ctx)
@@ -90,7 +95,7 @@ def versions(
 
 def _show_version(reg: Any, mv: ModelVersion) -> None:
     con = render.console()
-    con.print(Text.assemble((f"{mv.name} v{mv.version}", "bold"), " ", _aliases(mv.aliases)))
+    con.print(Text.assemble((f"{mv.qualified_name} v{mv.version}", "bold"), " ", _aliases(mv.aliases)))
     con.print(f"  source     {mv.source}")
     con.print(f"  flavor     {mv.flavor}")
     con.print(f"  created    {render.fmt_time_ago(mv.created_at)} by {mv.created_by}")
@@ -107,7 +112,7 @@ def _show_version(reg: Any, mv: ModelVersion) -> None:
                 for c in cols[:12]
             )
             con.print(f"  {part:<10} {shown}{' ...' if len(cols) > 12 else ''}")
-    lineage = reg.lineage(mv.name, mv.version)
+    lineage = reg.lineage(mv.qualified_name, mv.version)
     con.print(
         f"  run        {lineage.run_id} ({lineage.run_name or '?'}), experiment {lineage.experiment_id}"
     )
@@ -119,7 +124,7 @@ def _show_version(reg: Any, mv: ModelVersion) -> None:
         con.print(
             f"  dataset    {use.dataset.name} ({use.context}) {use.dataset.digest} rows={use.dataset.rows}"
         )
-    history = reg.performance_history(mv.name, mv.version)
+    history = reg.performance_history(mv.qualified_name, mv.version)
     if history:
         t = render.table("when", "source", "evaluation", "dataset", "metrics", title="performance history")
         for r in history:
@@ -131,17 +136,28 @@ def _show_version(reg: Any, mv: ModelVersion) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME, NAME/VERSION, NAME@ALIAS or a models:/ URI.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="NAME, NAME/VERSION, NAME@ALIAS or a models:/ URI; NAME may be project/name (a number or "
+            "'latest' after a '/' is a version)."
+        ),
+    ],
     as_json: _Json = False,
 ) -> None:
     """Show a model (its versions and aliases), or one version: source, signature, lineage, performance
     history and alias audit trail."""
     reg = registry(ctx)
     uri = ref if ref.startswith("models:/") else f"models:/{ref}"
-    if "/" not in uri[len("models:/") :] and "@" not in uri:
-        model = reg.get_model(ref)
+    rest = uri[len("models:/") :].strip("/")
+    head, _, last = rest.rpartition("/")
+    if "@" not in rest and (
+        not head or ("/" not in head and not is_version_text(last))
+    ):  # NAME, PROJECT/NAME
+        model = reg.get_model(rest)
         if as_json:
-            render.emit_json({"model": _dump(model), "versions": [_dump(v) for v in reg.list_versions(ref)]})
+            versions = reg.list_versions(model.qualified_name)
+            render.emit_json({"model": _dump(model), "versions": [_dump(v) for v in versions]})
             return
         con = render.console()
         con.print(Text(model.name, style="bold"), f"(project {model.project})")
@@ -150,19 +166,19 @@ def show(
         for alias, version in model.aliases.items():
             con.print(f"  @{alias} -> v{version}")
         con.print(f"  {model.version_count} versions, latest v{model.latest_version}")
-        _print_events(reg.alias_history(ref)[:10])
+        _print_events(reg.alias_history(model.qualified_name)[:10])
         return
     mv = reg.resolve_uri(uri)
     if as_json:
-        lineage = reg.lineage(mv.name, mv.version)
-        history = reg.performance_history(mv.name, mv.version)
+        lineage = reg.lineage(mv.qualified_name, mv.version)
+        history = reg.performance_history(mv.qualified_name, mv.version)
         render.emit_json(
             {"version": _dump(mv), "lineage": _dump(lineage), "performance": [_dump(r) for r in history]}
         )
         return
     _show_version(reg, mv)
     _print_events(
-        [e for e in reg.alias_history(mv.name) if mv.version in (e.from_version, e.to_version)][:10]
+        [e for e in reg.alias_history(mv.qualified_name) if mv.version in (e.from_version, e.to_version)][:10]
     )
 
 
@@ -187,7 +203,7 @@ def _print_events(events: list[AliasEvent]) -> None:
 @app.command("alias")
 def alias(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
+    name: Annotated[str, typer.Argument(help=_HELP_NAME)],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. champion.")],
     version: Annotated[int | None, typer.Argument(help="The version to point it at.")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
@@ -212,7 +228,7 @@ def alias(
 @app.command("promote")
 def promote(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
+    name: Annotated[str, typer.Argument(help=_HELP_NAME)],
     version: Annotated[int, typer.Argument(help="The candidate version.")],
     to: Annotated[str, typer.Option("--to", help="The alias to move, e.g. champion.")],
     rule: Annotated[
@@ -253,7 +269,7 @@ def policy(
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
+    name: Annotated[str, typer.Argument(help=_HELP_NAME)],
     version: Annotated[int | None, typer.Argument(help="Only this version.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:

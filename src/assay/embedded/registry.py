@@ -29,8 +29,9 @@ from assay.registry.entities import (
     Promotion,
     RegisteredModel,
 )
+from assay.registry.names import check_same_project, pick_project
 from assay.registry.rules import aliases_in, evaluate_rule, parse_rule
-from assay.registry.uris import MAX_ID, check_alias, check_model_name, check_version, parse_runs_uri
+from assay.registry.uris import MAX_ID, check_alias, check_version, parse_runs_uri, split_model_name
 from assay.services import validation as v
 from assay.services.registry import (
     DESCRIPTOR_FILE,
@@ -43,7 +44,7 @@ from assay.services.registry import (
     training_record,
 )
 from assay.services.tracking import Tracking, now_ms
-from assay.store.sql.registry import RegistryStore
+from assay.store.sql.registry import ModelKey, RegistryStore
 
 
 def _local_user() -> str:
@@ -64,7 +65,10 @@ def _tags(tags: Mapping[str, object] | None, what: str) -> dict[str, str]:
 
 
 class RegistryService(Registry):
-    """The registry in-process. ``actor`` is the name written in the audit trail and on new versions."""
+    """The registry in-process. ``actor`` is the name written in the audit trail and on new versions.
+
+    Every project is readable here: a plain model name is looked up across all of them
+    (``AuthorizedRegistry`` narrows the lookup to the caller's projects before it calls this one)."""
 
     def __init__(
         self, store: RegistryStore, tracking: Tracking, artifact_root: str, actor: str | None = None
@@ -80,6 +84,15 @@ class RegistryService(Registry):
     def _project_id(self, project: str | None) -> int:
         return self.store.project_id(project or DEFAULT_PROJECT)
 
+    def _key(self, name: str) -> ModelKey:
+        """The live model ``name`` (or ``project/name``) designates (``assay.registry.names``); for
+        ``project/name`` the key of that project's name, whether the model exists or not (the store says)."""
+        project, plain = split_model_name(name)
+        if project is not None:
+            return self.store.model_key(project, plain)
+        keys = {k.project: k for k in self.store.models_named(plain)}
+        return keys[pick_project(plain, list(keys))]
+
     # ---- models -----------------------------------------------------------------------------------------
 
     def create_model(
@@ -89,37 +102,39 @@ class RegistryService(Registry):
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
-        check_model_name(name)
+        named, plain = split_model_name(name)
+        model = self.store.model_key(check_same_project(name, named, project) or DEFAULT_PROJECT, plain)
         self.store.create_model(
-            name,
-            self._project_id(project),
-            check_description(description),
-            _tags(tags, "model tag"),
-            now_ms(),
+            plain, model.project_id, check_description(description), _tags(tags, "model tag"), now_ms()
         )
-        return self.store.get_model(name)
+        return self.store.get_model(model)
 
     def get_model(self, name: str) -> RegisteredModel:
-        return self.store.get_model(check_model_name(name))
+        return self.store.get_model(self._key(name))
 
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        return self.store.list_models(None if project is None else self._project_id(project))
+    def list_models(self, project: str | None = None, name: str | None = None) -> list[RegisteredModel]:
+        if name is not None:
+            named, plain = split_model_name(name)
+            project, name = check_same_project(name, named, project), plain
+        pid = None if project is None else self._project_id(project)
+        return self.store.list_models(pid, name)
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
-        self.store.update_model(check_model_name(name), check_description(description), now_ms())
-        return self.store.get_model(name)
+        model = self._key(name)
+        self.store.update_model(model, check_description(description), now_ms())
+        return self.store.get_model(model)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        self.store.set_model_tag(
-            check_model_name(name), v.check_key(key, "model tag"), v.tag_value(key, value), now_ms()
-        )
+        model = self._key(name)
+        self.store.set_model_tag(model, v.check_key(key, "model tag"), v.tag_value(key, value), now_ms())
 
     def delete_model_tag(self, name: str, key: str) -> None:
-        if not self.store.delete_model_tag(check_model_name(name), key, now_ms()):
-            raise NotFound(f"model {name!r} has no tag {key!r}")
+        model = self._key(name)
+        if not self.store.delete_model_tag(model, key, now_ms()):
+            raise NotFound(f"model {str(model)!r} has no tag {key!r}")
 
     def delete_model(self, name: str) -> None:
-        self.store.delete_model(check_model_name(name), now_ms(), self.actor)
+        self.store.delete_model(self._key(name), now_ms(), self.actor)
 
     # ---- versions ---------------------------------------------------------------------------------------
 
@@ -131,19 +146,20 @@ class RegistryService(Registry):
         tags: Mapping[str, str] | None = None,
         project: str | None = None,
     ) -> ModelVersion:
-        check_model_name(name)
+        named, plain = split_model_name(name)
+        target = check_same_project(name, named, project)
         check_description(description)
         version_tags = _tags(tags, "version tag")
         run_id, path = parse_runs_uri(source)
         if not path:
             raise InvalidInput(f"{source!r} names a run but no model in it: use runs:/{run_id}/<model path>")
-        _, run_project, artifact_uri = self.store.run_location(run_id)
+        _, run_pid, artifact_uri, run_project = self.store.run_location(run_id)
+        model = self.store.model_key(target, plain) if target else ModelKey(run_pid, plain, run_project)
         flavor, signature = self._read_descriptor(
             ArtifactRepository(artifact_uri, f"run {run_id}"), run_id, path, source
         )
         return self.store.create_version(
-            name,
-            self._project_id(project) if project else run_project,
+            model,
             f"runs:/{run_id}/{path}",
             run_id,
             path,
@@ -187,20 +203,19 @@ class RegistryService(Registry):
         return flavor, signature
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        return self.store.get_version(check_model_name(name), check_version(version))
+        return self.store.get_version(self._key(name), check_version(version))
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        return self.store.list_versions(check_model_name(name))
+        return self.store.list_versions(self._key(name))
 
     def update_version(self, name: str, version: int, description: str) -> ModelVersion:
-        self.store.update_version(
-            check_model_name(name), check_version(version), check_description(description), now_ms()
-        )
-        return self.store.get_version(name, version)
+        model = self._key(name)
+        self.store.update_version(model, check_version(version), check_description(description), now_ms())
+        return self.store.get_version(model, version)
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         self.store.set_version_tag(
-            check_model_name(name),
+            self._key(name),
             check_version(version),
             v.check_key(key, "version tag"),
             v.tag_value(key, value),
@@ -208,18 +223,20 @@ class RegistryService(Registry):
         )
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
-        if not self.store.delete_version_tag(check_model_name(name), check_version(version), key, now_ms()):
-            raise NotFound(f"version {version} of {name!r} has no tag {key!r}")
+        model = self._key(name)
+        if not self.store.delete_version_tag(model, check_version(version), key, now_ms()):
+            raise NotFound(f"version {version} of {str(model)!r} has no tag {key!r}")
 
     def delete_version(self, name: str, version: int) -> None:
-        self.store.delete_version(check_model_name(name), check_version(version), now_ms(), self.actor)
+        self.store.delete_version(self._key(name), check_version(version), now_ms(), self.actor)
 
     # ---- aliases and promotion --------------------------------------------------------------------------
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        found = self.store.version_by_alias(check_model_name(name), check_alias(alias))
+        model = self._key(name)
+        found = self.store.version_by_alias(model, check_alias(alias))
         if found is None:
-            aliases = self.store.get_model(name).aliases
+            aliases = self.store.get_model(model).aliases
             known = ", ".join(f"{a} (v{n})" for a, n in aliases.items()) or "none"
             raise NotFound(
                 f"model {name!r} has no alias {alias!r} (its aliases: {known}): set one with "
@@ -230,26 +247,34 @@ class RegistryService(Registry):
     def set_alias(
         self, name: str, alias: str, version: int, reason: str = "", force: bool = False
     ) -> AliasEvent:
-        check_model_name(name)
+        model = self._key(name)
         check_alias(alias)
         check_version(version)
         check_description(reason)
         gate = None
-        policy = self.store.policy_of(name, alias)
+        policy = self.store.policy_of(model, alias)
         if policy is not None and policy[0]:  # protected: the parity gate needs the version itself
-            gate = self._parity_gate(self.get_version(name, version), alias, force, reason, rule=None)
-        return self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)
+            mv = self.store.get_version(model, version)
+            gate = self._parity_gate(model, mv, alias, force, reason, rule=None)
+        return self.store.move_alias(model, alias, version, now_ms(), self.actor, reason, None, gate)
 
     def _parity_gate(
-        self, mv: ModelVersion, alias: str, force: bool, reason: str, rule: str | None, detail: str = ""
+        self,
+        model: ModelKey,
+        mv: ModelVersion,
+        alias: str,
+        force: bool,
+        reason: str,
+        rule: str | None,
+        detail: str = "",
     ) -> str | None:
         """For an alias the project marks protected: the version's parity report must have passed
         (``assay onnx convert``), or the move be forced with a reason. A refusal is audited. Returns the
         verdict to record (None when the alias is not protected)."""
-        policy = self.store.policy_of(mv.name, alias)
+        policy = self.store.policy_of(model, alias)
         if policy is None or not policy[0]:
             return detail or None
-        parity = self.store.reports(mv.name, mv.version).get("parity")
+        parity = self.store.reports(model, mv.version).get("parity")
         if parity is not None and parity.get("passed") is True:
             return "; ".join(x for x in (detail, "parity passed") if x)
         problem = (
@@ -264,7 +289,7 @@ class RegistryService(Registry):
             return "; ".join(x for x in (detail, f"forced: {problem}") if x)
         verdict = "; ".join(x for x in (detail, f"refused: {problem}") if x)
         self.store.move_alias(
-            mv.name, alias, mv.version, now_ms(), self.actor, reason, rule, verdict, refused=True
+            model, alias, mv.version, now_ms(), self.actor, reason, rule, verdict, refused=True
         )
         raise InvalidState(
             f"@{alias} is protected and {mv.name} v{mv.version}: {problem}: run `assay onnx convert "
@@ -273,11 +298,11 @@ class RegistryService(Registry):
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
         return self.store.move_alias(
-            check_model_name(name), check_alias(alias), None, now_ms(), self.actor, check_description(reason)
+            self._key(name), check_alias(alias), None, now_ms(), self.actor, check_description(reason)
         )
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        return self.store.alias_history(check_model_name(name), None if alias is None else check_alias(alias))
+        return self.store.alias_history(self._key(name), None if alias is None else check_alias(alias))
 
     def promote(
         self,
@@ -288,31 +313,33 @@ class RegistryService(Registry):
         reason: str = "",
         force: bool = False,
     ) -> Promotion:
-        candidate = self.get_version(name, version)
+        model = self._key(name)
+        candidate = self.store.get_version(model, check_version(version))
         check_alias(alias)
         check_description(reason)
         if rule is None:
-            policy = self.store.policy_of(name, alias)
+            policy = self.store.policy_of(model, alias)
             rule = policy[1] if policy is not None else None
         if not rule:
-            gate = self._parity_gate(candidate, alias, force, reason, None, "no rule")
-            event = self.store.move_alias(name, alias, version, now_ms(), self.actor, reason, None, gate)
+            gate = self._parity_gate(model, candidate, alias, force, reason, None, "no rule")
+            event = self.store.move_alias(model, alias, version, now_ms(), self.actor, reason, None, gate)
             return Promotion(True, gate or "no rule to check", event)
         parsed = parse_rule(rule)
-        current = self.store.alias_version(name, alias)
+        current = self.store.alias_version(model, alias)
         others: dict[str, dict[str, float] | None] = {}
         for ref in aliases_in(parsed):
-            at = current if ref == alias else self.store.alias_version(name, ref)
-            others[ref] = None if at is None else self.version_metrics(name, at)
-        verdict = evaluate_rule(parsed, self.version_metrics(name, version), others)
+            at = current if ref == alias else self.store.alias_version(model, ref)
+            others[ref] = None if at is None else self._metrics(model, at)
+        verdict = evaluate_rule(parsed, self._metrics(model, version), others)
         if not verdict.passed:
             self.store.move_alias(
-                name, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
+                model, alias, version, now_ms(), self.actor, reason, rule, verdict.detail, refused=True
             )
-            raise InvalidState(f"promotion of {name} v{version} to @{alias} refused: {verdict.detail}")
-        detail = self._parity_gate(candidate, alias, force, reason, rule, verdict.detail) or verdict.detail
+            raise InvalidState(f"promotion of {model.name} v{version} to @{alias} refused: {verdict.detail}")
+        gate = self._parity_gate(model, candidate, alias, force, reason, rule, verdict.detail)
+        detail = gate or verdict.detail
         event = self.store.move_alias(
-            name, alias, version, now_ms(), self.actor, reason, rule, detail, expect_from=current
+            model, alias, version, now_ms(), self.actor, reason, rule, detail, expect_from=current
         )
         return Promotion(True, detail, event)
 
@@ -340,7 +367,8 @@ class RegistryService(Registry):
         run_id: str | None = None,
         dataset: Dataset | None = None,
     ) -> PerformanceRecord:
-        self.get_version(name, version)
+        model = self._key(name)
+        self.store.get_version(model, check_version(version))
         clean = {v.check_key(k, "metric"): v.metric_value(k, val) for k, val in metrics.items()}
         if not clean:
             raise InvalidInput("a performance record needs at least one metric")
@@ -349,7 +377,7 @@ class RegistryService(Registry):
         if run_id is not None:
             self.store.run_project(run_id)
         record = PerformanceRecord(
-            name=name,
+            name=model.name,
             version=version,
             at=now_ms(),
             metrics=clean,
@@ -359,7 +387,7 @@ class RegistryService(Registry):
             dataset_name=None if dataset is None else dataset.name,
             dataset_digest=None if dataset is None else dataset.digest,
         )
-        self.store.add_record(record)
+        self.store.add_record(model, record)
         return record
 
     def _training(self, version: ModelVersion) -> list[PerformanceRecord]:
@@ -372,14 +400,22 @@ class RegistryService(Registry):
         return [training_record(version.name, version.version, run)]
 
     def performance_history(self, name: str, version: int | None = None) -> list[PerformanceRecord]:
-        versions = [self.get_version(name, version)] if version is not None else self.list_versions(name)
+        model = self._key(name)
+        versions = (
+            [self.store.get_version(model, check_version(version))]
+            if version is not None
+            else self.store.list_versions(model)
+        )
         records = [r for mv in versions for r in self._training(mv)]
-        records += self.store.records(name, version)
+        records += self.store.records(model, version)
         return sorted(records, key=lambda r: (r.at, r.version, r.source != "training"))
 
     def version_metrics(self, name: str, version: int) -> dict[str, float]:
-        mv = self.get_version(name, version)
-        return overlay(self._training(mv) + self.store.records(name, version))
+        return self._metrics(self._key(name), check_version(version))
+
+    def _metrics(self, model: ModelKey, version: int) -> dict[str, float]:
+        mv = self.store.get_version(model, version)
+        return overlay(self._training(mv) + self.store.records(model, version))
 
     def lineage(self, name: str, version: int) -> Lineage:
         mv = self.get_version(name, version)
@@ -414,7 +450,7 @@ class RegistryService(Registry):
 
     def _files(self, name: str, version: int) -> ArtifactRepository:
         """Where a version's own files live: under the artifact root, by the version's permanent id."""
-        key = self.store.version_key(check_model_name(name), check_version(version))
+        key = self.store.version_key(self._key(name), check_version(version))
         return ArtifactRepository(f"{self.artifact_root}/registry/versions/{key}", f"{name} v{version}")
 
     def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
@@ -427,11 +463,11 @@ class RegistryService(Registry):
         if not isinstance(report, Mapping):
             raise InvalidInput(f"a {kind} report must be a JSON object, got {type(report).__name__}")
         self.store.set_report(
-            check_model_name(name), check_version(version), check_report_kind(kind), report, now_ms()
+            self._key(name), check_version(version), check_report_kind(kind), report, now_ms()
         )
 
     def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
-        return self.store.reports(check_model_name(name), check_version(version))
+        return self.store.reports(self._key(name), check_version(version))
 
     # ---- datasets ---------------------------------------------------------------------------------------
 

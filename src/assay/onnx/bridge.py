@@ -63,11 +63,13 @@ def convert(
     tolerances = project_tolerances(client, version.project, tolerances)
     result = convert_checked(native, data, tolerances, precision=precision, latency=latency)
     registry = client.registry
-    registry.put_version_file(version.name, version.version, ONNX_FILE, result.onnx)
-    registry.set_version_report(version.name, version.version, PARITY, result.parity.to_dict())
+    registry.put_version_file(version.qualified_name, version.version, ONNX_FILE, result.onnx)
+    registry.set_version_report(version.qualified_name, version.version, PARITY, result.parity.to_dict())
     if result.latency is not None:
-        registry.set_version_report(version.name, version.version, LATENCY, result.latency.to_dict())
-    registry.set_version_report(version.name, version.version, INFO, result.info.to_dict())
+        registry.set_version_report(
+            version.qualified_name, version.version, LATENCY, result.latency.to_dict()
+        )
+    registry.set_version_report(version.qualified_name, version.version, INFO, result.info.to_dict())
     return replace(result, uri=version.uri)
 
 
@@ -94,7 +96,7 @@ def report(
     it lacks); ``NotFound`` if the version was never converted."""
     client = client or fluent._client()
     version = _version(client, uri)
-    reports = client.registry.version_reports(version.name, version.version)
+    reports = client.registry.version_reports(version.qualified_name, version.version)
     if INFO not in reports:
         raise NotFound(f"{version.uri} has no ONNX conversion: run assay.onnx.convert({version.uri!r})")
     parity = reports.get(PARITY)
@@ -111,7 +113,7 @@ def load_onnx(uri: str, client: Client | None = None) -> bytes:
     client = client or fluent._client()
     version = _version(client, uri)
     try:
-        return client.registry.read_version_file(version.name, version.version, ONNX_FILE)
+        return client.registry.read_version_file(version.qualified_name, version.version, ONNX_FILE)
     except NotFound:
         raise NotFound(
             f"{version.uri} has no ONNX conversion: run assay.onnx.convert({version.uri!r})"

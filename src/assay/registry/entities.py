@@ -31,6 +31,12 @@ class RegisteredModel:
     #: versions not deleted
     version_count: int = 0
 
+    @property
+    def qualified_name(self) -> str:
+        """``project/name``: names the model whichever projects the caller reads (names are unique per
+        project only)."""
+        return f"{self.project}/{self.name}"
+
 
 @dataclass(frozen=True, slots=True)
 class ModelVersion:
@@ -52,8 +58,14 @@ class ModelVersion:
     project: str = "default"
 
     @property
+    def qualified_name(self) -> str:
+        """``project/name`` of the version's model (see ``RegisteredModel.qualified_name``)."""
+        return f"{self.project}/{self.name}"
+
+    @property
     def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
+        """``models:/<project>/<name>/<version>``: this version, whatever else other projects hold."""
+        return f"models:/{self.project}/{self.name}/{self.version}"
 
 
 @dataclass(frozen=True, slots=True)

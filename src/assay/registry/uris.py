@@ -2,6 +2,11 @@
 
 ``models:/<name>/<version>``, ``models:/<name>@<alias>`` and ``models:/<name>/latest`` name a registered
 version; ``runs:/<run_id>/<path>`` a model logged by a run.
+
+Model names are unique within a project, so wherever a model is named, ``<project>/<name>`` names it in
+one project (``models:/vision/churn/3``, ``models:/vision/churn@champion``); a plain name is the one model
+of that name the caller may read (``assay.registry.names``). Neither a model name nor a project name may
+contain '/', so the reading is never in doubt; after a name, a number or ``latest`` is a version.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from typing import NamedTuple
 from assay.errors import InvalidInput
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,255}$")
+#: Project names as ``assay.services.access.check_name`` allows them (no '/').
+_PROJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 _ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 
 
@@ -20,16 +27,22 @@ MAX_ID = 2**31 - 1
 
 
 class ModelRef(NamedTuple):
-    """A registered version named by number, by alias, or as the latest one."""
+    """A registered version named by number, by alias, or as the latest one; in ``project`` when given."""
 
     name: str
     version: int | None = None
     alias: str | None = None
+    project: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The model as every ``Registry`` method takes it: ``name``, or ``project/name``."""
+        return self.name if self.project is None else qualify(self.project, self.name)
 
     def __str__(self) -> str:
         if self.alias is not None:
-            return f"models:/{self.name}@{self.alias}"
-        return f"models:/{self.name}/{'latest' if self.version is None else self.version}"
+            return f"models:/{self.model}@{self.alias}"
+        return f"models:/{self.model}/{'latest' if self.version is None else self.version}"
 
 
 def check_model_name(name: object) -> str:
@@ -38,9 +51,28 @@ def check_model_name(name: object) -> str:
     if not isinstance(name, str) or not _MODEL_NAME_RE.match(name) or name != name.strip():
         raise InvalidInput(
             f"model name {name!r} is not valid: use 1-256 letters, digits, '_', '-', '.' or spaces, "
-            "starting with a letter, digit or '_' (no '/' or '@')"
+            "starting with a letter, digit or '_' (no '@'; '/' only after a project: project/name)"
         )
     return name
+
+
+def split_model_name(text: object) -> tuple[str | None, str]:
+    """``churn`` -> (None, "churn"); ``vision/churn`` -> ("vision", "churn"): a model named alone or in a
+    project, each part checked. ``InvalidInput`` for anything else."""
+    if isinstance(text, str) and "/" in text:
+        project, _, name = text.partition("/")
+        if not _PROJECT_RE.fullmatch(project) or "/" in name:
+            raise InvalidInput(
+                f"model {text!r} is not valid: name a model as NAME, or as PROJECT/NAME in a project "
+                "(such as vision/churn)"
+            )
+        return project, check_model_name(name)
+    return None, check_model_name(text)
+
+
+def qualify(project: str, name: str) -> str:
+    """``project/name``: how to name a model whichever projects the caller reads."""
+    return f"{project}/{name}"
 
 
 def check_alias(alias: object) -> str:
@@ -71,30 +103,45 @@ def is_model_uri(uri: str) -> bool:
     return uri.startswith("models:/")
 
 
+def is_version_text(text: str) -> bool:
+    """Whether ``text``, after a model's name and a '/', names a version: a number or ``latest``."""
+    return text.isdigit() or text.lower() == "latest"
+
+
 def parse_model_uri(uri: str) -> ModelRef:
-    """``models:/churn/3`` -> ModelRef("churn", 3); ``models:/churn@champion`` -> alias; ``/latest``."""
+    """``models:/churn/3`` -> ModelRef("churn", 3); ``models:/churn@champion`` -> alias; ``/latest``; each
+    also as ``models:/<project>/churn/...`` for the model of that name in one project."""
     if not is_model_uri(uri):
         raise InvalidInput(
             f"{uri!r} is not a models:/ URI: use models:/<name>/<version> or models:/<name>@<alias>"
         )
     rest = uri[len("models:/") :].strip("/")
-    if "@" in rest:
-        name, _, alias = rest.rpartition("@")
-        return ModelRef(check_model_name(name), alias=check_alias(alias))
-    name, sep, ref = rest.rpartition("/")
-    if not sep:
+    head, _, last = rest.rpartition("/")
+    if "@" in last:  # names hold no '@': the last part's first one starts the alias
+        name, _, alias = last.partition("@")
+        model = f"{head}/{name}" if head else name
+        project, plain = split_model_name(model)
+        return ModelRef(plain, alias=check_alias(alias), project=project)
+    if not head:
         raise InvalidInput(
             f"{uri!r} names no version: use models:/{rest}/<version>, models:/{rest}@<alias> "
             f"or models:/{rest}/latest"
         )
-    if ref.lower() == "latest":
-        return ModelRef(check_model_name(name))
+    if "/" not in head and not is_version_text(last) and _MODEL_NAME_RE.match(last):
+        raise InvalidInput(
+            f"{uri!r} names no version: {last!r} is not a version number; use models:/{head}/<number>, "
+            f"models:/{head}@<alias> or models:/{head}/latest (or models:/{rest}/<number> for model "
+            f"{last!r} in project {head!r})"
+        )
+    project, name = split_model_name(head)
+    if last.lower() == "latest":
+        return ModelRef(name, project=project)
     try:
-        return ModelRef(check_model_name(name), version=check_version(ref))
+        return ModelRef(name, version=check_version(last), project=project)
     except InvalidInput:
         raise InvalidInput(
-            f"{uri!r}: {ref!r} is not a version number; use models:/{name}/<number>, models:/{name}@<alias> "
-            f"or models:/{name}/latest"
+            f"{uri!r}: {last!r} is not a version number; use models:/{head}/<number>, models:/{head}@<alias> "
+            f"or models:/{head}/latest"
         ) from None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 import orjson
@@ -28,7 +28,7 @@ from assay.registry.entities import (
     Promotion,
     RegisteredModel,
 )
-from assay.registry.uris import check_model_name, check_version
+from assay.registry.uris import check_version, split_model_name
 from assay.remote.errors import check
 from assay.remote.urls import API, key_segment, run_path, segment
 from assay.services.registry import Registry, check_report_kind, check_setting_key
@@ -46,13 +46,16 @@ def _adapter(cls: Any) -> TypeAdapter[Any]:
     return found
 
 
-def _model(name: str) -> str:
-    # Checked here too: a '/' in a name would address another route once the server decodes the path.
-    return f"/models/{segment(check_model_name(name), 'model')}"
+def _model(name: str, tail: str = "") -> str:
+    """The URL of model ``name`` (or ``project/name``), then ``tail``. The project travels as
+    ``?project=``: a '/' in the path would address another route once the server decodes it."""
+    project, plain = split_model_name(name)
+    query = "" if project is None else "?" + urlencode({"project": project})
+    return f"/models/{segment(plain, 'model')}{tail}{query}"
 
 
-def _version(name: str, version: int) -> str:
-    return f"{_model(name)}/versions/{check_version(version)}"
+def _version(name: str, version: int, tail: str = "") -> str:
+    return _model(name, f"/versions/{check_version(version)}{tail}")
 
 
 def _dump(value: Any) -> Any:
@@ -65,8 +68,13 @@ class RemoteRegistry(Registry):
     def __init__(self, http: httpx.Client) -> None:
         self._http = http
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, API + path, **kwargs)
+    def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        # httpx replaces a URL's query with ``params``: merge the one ``_model`` wrote (?project=) in.
+        path, _, query = path.partition("?")
+        merged = {**dict(parse_qsl(query)), **(params or {})}
+        response = self._http.request(method, API + path, params=merged or None, **kwargs)
         check(response)
         return response
 
@@ -89,18 +97,18 @@ class RemoteRegistry(Registry):
     def get_model(self, name: str) -> RegisteredModel:
         return self._get(RegisteredModel, _model(name))
 
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        params = {} if project is None else {"project": project}
+    def list_models(self, project: str | None = None, name: str | None = None) -> list[RegisteredModel]:
+        params = {k: v for k, v in (("project", project), ("name", name)) if v is not None}
         return self._get(s.ModelList, "/models", params=params).models
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
         return self._get(RegisteredModel, _model(name), "PATCH", json={"description": description})
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        self._send("PUT", f"{_model(name)}/tags/{key_segment(key)}", json={"value": value})
+        self._send("PUT", _model(name, f"/tags/{key_segment(key)}"), json={"value": value})
 
     def delete_model_tag(self, name: str, key: str) -> None:
-        self._send("DELETE", f"{_model(name)}/tags/{key_segment(key)}")
+        self._send("DELETE", _model(name, f"/tags/{key_segment(key)}"))
 
     def delete_model(self, name: str) -> None:
         self._send("DELETE", _model(name))
@@ -116,22 +124,22 @@ class RemoteRegistry(Registry):
         project: str | None = None,
     ) -> ModelVersion:
         body = {"source": source, "description": description, "tags": dict(tags or {}), "project": project}
-        return self._get(ModelVersion, f"{_model(name)}/versions", "POST", json=body)
+        return self._get(ModelVersion, _model(name, "/versions"), "POST", json=body)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self._get(ModelVersion, _version(name, version))
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        return self._get(s.VersionList, f"{_model(name)}/versions").versions
+        return self._get(s.VersionList, _model(name, "/versions")).versions
 
     def update_version(self, name: str, version: int, description: str) -> ModelVersion:
         return self._get(ModelVersion, _version(name, version), "PATCH", json={"description": description})
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        self._send("PUT", f"{_version(name, version)}/tags/{key_segment(key)}", json={"value": value})
+        self._send("PUT", _version(name, version, f"/tags/{key_segment(key)}"), json={"value": value})
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
-        self._send("DELETE", f"{_version(name, version)}/tags/{key_segment(key)}")
+        self._send("DELETE", _version(name, version, f"/tags/{key_segment(key)}"))
 
     def delete_version(self, name: str, version: int) -> None:
         self._send("DELETE", _version(name, version))
@@ -139,22 +147,22 @@ class RemoteRegistry(Registry):
     # ---- aliases ----------------------------------------------------------------------------------------
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return self._get(ModelVersion, f"{_model(name)}/aliases/{segment(alias, 'alias')}")
+        return self._get(ModelVersion, _model(name, f"/aliases/{segment(alias, 'alias')}"))
 
     def set_alias(
         self, name: str, alias: str, version: int, reason: str = "", force: bool = False
     ) -> AliasEvent:
-        path = f"{_model(name)}/aliases/{segment(alias, 'alias')}"
+        path = _model(name, f"/aliases/{segment(alias, 'alias')}")
         body = {"version": version, "reason": reason, "force": force}
         return self._get(AliasEvent, path, "PUT", json=body)
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
-        path = f"{_model(name)}/aliases/{segment(alias, 'alias')}"
+        path = _model(name, f"/aliases/{segment(alias, 'alias')}")
         return self._get(AliasEvent, path, "DELETE", params={"reason": reason})
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         params = {} if alias is None else {"alias": alias}
-        return self._get(s.EventList, f"{_model(name)}/audit", params=params).events
+        return self._get(s.EventList, _model(name, "/audit"), params=params).events
 
     def promote(
         self,
@@ -166,7 +174,7 @@ class RemoteRegistry(Registry):
         force: bool = False,
     ) -> Promotion:
         body = {"alias": alias, "rule": rule, "reason": reason, "force": force}
-        return self._get(Promotion, f"{_version(name, version)}/promote", "POST", json=body)
+        return self._get(Promotion, _version(name, version, "/promote"), "POST", json=body)
 
     def set_alias_policy(
         self, project: str | None, alias: str, protected: bool, rule: str | None = None
@@ -195,17 +203,17 @@ class RemoteRegistry(Registry):
             "run_id": run_id,
             "dataset": None if dataset is None else _dump(dataset),
         }
-        return self._get(PerformanceRecord, f"{_version(name, version)}/performance", "POST", json=body)
+        return self._get(PerformanceRecord, _version(name, version, "/performance"), "POST", json=body)
 
     def performance_history(self, name: str, version: int | None = None) -> list[PerformanceRecord]:
         params = {} if version is None else {"version": version}
-        return self._get(s.RecordList, f"{_model(name)}/performance", params=params).records
+        return self._get(s.RecordList, _model(name, "/performance"), params=params).records
 
     def version_metrics(self, name: str, version: int) -> dict[str, float]:
-        return self._get(s.Metrics, f"{_version(name, version)}/metrics").metrics
+        return self._get(s.Metrics, _version(name, version, "/metrics")).metrics
 
     def lineage(self, name: str, version: int) -> Lineage:
-        return self._get(Lineage, f"{_version(name, version)}/lineage")
+        return self._get(Lineage, _version(name, version, "/lineage"))
 
     # ---- project settings -------------------------------------------------------------------------------
 
@@ -225,16 +233,16 @@ class RemoteRegistry(Registry):
     # ---- files and reports kept with a version --------------------------------------------------------
 
     def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
-        url = f"{_version(name, version)}/files/{quote(clean_path(path), safe='/')}"
+        url = _version(name, version, f"/files/{quote(clean_path(path), safe='/')}")
         self._send("PUT", url, content=data, headers={"Content-Type": "application/octet-stream"})
 
     def read_version_file(self, name: str, version: int, path: str) -> bytes:
         return self._send(
-            "GET", f"{_version(name, version)}/files/{quote(clean_path(path), safe='/')}"
+            "GET", _version(name, version, f"/files/{quote(clean_path(path), safe='/')}")
         ).content
 
     def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
-        path = f"{_version(name, version)}/reports/{segment(check_report_kind(kind), 'report')}"
+        path = _version(name, version, f"/reports/{segment(check_report_kind(kind), 'report')}")
         self._send(
             "PUT",
             path,
@@ -244,7 +252,7 @@ class RemoteRegistry(Registry):
 
     def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = orjson.loads(
-            self._send("GET", f"{_version(name, version)}/reports").content
+            self._send("GET", _version(name, version, "/reports")).content
         )
         return found
 

@@ -485,7 +485,7 @@ class Client:
                 self.registry.log_dataset(self._settle(run_id), dataset, "evaluation")
         if version is not None:
             self.registry.record_performance(
-                version.name,
+                version.qualified_name,
                 version.version,
                 metrics,
                 name,
@@ -512,7 +512,10 @@ class Client:
         project: str | None = None,
     ) -> ModelVersion:
         """Register the model at ``model_uri`` (``runs:/<run_id>/<path>``, or a ``models:/`` URI to register
-        the same model under another name) as the next version of ``name``, creating the model if needed."""
+        the same model under another name) as the next version of ``name``, creating the model if needed.
+
+        Model names are unique within a project: the model is ``name`` in ``project`` (or in the project
+        ``name`` gives as ``project/name``), default the run's project."""
         if is_model_uri(model_uri):
             model_uri = self.registry.resolve_uri(model_uri).source
         run_id, _ = parse_runs_uri(model_uri)

@@ -352,8 +352,9 @@ def register_model(
     project: str | None = None,
 ) -> ModelVersion:
     """Register the model logged at ``model_uri`` (``runs:/<run_id>/model``, as ``assay.log_model``
-    returns) under ``name``; returns the new version, numbered from 1 and never reused. The model is
-    created (in the run's project, or ``project``) on first registration."""
+    returns) under ``name``; returns the new version, numbered from 1 and never reused. Model names are
+    unique within a project: the model is ``name`` in the run's project, or in ``project`` (or the one
+    ``name`` gives as ``project/name``), created there on first registration."""
     return _client().register_model(model_uri, name, description, tags, project)
 
 

@@ -10,6 +10,13 @@ The rules, by the project a model (or dataset, or run) belongs to:
 - owner (managing): moving, promoting to or deleting a protected alias (such as ``champion``), deleting
   models and versions, setting alias policies.
 
+A model named by a plain name is looked up among the projects the caller may read only, so a model of
+a project it cannot read is neither found, nor refused, nor named as a candidate of an ambiguous name;
+``project/name`` in such a project is ``NotFound`` with the message of a model that does not exist
+(``assay.registry.names``). The wrapped registry is then called with the model's ``project/name``, so it
+never looks further. Creating a model, or registering under a name, names its project, whose role is
+checked as for any write.
+
 The audit trail records the caller's name (``acting_as``). Refusals raise ``PermissionDenied`` naming the
 role missing; the wrapped registry is not called.
 """
@@ -20,7 +27,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from assay.access import DEFAULT_PROJECT, Principal, Role
-from assay.errors import NotFound
 from assay.registry.entities import (
     AliasEvent,
     AliasPolicy,
@@ -32,7 +38,8 @@ from assay.registry.entities import (
     Promotion,
     RegisteredModel,
 )
-from assay.registry.uris import parse_runs_uri
+from assay.registry.names import check_same_project, no_model, pick_project
+from assay.registry.uris import parse_runs_uri, split_model_name
 from assay.services.access import Authorizer
 from assay.services.registry import Registry
 
@@ -50,10 +57,26 @@ class AuthorizedRegistry(Registry):
     def _project(self, role: Role, project: str | None, action: str) -> None:
         self.authorizer.require_project(self.caller, role, project or DEFAULT_PROJECT, action)
 
-    def _model(self, role: Role, name: str, action: str) -> RegisteredModel:
-        model = self.inner.get_model(name)
+    def _find(self, name: str) -> RegisteredModel:
+        """The model ``name`` (or ``project/name``) designates among those the caller may read."""
+        project, plain = split_model_name(name)
+        readable = self._readable()
+        if project is not None:
+            if readable is not None and project not in readable:
+                raise no_model(plain, project)  # as for a model that does not exist: nothing revealed
+            return self.inner.get_model(name)
+        found = {
+            m.project: m
+            for m in self.inner.list_models(name=plain)
+            if readable is None or m.project in readable
+        }
+        return found[pick_project(plain, list(found))]
+
+    def _model(self, role: Role, name: str, action: str) -> str:
+        """The ``project/name`` of the model ``name`` designates, once the caller holds ``role`` there."""
+        model = self._find(name)
         self._project(role, model.project, action)
-        return model
+        return model.qualified_name
 
     def _alias_role(self, model: RegisteredModel, alias: str) -> Role:
         protected = any(
@@ -61,9 +84,11 @@ class AuthorizedRegistry(Registry):
         )
         return Role.OWNER if protected else Role.EDITOR
 
-    def _alias(self, name: str, alias: str, action: str) -> None:
-        model = self._model(Role.VIEWER, name, action)
+    def _alias(self, name: str, alias: str, action: str) -> str:
+        model = self._find(name)
+        self._project(Role.VIEWER, model.project, action)
         self._project(self._alias_role(model, alias), model.project, f"{action} (alias {alias!r})")
+        return model.qualified_name
 
     def _readable(self) -> set[str] | None:
         if self.caller.is_admin:
@@ -79,33 +104,37 @@ class AuthorizedRegistry(Registry):
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
-        self._project(Role.EDITOR, project, "creating models")
+        named, _ = split_model_name(name)
+        self._project(Role.EDITOR, check_same_project(name, named, project), "creating models")
         return self.inner.create_model(name, project, description, tags)
 
     def get_model(self, name: str) -> RegisteredModel:
-        return self._model(Role.VIEWER, name, "reading models")
+        model = self._find(name)
+        self._project(Role.VIEWER, model.project, "reading models")
+        return model
 
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
+    def list_models(self, project: str | None = None, name: str | None = None) -> list[RegisteredModel]:
         if project is not None:
             self._project(Role.VIEWER, project, "reading models")
         readable = self._readable()
-        return [m for m in self.inner.list_models(project) if readable is None or m.project in readable]
+        found = self.inner.list_models(project, name)
+        return [m for m in found if readable is None or m.project in readable]
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
-        self._model(Role.EDITOR, name, "editing models")
-        return self.inner.update_model(name, description)
+        model = self._model(Role.EDITOR, name, "editing models")
+        return self.inner.update_model(model, description)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        self._model(Role.EDITOR, name, "tagging models")
-        self.inner.set_model_tag(name, key, value)
+        model = self._model(Role.EDITOR, name, "tagging models")
+        self.inner.set_model_tag(model, key, value)
 
     def delete_model_tag(self, name: str, key: str) -> None:
-        self._model(Role.EDITOR, name, "tagging models")
-        self.inner.delete_model_tag(name, key)
+        model = self._model(Role.EDITOR, name, "tagging models")
+        self.inner.delete_model_tag(model, key)
 
     def delete_model(self, name: str) -> None:
-        self._model(Role.OWNER, name, "deleting models")
-        self.inner.delete_model(name)
+        model = self._model(Role.OWNER, name, "deleting models")
+        self.inner.delete_model(model)
 
     # ---- versions ---------------------------------------------------------------------------------------
 
@@ -119,59 +148,58 @@ class AuthorizedRegistry(Registry):
     ) -> ModelVersion:
         run_id, _ = parse_runs_uri(source)
         self.authorizer.require_run(self.caller, Role.VIEWER, [run_id], "registering its models")
-        try:
-            self._model(Role.EDITOR, name, "registering versions")
-        except NotFound:
-            if project is not None:
-                self._project(Role.EDITOR, project, "registering models")
-            else:
-                pid = self.authorizer.project_of_run(run_id)
-                self.authorizer.require(self.caller, Role.EDITOR, pid, "registering models")
+        named, _ = split_model_name(name)
+        target = check_same_project(name, named, project)
+        if target is not None:
+            self._project(Role.EDITOR, target, "registering models")
+        else:  # the run's project, as the wrapped registry decides
+            pid = self.authorizer.project_of_run(run_id)
+            self.authorizer.require(self.caller, Role.EDITOR, pid, "registering models")
         return self.inner.create_version(name, source, description, tags, project)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.get_version(name, version)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.get_version(model, version)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.list_versions(name)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.list_versions(model)
 
     def update_version(self, name: str, version: int, description: str) -> ModelVersion:
-        self._model(Role.EDITOR, name, "editing versions")
-        return self.inner.update_version(name, version, description)
+        model = self._model(Role.EDITOR, name, "editing versions")
+        return self.inner.update_version(model, version, description)
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        self._model(Role.EDITOR, name, "tagging versions")
-        self.inner.set_version_tag(name, version, key, value)
+        model = self._model(Role.EDITOR, name, "tagging versions")
+        self.inner.set_version_tag(model, version, key, value)
 
     def delete_version_tag(self, name: str, version: int, key: str) -> None:
-        self._model(Role.EDITOR, name, "tagging versions")
-        self.inner.delete_version_tag(name, version, key)
+        model = self._model(Role.EDITOR, name, "tagging versions")
+        self.inner.delete_version_tag(model, version, key)
 
     def delete_version(self, name: str, version: int) -> None:
-        self._model(Role.OWNER, name, "deleting versions")
-        self.inner.delete_version(name, version)
+        model = self._model(Role.OWNER, name, "deleting versions")
+        self.inner.delete_version(model, version)
 
     # ---- aliases ----------------------------------------------------------------------------------------
 
     def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.get_version_by_alias(name, alias)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.get_version_by_alias(model, alias)
 
     def set_alias(
         self, name: str, alias: str, version: int, reason: str = "", force: bool = False
     ) -> AliasEvent:
-        self._alias(name, alias, "moving aliases")
-        return self.inner.set_alias(name, alias, version, reason, force)
+        model = self._alias(name, alias, "moving aliases")
+        return self.inner.set_alias(model, alias, version, reason, force)
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
-        self._alias(name, alias, "deleting aliases")
-        return self.inner.delete_alias(name, alias, reason)
+        model = self._alias(name, alias, "deleting aliases")
+        return self.inner.delete_alias(model, alias, reason)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.alias_history(name, alias)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.alias_history(model, alias)
 
     def promote(
         self,
@@ -182,8 +210,8 @@ class AuthorizedRegistry(Registry):
         reason: str = "",
         force: bool = False,
     ) -> Promotion:
-        self._alias(name, alias, "promoting versions")
-        return self.inner.promote(name, version, alias, rule, reason, force)
+        model = self._alias(name, alias, "promoting versions")
+        return self.inner.promote(model, version, alias, rule, reason, force)
 
     def set_alias_policy(
         self, project: str | None, alias: str, protected: bool, rule: str | None = None
@@ -210,22 +238,22 @@ class AuthorizedRegistry(Registry):
         run_id: str | None = None,
         dataset: Dataset | None = None,
     ) -> PerformanceRecord:
-        self._model(Role.EDITOR, name, "recording performance")
+        model = self._model(Role.EDITOR, name, "recording performance")
         if run_id is not None:
             self.authorizer.require_run(self.caller, Role.VIEWER, [run_id], "linking evaluations")
-        return self.inner.record_performance(name, version, metrics, evaluation, run_id, dataset)
+        return self.inner.record_performance(model, version, metrics, evaluation, run_id, dataset)
 
     def performance_history(self, name: str, version: int | None = None) -> list[PerformanceRecord]:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.performance_history(name, version)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.performance_history(model, version)
 
     def version_metrics(self, name: str, version: int) -> dict[str, float]:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.version_metrics(name, version)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.version_metrics(model, version)
 
     def lineage(self, name: str, version: int) -> Lineage:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.lineage(name, version)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.lineage(model, version)
 
     # ---- project settings -------------------------------------------------------------------------------
 
@@ -240,20 +268,20 @@ class AuthorizedRegistry(Registry):
     # ---- files and reports kept with a version --------------------------------------------------------
 
     def put_version_file(self, name: str, version: int, path: str, data: bytes) -> None:
-        self._model(Role.EDITOR, name, "adding files to versions")
-        self.inner.put_version_file(name, version, path, data)
+        model = self._model(Role.EDITOR, name, "adding files to versions")
+        self.inner.put_version_file(model, version, path, data)
 
     def read_version_file(self, name: str, version: int, path: str) -> bytes:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.read_version_file(name, version, path)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.read_version_file(model, version, path)
 
     def set_version_report(self, name: str, version: int, kind: str, report: Mapping[str, Any]) -> None:
-        self._model(Role.EDITOR, name, "adding reports to versions")
-        self.inner.set_version_report(name, version, kind, report)
+        model = self._model(Role.EDITOR, name, "adding reports to versions")
+        self.inner.set_version_report(model, version, kind, report)
 
     def version_reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
-        self._model(Role.VIEWER, name, "reading models")
-        return self.inner.version_reports(name, version)
+        model = self._model(Role.VIEWER, name, "reading models")
+        return self.inner.version_reports(model, version)
 
     # ---- datasets ---------------------------------------------------------------------------------------
 

@@ -16,8 +16,14 @@ The contract every implementation keeps (``assay.testing.registry`` checks it on
   refuses with ``InvalidState`` whose message shows both values. Either way the decision is audited.
 - **Performance history** of a version: its training run's metrics first, then every evaluation recorded
   against it, oldest first.
-- Model names are unique in the store (per project when team mode gets per-project names); a model
-  belongs to one project, whose roles apply to its versions, aliases and history.
+- **Model names are unique within a project**, not across the store: two projects may both have "churn".
+  Every method that takes a model's ``name`` also takes ``project/name`` (``vision/churn``), which names
+  it in one project; a plain name names the one model of that name the caller may read, and when several
+  projects hold it, ``InvalidInput`` lists them as ``project/name``. A project the caller cannot read is
+  never revealed: ``project/name`` in it is ``NotFound`` like a model that does not exist
+  (``assay.registry.names``). ``models:/`` URIs take ``project/name`` as well (``assay.registry.uris``).
+- A model belongs to one project, whose roles apply to its versions, aliases and history. Creating one
+  (or registering the first version under a name) takes a project, never a lookup across projects.
 
 Errors: ``NotFound`` (unknown model, version, alias, dataset or run), ``InvalidInput`` (bad names, a source
 that is not a logged model, a rule that does not parse), ``InvalidState`` (a refused promotion),
@@ -62,15 +68,17 @@ class Registry(ABC):
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> RegisteredModel:
-        """A new model in ``project`` (default "default"); ``Conflict`` if the name exists. A deleted
-        model's name may be created again: its numbering goes on where it stopped."""
+        """A new model in ``project`` (or the one ``name`` gives as ``project/name``; default "default");
+        ``Conflict`` if that project has a model of the name already. A deleted model's name may be
+        created again in its project: its numbering goes on where it stopped."""
 
     @abstractmethod
-    def get_model(self, name: str) -> RegisteredModel: ...
+    def get_model(self, name: str) -> RegisteredModel:
+        """The model ``name`` (or ``project/name``) designates; see the module docstring."""
 
     @abstractmethod
-    def list_models(self, project: str | None = None) -> list[RegisteredModel]:
-        """Models by name (of ``project`` only, when given)."""
+    def list_models(self, project: str | None = None, name: str | None = None) -> list[RegisteredModel]:
+        """Models by name, then project (of ``project`` only, and called exactly ``name``, when given)."""
 
     @abstractmethod
     def update_model(self, name: str, description: str) -> RegisteredModel: ...
@@ -96,8 +104,9 @@ class Registry(ABC):
         tags: Mapping[str, str] | None = None,
         project: str | None = None,
     ) -> ModelVersion:
-        """Register the model at ``source`` (``runs:/<run_id>/<path>``) as the next version of ``name``,
-        creating the model (in ``project``, default the run's project) if it does not exist."""
+        """Register the model at ``source`` (``runs:/<run_id>/<path>``) as the next version of the model
+        ``name`` in ``project`` (or the project ``name`` gives as ``project/name``; default the run's
+        project), creating it there if it does not exist."""
 
     @abstractmethod
     def get_version(self, name: str, version: int) -> ModelVersion: ...
@@ -122,14 +131,14 @@ class Registry(ABC):
     def resolve(self, ref: ModelRef) -> ModelVersion:
         """The version ``ref`` names: by number, by alias, or the latest."""
         if ref.alias is not None:
-            return self.get_version_by_alias(ref.name, ref.alias)
+            return self.get_version_by_alias(ref.model, ref.alias)
         if ref.version is not None:
-            return self.get_version(ref.name, ref.version)
-        versions = self.list_versions(ref.name)
+            return self.get_version(ref.model, ref.version)
+        versions = self.list_versions(ref.model)
         if not versions:
             from assay.errors import NotFound
 
-            raise NotFound(f"model {ref.name!r} has no versions: register one with assay.register_model")
+            raise NotFound(f"model {ref.model!r} has no versions: register one with assay.register_model")
         return versions[0]
 
     def resolve_uri(self, uri: str) -> ModelVersion:

@@ -72,7 +72,7 @@ def load(
     """Load ``version`` for serving: its ONNX conversion, or with ``native`` the model itself (trusting
     ``trusted_types`` and, with ``trust_pickle``, pickle, as ``assay.load_model`` does)."""
     registry = client.registry
-    reports = registry.version_reports(version.name, version.version)
+    reports = registry.version_reports(version.qualified_name, version.version)
     signature = version.signature or {}
     takes_frame = (signature.get("inputs") or {}).get("type") == "dataframe"
     if native:
@@ -83,7 +83,7 @@ def load(
         )
         return Loaded(version, predictor, "native", takes_frame, reports, time.time())
     try:
-        onnx_bytes = registry.read_version_file(version.name, version.version, ONNX_FILE)
+        onnx_bytes = registry.read_version_file(version.qualified_name, version.version, ONNX_FILE)
     except NotFound:
         raise InvalidInput(
             f"{version.name} v{version.version} has no ONNX conversion: run `assay onnx convert "

@@ -4,6 +4,11 @@
 real PostgreSQL on 127.0.0.1:5432 (a database per test session, emptied between tests), and a real server
 on a loopback port, with auth on, called as a user who owns the "default" project but is no admin, so
 that every role check runs. Load them with ``pytest_plugins = ["assay.testing.fixtures"]``.
+
+``store_services`` is the store behind ``tracking_uri`` as the store itself holds it (the server's own
+services over HTTP), for a test to set up what the caller under test may not see; ``caller_services`` is
+the caller under test held to its roles everywhere: over HTTP the client's, embedded the store's bound to
+a non-admin user made as the server's is.
 """
 
 from __future__ import annotations
@@ -15,8 +20,14 @@ from pathlib import Path
 import pytest
 
 from assay import bundle
+from assay.access import Role
 from assay.sdk import fluent, session
 from assay.services import Services
+
+#: The user the suites call as when roles are checked: owner of "default", no admin.
+TESTER = "tester"
+#: Where ``tracking_uri`` keeps the server's own services when it runs one (``store_services``).
+_SERVER_SERVICES = pytest.StashKey[Services]()
 
 PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 # One database per test session (pid in the name), so concurrent sessions never drop each other's.
@@ -78,6 +89,27 @@ def services(tracking_uri: str) -> Services:
     return bundle.services(tracking_uri)
 
 
+@pytest.fixture
+def store_services(request: pytest.FixtureRequest, tracking_uri: str) -> Services:
+    """The services of the store behind ``tracking_uri``, bound to no caller (over HTTP, the server's own):
+    to make what the caller under test is not to see, such as a project it holds no role in."""
+    served = request.node.stash.get(_SERVER_SERVICES, None)
+    return served if served is not None else bundle.services(tracking_uri)
+
+
+@pytest.fixture
+def caller_services(request: pytest.FixtureRequest, tracking_uri: str, store_services: Services) -> Services:
+    """The services as the non-admin user ``TESTER``, owner of "default" only: over HTTP the client's
+    (the server checks its roles); embedded, the store's bound to such a user (``Services.as_caller``), so
+    the role rules run on SQLite and PostgreSQL too."""
+    if request.node.stash.get(_SERVER_SERVICES, None) is not None:
+        return bundle.services(tracking_uri)
+    assert store_services.authorizer is not None
+    secret = store_services.access.create_user(TESTER).secret
+    store_services.access.set_member("default", TESTER, Role.OWNER)
+    return store_services.as_caller(store_services.authorizer.authenticate(secret))
+
+
 def reset_sdk() -> None:
     """Close writers and cached backends, and forget the fluent API's state."""
     while fluent._state.stack:
@@ -92,7 +124,7 @@ def tracking_uri(
 ) -> Iterator[str]:
     """A tracking URI of an empty store, set as ASSAY_TRACKING_URI; artifacts under tmp_path."""
     if request.param == "http":
-        yield from _http_uri(tmp_path, monkeypatch)
+        yield from _http_uri(request, tmp_path, monkeypatch)
         return
     if request.param == "sqlite":
         uri = str(tmp_path / "store" / "assay.db")
@@ -120,16 +152,18 @@ def sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     reset_sdk()
 
 
-def _http_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def _http_uri(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The URL of a real server (on a thread) over a fresh SQLite store, with auth on: the same tests over
     HTTP, as a user who owns the "default" project but is no admin, so every role check runs."""
-    from assay.access import Role
     from assay.server.main import build_services
     from assay.server.testing import ServerThread
 
     services = build_services(str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "artifacts"))
-    token = services.access.create_user("tester").secret
-    services.access.set_member("default", "tester", Role.OWNER)
+    request.node.stash[_SERVER_SERVICES] = services
+    token = services.access.create_user(TESTER).secret
+    services.access.set_member("default", TESTER, Role.OWNER)
     monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
     monkeypatch.setenv("ASSAY_TRACKING_TOKEN", token)
     monkeypatch.chdir(tmp_path)

@@ -17,6 +17,8 @@ import pytest
 
 import assay
 from assay import Client, Conflict, FilterSyntaxError, InvalidInput, InvalidState, NotFound
+from assay.sdk import model_artifacts
+from assay.services import Services
 from assay.services.registry import DESCRIPTOR_FILE
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "test_datasets_are_recorded_listed_and_searchable",
     "test_files_and_reports_are_kept_with_a_version",
     "test_lineage_names_run_params_commit_and_datasets",
+    "test_model_names_are_unique_per_project",
     "test_models_create_get_list_tag_and_describe",
+    "test_models_of_a_project_the_caller_cannot_read_are_not_revealed",
     "test_performance_history_and_version_metrics",
     "test_project_settings_are_kept_per_project",
     "test_promotion_rules_move_or_refuse_and_are_audited",
@@ -275,7 +279,9 @@ def test_bad_input_is_one_clear_error(tracking_uri: str) -> None:
     with pytest.raises(InvalidInput, match="not a model descriptor"):
         client.register_model(f"runs:/{run_id}/broken", "churn")
     with pytest.raises(InvalidInput, match="model name"):
-        client.register_model(uri, "a/b")
+        client.register_model(uri, "a@b")
+    with pytest.raises(InvalidInput, match="name a model as NAME, or as PROJECT/NAME"):
+        client.register_model(uri, "a/b/c")
     with pytest.raises(InvalidInput, match="names a run but no model"):
         client.register_model(f"runs:/{run_id}", "churn")
     with pytest.raises(NotFound):
@@ -384,3 +390,120 @@ def test_project_settings_are_kept_per_project(tracking_uri: str) -> None:
         reg.set_project_setting("default", "Bad Key", {})
     with pytest.raises(NotFound):
         reg.project_setting("no-such-project", "onnx.tolerances")
+
+
+def test_model_names_are_unique_per_project(tracking_uri: str, services: Services) -> None:
+    """Two projects may both have "churn": each is named as project/name (in models:/ URIs too) and keeps
+    its own numbering, aliases and tags; the plain name is refused with the candidates listed; a name one
+    project holds works alone as before; registering takes the run's project, or the one named."""
+    for project in ("vision", "nlp"):
+        services.access.create_project(project)
+    client = Client()
+    reg = client.registry
+    uri = logged_model(client)  # a run of "default"
+    vision = client.register_model(uri, "churn", project="vision")
+    nlp = client.register_model(uri, "nlp/churn")
+    assert [(mv.project, mv.name, mv.version) for mv in (vision, nlp)] == [
+        ("vision", "churn", 1),
+        ("nlp", "churn", 1),
+    ]
+    assert client.register_model(uri, "vision/churn").version == 2  # numbering is per model
+    assert [v.version for v in reg.list_versions("nlp/churn")] == [1]
+    with pytest.raises(Conflict, match="already exists in project 'vision'"):
+        reg.create_model("churn", project="vision")
+    with pytest.raises(InvalidInput, match="is in project 'vision' but project='nlp' was given"):
+        client.register_model(uri, "vision/churn", project="nlp")
+    assert [(m.project, m.version_count) for m in reg.list_models(name="churn")] == [
+        ("nlp", 1),
+        ("vision", 2),
+    ]
+    assert [m.qualified_name for m in reg.list_models()] == ["nlp/churn", "vision/churn"]
+    assert [m.project for m in reg.list_models(name="vision/churn")] == ["vision"]
+
+    ambiguous = (
+        "model name 'churn' is in several projects: nlp/churn, vision/churn; name one as project/name "
+        "(such as 'nlp/churn', or models:/nlp/churn/<version>)"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        reg.get_model("churn")
+    assert str(refused.value) == ambiguous
+    for call in (
+        lambda: reg.get_version("churn", 1),
+        lambda: reg.set_alias("churn", "champion", 1),
+        lambda: reg.resolve_uri("models:/churn/latest"),
+        lambda: client.register_model("models:/churn/1", "copy"),
+    ):
+        with pytest.raises(InvalidInput, match="is in several projects: nlp/churn, vision/churn;"):
+            call()
+
+    # project/name everywhere a name goes, and in models:/ URIs
+    reg.set_alias("vision/churn", "champion", 1)
+    reg.set_model_tag("nlp/churn", "team", "text")
+    assert reg.get_model("vision/churn").aliases == {"champion": 1}
+    assert (
+        dict(reg.get_model("nlp/churn").tags) == {"team": "text"} and not reg.get_model("nlp/churn").aliases
+    )
+    latest = reg.resolve_uri("models:/vision/churn/latest")
+    assert (latest.project, latest.version) == ("vision", 2)
+    assert reg.resolve_uri("models:/vision/churn@champion").version == 1
+    assert latest.uri == "models:/vision/churn/2" and reg.resolve_uri(latest.uri) == latest
+    assert reg.get_version_by_alias("vision/churn", "champion") == reg.get_version("vision/churn", 1)
+    assert [e.to_version for e in reg.alias_history("vision/churn")] == [1] and not reg.alias_history(
+        "nlp/churn"
+    )
+    reg.record_performance("nlp/churn", 1, {"auc": 0.7}, evaluation="april")
+    assert (
+        reg.version_metrics("nlp/churn", 1) == {"auc": 0.7} and reg.version_metrics("vision/churn", 1) == {}
+    )
+    local = model_artifacts.local_model_dir("models:/nlp/churn/1", client)  # what load_model reads
+    assert (local / DESCRIPTOR_FILE).is_file()
+    with pytest.raises(NotFound, match="no model named 'churn' in project 'default'"):
+        reg.get_model("default/churn")
+    with pytest.raises(NotFound):
+        reg.resolve_uri("models:/nowhere/churn/1")
+
+    # Once one project holds the name alone, the plain name is that model again.
+    reg.delete_model("nlp/churn")
+    assert reg.get_model("churn").project == "vision"
+    assert reg.resolve_uri("models:/churn@champion").version == 1
+    assert client.register_model(uri, "nlp/churn").version == 2  # re-created in nlp: its numbering goes on
+    # A plain name registers in the run's project, never into another project's model of that name.
+    mine = client.register_model(uri, "churn")
+    assert (mine.project, mine.version) == ("default", 1)
+    with pytest.raises(InvalidInput, match="default/churn, nlp/churn, vision/churn;"):
+        reg.get_model("churn")
+
+
+def test_models_of_a_project_the_caller_cannot_read_are_not_revealed(
+    tracking_uri: str, store_services: Services, caller_services: Services
+) -> None:
+    """A caller holding no role in "hidden" never learns of its models: a plain name finds only the
+    caller's own (never ambiguous because of "hidden"), and "hidden/<name>" is NotFound with the message
+    of a project that does not exist, for reads and writes alike."""
+    store_services.access.create_project("hidden")
+    for name in ("churn", "secret"):
+        store_services.registry.create_model(name, project="hidden")
+    reg = caller_services.registry
+    mine = reg.create_model("churn")
+    assert reg.get_model("churn") == mine and mine.project == "default"
+    assert [m.qualified_name for m in reg.list_models()] == ["default/churn"]
+    assert reg.list_models(name="secret") == []
+    with pytest.raises(NotFound, match="no model named 'secret'"):
+        reg.get_model("secret")
+    with pytest.raises(NotFound) as hidden:
+        reg.get_model("hidden/secret")
+    with pytest.raises(NotFound) as nowhere:
+        reg.get_model("nowhere/secret")
+    assert str(hidden.value) == str(nowhere.value).replace("nowhere", "hidden")
+    for call in (
+        lambda: reg.list_versions("hidden/churn"),
+        lambda: reg.resolve_uri("models:/hidden/churn/latest"),
+        lambda: reg.set_model_tag("hidden/churn", "k", "v"),
+        lambda: reg.delete_model("hidden/churn"),
+    ):
+        with pytest.raises(NotFound, match="no model named 'churn' in project 'hidden'"):
+            call()
+    # The store itself sees both, and so the ambiguity the caller was spared.
+    with pytest.raises(InvalidInput, match="in several projects: default/churn, hidden/churn;"):
+        store_services.registry.get_model("churn")
+    assert store_services.registry.get_model("hidden/secret").project == "hidden"

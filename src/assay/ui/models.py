@@ -1,16 +1,20 @@
 """The registry's pages: models, a model's versions, a version (lineage, signature, audit trail,
 performance history chart), and datasets. Like the run pages they read through ``Svc`` (the caller's own
-services), so the roles are the API's."""
+services), so the roles are the API's.
+
+Model names are unique within a project: a model's pages take ``?project=`` as the API's routes do (the
+links carry it), and without it name the one model of that name the caller may read."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from assay.errors import NotFound
 from assay.registry.entities import PerformanceRecord, signature_columns
+from assay.registry.uris import qualify
 from assay.ui.views import _json_for_script, _page
 from assay.web.auth import Svc
 
@@ -20,6 +24,14 @@ router = APIRouter(include_in_schema=False)
 MAX_METRIC_COLUMNS = 6
 
 
+def _model(name: str, project: str | None = None) -> str:
+    """The model a page names, as the registry takes it: ``name``, or ``project/name``."""
+    return name if project is None else qualify(project, name)
+
+
+Model = Annotated[str, Depends(_model)]
+
+
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, svc: Svc) -> HTMLResponse:
     """Every model the caller may read: latest version, aliases, last update."""
@@ -27,9 +39,10 @@ def models_page(request: Request, svc: Svc) -> HTMLResponse:
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
-def model_page(request: Request, name: str, svc: Svc) -> HTMLResponse:
+def model_page(request: Request, ref: Model, svc: Svc) -> HTMLResponse:
     """A model's versions with their metrics and alias badges, and the alias audit trail."""
-    model = svc.registry.get_model(name)
+    model = svc.registry.get_model(ref)
+    name = model.qualified_name
     versions = svc.registry.list_versions(name)
     metrics = {v.version: svc.registry.version_metrics(name, v.version) for v in versions}
     keys = sorted({k for m in metrics.values() for k in m})[:MAX_METRIC_COLUMNS]
@@ -61,11 +74,12 @@ def _history(records: list[PerformanceRecord]) -> dict[str, Any]:
 
 
 @router.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
-def version_page(request: Request, name: str, version: int, svc: Svc) -> HTMLResponse:
+def version_page(request: Request, ref: Model, version: int, svc: Svc) -> HTMLResponse:
     """A version: source, signature, lineage (run, params, commit, notebook, datasets), its ONNX conversion
     with the parity report and latency card, performance history (table and chart) and the audit trail of
     aliases that pointed at it."""
-    mv = svc.registry.get_version(name, version)
+    mv = svc.registry.get_version(ref, version)
+    name = mv.qualified_name
     records = svc.registry.performance_history(name, version)
     events = [e for e in svc.registry.alias_history(name) if version in (e.from_version, e.to_version)]
     try:

@@ -57,15 +57,17 @@ def _model(imp: Importer, model: MlflowModel) -> None:
         imp.summary.add("models", present=1)
         held = {
             mv.tags[VERSION_TAG]: mv.version
-            for mv in imp.registry.list_versions(model.name)
+            for mv in imp.registry.list_versions(held_model.qualified_name)
             if VERSION_TAG in mv.tags
         }
+    # The model found or made, by project/name from here on (names are unique per project only).
+    name = model.name if held_model is None else held_model.qualified_name
     for mv in model.versions:
         if str(mv.version) in held:
             imp.summary.add("versions", present=1)
             continue
         try:
-            number = _version(imp, model.name, mv)
+            number = _version(imp, name, mv)
         except AssayError as exc:
             imp.summary.skip("versions", f"{model.name} v{mv.version}: {exc.message}")
             continue
@@ -73,12 +75,12 @@ def _model(imp: Importer, model: MlflowModel) -> None:
             held[str(mv.version)] = number
     if imp.dry_run or held_model is None:
         return
-    current = imp.registry.get_model(model.name).aliases
+    current = imp.registry.get_model(name).aliases
     for alias, version in model.aliases.items():
         target = held.get(str(version))
         if target is not None and current.get(alias) != target:
             try:
-                imp.registry.set_alias(model.name, alias, target, reason="imported from MLflow")
+                imp.registry.set_alias(name, alias, target, reason="imported from MLflow")
             except AssayError as exc:
                 imp.summary.notes.append(f"aliases: {model.name} @{alias}: {exc.message}")
 

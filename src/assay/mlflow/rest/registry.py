@@ -143,7 +143,7 @@ def search_registered_models(svc: Services, f: Fields) -> dict[str, Any]:
         for m in svc.registry.list_models()
         if m.name == wanted.get("name", m.name) and (pattern is None or pattern(m.name))
     ]
-    return page_of(found, f, "registered_models", lambda m: model_json(m, _latest(svc, m.name)))
+    return page_of(found, f, "registered_models", lambda m: model_json(m, _latest(svc, m.qualified_name)))
 
 
 @endpoint(router, "PATCH", "/mlflow/registered-models/update")
@@ -279,7 +279,8 @@ def search_model_versions(svc: Services, f: Fields) -> dict[str, Any]:
     if prompts_only:
         return {"model_versions": []}
     wanted = parse_equalities(text, frozenset({"name", "run_id"}), "a model-version filter")
-    names = [wanted["name"]] if "name" in wanted else [m.name for m in svc.registry.list_models()]
+    everyone = [m.qualified_name for m in svc.registry.list_models()]  # names are unique per project
+    names = [wanted["name"]] if "name" in wanted else everyone
     found = [
         v
         for n in names

@@ -13,7 +13,7 @@ alias event's ``from_version`` is the version the alias really pointed at.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Row, and_, delete, func, select, update
@@ -31,6 +31,7 @@ from assay.registry.entities import (
     PerformanceRecord,
     RegisteredModel,
 )
+from assay.registry.names import no_model
 from assay.store.sql import dialect
 from assay.store.sql.prepared import raw_transaction
 from assay.store.sql.registry_statements import RegistryStatements
@@ -55,12 +56,32 @@ _M = registered_models.c
 _V = model_versions.c
 
 
-def _no_model(name: str) -> NotFound:
-    return NotFound(f"no model named {name!r}: list them with `assay models ls`")
+class ModelKey(NamedTuple):
+    """A model as the store finds it: by its project's id and its name there (names are unique per project).
+    ``project`` is the project's name, for messages; ``str(key)`` is ``project/name``."""
+
+    project_id: int
+    name: str
+    project: str
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.name}"
 
 
-def _no_version(name: str, version: int) -> NotFound:
-    return NotFound(f"model {name!r} has no version {version}: list them with `assay models versions {name}`")
+def _no_model(key: ModelKey) -> NotFound:
+    return no_model(key.name, key.project)
+
+
+def _no_version(key: ModelKey, version: int) -> NotFound:
+    return NotFound(
+        f"model {key.name!r} of project {key.project!r} has no version {version}: list them with "
+        f"`assay models versions {key}`"
+    )
+
+
+def _live(key: ModelKey) -> Any:
+    """The live model ``key`` names, as a condition on ``registered_models``."""
+    return and_(_M.project_id == key.project_id, _M.name == key.name, _M.deleted_at.is_(None))
 
 
 class RegistryStore:
@@ -76,29 +97,42 @@ class RegistryStore:
     # ---- lookups ---------------------------------------------------------------------------------------
 
     def project_id(self, name: str) -> int:
-        with self.engine.connect() as conn:
-            pid = conn.execute(select(projects.c.project_id).where(projects.c.name == name)).scalar()
+        with raw_transaction(self.engine, write=False) as cur:
+            row = self._hot().project_named.run(cur, {"name": name}).fetchone()
+        pid = None if row is None else row[0]
         if pid is None:
             raise NotFound(f"no project named {name!r}: list them with `assay projects ls`")
         return int(pid)
 
+    def model_key(self, project: str, name: str) -> ModelKey:
+        """The key of model ``name`` in ``project`` (which must exist; the model need not)."""
+        return ModelKey(self.project_id(project), name, project)
+
+    def models_named(self, name: str) -> list[ModelKey]:
+        """The live models called ``name``, one per project holding one, by project name."""
+        with raw_transaction(self.engine, write=False) as cur:
+            rows = self._hot().models_named.run(cur, {"name": name}).fetchall()
+        return sorted(
+            (ModelKey(int(pid), name, str(project)) for pid, project in rows), key=lambda k: k.project
+        )
+
     def run_project(self, run_id: str) -> tuple[int, int]:
         """(run_pk, project_id) of a run; ``NotFound`` if there is none."""
-        pk, project_id, _ = self.run_location(run_id)
+        pk, project_id, _, _ = self.run_location(run_id)
         return pk, project_id
 
-    def run_location(self, run_id: str) -> tuple[int, int, str]:
-        """(run_pk, project_id, artifact_uri) of a run; ``NotFound`` if there is none."""
+    def run_location(self, run_id: str) -> tuple[int, int, str, str]:
+        """(run_pk, project_id, artifact_uri, project name) of a run; ``NotFound`` if there is none."""
         with raw_transaction(self.engine, write=False) as cur:
             row = self._hot().run_project.run(cur, {"run_id": run_id}).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r}")
-        return int(row[0]), int(row[1]), str(row[2])
+        return int(row[0]), int(row[1]), str(row[2]), str(row[3])
 
     @staticmethod
-    def _model_pk(conn: Connection, name: str, lock: bool = False, now: int = 0) -> int:
+    def _model_pk(conn: Connection, key: ModelKey, lock: bool = False, now: int = 0) -> int:
         """The live model's pk; with ``lock``, its row is bumped first (see the module docstring)."""
-        live = and_(_M.name == name, _M.deleted_at.is_(None))
+        live = _live(key)
         if lock:
             pk = conn.execute(
                 update(registered_models).where(live).values(updated_at=now).returning(_M.model_pk)
@@ -106,18 +140,18 @@ class RegistryStore:
         else:
             pk = conn.execute(select(_M.model_pk).where(live)).scalar()
         if pk is None:
-            raise _no_model(name)
+            raise _no_model(key)
         return int(pk)
 
     @staticmethod
-    def _version_pk(conn: Connection, model_pk: int, name: str, version: int) -> int:
+    def _version_pk(conn: Connection, model_pk: int, key: ModelKey, version: int) -> int:
         pk = conn.execute(
             select(_V.version_pk).where(
                 _V.model_pk == model_pk, _V.version == version, _V.deleted_at.is_(None)
             )
         ).scalar()
         if pk is None:
-            raise _no_version(name, version)
+            raise _no_version(key, version)
         return int(pk)
 
     # ---- models ----------------------------------------------------------------------------------------
@@ -138,18 +172,19 @@ class RegistryStore:
         now: int,
         exists_ok: bool,
     ) -> int:
-        row = conn.execute(select(_M.model_pk, _M.deleted_at).where(_M.name == name)).first()
+        row = conn.execute(
+            select(_M.model_pk, _M.deleted_at).where(_M.project_id == project_id, _M.name == name)
+        ).first()
         if row is not None and row.deleted_at is None:
             if exists_ok:
                 return int(row.model_pk)
-            raise Conflict(f"a model named {name!r} already exists: register new versions of it instead")
+            raise self._exists(conn, name, project_id)
         if row is not None:  # deleted: revive it, numbering goes on
             pk = int(row.model_pk)
             conn.execute(
                 update(registered_models)
                 .where(_M.model_pk == pk)
                 .values(
-                    project_id=project_id,
                     description=description,
                     created_at=now,
                     updated_at=now,
@@ -172,8 +207,11 @@ class RegistryStore:
                     ).inserted_primary_key
             except IntegrityError:
                 if exists_ok:  # registered at the same moment by another writer
-                    return self._model_pk(conn, name)
-                raise Conflict(f"a model named {name!r} already exists") from None
+                    project = conn.execute(
+                        select(projects.c.name).where(projects.c.project_id == project_id)
+                    ).scalar_one()
+                    return self._model_pk(conn, ModelKey(project_id, name, project))
+                raise self._exists(conn, name, project_id) from None
             assert key is not None
             pk = int(key[0])
         if tags:
@@ -182,12 +220,20 @@ class RegistryStore:
             )
         return pk
 
+    @staticmethod
+    def _exists(conn: Connection, name: str, project_id: int) -> Conflict:
+        project = conn.execute(select(projects.c.name).where(projects.c.project_id == project_id)).scalar()
+        return Conflict(
+            f"a model named {name!r} already exists in project {project!r}: register new versions of it "
+            "instead, or pick another name"
+        )
+
     def _models(self, conn: Connection, where: Any) -> list[RegisteredModel]:
         rows = conn.execute(
             select(registered_models, projects.c.name.label("project"))
             .join(projects, projects.c.project_id == _M.project_id)
             .where(_M.deleted_at.is_(None), where)
-            .order_by(_M.name)
+            .order_by(_M.name, projects.c.name)
         ).all()
         if not rows:
             return []
@@ -221,51 +267,50 @@ class RegistryStore:
             for r in rows
         ]
 
-    def get_model(self, name: str) -> RegisteredModel:
+    def get_model(self, key: ModelKey) -> RegisteredModel:
         with self.engine.connect() as conn:
-            found = self._models(conn, _M.name == name)
+            found = self._models(conn, _live(key))
         if not found:
-            raise _no_model(name)
+            raise _no_model(key)
         return found[0]
 
-    def list_models(self, project_id: int | None) -> list[RegisteredModel]:
+    def list_models(self, project_id: int | None, name: str | None = None) -> list[RegisteredModel]:
+        """Live models by name then project (of one project, and called exactly ``name``, when given)."""
+        where = []
+        if project_id is not None:
+            where.append(_M.project_id == project_id)
+        if name is not None:
+            where.append(_M.name == name)
         with self.engine.connect() as conn:
-            return self._models(conn, _M.project_id == project_id if project_id is not None else True)
+            return self._models(conn, and_(True, *where))
 
-    def model_project(self, name: str) -> int:
-        with self.engine.connect() as conn:
-            pid = conn.execute(select(_M.project_id).where(_M.name == name, _M.deleted_at.is_(None))).scalar()
-        if pid is None:
-            raise _no_model(name)
-        return int(pid)
-
-    def update_model(self, name: str, description: str, now: int) -> None:
+    def update_model(self, model: ModelKey, description: str, now: int) -> None:
         with self._write() as conn, conn.begin():
-            pk = self._model_pk(conn, name, lock=True, now=now)
+            pk = self._model_pk(conn, model, lock=True, now=now)
             conn.execute(update(registered_models).where(_M.model_pk == pk).values(description=description))
 
-    def set_model_tag(self, name: str, key: str, value: str, now: int) -> None:
+    def set_model_tag(self, model: ModelKey, key: str, value: str, now: int) -> None:
         with self._write() as conn, conn.begin():
-            pk = self._model_pk(conn, name, lock=True, now=now)
+            pk = self._model_pk(conn, model, lock=True, now=now)
             conn.execute(
                 dialect.upsert(self.engine, model_tags, ["model_pk", "key"], {"value": value}).values(
                     model_pk=pk, key=key, value=value
                 )
             )
 
-    def delete_model_tag(self, name: str, key: str, now: int) -> bool:
+    def delete_model_tag(self, model: ModelKey, key: str, now: int) -> bool:
         with self._write() as conn, conn.begin():
-            pk = self._model_pk(conn, name, lock=True, now=now)
+            pk = self._model_pk(conn, model, lock=True, now=now)
             return bool(
                 conn.execute(
                     delete(model_tags).where(model_tags.c.model_pk == pk, model_tags.c.key == key)
                 ).rowcount
             )
 
-    def delete_model(self, name: str, now: int, actor: str) -> None:
+    def delete_model(self, model: ModelKey, now: int, actor: str) -> None:
         with self._write() as conn, conn.begin():
-            pk = self._model_pk(conn, name, lock=True, now=now)
-            self._drop_aliases(conn, pk, name, None, now, actor, f"model {name!r} deleted")
+            pk = self._model_pk(conn, model, lock=True, now=now)
+            self._drop_aliases(conn, pk, None, now, actor, f"model {model.name!r} deleted")
             conn.execute(
                 update(model_versions)
                 .where(_V.model_pk == pk, _V.deleted_at.is_(None))
@@ -278,8 +323,7 @@ class RegistryStore:
 
     def create_version(
         self,
-        name: str,
-        default_project_id: int,
+        model: ModelKey,
         source: str,
         run_id: str | None,
         source_path: str,
@@ -290,13 +334,14 @@ class RegistryStore:
         now: int,
         actor: str,
     ) -> ModelVersion:
-        """Register the next version of ``name`` in one transaction, creating the model (in
-        ``default_project_id``) if it does not exist; returns the version as stored."""
+        """Register the next version of ``model`` in one transaction, creating the model if it does not
+        exist; returns the version as stored."""
         hot = self._hot()
         sig = None if signature is None else orjson.dumps(dict(signature)).decode()
+        live = {"project_id": model.project_id, "name": model.name}
         for attempt in range(2):
             with raw_transaction(self.engine) as cur:
-                bumped = hot.bump.run(cur, {"name": name, "now": now, "step": 1}).fetchone()
+                bumped = hot.bump.run(cur, {**live, "now": now, "step": 1}).fetchone()
                 if bumped is not None:
                     model_pk, version = int(bumped[0]), int(bumped[1]) - 1
                     values = {
@@ -316,16 +361,15 @@ class RegistryStore:
                     hot.insert_version_tag.run_many(
                         cur, [{"version_pk": version_pk, "key": k, "value": v} for k, v in tags.items()]
                     )
-                    project = hot.model.run(cur, {"name": name}).fetchone()[1]
                     break
             if attempt:
-                raise _no_model(name)  # created, then deleted again before we could register
+                raise _no_model(model)  # created, then deleted again before we could register
             # The first registration under this name: create the model (another writer may race us to it;
             # either way it exists after), then register in a fresh transaction.
             with self._write() as conn, conn.begin():
-                self._create_model(conn, name, default_project_id, "", {}, now, exists_ok=True)
+                self._create_model(conn, model.name, model.project_id, "", {}, now, exists_ok=True)
         return ModelVersion(
-            name=name,
+            name=model.name,
             version=version,
             source=source,
             run_id=run_id,
@@ -338,7 +382,7 @@ class RegistryStore:
             created_by=actor,
             tags=dict(tags),
             aliases=(),
-            project=project,
+            project=model.project,
         )
 
     def _hot(self) -> RegistryStatements:
@@ -383,15 +427,16 @@ class RegistryStore:
             project=project,
         )
 
-    def version_by_alias(self, name: str, alias: str) -> ModelVersion | None:
+    def version_by_alias(self, model: ModelKey, alias: str) -> ModelVersion | None:
         """The version ``alias`` points at; None if it points nowhere (``NotFound`` for the model)."""
         hot = self._hot()
+        live = {"project_id": model.project_id, "name": model.name}
         with raw_transaction(self.engine, write=False) as cur:
-            row = hot.version_by_alias.run(cur, {"name": name, "alias": alias}).fetchone()
+            row = hot.version_by_alias.run(cur, {**live, "alias": alias}).fetchone()
             if row is not None:
                 return self._version_of(cur, row)
-            if hot.model.run(cur, {"name": name}).fetchone() is None:
-                raise _no_model(name)
+            if hot.model.run(cur, live).fetchone() is None:
+                raise _no_model(model)
         return None
 
     def _versions(self, conn: Connection, where: Any) -> list[ModelVersion]:
@@ -434,21 +479,22 @@ class RegistryStore:
             for r in rows
         ]
 
-    def get_version(self, name: str, version: int) -> ModelVersion:
+    def get_version(self, model: ModelKey, version: int) -> ModelVersion:
         hot = self._hot()
+        live = {"project_id": model.project_id, "name": model.name}
         with raw_transaction(self.engine, write=False) as cur:
-            row = hot.version_by_number.run(cur, {"name": name, "version": version}).fetchone()
+            row = hot.version_by_number.run(cur, {**live, "version": version}).fetchone()
             if row is not None:
                 return self._version_of(cur, row)
-            if hot.model.run(cur, {"name": name}).fetchone() is None:
-                raise _no_model(name)
-        raise _no_version(name, version)
+            if hot.model.run(cur, live).fetchone() is None:
+                raise _no_model(model)
+        raise _no_version(model, version)
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
+    def list_versions(self, model: ModelKey) -> list[ModelVersion]:
         with self.engine.connect() as conn:
-            found = self._versions(conn, _M.name == name)
+            found = self._versions(conn, and_(_M.project_id == model.project_id, _M.name == model.name))
             if not found:
-                self._model_pk(conn, name)
+                self._model_pk(conn, model)
         return found
 
     def versions_of_runs(self, run_ids: Iterable[str]) -> list[ModelVersion]:
@@ -458,43 +504,43 @@ class RegistryStore:
         with self.engine.connect() as conn:
             return self._versions(conn, _V.run_id.in_(ids))
 
-    def update_version(self, name: str, version: int, description: str, now: int) -> None:
+    def update_version(self, model: ModelKey, version: int, description: str, now: int) -> None:
         with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, name, lock=True, now=now)
-            vpk = self._version_pk(conn, mpk, name, version)
+            mpk = self._model_pk(conn, model, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, model, version)
             conn.execute(update(model_versions).where(_V.version_pk == vpk).values(description=description))
 
-    def set_version_tag(self, name: str, version: int, key: str, value: str, now: int) -> None:
+    def set_version_tag(self, model: ModelKey, version: int, key: str, value: str, now: int) -> None:
         with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, name, lock=True, now=now)
-            vpk = self._version_pk(conn, mpk, name, version)
+            mpk = self._model_pk(conn, model, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, model, version)
             conn.execute(
                 dialect.upsert(self.engine, version_tags, ["version_pk", "key"], {"value": value}).values(
                     version_pk=vpk, key=key, value=value
                 )
             )
 
-    def delete_version_tag(self, name: str, version: int, key: str, now: int) -> bool:
+    def delete_version_tag(self, model: ModelKey, version: int, key: str, now: int) -> bool:
         with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, name, lock=True, now=now)
-            vpk = self._version_pk(conn, mpk, name, version)
+            mpk = self._model_pk(conn, model, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, model, version)
             return bool(
                 conn.execute(
                     delete(version_tags).where(version_tags.c.version_pk == vpk, version_tags.c.key == key)
                 ).rowcount
             )
 
-    def delete_version(self, name: str, version: int, now: int, actor: str) -> None:
+    def delete_version(self, model: ModelKey, version: int, now: int, actor: str) -> None:
         with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, name, lock=True, now=now)
-            vpk = self._version_pk(conn, mpk, name, version)
-            self._drop_aliases(conn, mpk, name, version, now, actor, f"version {version} deleted")
+            mpk = self._model_pk(conn, model, lock=True, now=now)
+            vpk = self._version_pk(conn, mpk, model, version)
+            self._drop_aliases(conn, mpk, version, now, actor, f"version {version} deleted")
             conn.execute(update(model_versions).where(_V.version_pk == vpk).values(deleted_at=now))
 
     # ---- aliases -----------------------------------------------------------------------------------------
 
     def _drop_aliases(
-        self, conn: Connection, mpk: int, name: str, version: int | None, now: int, actor: str, reason: str
+        self, conn: Connection, mpk: int, version: int | None, now: int, actor: str, reason: str
     ) -> None:
         cond = model_aliases.c.model_pk == mpk
         if version is not None:
@@ -514,9 +560,9 @@ class RegistryStore:
             )
         conn.execute(delete(model_aliases).where(cond))
 
-    def alias_version(self, name: str, alias: str) -> int | None:
+    def alias_version(self, model: ModelKey, alias: str) -> int | None:
         with self.engine.connect() as conn:
-            mpk = self._model_pk(conn, name)
+            mpk = self._model_pk(conn, model)
             v = conn.execute(
                 select(model_aliases.c.version).where(
                     model_aliases.c.model_pk == mpk, model_aliases.c.alias == alias
@@ -526,7 +572,7 @@ class RegistryStore:
 
     def move_alias(
         self,
-        name: str,
+        model: ModelKey,
         alias: str,
         version: int | None,
         now: int,
@@ -542,16 +588,18 @@ class RegistryStore:
         caller saw the alias at when it decided (a rule checked against it): if another writer moved it
         since, ``Conflict``, so a promotion never lands on a champion its rule did not compare with."""
         hot = self._hot()
+        name = model.name
         with raw_transaction(self.engine) as cur:
-            bumped = hot.bump.run(cur, {"name": name, "now": now, "step": 0}).fetchone()
+            live = {"project_id": model.project_id, "name": name}
+            bumped = hot.bump.run(cur, {**live, "now": now, "step": 0}).fetchone()
             if bumped is None:
-                raise _no_model(name)
+                raise _no_model(model)
             mpk = int(bumped[0])
             if (
                 version is not None
                 and hot.live_version.run(cur, {"model_pk": mpk, "version": version}).fetchone() is None
             ):
-                raise _no_version(name, version)
+                raise _no_version(model, version)
             found = hot.alias_of.run(cur, {"model_pk": mpk, "alias": alias}).fetchone()
             current = None if found is None else int(found[0])
             if expect_from is not False and current != expect_from:
@@ -594,9 +642,10 @@ class RegistryStore:
             refused=refused,
         )
 
-    def alias_history(self, name: str, alias: str | None) -> list[AliasEvent]:
+    def alias_history(self, model: ModelKey, alias: str | None) -> list[AliasEvent]:
+        name = model.name
         with self.engine.connect() as conn:
-            mpk = self._model_pk(conn, name)
+            mpk = self._model_pk(conn, model)
             q = select(alias_events).where(alias_events.c.model_pk == mpk)
             if alias is not None:
                 q = q.where(alias_events.c.alias == alias)
@@ -630,10 +679,10 @@ class RegistryStore:
                 ).values(project_id=project_id, alias=alias, protected=protected, rule=rule)
             )
 
-    def policy_of(self, name: str, alias: str) -> tuple[bool, str | None] | None:
-        """(protected, rule) of the policy for ``alias`` in model ``name``'s project, or None."""
+    def policy_of(self, model: ModelKey, alias: str) -> tuple[bool, str | None] | None:
+        """(protected, rule) of the policy for ``alias`` in ``model``'s project, or None."""
         with raw_transaction(self.engine, write=False) as cur:
-            row = self._hot().policy_of_model.run(cur, {"name": name, "alias": alias}).fetchone()
+            row = self._hot().policy_of.run(cur, {"project_id": model.project_id, "alias": alias}).fetchone()
         return None if row is None else (bool(row[0]), row[1])
 
     def policies(self, project_id: int | None, alias: str | None = None) -> list[AliasPolicy]:
@@ -650,10 +699,10 @@ class RegistryStore:
 
     # ---- performance -------------------------------------------------------------------------------------
 
-    def add_record(self, record: PerformanceRecord) -> None:
+    def add_record(self, model: ModelKey, record: PerformanceRecord) -> None:
         with self._write() as conn, conn.begin():
-            mpk = self._model_pk(conn, record.name)
-            vpk = self._version_pk(conn, mpk, record.name, record.version)
+            mpk = self._model_pk(conn, model)
+            vpk = self._version_pk(conn, mpk, model, record.version)
             conn.execute(
                 performance_records.insert().values(
                     version_pk=vpk,
@@ -666,16 +715,17 @@ class RegistryStore:
                 )
             )
 
-    def records(self, name: str, version: int | None) -> list[PerformanceRecord]:
+    def records(self, model: ModelKey, version: int | None) -> list[PerformanceRecord]:
+        name = model.name
         with self.engine.connect() as conn:
-            mpk = self._model_pk(conn, name)
+            mpk = self._model_pk(conn, model)
             q = (
                 select(performance_records, _V.version)
                 .join(model_versions, _V.version_pk == performance_records.c.version_pk)
                 .where(_V.model_pk == mpk, _V.deleted_at.is_(None))
             )
             if version is not None:
-                self._version_pk(conn, mpk, name, version)
+                self._version_pk(conn, mpk, model, version)
                 q = q.where(_V.version == version)
             rows = conn.execute(q.order_by(performance_records.c.at, performance_records.c.record_pk)).all()
         return [
@@ -715,24 +765,24 @@ class RegistryStore:
 
     # ---- files and reports kept with a version ---------------------------------------------------------
 
-    def version_key(self, name: str, version: int) -> int:
+    def version_key(self, model: ModelKey, version: int) -> int:
         """The version's permanent id (never reused), which names its storage."""
         with self.engine.connect() as conn:
-            return self._version_pk(conn, self._model_pk(conn, name), name, version)
+            return self._version_pk(conn, self._model_pk(conn, model), model, version)
 
-    def set_report(self, name: str, version: int, kind: str, doc: Mapping[str, Any], now: int) -> None:
+    def set_report(self, model: ModelKey, version: int, kind: str, doc: Mapping[str, Any], now: int) -> None:
         body = orjson.dumps(dict(doc), option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
         with self._write() as conn, conn.begin():
-            vpk = self._version_pk(conn, self._model_pk(conn, name, lock=True, now=now), name, version)
+            vpk = self._version_pk(conn, self._model_pk(conn, model, lock=True, now=now), model, version)
             conn.execute(
                 dialect.upsert(
                     self.engine, version_reports, ["version_pk", "kind"], {"doc": body, "updated_at": now}
                 ).values(version_pk=vpk, kind=kind, doc=body, updated_at=now)
             )
 
-    def reports(self, name: str, version: int) -> dict[str, dict[str, Any]]:
+    def reports(self, model: ModelKey, version: int) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
-            vpk = self._version_pk(conn, self._model_pk(conn, name), name, version)
+            vpk = self._version_pk(conn, self._model_pk(conn, model), model, version)
             rows = conn.execute(
                 select(version_reports.c.kind, version_reports.c.doc).where(
                     version_reports.c.version_pk == vpk

@@ -59,20 +59,30 @@ class RegistryStatements:
     """One store's compiled registry statements; bind names are the column names (or as noted)."""
 
     def __init__(self, engine: Engine) -> None:
-        #: (run_pk, project_id, artifact_uri) of a run.
+        #: (run_pk, project_id, artifact_uri, project name) of a run.
         self.run_project = Prepared(
             engine,
-            select(runs.c.run_pk, experiments.c.project_id, runs.c.artifact_uri)
+            select(runs.c.run_pk, experiments.c.project_id, runs.c.artifact_uri, projects.c.name)
             .join(experiments, experiments.c.experiment_id == runs.c.experiment_id)
+            .join(projects, projects.c.project_id == experiments.c.project_id)
             .where(runs.c.run_id == bindparam("run_id")),
         )
-        live_model = and_(_M.name == bindparam("name"), _M.deleted_at.is_(None))
-        #: (model_pk, project name) of a live model.
-        self.model = Prepared(
+        #: (project_id,) of the project called ``name``.
+        self.project_named = Prepared(
+            engine, select(projects.c.project_id).where(projects.c.name == bindparam("name"))
+        )
+        #: A live model by its key (names are unique per project).
+        live_model = and_(
+            _M.project_id == bindparam("project_id"), _M.name == bindparam("name"), _M.deleted_at.is_(None)
+        )
+        #: (model_pk,) of a live model.
+        self.model = Prepared(engine, select(_M.model_pk).where(live_model))
+        #: (project_id, project name) of each live model called ``name``: a plain name's lookup.
+        self.models_named = Prepared(
             engine,
-            select(_M.model_pk, projects.c.name)
+            select(_M.project_id, projects.c.name)
             .join(projects, projects.c.project_id == _M.project_id)
-            .where(live_model),
+            .where(_M.name == bindparam("name"), _M.deleted_at.is_(None)),
         )
         #: Bumps the live model's row (its lock for this transaction), returning its pk and the number the
         #: next registration takes.
@@ -127,12 +137,13 @@ class RegistryStatements:
             .join(model_aliases, and_(_A.model_pk == _V.model_pk, _A.version == _V.version))
             .where(live, _A.alias == bindparam("alias")),
         )
-        #: (protected, rule) of the policy for an alias in the project of the live model ``name``.
-        self.policy_of_model = Prepared(
+        #: (protected, rule) of a project's policy for an alias.
+        self.policy_of = Prepared(
             engine,
-            select(alias_policies.c.protected, alias_policies.c.rule)
-            .join(registered_models, _M.project_id == alias_policies.c.project_id)
-            .where(live_model, alias_policies.c.alias == bindparam("alias")),
+            select(alias_policies.c.protected, alias_policies.c.rule).where(
+                alias_policies.c.project_id == bindparam("project_id"),
+                alias_policies.c.alias == bindparam("alias"),
+            ),
         )
         self.version_tags = Prepared(
             engine,

@@ -207,13 +207,17 @@ registered_models = Table(
     "registered_models",
     metadata,
     Column("model_pk", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
     Column("project_id", Integer, nullable=False, server_default="1", index=True),
     Column("description", Text, nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("next_version", Integer, nullable=False, server_default="1"),
     Column("deleted_at", BigInteger, nullable=True),
+    # Names are unique within a project, not across the server (two teams may both have "churn"); a
+    # lookup by name alone (which projects hold it?) reads ix_registered_models_name.
+    Index("ux_registered_models_project_name", "project_id", "name", unique=True),
+    Index("ix_registered_models_name", "name"),
 )
 
 model_tags = Table(
