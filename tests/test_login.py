@@ -76,8 +76,10 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
 def cli(
     *args: str, env: dict[str, str], stdin: str = "", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``assay ARGS`` in a child process with exactly ``env`` (plus PATH), ``stdin`` piped in."""
-    full = {"PATH": os.environ.get("PATH", ""), **env}
+    """``assay ARGS`` in a child process with exactly ``env`` (plus PATH, and PYTHONPATH so that the child
+    runs the code under test), ``stdin`` piped in."""
+    inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+    full = {**inherited, **env}
     done = subprocess.run(
         [sys.executable, "-m", "assay.cli.main", *args],
         env=full,
@@ -392,29 +394,7 @@ def test_a_revocation_made_by_another_process_takes_effect_within_seconds(team: 
     assert "revoked" in _whoami(team, token).json()["error"]["message"]
 
 
-# ---- the rules alone, without I/O -------------------------------------------------------------------------------
-
-
-def test_the_throttle_counts_failures_in_a_window_and_locks_for_a_while() -> None:
-    from assay.access import AccessPolicy
-    from assay.embedded.login_throttle import LoginThrottle
-
-    throttle = LoginThrottle(AccessPolicy(max_user_failures=3, failure_window_s=60, lockout_s=600))
-    for t in (0, 100, 200):  # spread wider than the window: never three within it
-        throttle.failed("ada", "10.0.0.1", t)
-    assert throttle.refusal("ada", "10.0.0.1", 201) is None
-    throttle.failed("ada", "10.0.0.1", 210)
-    throttle.failed("ada", "10.0.0.2", 220)  # the user's count spans addresses
-    refusal = throttle.refusal("ada", "10.0.0.3", 221)
-    assert refusal is not None and "user 'ada'" in refusal and "10 minutes" in refusal
-    assert throttle.refusal("ADA", "10.0.0.3", 221) is not None  # names are matched case-blind
-    assert throttle.refusal("bob", "10.0.0.3", 221) is None
-    assert throttle.refusal("ada", "10.0.0.3", 221 + 600) is None  # the lockout ends
-    throttle.failed("bob", "10.0.0.9", 1000)
-    throttle.succeeded("bob")
-    throttle.failed("bob", "10.0.0.9", 1001)
-    throttle.failed("bob", "10.0.0.9", 1002)
-    assert throttle.refusal("bob", "10.0.0.9", 1003) is None  # a success started the count over
+# ---- the rules alone, without I/O (the throttle's: tests/test_login_throttle.py) -----------------------------------
 
 
 def test_a_scope_caps_roles_and_takes_admin_powers_away() -> None:
