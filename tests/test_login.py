@@ -76,8 +76,10 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
 def cli(
     *args: str, env: dict[str, str], stdin: str = "", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``assay ARGS`` in a child process with exactly ``env`` (plus PATH), ``stdin`` piped in."""
-    full = {"PATH": os.environ.get("PATH", ""), **env}
+    """``assay ARGS`` in a child process with exactly ``env`` (plus PATH, and PYTHONPATH so that the child
+    runs the code under test), ``stdin`` piped in."""
+    inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+    full = {**inherited, **env}
     done = subprocess.run(
         [sys.executable, "-m", "assay.cli.main", *args],
         env=full,
@@ -148,10 +150,16 @@ def test_form_posts_need_the_session_csrf_token_and_bearer_calls_do_not(team: Te
         assert sign_in(browser, "bob", PASSWORDS["bob"]).status_code == 303
         page = browser.get("/account").text
         for data in ({"name": "no-token"}, {"name": "bad-token", "csrf": "0" * 64}):
-            r = browser.post("/account/tokens", data=data)
-            assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
+            r = browser.post("/account/tokens", data=data, headers={"Referer": f"{team.url}/account"})
+            # A browser is shown a page saying what happened and how to fix it, with a way back.
+            assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+            assert "This form expired or came from another site" in r.text and "Reload the page" in r.text
+            assert 'href="/account"' in r.text
+        # A script sending the session's cookie gets the JSON error shape.
+        r = browser.post("/account/tokens", data={"name": "x"}, headers={"Accept": "application/json"})
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
         r = browser.post("/logout", data={"csrf": "f" * 64})
-        assert r.status_code == 403
+        assert r.status_code == 403 and "This form expired" in r.text
         made = browser.post("/account/tokens", data={"name": "with-token", "csrf": _form_token(page)})
         assert made.status_code == 201 and 'id="new-token-secret"' in made.text
         # The sign-in form has its own (double-submit) token.
@@ -160,6 +168,38 @@ def test_form_posts_need_the_session_csrf_token_and_bearer_calls_do_not(team: Te
     bearer = {"Authorization": f"Bearer {team.tokens['ada']}"}
     r = httpx.post(f"{team.url}/api/v1/projects", json={"name": "by-bearer"}, headers=bearer)
     assert r.status_code == 201
+
+
+def test_a_refused_form_shows_a_page_saying_what_to_do_and_scripts_keep_the_json(team: Team) -> None:
+    with _browser(team) as browser:
+        assert sign_in(browser, "bob", PASSWORDS["bob"]).status_code == 303
+        token = _form_token(browser.get("/account").text)
+        from_account = {"Referer": f"{team.url}/account"}
+        gone = browser.post(
+            "/account/tokens/0123456789abcdef/revoke", data={"csrf": token}, headers=from_account
+        )
+        assert gone.status_code == 404 and '<h1 id="error-title">Not found</h1>' in gone.text
+        assert "no token" in gone.text and 'id="error-back" href="/account"' in gone.text
+        # The answer to a form post is no page to go back to; another site is never linked.
+        for referer in (f"{team.url}/account/tokens", "https://elsewhere.example/account"):
+            r = browser.post("/account/tokens", data={"name": "x"}, headers={"Referer": referer})
+            assert (
+                r.status_code == 403 and "error-back" not in r.text and 'id="error-home" href="/"' in r.text
+            )
+        nowhere = browser.get("/no-such-page")
+        assert (
+            nowhere.status_code == 404 and "Not found" in nowhere.text and "no route for GET" in nowhere.text
+        )
+        api = browser.get("/api/v1/no-such-route")  # an API path: JSON whatever the Accept
+        assert api.status_code == 404 and api.json()["error"]["code"] == "NO_SUCH_ROUTE"
+        browser.post("/logout", data={"csrf": token})
+        # The session ended (here: signed out in another tab); the form's page is still open.
+        browser.cookies.set("assay_session", "0123456789abcdef." + "0" * 64)
+        late = browser.post("/account/tokens", data={"name": "late", "csrf": token}, headers=from_account)
+        assert late.status_code == 401 and "You are signed out" in late.text
+        assert 'id="error-sign-in" href="/login?next=%2Faccount"' in late.text
+        script = browser.post("/account/tokens", data={"name": "late"}, headers={"Accept": "*/*"})
+        assert script.status_code == 401 and script.json()["error"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.mark.slow  # a server of its own
@@ -323,14 +363,22 @@ def test_scoped_tokens_over_http(team: Team) -> None:
 # ---- in Chromium ----------------------------------------------------------------------------------------------
 
 
-def test_sign_in_and_the_account_page_in_chromium(team: Team) -> None:
-    """Sign in through the form, see the account page with its tokens, create one and revoke it, sign
-    out; a screenshot of each page goes to test-screenshots/ for review."""
+def _chromium() -> Path:
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing: scripts/ensure-chromium.sh installs it (make test runs it)")
         pytest.skip("Chromium is not installed")
+    return chromium
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def test_sign_in_and_the_account_page_in_chromium(team: Team) -> None:
+    """Sign in through the form, see the account page with its tokens, create one and revoke it, sign
+    out; a screenshot of each page goes to test-screenshots/ for review."""
+    chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
     cli("token", "create", "--name", "ci", "--read-only", "--project", "vision", env=team.env("ada"))
@@ -338,11 +386,7 @@ def test_sign_in_and_the_account_page_in_chromium(team: Team) -> None:
     shots = Path(os.environ.get("ASSAY_SCREENSHOTS", "test-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(chromium),
-            headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.goto(f"{team.url}/account")
         assert "/login" in page.url
@@ -379,6 +423,59 @@ def test_sign_in_and_the_account_page_in_chromium(team: Team) -> None:
         browser.close()
 
 
+def test_a_stale_form_and_a_signed_out_form_say_what_to_do_in_chromium(team: Team) -> None:
+    """A form left open while the user signed out and in again in another tab is refused (its CSRF token
+    is the old sign-in's): the browser shows a page saying so, whose link reloads the form's page, where
+    the form then works. A form sent after signing out leads to the sign-in form and back. Screenshots go
+    to test-screenshots/."""
+    chromium = _chromium()
+    from playwright.sync_api import Page, sync_playwright
+
+    shots = Path(os.environ.get("ASSAY_SCREENSHOTS", "test-screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+
+    def sign_in_on(tab: Page) -> None:
+        tab.fill("#username", "bob")
+        tab.fill("#password", PASSWORDS["bob"])
+        tab.click("button:has-text('Sign in')")
+        tab.wait_for_url(f"{team.url}/account")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 640})
+        page, other = context.new_page(), context.new_page()
+        page.goto(f"{team.url}/account")
+        sign_in_on(page)
+        other.goto(f"{team.url}/account")
+        other.click("button:has-text('sign out')")
+        other.goto(f"{team.url}/login?next=%2Faccount")
+        sign_in_on(other)
+        page.fill("#token-name", "stale-form")
+        page.click("button:has-text('Create token')")
+        assert page.locator("#error-title").inner_text() == "This form expired or came from another site"
+        assert "Reload the page and send the form again" in page.locator("#error-fix").inner_text()
+        assert page.locator("#error-message").count() == 0
+        page.screenshot(path=str(shots / "form-expired.png"), full_page=True)
+        page.click("#error-back")
+        page.wait_for_url(f"{team.url}/account")
+        page.fill("#token-name", "fresh-form")
+        page.click("button:has-text('Create token')")
+        assert page.locator("#new-token-secret").inner_text().strip().startswith("assay_")
+        page.goto(f"{team.url}/account")
+        other.goto(f"{team.url}/account")
+        other.click("button:has-text('sign out')")
+        page.fill("#token-name", "after-sign-out")
+        page.click("button:has-text('Create token')")
+        assert page.locator("#error-title").inner_text() == "You are signed out"
+        assert "requires an API token" not in page.content()  # the API's message is for scripts
+        page.screenshot(path=str(shots / "form-signed-out.png"), full_page=True)
+        page.click("#error-sign-in")
+        sign_in_on(page)
+        names = page.locator("#tokens").inner_text()
+        assert "fresh-form" in names and "stale-form" not in names and "after-sign-out" not in names
+        browser.close()
+
+
 def test_a_revocation_made_by_another_process_takes_effect_within_seconds(team: Team) -> None:
     """The server caches authenticated tokens for 2 s: a token revoked on the store by another process
     (here the CLI acting on the store directly) stops working once that entry is stale."""
@@ -392,29 +489,7 @@ def test_a_revocation_made_by_another_process_takes_effect_within_seconds(team: 
     assert "revoked" in _whoami(team, token).json()["error"]["message"]
 
 
-# ---- the rules alone, without I/O -------------------------------------------------------------------------------
-
-
-def test_the_throttle_counts_failures_in_a_window_and_locks_for_a_while() -> None:
-    from assay.access import AccessPolicy
-    from assay.embedded.login_throttle import LoginThrottle
-
-    throttle = LoginThrottle(AccessPolicy(max_user_failures=3, failure_window_s=60, lockout_s=600))
-    for t in (0, 100, 200):  # spread wider than the window: never three within it
-        throttle.failed("ada", "10.0.0.1", t)
-    assert throttle.refusal("ada", "10.0.0.1", 201) is None
-    throttle.failed("ada", "10.0.0.1", 210)
-    throttle.failed("ada", "10.0.0.2", 220)  # the user's count spans addresses
-    refusal = throttle.refusal("ada", "10.0.0.3", 221)
-    assert refusal is not None and "user 'ada'" in refusal and "10 minutes" in refusal
-    assert throttle.refusal("ADA", "10.0.0.3", 221) is not None  # names are matched case-blind
-    assert throttle.refusal("bob", "10.0.0.3", 221) is None
-    assert throttle.refusal("ada", "10.0.0.3", 221 + 600) is None  # the lockout ends
-    throttle.failed("bob", "10.0.0.9", 1000)
-    throttle.succeeded("bob")
-    throttle.failed("bob", "10.0.0.9", 1001)
-    throttle.failed("bob", "10.0.0.9", 1002)
-    assert throttle.refusal("bob", "10.0.0.9", 1003) is None  # a success started the count over
+# ---- the rules alone, without I/O (the throttle's: tests/test_login_throttle.py) -----------------------------------
 
 
 def test_a_scope_caps_roles_and_takes_admin_powers_away() -> None:

@@ -87,6 +87,15 @@ class NewSession:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedSignIns:
+    """One throttle key's recent failed sign-ins (a user name or a client address): when they happened,
+    oldest first, and until when the key is locked out (0: it is not). Times are epoch seconds."""
+
+    failures: tuple[float, ...] = ()
+    locked_until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Project:
     project_id: int
     name: str

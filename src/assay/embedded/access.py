@@ -83,7 +83,7 @@ class AccessService(Authorizer):
         self.usage.close()
 
     def use_policy(self, policy: AccessPolicy) -> None:
-        """Sign-in and token rules from now on (failure counts start over)."""
+        """Sign-in and token rules from now on (the failure counts in the store carry over)."""
         self.policy = policy
         self.logins = Logins(self.store, policy)
 

@@ -3,74 +3,81 @@
 Failures are counted per user name and per client address over a sliding window; reaching a limit locks
 that key out for a while, during which even the right password is refused (a guesser learns nothing).
 A success clears the user's count, not the address's (one account guessed right does not excuse the
-address's failures on others). The state lives in the server process's memory: several workers each
-count their own, so the limits hold per worker, and a restart forgets them.
+address's failures on others).
 
-No I/O and no clock: every call takes ``now`` (seconds), so the rules are tested without waiting.
+The counts are not kept here: they live in the store (``assay.store.sql.login_attempts``), so every
+server worker and every restart sees the same ones. This module only decides, from the counts it is
+given, whether to refuse and what a key's count becomes after a failure. No I/O and no clock: every
+call takes ``now`` (epoch seconds), so the rules are tested without waiting or a database.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from assay.access import AccessPolicy
+from assay.access import AccessPolicy, FailedSignIns
 
-#: Keys tracked before the oldest are dropped (an address spraying names must not grow memory forever).
-_MAX_KEYS = 100_000
+#: The longest user name a key holds: no user has a longer one (128), and a huge name posted to the form
+#: must not make a huge key. Longer names share a key, which only locks out names nobody has.
+_MAX_KEY_NAME = 160
 
 
-@dataclass
-class _Count:
-    failures: deque[float] = field(default_factory=deque)
-    locked_until: float = 0.0
+@dataclass(frozen=True, slots=True)
+class ThrottleKey:
+    """What failures are counted under (``user:<name>`` or ``address:<addr>``), the key's limit within
+    the window, and how a refusal names it."""
+
+    key: str
+    limit: int
+    label: str
 
 
 class LoginThrottle:
-    """Failed sign-ins by user and by address, under ``policy``'s limits. Thread-safe."""
+    """The lockout rules of ``policy``, applied to counts kept elsewhere."""
 
     def __init__(self, policy: AccessPolicy) -> None:
         self.policy = policy
-        self._counts: dict[str, _Count] = {}
-        self._lock = threading.Lock()
 
-    def _keys(self, user: str, address: str) -> list[tuple[str, int, str]]:
+    @staticmethod
+    def user_key(user: str) -> str:
+        """The key of ``user``'s count (user names are matched case-blind)."""
+        return f"user:{user.lower()[:_MAX_KEY_NAME]}"
+
+    def keys(self, user: str, address: str) -> tuple[ThrottleKey, ThrottleKey]:
+        """The two keys a sign-in as ``user`` from ``address`` counts under: the user's, the address's."""
         p = self.policy
-        return [
-            (f"user:{user.lower()}", p.max_user_failures, f"user {user!r}"),
-            (f"address:{address}", p.max_address_failures, f"address {address}"),
-        ]
+        return (
+            ThrottleKey(self.user_key(user), p.max_user_failures, f"user {user[:_MAX_KEY_NAME]!r}"),
+            ThrottleKey(f"address:{address[:_MAX_KEY_NAME]}", p.max_address_failures, f"address {address}"),
+        )
 
-    def refusal(self, user: str, address: str, now: float) -> str | None:
-        """Why a sign-in as ``user`` from ``address`` is refused right now, or None if it may be tried."""
-        with self._lock:
-            for key, _, label in self._keys(user, address):
-                count = self._counts.get(key)
-                if count is not None and count.locked_until > now:
-                    minutes = max(1, round((count.locked_until - now) / 60))
-                    return (
-                        f"too many failed sign-ins for {label}: signing in is locked for about "
-                        f"{minutes} minute{'s' if minutes > 1 else ''}; try again then, or ask an admin to "
-                        "reset the password (`assay passwd --user NAME`)"
-                    )
+    def refusal(
+        self, keys: tuple[ThrottleKey, ...], counts: Mapping[str, FailedSignIns], now: float
+    ) -> str | None:
+        """Why a sign-in counted under ``keys`` is refused at ``now`` given their ``counts`` (keys without
+        a count have none), or None if it may be tried."""
+        for k in keys:
+            count = counts.get(k.key)
+            if count is not None and count.locked_until > now:
+                minutes = max(1, round((count.locked_until - now) / 60))
+                return (
+                    f"too many failed sign-ins for {k.label}: signing in is locked for about "
+                    f"{minutes} minute{'s' if minutes > 1 else ''}; try again then, or ask an admin to "
+                    "reset the password (`assay passwd --user NAME`)"
+                )
         return None
 
-    def failed(self, user: str, address: str, now: float) -> None:
-        """Count a failure; a key reaching its limit within the window is locked out."""
-        p = self.policy
-        with self._lock:
-            if len(self._counts) >= _MAX_KEYS:
-                self._counts.clear()
-            for key, limit, _ in self._keys(user, address):
-                count = self._counts.setdefault(key, _Count())
-                count.failures.append(now)
-                while count.failures and count.failures[0] <= now - p.failure_window_s:
-                    count.failures.popleft()
-                if len(count.failures) >= limit:
-                    count.locked_until = now + p.lockout_s
-                    count.failures.clear()
+    def failed(self, key: ThrottleKey, count: FailedSignIns, now: float) -> FailedSignIns:
+        """``count`` after one more failure at ``now``: failures older than the window drop out, and
+        reaching the key's limit locks it out for ``lockout_s`` (the count starts over)."""
+        cutoff = now - self.policy.failure_window_s
+        failures = (*(t for t in count.failures if t > cutoff), now)
+        if len(failures) >= key.limit:
+            return FailedSignIns((), now + self.policy.lockout_s)
+        return FailedSignIns(failures, count.locked_until)
 
-    def succeeded(self, user: str) -> None:
-        with self._lock:
-            self._counts.pop(f"user:{user.lower()}", None)
+    def forget_before(self, now: float) -> float:
+        """A count last changed before this time holds nothing that matters any more (its failures are
+        out of the window and its lockout is over), so the store may delete it."""
+        return now - max(self.policy.failure_window_s, self.policy.lockout_s)

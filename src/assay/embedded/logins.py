@@ -2,8 +2,11 @@
 
 A session cookie is ``<session id>.<secret>`` (8 and 32 random bytes, hex): the id finds the row, the
 secret's SHA-256 is compared in constant time, as for API tokens. A session ends when it expires (the
-policy's lifetime from sign-in), on logout, and when its user's password changes. Failed sign-ins are
-counted by ``LoginThrottle``; one message answers a wrong password and an unknown user alike.
+policy's lifetime from sign-in), on logout, and when its user's password changes. One message answers a
+wrong password and an unknown user alike. Failed sign-ins are counted in the store (every server worker
+and restart sees the same counts), one short transaction per attempt; ``LoginThrottle`` decides from them
+whom to refuse. Setting a user's password also lifts their lockout (the lockout message says to ask an
+admin for exactly that).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 
-from assay.access import AccessPolicy, NewSession, User
+from assay.access import AccessPolicy, FailedSignIns, NewSession, User
 from assay.embedded import passwords
-from assay.embedded.login_throttle import LoginThrottle
+from assay.embedded.login_throttle import LoginThrottle, ThrottleKey
 from assay.errors import PermissionDenied, Unauthenticated
 from assay.services.access import MAX_PASSWORD, LoginLocked, check_password
 from assay.services.tracking import now_ms
@@ -40,26 +44,44 @@ def sha256(secret: str) -> str:
 
 
 class Logins:
-    """Sign-ins and sessions of the users in ``store``, under ``policy``. Thread-safe."""
+    """Sign-ins and sessions of the users in ``store``, under ``policy``. Thread-safe. ``clock`` (epoch
+    seconds) is the time the throttle goes by: tests pass their own to step past windows and lockouts."""
 
-    def __init__(self, store: AccessStore, policy: AccessPolicy) -> None:
+    def __init__(
+        self, store: AccessStore, policy: AccessPolicy, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.policy = policy
         self.throttle = LoginThrottle(policy)
+        self.clock = clock
 
-    def login(self, name: str, password: str, address: str) -> NewSession:
-        now = time.time()
-        refusal = self.throttle.refusal(name, address, now)
+    def _check_throttle(self, keys: tuple[ThrottleKey, ...], now: float) -> None:
+        """LoginLocked while any of ``keys`` is locked out."""
+        counts = self.store.login_attempts.counts([k.key for k in keys])
+        refusal = self.throttle.refusal(keys, counts, now)
         if refusal is not None:
             raise LoginLocked(refusal)
+
+    def _count_failure(self, keys: tuple[ThrottleKey, ...], now: float) -> None:
+        by_key = {k.key: k for k in keys}
+
+        def after(key: str, count: FailedSignIns) -> FailedSignIns:
+            return self.throttle.failed(by_key[key], count, now)
+
+        self.store.login_attempts.record_failure(by_key, after, now, self.throttle.forget_before(now))
+
+    def login(self, name: str, password: str, address: str) -> NewSession:
+        now = self.clock()
+        keys = self.throttle.keys(name, address)
+        self._check_throttle(keys, now)
         found = self.store.password_of(name) if 0 < len(name) <= 128 else None
         stored = found[1] if found else None
         if not passwords.verify_or_waste(stored, _bounded(password)):
-            self.throttle.failed(name, address, now)
+            self._count_failure(keys, now)
             raise Unauthenticated(_WRONG)
         assert found is not None and stored is not None
         user = found[0]
-        self.throttle.succeeded(name)
+        self.store.login_attempts.clear(self.throttle.user_key(name))
         if passwords.needs_rehash(stored):
             self.store.set_password_hash(user.user_id, passwords.hash_password(password))
         return self.open_session(user)
@@ -95,16 +117,17 @@ class Logins:
         stored = None if found is None else found[1]
         if stored is None and current is None:
             return  # no password yet: the caller's token is what proves who they are
-        now = time.time()
-        refusal = self.throttle.refusal(user.name, "(password change)", now)
-        if refusal is not None:
-            raise LoginLocked(refusal)
+        now = self.clock()
+        keys = self.throttle.keys(user.name, "(password change)")
+        self._check_throttle(keys, now)
         if not passwords.verify_or_waste(stored, _bounded(current or "")):
-            self.throttle.failed(user.name, "(password change)", now)
+            self._count_failure(keys, now)
             raise PermissionDenied("the current password is wrong: give the one you sign in with")
 
     def set_password(self, user: User, password: str | None) -> None:
-        """Store a new password (None: none, so no sign-in) and end every session of the user."""
+        """Store a new password (None: none, so no sign-in), end every session of the user and lift
+        their sign-in lockout."""
         hashed = None if password is None else passwords.hash_password(check_password(password))
         self.store.set_password_hash(user.user_id, hashed)
         self.store.delete_sessions_of(user.user_id)
+        self.store.login_attempts.clear(self.throttle.user_key(user.name))

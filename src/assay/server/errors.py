@@ -1,14 +1,19 @@
-"""Errors as JSON: ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status, for every failure.
+"""Errors as JSON: ``{"error": {"code": ..., "message": ...}}`` with a fitting HTTP status, for every failure;
+for people in a browser, a page.
 
 The code is the ``AssayError`` subclass's stable ``code``, so the remote client raises the same class with
 the same message. Request validation failures (422) use INVALID_ARGUMENT, the code of InvalidInput, which
 is what they are. Anything unexpected is answered 500 INTERNAL_ERROR without its traceback (it may hold
 paths or data the caller should not see); Starlette re-raises it after answering, so the server logs it.
+
+A browser (``Accept: text/html``, which page loads and form posts send; never under ``/api/``) gets the
+same status with a page saying what happened and how to fix it (``assay.ui.error_page``) instead of the
+JSON, and a page load that needs a sign-in is sent to the sign-in form. Scripts and API clients (their
+``Accept`` names JSON or anything) keep the JSON shape.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from urllib.parse import urlencode
 
@@ -30,6 +35,8 @@ from assay.errors import (
     Unauthenticated,
     Unavailable,
 )
+from assay.ui.error_page import error_page
+from assay.web.csrf import FormExpired
 
 log = logging.getLogger("assay.server")
 
@@ -75,35 +82,21 @@ async def on_assay_error(request: Request, exc: Exception) -> Response:
         # The message names the server's own store (a path, a host): log it, tell the client less.
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
         exc = Unavailable("the server cannot reach its store right now; try again shortly")
-    if status == 401 and _wants_html(request):
-        # A browser without a session goes to the sign-in form, and comes back afterwards.
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
     if _wants_html(request):
-        return html_error(status, exc.message)
+        if status == 401 and request.method == "GET":
+            # A page load without a session goes to the sign-in form, and comes back afterwards.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+        return error_page(request, status, exc.message, form_expired=isinstance(exc, FormExpired))
     response = error_response(status, exc.code, exc.message, details)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="assay"'
     return response
 
 
-def html_error(status: int, message: str) -> Response:
-    """A failure of a page, for people: the message on a plain page, with the same status."""
-    body = (
-        "<!doctype html><title>assay: error</title><link rel=stylesheet href=/static/app.css>"
-        '<header class="top"><a class="brand" href="/">assay</a></header><main><h1>'
-        f"{'Not found' if status == 404 else 'Cannot show this page'}</h1>"
-        f'<pre class="filter-error">{html.escape(message)}</pre><p><a href="/">back to experiments</a></p></main>'
-    )
-    return Response(body, status_code=status, media_type="text/html")
-
-
 def _wants_html(request: Request) -> bool:
-    return (
-        request.method == "GET"
-        and not request.url.path.startswith("/api/")
-        and ("text/html" in request.headers.get("accept", ""))
-    )
+    """Whether a person in a browser made the request: it accepts HTML and is not an API call."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -112,7 +105,10 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return error_response(422, InvalidInput.code, "invalid request: " + "; ".join(parts))
+    message = "invalid request: " + "; ".join(parts)
+    if _wants_html(request):
+        return error_page(request, 422, message)
+    return error_response(422, InvalidInput.code, message)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -123,6 +119,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         message = str(exc.detail)
+    if _wants_html(request):
+        response: Response = error_page(request, exc.status_code, message)
+        response.headers.update(exc.headers or {})
+        return response
     code = HTTP_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
     response = error_response(exc.status_code, code, message)
     response.headers.update(exc.headers or {})
@@ -130,9 +130,10 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(
-        500, AssayError.code, f"internal server error ({type(exc).__name__}); the server log has the details"
-    )
+    message = f"internal server error ({type(exc).__name__}); the server log has the details"
+    if _wants_html(request):
+        return error_page(request, 500, message)
+    return error_response(500, AssayError.code, message)
 
 
 def install(app: FastAPI) -> None:

@@ -37,7 +37,7 @@ _TABLES = (
     "ingested_batches, metric_chunks, latest_metrics, params, tags, runs, experiments, "
     "project_members, api_tokens, users, run_datasets, datasets, performance_records, alias_policies, "
     "alias_events, model_aliases, version_reports, project_settings, version_tags, model_versions, "
-    "model_tags, registered_models, job_logs, jobs, schedules"
+    "model_tags, registered_models, job_logs, jobs, schedules, login_attempts"
 )
 
 

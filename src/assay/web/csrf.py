@@ -32,6 +32,11 @@ _REFUSED = (
 )
 
 
+class FormExpired(PermissionDenied):
+    """A state-changing request without its valid CSRF token (403 PERMISSION_DENIED, as any refusal): a
+    class of its own so that a browser is shown what to do about it (``assay.ui.error_page``)."""
+
+
 def token_for(session_secret: str) -> str:
     """The CSRF token of the session whose cookie holds ``session_secret``."""
     return hmac.new(session_secret.encode(), b"assay-csrf-v1", hashlib.sha256).hexdigest()
@@ -55,4 +60,4 @@ async def sent_token(request: Request) -> str:
 def check(expected: str, sent: str) -> None:
     """Refuse (403 PERMISSION_DENIED) a request whose token is missing or wrong."""
     if not expected or not sent or not hmac.compare_digest(expected, sent):
-        raise PermissionDenied(_REFUSED)
+        raise FormExpired(_REFUSED)

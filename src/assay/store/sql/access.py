@@ -1,5 +1,5 @@
 """The SQL side of team mode: users (with their password hashes), hashed API tokens, browser sessions,
-projects and project roles.
+projects and project roles; failed sign-in counts in ``login_attempts`` (``AccessStore.login_attempts``).
 
 Like ``SqlStore`` it enforces only what the database must (unique names, a token's owner); who may call
 what is decided by ``assay.services.access``. Shares the tracking store's engine.
@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assay.access import ApiToken, Member, Project, Role, TokenScope, User
 from assay.errors import Conflict, NotFound
+from assay.store.sql.login_attempts import LoginAttemptStore
 from assay.store.sql.rows import experiment_pk
 from assay.store.sql.schema import (
     api_tokens,
@@ -57,6 +58,7 @@ class AccessStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.login_attempts = LoginAttemptStore(engine)
 
     def _write(self) -> Any:
         return self.engine.connect().execution_options(assay_write=True)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from assay.errors import InvalidState
 
 #: The newest migration in ``migrations/versions``; a test checks it is Alembic's head.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 

@@ -190,6 +190,18 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+# Failed sign-ins per throttle key ("user:<name>", "address:<addr>"), shared by every server process:
+# the failure times within the window (epoch ms, comma-separated, oldest first; at most the key's limit)
+# and the end of a lockout. ``updated_at`` (the last failure) finds rows too old to matter, to delete.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Text, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False, index=True),
+)
+
 project_members = Table(
     "project_members",
     metadata,

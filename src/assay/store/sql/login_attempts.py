@@ -1,0 +1,98 @@
+"""``LoginAttemptStore``: the failed sign-in counts of the login throttle, in the store.
+
+Kept here rather than in a server process's memory so that the limits hold across ``assay server
+--workers N`` and across restarts. Which sign-ins to refuse is decided by
+``assay.embedded.login_throttle``; this module only reads counts and applies a count's update inside one
+short transaction, so two processes counting failures for the same key never lose one: PostgreSQL locks
+the keys' rows (``FOR UPDATE``, created first if missing, in key order so two sign-ins never deadlock),
+SQLite's write transaction (``BEGIN IMMEDIATE``) serializes writers. Each failure also deletes a batch of
+rows too old to matter, so the table holds only recent failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy.engine import Engine
+
+from assay.access import FailedSignIns
+from assay.store.sql.dialect import insert_ignore, is_sqlite
+from assay.store.sql.schema import login_attempts as t
+
+#: Old rows deleted per failure at most: the table never needs a long delete inside a sign-in.
+_PRUNE_BATCH = 500
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _count(row: Row[Any]) -> FailedSignIns:
+    failures = tuple(int(ms) / 1000 for ms in row.failures.split(",") if ms)
+    return FailedSignIns(failures, row.locked_until / 1000)
+
+
+class LoginAttemptStore:
+    """Failed sign-ins per throttle key in the store behind ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sqlite = is_sqlite(engine)
+
+    def counts(self, keys: Collection[str]) -> dict[str, FailedSignIns]:
+        """The counts of ``keys`` that have one."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.key.in_(sorted(keys)))).all()
+        return {row.key: _count(row) for row in rows}
+
+    def record_failure(
+        self,
+        keys: Collection[str],
+        update_count: Callable[[str, FailedSignIns], FailedSignIns],
+        now: float,
+        forget_before: float,
+    ) -> dict[str, FailedSignIns]:
+        """Replace each key's count by ``update_count(key, count)`` (a key without a row starts from an
+        empty count) in one transaction at ``now``, and delete rows last changed before ``forget_before``.
+        Returns the new counts."""
+        ordered = sorted(keys)
+        empty = [{"key": k, "failures": "", "locked_until": 0, "updated_at": _ms(now)} for k in ordered]
+        read = select(t).where(t.c.key.in_(ordered)).order_by(t.c.key)
+        if not self._sqlite:
+            read = read.with_for_update()
+        with self.engine.connect().execution_options(assay_write=True) as conn, conn.begin():
+            conn.execute(insert_ignore(self.engine, t, ["key"]), empty)
+            found = {row.key: _count(row) for row in conn.execute(read)}
+            new = {k: update_count(k, found.get(k, FailedSignIns())) for k in ordered}
+            conn.execute(
+                update(t).where(t.c.key == bindparam("k")),
+                [
+                    {
+                        "k": k,
+                        "failures": ",".join(str(_ms(s)) for s in c.failures),
+                        "locked_until": _ms(c.locked_until),
+                        "updated_at": _ms(now),
+                    }
+                    for k, c in new.items()
+                ],
+            )
+            conn.execute(delete(t).where(t.c.key.in_(self._stale(forget_before))))
+        return new
+
+    def _stale(self, before: float) -> Any:
+        """Up to a batch of keys last changed before ``before``; on PostgreSQL skipping rows another
+        sign-in holds (it is about to change them, and two deletes must not wait on each other)."""
+        q = select(t.c.key).where(t.c.updated_at < _ms(before)).limit(_PRUNE_BATCH)
+        return q if self._sqlite else q.with_for_update(skip_locked=True)
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s count (a success clears the user's)."""
+        with self.engine.connect().execution_options(assay_write=True) as conn, conn.begin():
+            conn.execute(delete(t).where(t.c.key == key))
+
+    def snapshot(self) -> Mapping[str, FailedSignIns]:
+        """Every count (for tests and inspection: the table is small, being pruned)."""
+        with self.engine.connect() as conn:
+            return {row.key: _count(row) for row in conn.execute(select(t))}
