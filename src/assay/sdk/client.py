@@ -335,10 +335,10 @@ class Client:
         """Add params (kept as text; one already logged must keep its value, else ``Conflict``).
 
         For a run this process writes they are queued with its points and written in the background
-        (spooled when the store cannot be reached): keys, values and a param this process logged with
-        another value are refused at once; a value logged elsewhere only the store can see, and the
-        refusal comes as one error line (the params set aside in the spool's ``rejected/``) and from the
-        next ``flush``."""
+        (spooled when the store cannot be reached): bad keys or values, and a param this process logged
+        with another value, are refused at once; a value logged elsewhere only the store can see: that
+        param is set aside in the spool's ``rejected/`` with one error line (and raised by a ``flush`` that
+        sends it), the others are written."""
         w = self.writer
         if not w.writes(run_id):
             self.backend.log_params(self._settle(run_id), params)
