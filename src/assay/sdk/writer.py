@@ -7,10 +7,10 @@
 capture's files) off the caller's thread. Artifacts the caller logs go through it too (``artifact``), so
 they are written after the batch that creates their run, or spooled behind it. So do the params and tags
 of the runs it writes (``assay.sdk.run_data``): queued, merged per run, and sent after the batch that
-creates their run and before the one that ends it. What happens when a send
-fails is decided by one table, ``assay.sdk.policy``: writes that were not accepted are kept (spooled) and
-sent again; an operation the store refuses for good is set aside with its reason; the writes of a run
-refused for a missing role are held for that run while other runs go on. Nothing accepted is dropped.
+creates their run and before the one that ends it. What happens when a send fails is decided by one
+table, ``assay.sdk.policy``: writes that were not accepted are kept (spooled) and sent again; an
+operation the store refuses for good is set aside with its reason; the writes of a run refused for a
+missing role are held for that run while other runs go on. Nothing accepted is dropped.
 """
 
 from __future__ import annotations
@@ -335,8 +335,8 @@ class BackgroundWriter:
         """Queue params (keys and values checked already) of a run this writer writes. Raises at once
         what is known here, queueing nothing: InvalidState for a run this writer ended, Conflict for a
         param this process gave another value. A conflict with a value logged elsewhere is found by the
-        store when the params arrive: they are set aside, said in one error line, and raised by the next
-        ``flush``."""
+        store when the params arrive: that param is set aside and said in one error line (and raised by
+        a ``flush`` that sends it), the others are written."""
         with self._lock:
             status = self._ended.get(run_id)
             if status is not None:
