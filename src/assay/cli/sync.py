@@ -1,9 +1,9 @@
 """``assay sync``: replay the writes that processes spooled while the tracking store was unreachable.
 
 It sends, in order, what processes that have ended left in the spool (``assay.sdk.spool``): batches of
-runs, points and run ends, and artifact files. The writes of a run the server refused for a missing role
-(held) are sent first, once the role is back; ``--discard RUN`` drops a run's writes on purpose, and
-``--list`` shows what waits, per run.
+runs, points and run ends, params and tags, and artifact files. The writes of a run the server refused
+for a missing role (held) are sent first, once the role is back; ``--discard RUN`` drops a run's writes
+on purpose, and ``--list`` shows what waits, per run.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def sync(
         bool, typer.Option("--list", help="List what waits in the spool, per run; sends nothing.")
     ] = False,
 ) -> None:
-    """Send spooled runs, points, run ends and artifacts to the tracking store (each write applied once).
+    """Send spooled runs, points, run ends, params, tags and artifacts to the tracking store (each once).
 
     A refused token stops the sync and deletes nothing. Refused operations are set aside in rejected/.
 
@@ -80,13 +80,13 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 def _send(directory: Path, uri: str, rejected: bool) -> None:
     from assay import bundle
     from assay.sdk.spool import (
-        ArtifactRecord,
         Courier,
         clear_orphans,
         held_dir,
         held_message,
         held_runs,
         pending_by_run,
+        record_kind,
         rejected_dir,
         replay_directory,
         replay_held,
@@ -117,11 +117,11 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
 
     def send(record: Record) -> None:
         courier.send(record)
-        kinds["artifact" if isinstance(record, ArtifactRecord) else "batch"] += 1
+        kinds[record_kind(record)] += 1
 
     def send_held(record: Record) -> None:
         courier.send_held(record)
-        kinds["artifact" if isinstance(record, ArtifactRecord) else "batch"] += 1
+        kinds[record_kind(record)] += 1
 
     if rejected:
         _move_rejected_away(source)
@@ -152,7 +152,10 @@ def _send(directory: Path, uri: str, rejected: bool) -> None:
     if not busy and not held:
         clear_orphans(directory)
     artifacts = f" and {_count(kinds['artifact'], 'artifact')}" if kinds["artifact"] else ""
-    typer.echo(f"replayed {_count(kinds['batch'], 'spooled batch', 'spooled batches')}{artifacts} to {uri}")
+    run_data = f", {_count(kinds['run data'], 'change')} of params or tags" if kinds["run data"] else ""
+    typer.echo(
+        f"replayed {_count(kinds['batch'], 'spooled batch', 'spooled batches')}{run_data}{artifacts} to {uri}"
+    )
     if busy:
         typer.echo(f"{busy} spool file(s) belong to running processes, which replay them themselves")
     if refused:

@@ -1,8 +1,9 @@
 """``assay.Client``: every tracking operation, explicit about run ids.
 
 A Client is a thin layer over a ``Tracking`` backend (embedded or remote) plus the process's background
-writer for that backend (``assay.sdk.session``, shared by every Client of the store): metrics are
-buffered and written in batches, everything else is a direct call.
+writer for that backend (``assay.sdk.session``, shared by every Client of the store): metrics, and the
+params and tags of the runs this process writes, are buffered and written in batches (spooled when the
+store cannot be reached); most other things are a direct call.
 """
 
 from __future__ import annotations
@@ -328,19 +329,41 @@ class Client:
             self.log_metric(run_id, key, value, step, ts)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
-        self.backend.log_params(self._settle(run_id), {key: value})
+        self.log_params(run_id, {key: value})
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        self.backend.log_params(self._settle(run_id), params)
+        """Add params (kept as text; one already logged must keep its value, else ``Conflict``).
+
+        For a run this process writes they are queued with its points and written in the background
+        (spooled when the store cannot be reached): bad keys or values, and a param this process logged
+        with another value, are refused at once; a value logged elsewhere only the store can see: that
+        param is set aside in the spool's ``rejected/`` with one error line (and raised by a ``flush`` that
+        sends it), the others are written."""
+        w = self.writer
+        if not w.writes(run_id):
+            self.backend.log_params(self._settle(run_id), params)
+            return
+        w.log_params(run_id, {v.check_key(k, "param"): v.param_value(k, val) for k, val in params.items()})
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.backend.set_tags(self._settle(run_id), {key: value})
+        self.set_tags(run_id, {key: value})
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        self.backend.set_tags(self._settle(run_id), tags)
+        """Set tags, replacing earlier values; queued as ``log_params`` for a run this process writes."""
+        w = self.writer
+        if not w.writes(run_id):
+            self.backend.set_tags(self._settle(run_id), tags)
+            return
+        w.set_tags(run_id, {v.check_key(k, "tag"): v.tag_value(k, val) for k, val in tags.items()})
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        self.backend.delete_tag(self._settle(run_id), key)
+        """Remove a tag (``NotFound`` if the run has none called ``key``). For a run this process writes it
+        is sent after what is queued, and spooled (after a warning line) when the store cannot be reached."""
+        w = self.writer
+        if not w.writes(run_id):
+            self.backend.delete_tag(self._settle(run_id), key)
+            return
+        w.delete_tag(run_id, v.check_key(key, "tag"))
 
     def set_terminated(self, run_id: str, status: str | RunStatus = RunStatus.FINISHED) -> None:
         """End a run: write its buffered points and its final status in one step."""
@@ -516,12 +539,21 @@ class Client:
 
         Model names are unique within a project: the model is ``name`` in ``project`` (or in the project
         ``name`` gives as ``project/name``), default the run's project."""
-        if is_model_uri(model_uri):
-            model_uri = self.registry.resolve_uri(model_uri).source
-        run_id, _ = parse_runs_uri(model_uri)
-        self._settle(run_id)
         clean = {str(k): str(val) for k, val in (tags or {}).items()}
-        return self.registry.create_version(name, model_uri, description, clean, project)
+        try:
+            if is_model_uri(model_uri):
+                model_uri = self.registry.resolve_uri(model_uri).source
+            parse_runs_uri(model_uri)
+            # Every write of the process first, the spool's too: the model's files may wait there.
+            self._read()
+            return self.registry.create_version(name, model_uri, description, clean, project)
+        except Unavailable as exc:
+            # The server numbers versions and reads the model's files: nothing to return offline.
+            raise Unavailable(
+                f"cannot register {model_uri} as {name!r}: {exc.message.rstrip('.')}. Registering needs "
+                "the server, so it is not spooled: call register_model again once it answers (the run's "
+                "writes wait in the local spool meanwhile; `assay sync` sends them if this process ends first)"
+            ) from None
 
     def log_dataset(
         self,

@@ -2,20 +2,23 @@
 
 When a write fails for a reason other than being refused (the server is down, the network broke), the
 background writer appends it here instead of holding it in memory, and every later write follows it, so
-order is kept. Writes are batches (run creations, points, run ends) and artifact uploads, in one sequence,
-so a run's artifacts are uploaded after the batch that creates the run. Each tick tries to replay the
+order is kept. Writes are batches (run creations, points, run ends), changes to a run's params and tags
+(``assay.sdk.run_data``) and artifact uploads, in one sequence, so a run's params, tags and artifacts are
+written after the batch that creates the run. Each tick tries to replay the
 spool first; ``assay sync`` replays what a finished process left behind. Batches carry ids and the store
-applies an id once; an artifact upload replaces the file at its path. So a write replayed after its first
-attempt did land (a crash between delivery and the offset update) is not applied twice.
+applies an id once; an artifact upload replaces the file at its path; a param, tag or tag deletion sent
+again changes nothing. So a write replayed after its first attempt did land (a crash between delivery and
+the offset update) is not applied twice.
 
 Layout of ``$ASSAY_HOME/spool/<hash of the tracking URI>/``:
 
 ``<pid>-<random>.spool``
     One file per writer, an append-only sequence of records: 4-byte little-endian length, then a msgpack
     body, either the batch as the ingest body (``assay.wire``; the only kind of record older versions
-    wrote, so their files replay unchanged) or ``{"artifact": {...}}`` (run, path, and the bytes inline or
-    the name of a copy in ``blobs/``). A ``.offset`` file beside it says how far replay got. A live
-    writer holds an exclusive lock on its file, so ``assay sync`` never replays a file still written.
+    wrote, so their files replay unchanged), ``{"artifact": {...}}`` (run, path, and the bytes inline or
+    the name of a copy in ``blobs/``) or ``{"run_data": {...}}`` (params or tags: run, kind, keys and
+    values). A ``.offset`` file beside it says how far replay got. A live writer holds an exclusive lock
+    on its file, so ``assay sync`` never replays a file still written.
 ``blobs/<id>/<file name>``
     The copy of a large artifact, made (written, fsynced, renamed into place) before its record is
     appended, so a record never names a file that may change or vanish; uploads stream from it. It is
@@ -57,6 +60,7 @@ from assay import wire
 from assay.entities import WriteBatch
 from assay.errors import AssayError, InvalidInput
 from assay.sdk.policy import Action, decide, deliver, describe, runs_of
+from assay.sdk.run_data import KINDS, RunDataRecord, deliver_run_data
 from assay.services.tracking import Tracking
 
 log = logging.getLogger("assay")
@@ -91,23 +95,34 @@ class ArtifactRecord:
 
 
 #: What a spool file holds, in order.
-Record = WriteBatch | ArtifactRecord
+Record = WriteBatch | ArtifactRecord | RunDataRecord
 
 
 def record_runs(record: Record) -> set[str]:
     """The runs a record writes to."""
-    return {record.run_id} if isinstance(record, ArtifactRecord) else runs_of(record)
+    return runs_of(record) if isinstance(record, WriteBatch) else {record.run_id}
 
 
 def record_text(record: Record) -> str:
     """A record in words, for messages."""
-    return record.describe() if isinstance(record, ArtifactRecord) else describe(record)
+    return describe(record) if isinstance(record, WriteBatch) else record.describe()
+
+
+def record_kind(record: Record) -> str:
+    """What a record is, for counts: "batch", "artifact" or "run data" (params and tags)."""
+    if isinstance(record, WriteBatch):
+        return "batch"
+    return "artifact" if isinstance(record, ArtifactRecord) else "run data"
 
 
 def encode_record(record: Record) -> bytes:
     """The body of ``record`` in a spool file (see the module docstring)."""
-    if not isinstance(record, ArtifactRecord):
+    if isinstance(record, WriteBatch):
         return wire.encode_ingest(record, batch_id=record.batch_id)
+    if isinstance(record, RunDataRecord):
+        data = {"id": record.record_id, "run_id": record.run_id, "kind": record.kind, "items": record.items}
+        packed_data: bytes = msgpack.packb({"v": 1, "run_data": data}, use_bin_type=True)
+        return packed_data
     body: dict[str, Any] = {
         "id": record.record_id,
         "run_id": record.run_id,
@@ -141,9 +156,20 @@ def decode_record(data: bytes) -> Record:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"artifact record without a valid {exc}") from None
+    if isinstance(body, dict) and "run_data" in body:
+        return _run_data_record(body["run_data"])
     decoded = wire.decode_ingest(data)
     b = decoded.batch
     return WriteBatch(b.new_runs, b.series, b.ends, decoded.batch_id)
+
+
+def _run_data_record(d: Any) -> RunDataRecord:
+    try:
+        kind = next(k for k in KINDS if k == d["kind"])
+        items = {str(k): str(val) for k, val in dict(d["items"]).items()}
+        return RunDataRecord(str(d["run_id"]), kind, items, str(d.get("id", "")))
+    except (KeyError, TypeError, ValueError, StopIteration) as exc:
+        raise InvalidInput(f"params/tags record without a valid {exc or 'kind'}") from None
 
 
 # ---- copies of large artifacts ---------------------------------------------------------------------------
@@ -517,6 +543,8 @@ class Courier:
         HOLD): the caller keeps the record whole (what of it was held or delivered is applied once)."""
         if isinstance(record, ArtifactRecord):
             return self._upload(record)
+        if isinstance(record, RunDataRecord):
+            return deliver_run_data(self.backend, record, self.set_aside, self.hold, self.held)
         return deliver(self.backend.ingest, record, self.set_aside, self.hold, self.held)
 
     def send_held(self, record: Record) -> list[AssayError]:
@@ -524,6 +552,8 @@ class Courier:
         missing role is raised (the run stays held) rather than held again."""
         if isinstance(record, ArtifactRecord):
             return self._upload(record, held_again=False)
+        if isinstance(record, RunDataRecord):
+            return deliver_run_data(self.backend, record, self.set_aside, _refuse)
         return deliver(self.backend.ingest, record, self.set_aside, _refuse)
 
     def retry_held(self) -> list[str]:
@@ -584,7 +614,7 @@ class Courier:
             f.close()
 
 
-def _refuse(_op: WriteBatch, error: AssayError | None) -> None:
+def _refuse(_op: Record, error: AssayError | None) -> None:
     """The hold of ``send_held``: the refusal ends this run's replay, its records stay where they are."""
     assert error is not None
     raise error
@@ -657,7 +687,8 @@ def pending_by_run(directory: Path) -> dict[str, RunPending]:
                 if isinstance(record, ArtifactRecord):
                     p.artifacts += 1
                 else:
-                    p.batches += 1
+                    p.batches += 1  # params and tags count as batches: writes other than files
+                if isinstance(record, WriteBatch):
                     p.points += sum(len(s.values) for s in record.series if s.run_id == run_id)
     return out
 
@@ -747,7 +778,7 @@ def _rewrite_without(path: Path, run_id: str, root: Path) -> tuple[int, int]:
             kept.append(record)
         elif isinstance(record, ArtifactRecord):
             artifacts += 1
-        elif runs_of(record) == {run_id}:
+        elif isinstance(record, RunDataRecord) or runs_of(record) == {run_id}:
             batches += 1
         else:
             batches += 1

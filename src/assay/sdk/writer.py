@@ -5,10 +5,12 @@
 ``interval`` seconds, drains every buffer into numpy arrays and hands one list of SeriesBatch to the sink
 (the tracking backend). It also heartbeats the live runs and writes queued artifacts (automatic
 capture's files) off the caller's thread. Artifacts the caller logs go through it too (``artifact``), so
-they are written after the batch that creates their run, or spooled behind it. What happens when a send
-fails is decided by one table, ``assay.sdk.policy``: writes that were not accepted are kept (spooled) and
-sent again; an operation the store refuses for good is set aside with its reason; the writes of a run
-refused for a missing role are held for that run while other runs go on. Nothing accepted is dropped.
+they are written after the batch that creates their run, or spooled behind it. So do the params and tags
+of the runs it writes (``assay.sdk.run_data``): queued, merged per run, and sent after the batch that
+creates their run and before the one that ends it. What happens when a send fails is decided by one
+table, ``assay.sdk.policy``: writes that were not accepted are kept (spooled) and sent again; an
+operation the store refuses for good is set aside with its reason; the writes of a run refused for a
+missing role are held for that run while other runs go on. Nothing accepted is dropped.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import logging
 import struct
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from assay.artifacts.uri import clean_path
-from assay.entities import NewRun, RunEnd, SeriesBatch, WriteBatch
-from assay.errors import AssayError, InvalidInput, NotFound
-from assay.sdk.policy import Action, decide, deliver, describe
+from assay.entities import NewRun, RunEnd, RunStatus, SeriesBatch, WriteBatch
+from assay.errors import AssayError, InvalidInput, InvalidState, NotFound
+from assay.sdk.policy import Action, decide, deliver
+from assay.sdk.run_data import PendingRunData, RunDataRecord, deliver_run_data, param_conflict
 from assay.sdk.spool import (
     Courier,
     Record,
@@ -50,6 +53,9 @@ Appender = Callable[[bytes], None]
 
 #: The longest wait between two background tries while sends keep failing.
 MAX_BACKOFF_S = 5.0
+
+#: How many runs ended by this writer it remembers, to queue their later tags and refuse their params.
+MAX_ENDED = 10_000
 
 #: Stands for "no step given" in a step buffer; the writer replaces it with the previous step + 1.
 NO_STEP = -(2**63)
@@ -116,7 +122,7 @@ def fill_steps(steps: npt.NDArray[np.int64], start: int) -> npt.NDArray[np.int64
 class RunBuffer:
     """The buffered, not yet written points of one run: a SeriesBuffer per metric key."""
 
-    __slots__ = ("appenders", "closed", "next_step", "run_id", "series")
+    __slots__ = ("appenders", "closed", "next_step", "params", "run_id", "series")
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
@@ -125,6 +131,8 @@ class RunBuffer:
         self.appenders: dict[str, Appender] = {}
         self.next_step: dict[str, int] = {}
         self.closed = False
+        #: The params this process gave the run: a new value for one is refused at the call.
+        self.params: dict[str, str] = {}
 
     def open(self, key: str) -> Appender:
         """The append method of ``key``'s series, created on first use (``key`` must already be valid)."""
@@ -196,9 +204,11 @@ class ArtifactWrite:
 
 
 class BackgroundWriter:
-    """One per backend and process: sends queued run creations, points and run ends to ``backend.ingest``.
+    """One per backend and process: sends queued run creations, points and run ends to ``backend.ingest``,
+    and the queued params and tags of its runs.
 
-    Everything queued since the last tick goes in one WriteBatch (so one transaction for many runs),
+    Everything queued since the last tick goes in one WriteBatch (so one transaction for many runs; the
+    params and tags of a run not yet created join its creation, those of other runs follow the batch),
     heartbeats keep this process's runs alive, and artifacts queued in the background (capture's files)
     are written after the batch that creates their run. Artifacts the caller logs are written at once
     (``artifact``), after what is queued, and spooled like batches when the store cannot take them.
@@ -225,6 +235,10 @@ class BackgroundWriter:
         self._unsent: set[str] = set()  # ids of runs whose creation is not written yet
         self._series: list[SeriesBatch] = []
         self._ends: list[RunEnd] = []
+        #: run id -> its params and tags queued since the last tick (see ``assay.sdk.run_data``).
+        self._run_data: dict[str, PendingRunData] = {}
+        #: The runs this writer ended (their final status), newest last: their tags are still queued.
+        self._ended: OrderedDict[str, RunStatus] = OrderedDict()
         self._artifacts: list[ArtifactWrite] = []
         self._tasks: deque[Callable[[], Any]] = deque()
         # _lock guards the queues and is held only to change them; _send_lock orders the sends, so
@@ -256,21 +270,28 @@ class BackgroundWriter:
         with self._lock:
             self._new_runs.append(new)
             self._unsent.add(new.run_id)
-            return self.buffers.setdefault(new.run_id, RunBuffer(new.run_id))
+            buf = self.buffers.setdefault(new.run_id, RunBuffer(new.run_id))
+            buf.params.update(new.params)
+            return buf
 
     def end(self, end: RunEnd) -> None:
-        """Queue the end of a run of this process, after its last buffered points; its buffer closes."""
+        """Queue the end of a run of this process, after its last buffered points and its queued params
+        and tags; its buffer closes."""
         with self._lock:
             buf = self.buffers.pop(end.run_id, None)
             if buf is not None:
                 buf.closed = True
                 self._series += buf.drain()
             self._ends.append(end)
+            self._ended[end.run_id] = end.status
+            if len(self._ended) > MAX_ENDED:
+                self._ended.popitem(last=False)
 
     def forget(self, run_id: str) -> None:
         """Stop buffering and heartbeating ``run_id`` (after a flush, so nothing accepted is dropped)."""
         self.flush()
         with self._lock:
+            self._ended.pop(run_id, None)
             buf = self.buffers.pop(run_id, None)
             if buf is not None:
                 buf.closed = True
@@ -288,15 +309,122 @@ class BackgroundWriter:
             self._artifacts.append(write)
 
     def unsent(self, run_id: str) -> bool:
-        """Whether ``run_id``'s creation is still queued here (a direct backend call must flush first)."""
-        return run_id in self._unsent
+        """Whether ``run_id``'s creation, or a change to its params or tags, is still queued here (a
+        direct backend call about it must flush first)."""
+        return run_id in self._unsent or run_id in self._run_data
+
+    # -- params and tags of the runs this writer writes --------------------------------------------------
+
+    def writes(self, run_id: str) -> bool:
+        """Whether this writer writes ``run_id`` (its buffer is open here, or this writer ended it):
+        its params and tags then go through here, in order with its other writes."""
+        buf = self.buffers.get(run_id)
+        return (buf is not None and not buf.closed) or run_id in self._ended
+
+    def _queued_new(self, run_id: str) -> int | None:
+        """Where ``run_id``'s creation waits in the queue, if it does and nothing else of the run waits
+        beside it: params and tags then join the creation itself (no write of their own)."""
+        if run_id not in self._unsent or run_id in self._run_data:
+            return None
+        for i in range(len(self._new_runs) - 1, -1, -1):
+            if self._new_runs[i].run_id == run_id:
+                return i
+        return None  # taken by a send in flight: they follow it
+
+    def log_params(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Queue params (keys and values checked already) of a run this writer writes. Raises at once
+        what is known here, queueing nothing: InvalidState for a run this writer ended, Conflict for a
+        param this process gave another value. A conflict with a value logged elsewhere is found by the
+        store when the params arrive: that param is set aside and said in one error line (and raised by
+        a ``flush`` that sends it), the others are written."""
+        with self._lock:
+            status = self._ended.get(run_id)
+            if status is not None:
+                raise InvalidState(f"run {run_id} has ended ({status.value}); start a new run to log more")
+            buf = self.buffers.get(run_id)
+            known = buf.params if buf is not None else {}
+            for k, val in items.items():
+                old = known.get(k)
+                if old is not None and old != val:
+                    raise param_conflict(run_id, k, old, val)
+            known.update(items)
+            i = self._queued_new(run_id)
+            if i is not None:
+                new = self._new_runs[i]
+                self._new_runs[i] = replace(new, params={**new.params, **items})
+            else:
+                self._run_data.setdefault(run_id, PendingRunData()).params.update(items)
+
+    def set_tags(self, run_id: str, items: Mapping[str, str]) -> None:
+        """Queue tags (keys and values checked already) of a run this writer writes."""
+        with self._lock:
+            i = self._queued_new(run_id)
+            if i is not None:
+                new = self._new_runs[i]
+                self._new_runs[i] = replace(new, tags={**new.tags, **items})
+            else:
+                self._run_data.setdefault(run_id, PendingRunData()).set_tags(items)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Delete a tag of a run this writer writes, after everything queued (so a tag set, then deleted,
+        ends deleted), as ``artifact`` writes a file: now, raising ``NotFound`` as the store does for a
+        tag the run does not have; or, when the store cannot be reached (or writes wait in the spool
+        before it), kept in the spool and sent when it answers, after one warning line."""
+        with self._lock:
+            i = self._queued_new(run_id)
+            if i is not None:  # the run is not created yet: its tags are all here
+                new = self._new_runs[i]
+                if key not in new.tags:
+                    raise NotFound(f"run {run_id} has no tag {key!r}")
+                self._new_runs[i] = replace(new, tags={k: t for k, t in new.tags.items() if k != key})
+                return
+        record = RunDataRecord(run_id, "delete_tags", {key: ""}, new_batch_id())
+        with self._send_lock:
+            self._flush_locked(raise_errors=False)
+            self._send_now(record)
+
+    def _send_now(self, record: RunDataRecord) -> None:
+        """Send ``record``, or keep it where the policy says (see ``delete_tag``); under the send lock."""
+        courier, spool = self.courier, self.spool
+        if courier is not None and spool is not None:
+            if spool.pending():  # behind writes the store has not taken yet
+                self._spool_now(record, "writes before it wait in the spool")
+                return
+            if record.run_id in courier.held():
+                courier.hold(record, None)
+                return
+        try:
+            record.apply(self.backend, strict=True)
+        except Exception as exc:
+            action = decide(exc, single=True)
+            if courier is None or action is Action.SET_ASIDE:
+                raise
+            if action is Action.HOLD_RUN:
+                assert isinstance(exc, AssayError)
+                courier.hold(record, exc)
+                return
+            self._failures += 1
+            self._spool_now(record, exc.message if isinstance(exc, AssayError) else str(exc))
+
+    def _spool_now(self, record: RunDataRecord, reason: str) -> None:
+        assert self.spool is not None
+        self.spool.append(record)
+        log.warning(
+            "assay: could not send %s now (%s); it is kept in %s and sent when the store answers (or by "
+            "`assay sync`)",
+            record.describe(),
+            reason,
+            self.spool.path,
+        )
 
     @property
     def dirty(self) -> bool:
         """Whether runs are queued to be created or ended, a batch is being sent right now, or writes
         wait in the spool: reads should flush (which waits for a send in flight, and replays the spool)
         to see their own writes."""
-        if self._new_runs or self._ends or self._tasks or self._artifacts or self._send_lock.locked():
+        if self._new_runs or self._ends or self._run_data or self._tasks or self._artifacts:
+            return True
+        if self._send_lock.locked():
             return True
         return self.spool is not None and self.spool.pending()  # kept through an outage, not yet sent
 
@@ -334,10 +462,19 @@ class BackgroundWriter:
             series = self._series
             for buf in list(self.buffers.values()):
                 series += buf.drain()
-            batch = WriteBatch(self._new_runs, series, self._ends, batch_id=new_batch_id())
+            run_data, self._run_data = self._run_data, {}
+            # A run's queued params and tags go after the batch that creates it, before its end.
+            ends = [e for e in self._ends if e.run_id not in run_data]
+            later = [e for e in self._ends if e.run_id in run_data]
+            batch = WriteBatch(self._new_runs, series, ends, batch_id=new_batch_id())
             self._new_runs, self._series, self._ends = [], [], []
             tasks, self._tasks = self._tasks, deque()
             artifacts, self._artifacts = self._artifacts, []
+        records: list[Record] = [batch] if batch else []
+        for run_id, pending in run_data.items():
+            records += pending.records(run_id, new_batch_id())
+        if later:
+            records.append(WriteBatch(ends=later, batch_id=new_batch_id()))
         error: Exception | None = None
         refused: list[AssayError] = []
         if self.spool is not None and self.spool.pending():
@@ -345,12 +482,14 @@ class BackgroundWriter:
                 self.spool.replay(self._deliver)
                 self._failures = 0
             except Exception as exc:
-                # Still undeliverable: this batch joins the spool behind the others, keeping order.
-                if batch:
-                    self._spooled(batch)
-                batch, error = WriteBatch(), exc
-        if batch:
-            error, refused = self._send(batch)
+                # Still undeliverable: these writes join the spool behind the others, keeping order.
+                self._keep(records)
+                records, error = [], exc
+        for i, record in enumerate(records):
+            error, more = self._send(record, records[i + 1 :])
+            refused += more
+            if error is not None:
+                break
         for write in artifacts:
             try:
                 self._write_artifact(write, background=True)
@@ -362,23 +501,27 @@ class BackgroundWriter:
         elif refused and raise_errors:
             raise refused[0]
 
-    def _send(self, batch: WriteBatch) -> tuple[Exception | None, list[AssayError]]:
-        """Deliver ``batch`` by the error policy (``assay.sdk.policy``): what must be kept is kept, in
-        order (on disk when there is a spool, else in memory); refused operations are set aside, a run
-        refused for a missing role is held. Returns the error that kept it, and those set aside."""
-        if self.courier is not None:
-            batch = self.courier.take_held(batch)  # first: kept or sent, the rest is one record
+    def _send(self, record: Record, rest: list[Record]) -> tuple[Exception | None, list[AssayError]]:
+        """Deliver ``record`` by the error policy (``assay.sdk.policy``): what must be kept is kept with
+        ``rest`` (the writes after it), in order (on disk when there is a spool, else in memory); refused
+        operations are set aside, a run refused for a missing role is held. Returns the error that kept
+        it, and those set aside."""
+        if self.courier is not None and isinstance(record, WriteBatch):
+            record = self.courier.take_held(record)  # first: kept or sent, the rest is one record
         try:
             if self.courier is not None:
-                refused = self.courier.send(batch)
+                refused = self.courier.send(record)
+            elif isinstance(record, RunDataRecord):
+                refused = deliver_run_data(self.backend, record, self._dropped)
             else:
-                refused = deliver(self.backend.ingest, batch, self._dropped)
+                assert isinstance(record, WriteBatch)
+                refused = deliver(self.backend.ingest, record, self._dropped)
         except Exception as exc:
-            self._keep(batch)
+            self._keep([record, *rest])
             return exc, []
         self._warned = False
         self._failures = 0
-        for r in batch.new_runs:
+        for r in record.new_runs if isinstance(record, WriteBatch) else ():
             self._unsent.discard(r.run_id)
         return None, refused
 
@@ -459,26 +602,33 @@ class BackgroundWriter:
         for r in op.new_runs if isinstance(op, WriteBatch) else ():
             self._unsent.discard(r.run_id)
 
-    def _dropped(self, op: WriteBatch, error: AssayError | None) -> None:
+    def _dropped(self, op: Record, error: AssayError | None) -> None:
         """What a writer without a spool does with a refused operation: say it is lost."""
         message = "" if error is None else f": {error.message}"
-        log.error("assay: %s was refused and dropped (this writer has no spool)%s", describe(op), message)
-        for r in op.new_runs:
+        log.error("assay: %s was refused and dropped (this writer has no spool)%s", record_text(op), message)
+        for r in op.new_runs if isinstance(op, WriteBatch) else ():
             self._unsent.discard(r.run_id)
 
-    def _keep(self, batch: WriteBatch) -> None:
+    def _keep(self, records: list[Record]) -> None:
+        """Keep writes not delivered, in order: appended to the spool, else put back before what was
+        queued since (a writer without a spool)."""
         if self.spool is not None:
-            self._spooled(batch)
-        else:
-            with self._lock:
-                self._new_runs = list(batch.new_runs) + self._new_runs
-                self._series = list(batch.series) + self._series
-                self._ends = list(batch.ends) + self._ends
+            for record in records:
+                self._spooled(record)
+            return
+        batches = [r for r in records if isinstance(r, WriteBatch)]
+        with self._lock:
+            self._new_runs = [n for b in batches for n in b.new_runs] + self._new_runs
+            self._series = [s for b in batches for s in b.series] + self._series
+            self._ends = [e for b in batches for e in b.ends] + self._ends
+            for r in reversed(records):
+                if isinstance(r, RunDataRecord):
+                    self._run_data.setdefault(r.run_id, PendingRunData()).put_back(r)
 
-    def _spooled(self, batch: WriteBatch) -> None:
+    def _spooled(self, record: Record) -> None:
         assert self.spool is not None
-        self.spool.append(batch)
-        for r in batch.new_runs:
+        self.spool.append(record)
+        for r in record.new_runs if isinstance(record, WriteBatch) else ():
             self._unsent.discard(r.run_id)
 
     def _outage(self, raise_errors: bool, error: Exception) -> None:
