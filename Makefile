@@ -34,7 +34,11 @@ unit: $(VENV)/.stamp-dev
 	scripts/ensure-postgres.sh
 	scripts/ensure-chromium.sh
 	scripts/ensure-mlflow-venv.sh
-	$(PY) -m pytest -q
+	# Most tests wait on processes they start (servers, workers, kernels, browsers), not on the CPU: two
+	# pytest processes, a file each at a time. The load and outage tests then run alone, so their figures
+	# are the machine's, and their printed figures reach the log.
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 test: lint typecheck unit
 

@@ -28,7 +28,7 @@ from assay.store.sql import SqlStore
 from conftest import _truncate_pg
 from processes import ServerProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.serial]
 
 WRITERS = int(os.environ.get("ASSAY_LOAD_WRITERS", "50"))
 LOAD_SECONDS = float(os.environ.get("ASSAY_LOAD_SECONDS", "60"))
