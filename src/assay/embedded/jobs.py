@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 
 from assay.access import DEFAULT_PROJECT
 from assay.entities import RunStatus
-from assay.errors import AssayError, InvalidInput, InvalidState, NotFound
+from assay.errors import AssayError, Conflict, InvalidInput, InvalidState, NotFound
 from assay.runner import cron, states
-from assay.runner.entities import Ended, Job, JobSpec, JobState, LogChunk, Result, Schedule, ScheduleSpec
+from assay.runner.entities import (
+    ATTEMPT_TAG,
+    JOB_TAG,
+    SCHEDULE_TAG,
+    Ended,
+    Job,
+    JobSpec,
+    JobState,
+    LogChunk,
+    Result,
+    Schedule,
+    ScheduleSpec,
+    default_run_name,
+)
 from assay.services.jobs import EXPIRE_EVERY_S, MAX_LOG_READ, Jobs, check_schedule, check_spec
 from assay.services.tracking import Tracking, now_ms
 from assay.store.sql.jobs import JobsStore
@@ -54,13 +68,18 @@ class JobsService(Jobs):
     """The queue, logs and schedules of one SQL store; ``actor`` is recorded as who submits and schedules."""
 
     def __init__(
-        self, store: JobsStore, tracking: Tracking, actor: str | None = None, _expiry: list[int] | None = None
+        self,
+        store: JobsStore,
+        tracking: Tracking,
+        actor: str | None = None,
+        _expiry: dict[frozenset[str] | None, float] | None = None,
     ) -> None:
         self.store = store
         self.tracking = tracking
         self.actor = actor or _local_user()
-        #: when claims through this store last looked for passed leases (ms), shared by ``acting_as``
-        self._expiry = _expiry if _expiry is not None else [0]
+        #: when claims of each set of projects (None: all) last looked for passed leases (time.monotonic()),
+        #: shared by ``acting_as``: a server's callers claiming for one project do not delay another's
+        self._expiry = _expiry if _expiry is not None else {}
 
     def acting_as(self, actor: str) -> JobsService:
         return JobsService(self.store, self.tracking, actor, self._expiry)
@@ -102,9 +121,13 @@ class JobsService(Jobs):
             raise InvalidInput(f"a claim takes from 0 to {MAX_CLAIM} jobs, not {limit}")
         lease = _lease_ms(lease_s)
         now = now_ms()
-        expire = now - self._expiry[0] >= EXPIRE_EVERY_S * 1000
+        scope = None if projects is None else frozenset(projects)
+        tick = time.monotonic()
+        expire = tick - self._expiry.get(scope, -EXPIRE_EVERY_S) >= EXPIRE_EVERY_S
         if expire:
-            self._expiry[0] = now
+            if len(self._expiry) > 1000:
+                self._expiry.clear()
+            self._expiry[scope] = tick
         claimed, expired = self.store.claim(
             _worker(worker), limit, now, lease, projects, lambda: uuid.uuid4().hex, ended, expire
         )
@@ -121,15 +144,48 @@ class JobsService(Jobs):
             run_id = step.job.run_id
             if step.end_run is None or run_id is None:
                 continue
+            reason = f"job {step.job.job_id}: {step.job.error}"
             try:
-                if self.tracking.get_run_info(run_id).status is not RunStatus.RUNNING:
+                try:
+                    if self.tracking.get_run_info(run_id).status is not RunStatus.RUNNING:
+                        continue
+                except NotFound:  # its process died before writing it: created ended, to say so
+                    self._create_ended(step.job, RunStatus(step.end_run), reason)
                     continue
-                self.tracking.set_tags(run_id, {"assay.error": f"job {step.job.job_id}: {step.job.error}"})
+                self.tracking.set_tags(run_id, {"assay.error": reason})
                 self.tracking.end_run(run_id, RunStatus(step.end_run))
-            except (NotFound, InvalidState):
-                pass  # never created (the worker died first), or ended meanwhile
+            except (Conflict, InvalidState):
+                pass  # created or ended meanwhile
             except AssayError as exc:
                 log.warning("could not end run %s of expired job %s: %s", run_id, step.job.job_id, exc)
+
+    def _create_ended(self, job: Job, status: RunStatus, reason: str) -> None:
+        """The run of an attempt that never wrote it, created already ended with ``reason``: every attempt
+        has its run, whatever happened to the process (a worker may die before its task's first write)."""
+        spec = job.spec
+        name = spec.experiment or "Default"
+        experiment = self.tracking.get_experiment_by_name(name, spec.project)
+        if experiment is None:
+            try:
+                experiment = self.tracking.create_experiment(name, spec.project)
+            except Conflict:
+                experiment = self.tracking.get_experiment_by_name(name, spec.project)
+                if experiment is None:
+                    raise
+        tags = {**spec.tags, JOB_TAG: job.job_id, ATTEMPT_TAG: str(job.attempt), "assay.error": reason}
+        if job.schedule is not None:
+            tags[SCHEDULE_TAG] = job.schedule
+        assert job.run_id is not None
+        self.tracking.create_run(
+            experiment.experiment_id,
+            name=spec.name or default_run_name(spec.kind, spec.target),
+            params=dict(spec.params),
+            tags=tags,
+            parent_run_id=spec.parent_run_id,
+            run_id=job.run_id,
+            start_time=job.started_at,
+        )
+        self.tracking.end_run(job.run_id, status)
 
     def heartbeat(self, worker: str, job_ids: Sequence[str], lease_s: float) -> Mapping[str, str]:
         return self.store.heartbeat(_worker(worker), list(job_ids), now_ms(), _lease_ms(lease_s))

@@ -141,7 +141,7 @@ class TrackingService(Tracking):
             start_time=start_time,
             user=user,
         )
-        location = self._experiment_location(new.experiment_id, {})
+        location = self._experiment_location(new.experiment_id)
         self._apply(WriteBatch(new_runs=[new]), {new.run_id: _artifact_uri(location, new.run_id)})
         return RunInfo(
             run_id=new.run_id,
@@ -156,7 +156,7 @@ class TrackingService(Tracking):
             heartbeat_at=new.start_time,
         )
 
-    def _experiment_location(self, experiment_id: str, seen: dict[str, str]) -> str:
+    def _experiment_location(self, experiment_id: str) -> str:
         """The artifact location of an experiment, checked to accept new runs the first time it is seen.
 
         A location never changes, so it is remembered; whether the experiment still accepts runs is
@@ -183,13 +183,12 @@ class TrackingService(Tracking):
         if not batch:
             return
         self._check_age(batch.batch_id)
-        seen: dict[str, str] = {}
         uris: dict[str, str] = {}
         if any(r.experiment_id.startswith(BY_NAME) for r in batch.new_runs):
             batch = replace(batch, new_runs=[self._resolved(r) for r in batch.new_runs])
         check_batch(batch)
         for r in batch.new_runs:
-            uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id, seen), r.run_id)
+            uris[r.run_id] = _artifact_uri(self._experiment_location(r.experiment_id), r.run_id)
         self._apply(batch, uris)
 
     def _check_age(self, batch_id: str | None) -> None:

@@ -173,3 +173,11 @@ class Schedule:
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+def default_run_name(kind: str, target: str) -> str:
+    """A job's run name when its spec has none: the function's name, or the notebook's stem."""
+    if kind == PYTHON:
+        return target.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    stem = target.rsplit("/", 1)[-1]
+    return (stem[: -len(".ipynb")] if stem.endswith(".ipynb") else stem.rsplit(".", 1)[0]) or "notebook"

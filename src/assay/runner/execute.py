@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from assay.entities import RunStatus
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.runner import output
-from assay.runner.entities import NOTEBOOK, PYTHON, Result
+from assay.runner.entities import NOTEBOOK, PYTHON, Result, default_run_name
 from assay.runner.task import Task, TaskResult
 
 if TYPE_CHECKING:
@@ -159,9 +159,7 @@ def abandon(
 
 def default_name(task: Task) -> str:
     """A task's run name when it has none: the function's name, or the notebook's stem."""
-    if task.kind == PYTHON:
-        return task.target.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
-    return Path(task.target.rsplit("/", 1)[-1]).stem or "notebook"
+    return default_run_name(task.kind, task.target)
 
 
 # ---- the two kinds -----------------------------------------------------------------------------------
@@ -180,6 +178,10 @@ def _python(task: Task, client: Any) -> tuple[Result, str | None, bool]:
         parent_run_id=task.parent_run_id,
         run_id=task.run_id,
     )
+    # Not flushed before the function runs: a short job's run is written once, created and ended in one
+    # batch; a longer one's within the writer's interval. A worker killed before that leaves no run, and
+    # the lease's expiry creates it KILLED (``Jobs``); a subprocess handed the run waits for it
+    # (``assay.sdk.attach``); a run the store refuses (its id taken) fails the attempt at its end.
     run = fluent.activate(client, info)
     # A subprocess the function starts logs into the run too (``assay.sdk.attach``).
     env = {**handover.handover(run.id), handover.TRACKING_URI: handover.absolute_uri(task.tracking_uri)}

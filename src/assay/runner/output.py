@@ -106,13 +106,15 @@ class _Ticker:
         self._lock = threading.Lock()
         self._shippers: set[Shipper] = set()
         self._pid = 0
+        self._thread: threading.Thread | None = None
 
     def add(self, shipper: Shipper) -> None:
         with self._lock:
             self._shippers.add(shipper)
-            if self._pid != os.getpid():
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                 self._pid = os.getpid()
-                threading.Thread(target=self._loop, name="assay-log-shipper", daemon=True).start()
+                self._thread = threading.Thread(target=self._loop, name="assay-log-shipper", daemon=True)
+                self._thread.start()
 
     def remove(self, shipper: Shipper) -> None:
         with self._lock:
@@ -126,7 +128,10 @@ class _Ticker:
                 shippers = list(self._shippers)
             now = time.monotonic()
             for shipper in shippers:
-                shipper.tick(now)
+                try:
+                    shipper.tick(now)
+                except Exception as exc:  # one attempt's log, not every later one's: the next tick retries
+                    print(f"assay: could not ship a job's log: {exc}", file=sys.__stderr__)
 
 
 _TICKER = _Ticker()

@@ -17,6 +17,7 @@ ends the run, so every point the worker logged is written first.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from assay.entities import RunInfo, RunStatus
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 
+#: How long a process handed a run looks for it before saying the store does not have it, in seconds.
+HANDOVER_WAIT_S = 5.0
+
+
 def host_run(client: Callable[[], Client]) -> tuple[Client, RunInfo, RunBuffer] | None:
     """The client, info and metric buffer of the host run, or None when ``$ASSAY_RUN_ID`` is unset.
 
@@ -63,12 +68,19 @@ def host_run(client: Callable[[], Client]) -> tuple[Client, RunInfo, RunBuffer] 
         return found
     with _lock:
         c = client()
-        try:
-            info = c.get_run(run_id).info
-        except NotFound:
-            raise NotFound(
-                f"${RUN_ID} names run {run_id}, which the store {c.tracking_uri} does not have"
-            ) from None
+        # The owner may hand the run over before its writer has stored it (a job's run is written with the
+        # job's first batch, within the writer's interval): a missing run is looked for a few seconds.
+        deadline = time.monotonic() + HANDOVER_WAIT_S
+        while True:
+            try:
+                info = c.get_run(run_id).info
+                break
+            except NotFound:
+                if time.monotonic() >= deadline:
+                    raise NotFound(
+                        f"${RUN_ID} names run {run_id}, which the store {c.tracking_uri} does not have"
+                    ) from None
+                time.sleep(0.05)
         if info.status is not RunStatus.RUNNING:
             raise InvalidState(
                 f"${RUN_ID} names run {run_id}, which is {info.status.value}: its owner has ended it"

@@ -8,7 +8,7 @@ The contract every implementation keeps (``assay.testing.jobs`` checks it on eac
   worker only, highest ``priority`` first, then oldest: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
   SQLite inside one ``BEGIN IMMEDIATE`` transaction. A claim also expires the leases that have passed
   (``assay.runner.states.expire``), in the same transaction, ending their runs KILLED (once per
-  ``EXPIRE_EVERY_S`` per client at most: see ``claim``).
+  ``EXPIRE_EVERY_S`` per store client and set of projects at most: see ``claim``).
 - **Decisions are the state machine's** (``assay.runner.states``): the store applies them to the rows it
   locked. A worker that lost its lease is refused (``InvalidState``) on heartbeat and finish.
 - **Each attempt is one run**, whose id is decided at claim (``Job.run_id``) and tagged ``assay.job.id``
@@ -154,8 +154,8 @@ class Jobs(ABC):
     ) -> list[Job]:
         """Up to ``limit`` jobs for ``worker`` (of ``projects`` when given), each RUNNING under a lease of
         ``lease_s`` seconds with its attempt's ``run_id`` decided; expires passed leases first (at most once per
-        ``EXPIRE_EVERY_S`` per client: a lease lasts many seconds, and a worker claiming hundreds of times a
-        second should not re-read every running attempt each time). ``ended``:
+        ``EXPIRE_EVERY_S`` per store client and set of projects: a lease lasts many seconds, and a worker
+        claiming hundreds of times a second should not re-read every running attempt each time). ``ended``:
         attempts of ``worker`` that ended since its last call, finished first in the same transaction (as
         ``finish`` would; an end refused because the lease was lost is dropped, as ``finish`` refuses it):
         a worker that finishes one job and takes the next pays one transaction, not two."""

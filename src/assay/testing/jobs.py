@@ -148,6 +148,11 @@ def test_a_lost_lease_is_refused_and_expires_into_a_retry_or_a_failure(services:
     assert jobs.claim(live, 5, 30) == []  # nothing left to retry
     failed = jobs.get_job(once.job_id)
     assert failed.state is JobState.FAILED and "lease" in (failed.error or "")
+    # Its worker died before its task wrote the run: the expiry created it, ended, to say what happened.
+    assert failed.run_id is not None
+    never_written = client.get_run(failed.run_id)
+    assert never_written.info.status is RunStatus.KILLED and never_written.info.name == "fn"
+    assert never_written.tags["assay.job.id"] == once.job_id and "lease" in never_written.tags["assay.error"]
 
 
 def test_cancel_ends_a_queued_job_and_flags_a_running_one(services: Services) -> None:

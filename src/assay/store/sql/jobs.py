@@ -278,12 +278,11 @@ class JobsStore:
         transaction; returns the claimed jobs and the expiries."""
         ids = self._project_ids(projects_)
         hot = self._hot()
-        with raw_transaction(self.engine) as cur:
+        ends = {end.job_id: end for end in ended}
+        with raw_transaction(self.engine) as cur, hot.pipeline(cur):
             hot.plan_for_the_queue(cur)
-            for end in ended:
-                row = hot.by_id(cur, end.job_id)
-                if row is None:
-                    continue
+            for row in hot.by_ids(cur, list(ends)):
+                end = ends[str(row[1])]
                 try:
                     after = states.finish(self._job(row), now, worker, end.result, end.error)
                 except InvalidState:

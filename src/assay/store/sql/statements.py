@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, update
@@ -57,7 +58,10 @@ class KvInsert:
         self.many = Prepared(engine, table.insert(), keys)
         self.arrays: str | None = None
         if not dialect.is_sqlite(engine):
-            casts = ", ".join(f"%({k})s::{table.c[k].type.compile(dialect=engine.dialect)}[]" for k in keys)
+            # Arrays of the column types without their lengths: a cast to VARCHAR(250) would cut a longer
+            # value short where the insert it replaces refuses it.
+            types = {k: re.sub(r"\(\d+\)", "", table.c[k].type.compile(dialect=engine.dialect)) for k in keys}
+            casts = ", ".join(f"%({k})s::{types[k]}[]" for k in keys)
             self.arrays = f"INSERT INTO {table.name} ({', '.join(keys)}) SELECT * FROM unnest({casts})"
 
     def run_many(self, cur: Any, rows: list[dict[str, Any]]) -> None:
