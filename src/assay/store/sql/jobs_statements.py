@@ -62,6 +62,15 @@ MUTABLE = (
 )
 
 
+#: For one transaction (``set_config(..., true)`` is ``SET LOCAL``): no bitmap scans, and no sequential scan
+#: or sort where the queue index gives the order, whatever the statistics say or a cached generic plan
+#: chose (PostgreSQL switches a prepared statement to one after five runs).
+_QUEUE_PLAN = (
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true),"
+    " set_config('enable_sort', 'off', true)"
+)
+
+
 class JobsStatements:
     """One store's compiled queue statements."""
 
@@ -129,9 +138,11 @@ class JobsStatements:
         entries it passes so that later scans skip them; but with a queue that just filled or drained the
         planner's row estimate is off and it picks a bitmap scan, which fetches every entry of the state,
         dead ones included, at every claim (measured: a third of the database's time per job at 3,000
-        queued jobs). Bitmap scans are switched off for this transaction only."""
+        queued jobs). Bitmap scans, sequential scans and sorts are switched off for this transaction only
+        (``_QUEUE_PLAN``): the queue's reads run only in such transactions, so a plan the connection caches
+        for them is always one made so."""
         if not self.sqlite:
-            cur.execute("SET LOCAL enable_bitmapscan = off")
+            cur.execute(_QUEUE_PLAN)
 
     def queued(self, cur: Any, now: int, limit: int, project_ids: Sequence[int] | None) -> list[Any]:
         """Claimable jobs, best first, locked (sources included, last)."""
