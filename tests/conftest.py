@@ -13,7 +13,8 @@ pytest.register_assert_rewrite("assay.testing")
 os.environ["COLUMNS"] = "200"
 
 from assay.testing.fixtures import PG_URL, _truncate_pg, reset_sdk  # noqa: E402
+from processes import spooling_server  # noqa: E402  (a fixture of the spool tests)
 
 pytest_plugins = ["assay.testing.fixtures"]
 
-__all__ = ["PG_URL", "_truncate_pg", "reset_sdk"]
+__all__ = ["PG_URL", "_truncate_pg", "reset_sdk", "spooling_server"]

@@ -167,3 +167,40 @@ def dask_cluster(root: Path, workers: int, pythonpath: Sequence[str] = ()) -> It
             except subprocess.TimeoutExpired:
                 p.kill()
         log.close()
+
+
+def spool_child_env(server: ServerProcess, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child process (a script, `assay sync`) talking to ``server`` with its own home
+    (and spool); the sources on this process's path first, so the children run the code under test."""
+    path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    return {
+        "ASSAY_HOME": str(home),
+        "ASSAY_TRACKING_URI": server.url,
+        "ASSAY_SYSTEM_METRICS": "0",
+        "HOME": str(home),
+        **path,
+        **extra,
+    }
+
+
+@pytest.fixture
+def spooling_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """A started server over a SQLite store, the tracking URI of this process (whose home, and so spool,
+    is tmp_path/home): the spool tests stop and restart it under a writing process."""
+    from assay.testing.fixtures import reset_sdk
+
+    (tmp_path / "server").mkdir()
+    srv = ServerProcess(
+        tmp_path / "server", str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "a")
+    )
+    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    srv.start()
+    monkeypatch.setenv("ASSAY_TRACKING_URI", srv.url)
+    reset_sdk()
+    try:
+        yield srv
+    finally:
+        reset_sdk()
+        srv.stop()

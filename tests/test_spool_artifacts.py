@@ -29,29 +29,14 @@ from assay.sdk.client import render_figure
 from assay.server.main import build_services
 from assay.services.tracking import Tracking
 from conftest import reset_sdk
-from processes import ServerProcess, assay_cli
+from processes import ServerProcess, assay_cli, spool_child_env
 
 BIG = 3 << 20  # beyond what a spool record holds inline: copied into blobs/
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
-    """A started server over a SQLite store, the tracking URI of this process (whose home is tmp_path/home)."""
-    (tmp_path / "server").mkdir()
-    srv = ServerProcess(
-        tmp_path / "server", str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "a")
-    )
-    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
-    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    srv.start()
-    monkeypatch.setenv("ASSAY_TRACKING_URI", srv.url)
-    reset_sdk()
-    try:
-        yield srv
-    finally:
-        reset_sdk()
-        srv.stop()
+def server(spooling_server: ServerProcess) -> ServerProcess:
+    return spooling_server
 
 
 def _files(c: assay.Client | Tracking, run_id: str, path: str | None = None) -> list[str]:
@@ -198,13 +183,7 @@ OFFLINE = textwrap.dedent(
 
 
 def _env(server: ServerProcess, home: Path, **extra: str) -> dict[str, str]:
-    return {
-        "ASSAY_HOME": str(home),
-        "ASSAY_TRACKING_URI": server.url,
-        "ASSAY_SYSTEM_METRICS": "0",
-        "HOME": str(home),
-        **extra,
-    }
+    return spool_child_env(server, home, **extra)
 
 
 def test_a_process_that_exits_offline_leaves_artifacts_that_assay_sync_uploads_once(

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,29 +25,14 @@ from assay.sdk.spool import SpoolFile, decode_record, encode_record, pending_by_
 from assay.sdk.writer import BackgroundWriter
 from assay.services.tracking import new_run
 from conftest import reset_sdk
-from processes import ServerProcess, assay_cli
+from processes import ServerProcess, assay_cli, spool_child_env
 
 QUIET = {"capture_git": False, "capture_environment": False}
 
 
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
-    """A started server over a SQLite store, the tracking URI of this process (whose home is tmp_path/home)."""
-    (tmp_path / "server").mkdir()
-    srv = ServerProcess(
-        tmp_path / "server", str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "a")
-    )
-    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
-    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    srv.start()
-    monkeypatch.setenv("ASSAY_TRACKING_URI", srv.url)
-    reset_sdk()
-    try:
-        yield srv
-    finally:
-        reset_sdk()
-        srv.stop()
+def server(spooling_server: ServerProcess) -> ServerProcess:
+    return spooling_server
 
 
 def _expect(child: subprocess.Popen[str], line: str) -> None:
@@ -65,17 +49,7 @@ def _spool_files(home: Path) -> list[Path]:
 
 
 def _env(server: ServerProcess, home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a child process (a script, `assay sync`) talking to ``server``; the sources on
-    this process's path first, so the children run the code under test."""
-    path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
-    return {
-        "ASSAY_HOME": str(home),
-        "ASSAY_TRACKING_URI": server.url,
-        "ASSAY_SYSTEM_METRICS": "0",
-        "HOME": str(home),
-        **path,
-        **extra,
-    }
+    return spool_child_env(server, home, **extra)
 
 
 def test_params_and_tags_logged_while_the_server_is_down_arrive_once_in_order(
