@@ -83,9 +83,16 @@ def _dumps(obj: Any) -> bytes:
 
 
 def run_pickled(runner: Runner, blob: bytes) -> TaskResult:
-    """In the worker: unpickle the task and run it."""
+    """In the worker: unpickle the task and run it (a local worker whose driver died runs nothing more:
+    the tasks left in the pool's queue belong to a sweep that may be resumed meanwhile)."""
+    if _driver is not None and (os.getppid() != _driver[1] or not _alive(_driver[0])):
+        os._exit(70)
     task: Task = pickle.loads(blob)
     return runner(task)
+
+
+#: In a local worker: (the driver's pid, this worker's parent's pid), set by ``_init_local``.
+_driver: tuple[int, int] | None = None
 
 
 class ExecutorEngine(Engine):
@@ -130,7 +137,9 @@ def _alive(pid: int) -> bool:
 def _init_local(driver: int) -> None:
     """In a local worker: exit when the driver that started the pool is gone, so a driver killed with
     kill -9 leaves no worker finishing a trial into a sweep that is being resumed meanwhile."""
+    global _driver
     parent = os.getppid()
+    _driver = (driver, parent)
 
     def watch() -> None:
         while True:
