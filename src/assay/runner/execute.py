@@ -178,10 +178,14 @@ def _python(task: Task, client: Any) -> tuple[Result, str | None, bool]:
         parent_run_id=task.parent_run_id,
         run_id=task.run_id,
     )
-    # Not flushed before the function runs: a short job's run is written once, created and ended in one
-    # batch; a longer one's within the writer's interval. A worker killed before that leaves no run, and
-    # the lease's expiry creates it KILLED (``Jobs``); a subprocess handed the run waits for it
-    # (``assay.sdk.attach``); a run the store refuses (its id taken) fails the attempt at its end.
+    if task.job_id is None:
+        # A sweep's trial is written before its function runs: a driver resumed after a crash must see
+        # every trial started before it (and end those left running), or one could finish twice.
+        client.flush()
+    # A job's run is not: a short job's run is written once, created and ended in one batch; a longer
+    # one's within the writer's interval. A worker killed before that leaves no run, and the lease's
+    # expiry creates it KILLED (``Jobs``); a subprocess handed the run waits for it (``assay.sdk.attach``);
+    # a run the store refuses (its id taken) fails the attempt at its end.
     run = fluent.activate(client, info)
     # A subprocess the function starts logs into the run too (``assay.sdk.attach``).
     env = {**handover.handover(run.id), handover.TRACKING_URI: handover.absolute_uri(task.tracking_uri)}
