@@ -44,6 +44,19 @@ def _expect(child: subprocess.Popen[str], line: str) -> None:
         pytest.fail(f"expected {line!r} from the script, got {got!r}:\n{child.communicate()[1]}")
 
 
+def _start(script: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Run ``script`` in ``cwd`` with ``env`` (and PATH), its standard streams piped to this test."""
+    return subprocess.Popen(
+        [sys.executable, script],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _spool_files(home: Path) -> list[Path]:
     return list((home.resolve() / "spool").rglob("*.spool"))
 
@@ -177,15 +190,7 @@ def test_params_and_tags_of_a_process_that_exits_offline_reach_the_server_by_ass
     reset_sdk()
     (tmp_path / "train.py").write_text(OFFLINE)
     env = _env(server, tmp_path / "home")
-    child = subprocess.Popen(
-        [sys.executable, "train.py"],
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = _start("train.py", env, tmp_path)
     try:
         assert child.stdout is not None and child.stdin is not None
         run_id = child.stdout.readline().strip()
@@ -256,15 +261,7 @@ def test_a_kill_9_after_a_spooled_tag_deletion_landed_is_replayed_once_by_assay_
     reset_sdk()
     (tmp_path / "crash.py").write_text(CRASH)
     env = _env(server, tmp_path / "home", ASSAY_FLUSH_INTERVAL="3600")
-    child = subprocess.Popen(
-        [sys.executable, "crash.py"],
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=tmp_path,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = _start("crash.py", env, tmp_path)
     try:
         assert child.stdout is not None and child.stdin is not None
         run_id = child.stdout.readline().strip()
