@@ -31,6 +31,9 @@ from processes import ServerProcess
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.serial]
 
 WRITERS = int(os.environ.get("ASSAY_LOAD_WRITERS", "50"))
+#: Points each writer offers per second: 50 x 3,000 offers 150,000 points/s, above the 100,000 target,
+#: so the figure is what the server (and the machine it shares) sustains, not what the writers offer.
+LOAD_RATE = int(os.environ.get("ASSAY_LOAD_RATE", "3000"))
 LOAD_SECONDS = float(os.environ.get("ASSAY_LOAD_SECONDS", "60"))
 OUTAGE_SECONDS = float(os.environ.get("ASSAY_OUTAGE_SECONDS", "30"))
 
@@ -65,7 +68,10 @@ WRITER = textwrap.dedent(
             n += 1
         time.sleep(0.01)
     assay.end_run()
-    out.write_text(json.dumps({"run_id": run.info.run_id, "n": n, "latencies": latencies}))
+    assay.flush()  # every point durable: the clock of the load figure stops here, not at the exit
+    durable_at = time.time()
+    report = {"run_id": run.info.run_id, "n": n, "latencies": latencies, "durable_at": durable_at}
+    out.write_text(json.dumps(report))
     """
 )
 
@@ -131,8 +137,9 @@ def _log(w: Writer) -> str:
 
 
 def _go(root: Path) -> float:
+    """Start the writers; returns the wall-clock time (the writers report theirs)."""
     (root / "go").touch()
-    return time.monotonic()
+    return time.time()
 
 
 def _finish(writers: list[Writer], timeout: float) -> list[dict[str, object]]:
@@ -175,16 +182,18 @@ def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:
 def test_fifty_writers_for_a_minute_lose_and_duplicate_nothing(
     pg_server: ServerProcess, pg_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    writers = _start_writers(pg_server, tmp_path, WRITERS, LOAD_SECONDS, rate=2000)
+    writers = _start_writers(pg_server, tmp_path, WRITERS, LOAD_SECONDS, rate=LOAD_RATE)
     started = _go(tmp_path)
     reports = _finish(writers, timeout=LOAD_SECONDS + 120)
-    elapsed = time.monotonic() - started
+    # From the go to the moment the last writer's last point was durable (its flush returned).
+    elapsed = max(float(r["durable_at"]) for r in reports) - started  # type: ignore[arg-type]
     total = _check_exactly_once(pg_database, reports)
     latencies = np.array([x for r in reports for x in r["latencies"]])  # type: ignore[attr-defined]
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
     _report(
         capsys,
-        f"load: {WRITERS} writers x {LOAD_SECONDS:.0f} s: {total:,} points in {elapsed:.1f} s "
+        f"load: {WRITERS} writers x {LOAD_SECONDS:.0f} s offering {WRITERS * LOAD_RATE:,} points/s: "
+        f"{total:,} points durable in {elapsed:.1f} s "
         f"= {total / elapsed:,.0f} points/s; {latencies.size:,} batches, "
         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms",
     )
