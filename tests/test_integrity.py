@@ -456,3 +456,46 @@ def test_a_remembered_experiment_deleted_by_another_process_takes_no_new_run(
     finally:
         writer.close()
         other.close()
+
+
+def test_a_run_created_with_its_points_has_the_summaries_of_one_appended_to(tracking_uri: str) -> None:
+    """A run created and logged in one batch gets its summaries computed in Python (no read back): they
+    must equal what the database's summary upsert makes of the same points appended to an existing run
+    (several parts of one series, steps out of order, ties, NaN first, last and alone)."""
+    backend = get_backend(tracking_uri)
+    exp = backend.create_experiment("summaries")
+
+    def part(run_id: str, key: str, steps: list[int], values: list[float]) -> SeriesBatch:
+        s = np.array(steps, dtype=np.int64)
+        return SeriesBatch(run_id, key, s, s * 10 + len(values), np.array(values, dtype=np.float64))
+
+    def parts(run_id: str) -> list[SeriesBatch]:
+        nan = float("nan")
+        return [
+            part(run_id, "loss", [3, 1], [0.5, 0.9]),
+            part(run_id, "loss", [2, 3], [nan, 0.4]),  # a tie on the highest step: the later part wins
+            part(run_id, "loss", [0], [2.0]),
+            part(run_id, "acc", [0, 1], [nan, nan]),
+            part(run_id, "acc", [1], [0.7]),
+            part(run_id, "lr", [5], [nan]),
+            part(run_id, "b", [0, 1, 2], [1.0, -1.0, nan]),
+        ]
+
+    born = new_run(exp.experiment_id, name="born")
+    backend.ingest(WriteBatch([born], parts(born.run_id), [RunEnd(born.run_id, RunStatus.FINISHED, 9)]))
+    grown = new_run(exp.experiment_id, name="grown")
+    backend.ingest(WriteBatch(new_runs=[grown]))
+    for p in parts(grown.run_id):
+        backend.ingest(WriteBatch(series=[p]))
+
+    def summaries(run_id: str) -> list[tuple[object, ...]]:
+        got = backend.get_run(run_id).metric_summaries
+        return [(k, *("nan" if isinstance(x, float) and np.isnan(x) else x for x in got[k])) for k in got]
+
+    assert summaries(born.run_id) == summaries(grown.run_id)
+    assert [k for k, *_ in summaries(born.run_id)] == ["acc", "b", "loss", "lr"]
+    for order in ("metrics.loss DESC", "metrics.acc ASC", "metrics.b DESC"):
+        found = [r.info.run_id for r in backend.search_runs([exp.experiment_id], "", [order])]
+        assert set(found) == {born.run_id, grown.run_id}
+    both = backend.search_runs([exp.experiment_id], "metrics.loss = 0.4 and metrics.acc = 0.7", [])
+    assert {r.info.run_id for r in both} == {born.run_id, grown.run_id}

@@ -76,3 +76,24 @@ def summarize(
     else:
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     return BatchSummary(_finite_or_none(float(values[i])), lo, hi, int(steps[i]), int(timestamps[i]), n)
+
+
+def _pick(old: float | None, new: float | None, new_wins: bool) -> float | None:
+    if old is None:
+        return new
+    if new is None:
+        return old
+    return new if new_wins else old
+
+
+def merge(old: BatchSummary, new: BatchSummary) -> BatchSummary:
+    """The summary of two batches of one series, ``new`` logged after ``old``: what the summary upsert
+    (``statements.summary_upsert``) makes of them in the database, computed here for a run whose every
+    point is in one write batch (its summary document is then packed without reading the rows back)."""
+    newer = new.last_step >= old.last_step
+    last = new if newer else old
+    lo = _pick(old.min, new.min, new.min is not None and old.min is not None and new.min < old.min)
+    hi = _pick(old.max, new.max, new.max is not None and old.max is not None and new.max > old.max)
+    return BatchSummary(
+        last.last, lo, hi, last.last_step, last.last_timestamp, old.num_points + new.num_points
+    )

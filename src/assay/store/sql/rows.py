@@ -106,8 +106,11 @@ class EndRefused(Exception):
         self.run_id = run_id
 
 
-def run_row(r: NewRun, artifact_uri: str, end: RunEnd | None = None) -> dict[str, Any]:
-    """The runs row of a new run: RUNNING, or already ended by ``end`` (created and ended in one batch)."""
+def run_row(
+    r: NewRun, artifact_uri: str, end: RunEnd | None = None, metrics_doc: bytes | None = None
+) -> dict[str, Any]:
+    """The runs row of a new run: RUNNING, or already ended by ``end`` (created and ended in one batch),
+    with the summary document of the metrics its creating batch logs (``docs.pack_metrics``)."""
     return {
         "run_id": r.run_id,
         "experiment_id": int(r.experiment_id),
@@ -122,7 +125,7 @@ def run_row(r: NewRun, artifact_uri: str, end: RunEnd | None = None) -> dict[str
         "heartbeat_at": r.start_time if r.heartbeats and end is None else None,
         "params_doc": docs.pack_kv(r.params),
         "tags_doc": docs.pack_kv(r.tags),
-        "metrics_doc": None,
+        "metrics_doc": metrics_doc,
     }
 
 

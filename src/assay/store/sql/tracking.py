@@ -325,6 +325,9 @@ class TrackingStore:
         # A run this batch creates and ends (once) is inserted ended: no update right after the insert.
         end_counts = Counter(e.run_id for e in batch.ends)
         born_ended = {e.run_id: e for e in batch.ends if e.run_id in new and end_counts[e.run_id] == 1}
+        # The series of the runs this batch creates are summarized here, once: their summary rows go in as
+        # they are, and their summary documents ride in their runs rows (nothing read back, no update).
+        fresh = _fresh_summaries(batch.series, new)
 
         def body(cur: Any) -> None:
             ended.clear()
@@ -358,7 +361,15 @@ class TrackingStore:
                 found = {row[0]: run_info(row) for row in cur.fetchall()}
                 check({run_id: found.get(run_id) for run_id in existing})
             if batch.new_runs:
-                rows = [run_row(r, artifact_uris[r.run_id], born_ended.get(r.run_id)) for r in batch.new_runs]
+                rows = [
+                    run_row(
+                        r,
+                        artifact_uris[r.run_id],
+                        born_ended.get(r.run_id),
+                        _summary_doc(fresh.get(r.run_id)),
+                    )
+                    for r in batch.new_runs
+                ]
                 if len(rows) == 1:
                     got = self._sql.insert_run.run(cur, rows[0]).fetchone()
                     if got is None:
@@ -375,7 +386,7 @@ class TrackingStore:
                 self._sql.insert_tag.run_many(
                     cur, [x for r in batch.new_runs for x in kv_rows(pks[r.run_id], r.tags)]
                 )
-            self._append_raw(cur, batch.series, keys)
+            self._append_raw(cur, batch.series, keys, fresh)
             for end in batch.ends:
                 row = {"rid": end.run_id, "status": end.status.value, "end": end.end_time}
                 if end.run_id not in born_ended and not self._sql.end_run.run(cur, row).rowcount:
@@ -503,16 +514,25 @@ class TrackingStore:
 
     # ---- metrics -------------------------------------------------------------------------------------
 
-    def _append_raw(self, cur: Any, batches: Sequence[SeriesBatch], keys: dict[str, int]) -> None:
+    def _append_raw(
+        self,
+        cur: Any,
+        batches: Sequence[SeriesBatch],
+        keys: dict[str, int],
+        fresh: Mapping[str, Mapping[str, codec.BatchSummary]],
+    ) -> None:
+        """Store the chunks of ``batches`` and merge their summaries; ``fresh`` holds the summaries of the
+        runs created in this transaction (``_fresh_summaries``), whose documents are already written."""
         if not batches:
             return
         pks = self._pks(cur, [b.run_id for b in batches], keys)
         chunk_rows = []
         summary_rows = []
         for b in batches:
+            pk = pks[b.run_id]
             chunk_rows.append(
                 {
-                    "run_pk": pks[b.run_id],
+                    "run_pk": pk,
                     "key": b.key,
                     "n": int(b.values.shape[0]),
                     "steps": codec.pack_int(b.steps),
@@ -520,27 +540,19 @@ class TrackingStore:
                     "vals": codec.pack_float(b.values),
                 }
             )
-            s = codec.summarize(b.steps, b.timestamps, b.values)
-            summary_rows.append(
-                {
-                    "run_pk": pks[b.run_id],
-                    "key": b.key,
-                    "last_value": s.last,
-                    "min_value": s.min,
-                    "max_value": s.max,
-                    "last_step": s.last_step,
-                    "last_timestamp": s.last_timestamp,
-                    "count": s.num_points,
-                }
-            )
+            if b.run_id not in fresh:
+                summary_rows.append(_summary_row(pk, b.key, codec.summarize(b.steps, b.timestamps, b.values)))
+        for run_id, by_key in fresh.items():
+            summary_rows += [_summary_row(pks[run_id], k, s) for k, s in by_key.items()]
         self._sql.insert_chunk.run_many(cur, chunk_rows)
         self._sql.upsert_summary.run_many(cur, summary_rows)
-        # Rewrite the summary document of every run that got points, from the merged summaries.
+        # Rewrite the summary document of every other run that got points, from the merged summaries.
         updates = []
-        for pk in dict.fromkeys(pks.values()):
+        for pk in dict.fromkeys(pks[b.run_id] for b in batches if b.run_id not in fresh):
             rows = self._sql.summaries_of_run.run(cur, {"pk": pk}).fetchall()
             updates.append({"pk": pk, "doc": docs.pack_metrics(rows)})
-        self._sql.set_metrics_doc.run_many(cur, updates)
+        if updates:
+            self._sql.set_metrics_doc.run_many(cur, updates)
 
     def get_metric_history(self, run_id: str, key: str, writable: bool = True) -> MetricHistory:
         """The whole series in logged order (empty arrays if nothing was logged under ``key``).
@@ -750,3 +762,39 @@ def _single_chunk_runs(batch: WriteBatch, new: set[str]) -> set[str]:
             repeated.add(b.run_id)
         seen.add(key)
     return new - repeated
+
+
+def _fresh_summaries(
+    series: Sequence[SeriesBatch], new: set[str]
+) -> dict[str, dict[str, codec.BatchSummary]]:
+    """The summary of each series of the runs in ``new`` (created by the same batch), merged in order
+    across the batch's parts of one series as the summary upsert would merge them."""
+    out: dict[str, dict[str, codec.BatchSummary]] = {}
+    for b in series:
+        if b.run_id not in new:
+            continue
+        s = codec.summarize(b.steps, b.timestamps, b.values)
+        by_key = out.setdefault(b.run_id, {})
+        old = by_key.get(b.key)
+        by_key[b.key] = s if old is None else codec.merge(old, s)
+    return out
+
+
+def _summary_doc(by_key: Mapping[str, codec.BatchSummary] | None) -> bytes | None:
+    """The metrics document of a new run from its summaries, in key order (as ``summaries_of_run`` reads)."""
+    if not by_key:
+        return None
+    return docs.pack_metrics((k, *by_key[k]) for k in sorted(by_key))
+
+
+def _summary_row(pk: int, key: str, s: codec.BatchSummary) -> dict[str, Any]:
+    return {
+        "run_pk": pk,
+        "key": key,
+        "last_value": s.last,
+        "min_value": s.min,
+        "max_value": s.max,
+        "last_step": s.last_step,
+        "last_timestamp": s.last_timestamp,
+        "count": s.num_points,
+    }
