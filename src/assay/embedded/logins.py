@@ -123,14 +123,16 @@ class Logins:
         if found is not None and hmac.compare_digest(found.secret_sha256, sha256(m.group(2))):
             self.store.delete_session(m.group(1))
 
-    def check_current(self, user: User, current: str | None) -> None:
-        """Refuse a password change whose ``current`` password is wrong (counted as a failed sign-in)."""
+    def check_current(self, user: User, current: str | None, address: str) -> None:
+        """Refuse a password change whose ``current`` password is wrong: a failed sign-in of ``user``
+        from ``address`` (the client's over HTTP, ``LOCAL_ADDRESS`` in-process), so that guesses from one
+        client lock that client out, and no other."""
         found = self.store.password_of(user.name)
         stored = None if found is None else found[1]
         if stored is None and current is None:
             return  # no password yet: the caller's token is what proves who they are
         now = self.clock()
-        keys = self.throttle.keys(user.name, "(password change)")
+        keys = self.throttle.keys(user.name, address)
         self._count_attempt(keys, now)
         if not passwords.verify_or_waste(stored, _bounded(current or "")):
             raise PermissionDenied("the current password is wrong: give the one you sign in with")
