@@ -25,7 +25,7 @@ import pytest
 from fastapi import FastAPI
 
 from assay import wire
-from assay.access import Role
+from assay.access import AccessPolicy, Role
 from assay.embedded.access import AccessService
 from assay.embedded.tracking import TrackingService
 from assay.entities import SeriesBatch, WriteBatch
@@ -35,6 +35,7 @@ from assay.runner.entities import JobSpec, ScheduleSpec
 from assay.server.app import API_PREFIX, create_app
 from assay.server.main import build_services
 from assay.services import Services
+from assay.services.access import Access, LoginLocked
 from assay.web.auth import PUBLIC_PATHS, request_services
 
 with warnings.catch_warnings():
@@ -635,6 +636,44 @@ def test_browsers_sign_in_with_a_password(team: Team) -> None:
         # The session is a browser's only: the form post without the page's CSRF token is refused.
         r = client.post("/account/tokens", data={"name": "x"})
         assert _is_error(r, 403, "PERMISSION_DENIED") and "CSRF" in r.text
+
+
+def test_a_password_change_counts_its_failures_under_the_callers_address(team: Team) -> None:
+    """A wrong current password is a failed sign-in of the user and of the address the change came from:
+    the client's over HTTP (the API route here; the account page's form takes the same path), one local
+    key for callers in-process. Guesses from one address lock that address, its sign-ins too, but never
+    another client's password change nor an in-process one; guesses in-process lock no HTTP client."""
+    team.access.use_policy(AccessPolicy(max_user_failures=3, max_address_failures=4))
+    admin = team.access.scoped()
+    for name in ("olga", "edna", "vic", "otto"):
+        admin.set_password(f"{name}-password-1", name)
+
+    def change(client: TestClient, name: str, current: str, new: str) -> httpx.Response:
+        body = {"password": new, "current_password": current}
+        bearer = {"Authorization": f"Bearer {team.tokens[name]}"}
+        return client.put(f"{API_PREFIX}/users/{name}/password", json=body, headers=bearer)
+
+    app = create_app(team.services, auth=True)
+    guesser = TestClient(app, client=("10.0.0.1", 50000), raise_server_exceptions=False)
+    other = TestClient(app, client=("10.0.0.2", 50000), raise_server_exceptions=False)
+    for name in ("olga", "olga", "edna", "edna"):  # below each user's limit, at the address's
+        r = change(guesser, name, "guess-guess", "new-password-1")
+        assert _is_error(r, 403, "PERMISSION_DENIED") and "current password is wrong" in r.text
+    locked = change(guesser, "vic", "vic-password-1", "vic-password-2")
+    assert _is_error(locked, 401, "UNAUTHENTICATED")
+    assert "too many failed sign-ins for address 10.0.0.1" in locked.text
+    assert _sign_in(guesser, "vic", "vic-password-1").status_code == 429
+    assert change(other, "vic", "vic-password-1", "vic-password-2").status_code == 204
+
+    def in_process(name: str) -> Access:
+        return team.services.as_caller(team.access.authenticate(team.tokens[name])).access
+
+    for name in ("vic", "vic", "otto", "otto"):
+        with pytest.raises(PermissionDenied, match="current password is wrong"):
+            in_process(name).set_password("new-password-1", None, "guess-guess")
+    with pytest.raises(LoginLocked, match=r"address \(in-process\)"):
+        in_process("otto").set_password("otto-password-2", None, "otto-password-1")
+    assert change(other, "otto", "otto-password-1", "otto-password-2").status_code == 204
 
 
 _MSGPACK = {"Content-Type": wire.MSGPACK}

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from assay.access import AccessPolicy, FailedSignIns
+from assay.embedded import passwords
 from assay.embedded.access import AccessService
 from assay.embedded.login_throttle import LoginThrottle, ThrottleKey
 from assay.embedded.logins import Logins
@@ -61,6 +62,26 @@ def test_the_throttle_counts_failures_in_a_window_and_locks_for_a_while() -> Non
     failed("dora", "10.0.0.9", 1005)
     address = refusal("eve", "10.0.0.9", 1006)
     assert address is not None and "address 10.0.0.9" in address
+
+
+def test_a_right_password_takes_its_counted_failure_back_and_lifts_the_lockout_it_made() -> None:
+    """An attempt is counted before its password is checked; a right one takes that failure back (to the
+    millisecond the store keeps), lifting the lockout that counted it."""
+    throttle = LoginThrottle(POLICY)
+    _, address = throttle.keys("ada", "10.0.0.1")  # limit 5
+    count = FailedSignIns()
+    for t in (1.0, 2.0, 3.0, 4.0):
+        count = throttle.failed(address, count, t)
+    in_flight = throttle.failed(address, count, 5.0004)  # the fifth: locked as the attempt starts
+    assert in_flight.locked_until == 605.0004 and len(in_flight.failures) == 5
+    back = throttle.withdrawn(address, in_flight, 5.0)  # the time as the store gives it back (ms)
+    assert back == FailedSignIns((1.0, 2.0, 3.0, 4.0), 0.0)
+    assert throttle.refusal((address,), {address.key: back}, 6.0) is None
+    assert throttle.withdrawn(address, back, 9.0) == back  # nothing counted then: nothing taken back
+    # Any attempt of those that locked it may prove right: the lockout relied on it too.
+    assert throttle.withdrawn(address, in_flight, 2.0) == FailedSignIns((1.0, 3.0, 4.0, 5.0004), 0.0)
+    # Once the lockout is over the next failure starts the count over.
+    assert throttle.failed(address, in_flight, 700.0) == FailedSignIns((700.0,), 0.0)
 
 
 def test_a_huge_user_name_makes_a_bounded_key_and_old_counts_are_forgettable() -> None:
@@ -168,8 +189,11 @@ def test_failures_counted_at_once_through_two_stores_are_all_kept(store_url: str
         try:
             for i in range(n):
                 now = 1000.0 + i
-                store.access.login_attempts.record_failure(
-                    [key.key], lambda _, count, now=now: throttle.failed(key, count, now), now, 0.0
+                store.access.login_attempts.update(
+                    [key.key],
+                    lambda counts, now=now: {key.key: throttle.failed(key, counts[key.key], now)},
+                    now,
+                    0.0,
                 )
         except BaseException as exc:  # reported below: a thread's failure must fail the test
             errors.append(exc)
@@ -182,6 +206,76 @@ def test_failures_counted_at_once_through_two_stores_are_all_kept(store_url: str
             t.join()
         assert errors == []
         assert len(stores[0].access.login_attempts.counts([key.key])[key.key].failures) == 2 * 4 * 15
+    finally:
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "limit"), [("user", POLICY.max_user_failures), ("address", POLICY.max_address_failures)]
+)
+def test_sign_ins_in_flight_never_check_more_passwords_than_the_limit(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, key: str, limit: int
+) -> None:
+    """Ten wrong sign-ins at once through two stores (two server workers), all for one user (from ten
+    addresses) or all from one address (for ten users): each is counted in the transaction that checks the
+    limit, before its password is checked, so only the limit of them reach the (slow) argon2 check; the
+    others are refused, and then so is the right password. The wrapped verifier holds every attempt that
+    reaches it until all ten have either reached it or been refused: checked first and counted after, all
+    ten would reach it."""
+    stores = [SqlStore(store_url), SqlStore(store_url)]
+    attempts = 10
+    arrived: set[int] = set()
+    checked: list[int] = []
+    errors: list[BaseException] = []
+    all_in = threading.Condition()
+    verify = passwords.verify_or_waste
+
+    def arrive() -> None:
+        with all_in:
+            arrived.add(threading.get_ident())
+            all_in.notify_all()
+
+    def held_verify(stored: str | None, password: str) -> bool:
+        checked.append(threading.get_ident())
+        arrive()
+        with all_in:
+            if not all_in.wait_for(lambda: len(arrived) == attempts, timeout=60):
+                errors.append(AssertionError(f"only {len(arrived)} of {attempts} attempts arrived"))
+        return verify(stored, password)
+
+    monkeypatch.setattr(passwords, "verify_or_waste", held_verify)
+    clock = Clock()
+    try:
+        AccessService(stores[0].access, policy=POLICY).create_user("ada", password=PASSWORDS["ada"])
+        workers = [Logins(s.access, POLICY, clock) for s in stores]
+        outcomes: list[str] = []
+
+        def sign_in(i: int) -> None:
+            user, address = ("ada", f"10.0.0.{i}") if key == "user" else (f"guess{i}", "10.9.9.9")
+            try:
+                workers[i % 2].login(user, "guess-guess", address)
+            except LoginLocked:
+                outcomes.append("locked")
+            except Unauthenticated:
+                outcomes.append("wrong")
+            except BaseException as exc:  # reported below: a thread's failure must fail the test
+                errors.append(exc)
+            finally:
+                arrive()  # a refused attempt never reaches the verifier
+
+        threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(attempts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(checked) == limit
+        assert sorted(outcomes) == ["locked"] * (attempts - limit) + ["wrong"] * limit
+        address = "10.0.0.99" if key == "user" else "10.9.9.9"
+        with pytest.raises(LoginLocked, match=f"too many failed sign-ins for {key}"):
+            workers[0].login("ada", PASSWORDS["ada"], address)
+        assert len(checked) == limit  # refused before its password is checked
     finally:
         for s in stores:
             s.close()

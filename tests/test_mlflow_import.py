@@ -205,14 +205,16 @@ def _point(step: int, stamp: int, value: float) -> tuple[int, int, str]:
     return (int(step), int(stamp), "nan" if math.isnan(value) else repr(float(value)))
 
 
-def assert_matches(view: dict[str, Any], s: Services, running_reads_as: str = "RUNNING") -> None:
-    """Everything MLflow reports is in assay: runs (ids, names, status, times, parents, params, tags,
-    every metric point), artifacts, datasets, models, versions and aliases. A run MLflow shows RUNNING
-    reads as ``running_reads_as``."""
+def assert_matches(
+    view: dict[str, Any], s: Services, running_reads_as: str = "RUNNING", project: str | None = None
+) -> None:
+    """Everything MLflow reports is in assay (in ``project``, when given): runs (ids, names, status,
+    times, parents, params, tags, every metric point), artifacts, datasets, models, versions and aliases.
+    A run MLflow shows RUNNING reads as ``running_reads_as``."""
     for exp_name, runs in view["experiments"].items():
         if not runs:
             continue
-        exp = s.tracking.get_experiment_by_name(exp_name)
+        exp = s.tracking.get_experiment_by_name(exp_name, project)
         assert exp is not None, exp_name
         for run_id, want in runs.items():
             got = s.tracking.get_run(run_id)
@@ -240,7 +242,8 @@ def assert_matches(view: dict[str, Any], s: Services, running_reads_as: str = "R
                 [u.dataset.name, u.dataset.digest, u.context] for u in s.registry.run_datasets(run_id)
             )
             assert used == want["datasets"]
-    for name, want in view["models"].items():
+    for plain, want in view["models"].items():
+        name = plain if project is None else f"{project}/{plain}"
         model = s.registry.get_model(name)
         assert model.description == want["description"]
         assert dict(model.tags) == want["tags"]
@@ -321,6 +324,31 @@ def test_experiment_picks_what_is_imported(written: Path, target: tuple[str, Ser
     assert s.tracking.get_experiment_by_name("vision") is None
     result = run_import(uri, f"sqlite:///{written / 'mlflow.db'}", "--experiment", "nope", code=1)
     assert "no MLflow experiment named 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize("into", [None, "b"])
+def test_models_and_experiments_are_found_in_the_project_imported_into(
+    written: Path, target: tuple[str, Services], into: str | None
+) -> None:
+    """Names are unique per project: project "a" holding a model and an experiment of the names MLflow
+    has does not make the import (into the default project, or ``--project b``) reuse them. The import
+    lands whole in its own project, running it again finds it there, and "a"'s are left as they were."""
+    uri, s = target
+    s.access.create_project("a")
+    s.access.create_project("b")
+    theirs = s.registry.create_model("reg", project="a", description="a's own")
+    vision = s.tracking.create_experiment("vision", project="a")
+    source = f"sqlite:///{written / 'mlflow.db'}"
+    project = into or "default"
+    first = counts(run_import(uri, source, *(["--project", into] if into else [])))
+    assert first["models"] == (1, 0, 0) and first["versions"] == (2, 0, 0)
+    assert_matches(json.loads((written / "sqlite-view.json").read_text()), s, project=project)
+    again = counts(run_import(uri, source, *(["--project", into] if into else [])))
+    assert again["models"] == (0, 1, 0) and again["versions"] == (0, 2, 0)
+    assert s.registry.get_model("a/reg") == theirs and s.registry.list_versions("a/reg") == []
+    assert list(s.tracking.search_runs([vision.experiment_id], include_deleted=True)) == []
+    unknown = run_import(uri, source, "--project", "nope", code=1)
+    assert unknown.stderr.strip() == "error: no project named 'nope': list them with `assay projects ls`"
 
 
 @pytest.mark.parametrize("tracking_uri", ["http"], indirect=True)

@@ -158,6 +158,9 @@ class Principal:
 
 #: The caller of an embedded store or of a loopback server started without auth: an admin.
 LOCAL_ADMIN = Principal(User(user_id=0, name="local", is_admin=True))
+#: Where a caller in this process (no HTTP request) comes from, as the sign-in throttle counts addresses:
+#: one key of its own, which no client address can be.
+LOCAL_ADDRESS = "(in-process)"
 
 
 def scoped_principal(

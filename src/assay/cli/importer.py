@@ -4,10 +4,12 @@ is imported twice."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assay.access import DEFAULT_PROJECT
 from assay.cli import context
 
 if TYPE_CHECKING:
@@ -42,9 +44,18 @@ def mlflow(
         bool,
         typer.Option("--dry-run", help="Read the source and count what would be imported; write nothing."),
     ] = False,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            help="The assay project to import into: its experiments and models of MLflow's names are "
+            "reused, other projects' never (default: $ASSAY_PROJECT, else default).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Import experiments, runs (params, tags, every metric point, artifacts), datasets and registered
-    models from MLflow. Runs keep their ids; running it again adds only what is new."""
+    models from MLflow into one project. Runs keep their ids; running it again adds only what is new."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -58,6 +69,7 @@ def mlflow(
             context.registry(ctx),
             dry_run=dry_run,
             experiments=experiment or (),
+            project=project or os.environ.get("ASSAY_PROJECT") or DEFAULT_PROJECT,
         )
         console = Console(stderr=True)
         with console.status(f"reading {reader.description}"):

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from assay.access import (
     DEFAULT_PROJECT,
+    LOCAL_ADDRESS,
     LOCAL_ADMIN,
     AccessPolicy,
     ApiToken,
@@ -253,17 +254,22 @@ class AccessService(Authorizer):
         projects = self.readable_projects(caller)
         return None if projects is None else self.store.experiment_ids_in(projects)
 
-    def scoped(self, caller: Principal = LOCAL_ADMIN) -> ScopedAccess:
-        return ScopedAccess(self, caller)
+    def scoped(self, caller: Principal = LOCAL_ADMIN, address: str = LOCAL_ADDRESS) -> ScopedAccess:
+        return ScopedAccess(self, caller, address)
 
 
 class ScopedAccess(Access):
-    """``Access`` in-process, with ``caller``'s rights (the server runs each request through one)."""
+    """``Access`` in-process, with ``caller``'s rights (the server runs each request through one), the
+    caller calling from ``address`` (the client's over HTTP): where the sign-in throttle counts a wrong
+    current password given for a password change."""
 
-    def __init__(self, service: AccessService, caller: Principal = LOCAL_ADMIN) -> None:
+    def __init__(
+        self, service: AccessService, caller: Principal = LOCAL_ADMIN, address: str = LOCAL_ADDRESS
+    ) -> None:
         self.service = service
         self.store = service.store
         self.caller = caller
+        self.address = address
 
     def _admin(self, action: str) -> None:
         if not self.caller.is_admin:
@@ -299,7 +305,7 @@ class ScopedAccess(Access):
         target = self._target_user(user, "setting a password")
         check_password(password)
         if target.user_id == self.caller.user.user_id:
-            self.service.logins.check_current(target, current)
+            self.service.logins.check_current(target, current, self.address)
         self.service.logins.set_password(target, password)
         self.service.forget_callers()
 

@@ -5,6 +5,12 @@ that key out for a while, during which even the right password is refused (a gue
 A success clears the user's count, not the address's (one account guessed right does not excuse the
 address's failures on others).
 
+An attempt is counted as a failure before its password is checked, in the transaction that checks the
+limit (``assay.embedded.logins``): checking the limit, then the password (argon2, slow), then counting
+would let every attempt in flight past the limit. So a key locks when the attempt that reaches its limit
+starts, and an attempt whose password proves right takes its failure back (``withdrawn``), lifting a
+lockout it completed.
+
 The counts are not kept here: they live in the store (``assay.store.sql.login_attempts``), so every
 server worker and every restart sees the same ones. This module only decides, from the counts it is
 given, whether to refuse and what a key's count becomes after a failure. No I/O and no clock: every
@@ -21,6 +27,8 @@ from assay.access import AccessPolicy, FailedSignIns
 #: The longest user name a key holds: no user has a longer one (128), and a huge name posted to the form
 #: must not make a huge key. Longer names share a key, which only locks out names nobody has.
 _MAX_KEY_NAME = 160
+#: Two failure times this close are one (the store keeps milliseconds).
+_SAME_TIME = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +78,27 @@ class LoginThrottle:
 
     def failed(self, key: ThrottleKey, count: FailedSignIns, now: float) -> FailedSignIns:
         """``count`` after one more failure at ``now``: failures older than the window drop out, and
-        reaching the key's limit locks it out for ``lockout_s`` (the count starts over)."""
+        reaching the key's limit locks it out for ``lockout_s``. The failures that locked it are kept
+        while it is locked (one may be ``withdrawn``); the first failure after the lockout starts the
+        count over."""
+        if 0 < count.locked_until <= now:
+            count = FailedSignIns()
         cutoff = now - self.policy.failure_window_s
         failures = (*(t for t in count.failures if t > cutoff), now)
         if len(failures) >= key.limit:
-            return FailedSignIns((), now + self.policy.lockout_s)
+            return FailedSignIns(failures, now + self.policy.lockout_s)
         return FailedSignIns(failures, count.locked_until)
+
+    @staticmethod
+    def withdrawn(key: ThrottleKey, count: FailedSignIns, at: float) -> FailedSignIns:
+        """``count`` without the failure counted at ``at`` for an attempt whose password proved right
+        (one failure at that time, to the millisecond the store keeps); a lockout that failure completed
+        is lifted."""
+        for i, t in enumerate(count.failures):
+            if abs(t - at) < _SAME_TIME:
+                failures = count.failures[:i] + count.failures[i + 1 :]
+                return FailedSignIns(failures, count.locked_until if len(failures) >= key.limit else 0.0)
+        return count
 
     def forget_before(self, now: float) -> float:
         """A count last changed before this time holds nothing that matters any more (its failures are

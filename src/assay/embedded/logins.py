@@ -4,8 +4,10 @@ A session cookie is ``<session id>.<secret>`` (8 and 32 random bytes, hex): the 
 secret's SHA-256 is compared in constant time, as for API tokens. A session ends when it expires (the
 policy's lifetime from sign-in), on logout, and when its user's password changes. One message answers a
 wrong password and an unknown user alike. Failed sign-ins are counted in the store (every server worker
-and restart sees the same counts), one short transaction per attempt; ``LoginThrottle`` decides from them
-whom to refuse. Setting a user's password also lifts their lockout (the lockout message says to ask an
+and restart sees the same counts); ``LoginThrottle`` decides from them whom to refuse. An attempt is
+counted as a failure in the short transaction that checks the limit, before its password is checked (so
+attempts in flight at once never check more passwords than the limit allows), and a right password takes
+that failure back. Setting a user's password also lifts their lockout (the lockout message says to ask an
 admin for exactly that).
 """
 
@@ -16,7 +18,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from assay.access import AccessPolicy, FailedSignIns, NewSession, User
 from assay.embedded import passwords
@@ -55,33 +57,43 @@ class Logins:
         self.throttle = LoginThrottle(policy)
         self.clock = clock
 
-    def _check_throttle(self, keys: tuple[ThrottleKey, ...], now: float) -> None:
-        """LoginLocked while any of ``keys`` is locked out."""
-        counts = self.store.login_attempts.counts([k.key for k in keys])
-        refusal = self.throttle.refusal(keys, counts, now)
-        if refusal is not None:
-            raise LoginLocked(refusal)
+    def _count_attempt(self, keys: tuple[ThrottleKey, ...], now: float) -> None:
+        """Count an attempt at ``now`` as a failure of ``keys`` before its password is checked, in the
+        transaction that checks their limits: LoginLocked (nothing counted) while any of them is locked
+        out. Attempts in flight each see the ones counted before them, so once a key's limit is reached
+        the next are refused without a password check, in any server process."""
 
-    def _count_failure(self, keys: tuple[ThrottleKey, ...], now: float) -> None:
-        by_key = {k.key: k for k in keys}
+        def count(counts: Mapping[str, FailedSignIns]) -> dict[str, FailedSignIns]:
+            refusal = self.throttle.refusal(keys, counts, now)
+            if refusal is not None:
+                raise LoginLocked(refusal)
+            return {k.key: self.throttle.failed(k, counts[k.key], now) for k in keys}
 
-        def after(key: str, count: FailedSignIns) -> FailedSignIns:
-            return self.throttle.failed(by_key[key], count, now)
+        self.store.login_attempts.update([k.key for k in keys], count, now, self.throttle.forget_before(now))
 
-        self.store.login_attempts.record_failure(by_key, after, now, self.throttle.forget_before(now))
+    def _take_back(self, keys: tuple[ThrottleKey, ...], now: float, clear: str | None = None) -> None:
+        """The password of the attempt counted at ``now`` was right: take its failure back from ``keys``
+        (and forget the count of the key ``clear``, as a sign-in does for its user's)."""
+
+        def take_back(counts: Mapping[str, FailedSignIns]) -> dict[str, FailedSignIns]:
+            new = {k.key: self.throttle.withdrawn(k, counts[k.key], now) for k in keys}
+            return new if clear is None else {**new, clear: FailedSignIns()}
+
+        self.store.login_attempts.update(
+            [k.key for k in keys], take_back, now, self.throttle.forget_before(now)
+        )
 
     def login(self, name: str, password: str, address: str) -> NewSession:
         now = self.clock()
         keys = self.throttle.keys(name, address)
-        self._check_throttle(keys, now)
+        self._count_attempt(keys, now)
         found = self.store.password_of(name) if 0 < len(name) <= 128 else None
         stored = found[1] if found else None
         if not passwords.verify_or_waste(stored, _bounded(password)):
-            self._count_failure(keys, now)
             raise Unauthenticated(_WRONG)
         assert found is not None and stored is not None
         user = found[0]
-        self.store.login_attempts.clear(self.throttle.user_key(name))
+        self._take_back(keys, now, clear=self.throttle.user_key(name))
         if passwords.needs_rehash(stored):
             self.store.set_password_hash(user.user_id, passwords.hash_password(password))
         return self.open_session(user)
@@ -111,18 +123,20 @@ class Logins:
         if found is not None and hmac.compare_digest(found.secret_sha256, sha256(m.group(2))):
             self.store.delete_session(m.group(1))
 
-    def check_current(self, user: User, current: str | None) -> None:
-        """Refuse a password change whose ``current`` password is wrong (counted as a failed sign-in)."""
+    def check_current(self, user: User, current: str | None, address: str) -> None:
+        """Refuse a password change whose ``current`` password is wrong: a failed sign-in of ``user``
+        from ``address`` (the client's over HTTP, ``LOCAL_ADDRESS`` in-process), so that guesses from one
+        client lock that client out, and no other."""
         found = self.store.password_of(user.name)
         stored = None if found is None else found[1]
         if stored is None and current is None:
             return  # no password yet: the caller's token is what proves who they are
         now = self.clock()
-        keys = self.throttle.keys(user.name, "(password change)")
-        self._check_throttle(keys, now)
+        keys = self.throttle.keys(user.name, address)
+        self._count_attempt(keys, now)
         if not passwords.verify_or_waste(stored, _bounded(current or "")):
-            self._count_failure(keys, now)
             raise PermissionDenied("the current password is wrong: give the one you sign in with")
+        self._take_back(keys, now)
 
     def set_password(self, user: User, password: str | None) -> None:
         """Store a new password (None: none, so no sign-in), end every session of the user and lift

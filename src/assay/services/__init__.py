@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assay.access import Principal
+from assay.access import LOCAL_ADDRESS, Principal
 from assay.errors import InvalidInput
 from assay.services.access import Access, Authorizer
 from assay.services.authorized import AuthorizedTracking
@@ -34,9 +34,10 @@ class Services:
     #: Whom the services act as, when a bundle was bound to a caller (``as_caller``).
     caller: Principal | None = None
 
-    def as_caller(self, caller: Principal) -> Services:
-        """These services as ``caller``: every operation checked against the caller's roles first (an
-        admin holds every role, so its calls go straight through)."""
+    def as_caller(self, caller: Principal, address: str = LOCAL_ADDRESS) -> Services:
+        """These services as ``caller``, calling from ``address`` (the client's IP address over HTTP):
+        every operation checked against the caller's roles first (an admin holds every role, so its calls
+        go straight through)."""
         if self.authorizer is None:
             raise InvalidInput("only a bundle that decides roles (a store, not a server) can act as a caller")
         tracking, registry = self.tracking, self.registry.acting_as(caller.name)
@@ -45,7 +46,8 @@ class Services:
             tracking = AuthorizedTracking(self.tracking, self.authorizer, caller)
             registry = AuthorizedRegistry(self.registry, self.authorizer, caller)
             jobs = AuthorizedJobs(self.jobs, self.authorizer, caller)
-        return Services(tracking, self.authorizer.scoped(caller), registry, jobs, self.authorizer, caller)
+        access = self.authorizer.scoped(caller, address)
+        return Services(tracking, access, registry, jobs, self.authorizer, caller)
 
     def close(self) -> None:
         if self.authorizer is not None:

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from assay.access import (
+    LOCAL_ADDRESS,
     ApiToken,
     Member,
     NewSession,
@@ -196,8 +197,10 @@ class Authorizer(ABC):
         """The experiments ``caller`` may read, for a search over "all"; None meaning every one."""
 
     @abstractmethod
-    def scoped(self, caller: Principal) -> Access:
-        """The people-facing operations as ``caller``."""
+    def scoped(self, caller: Principal, address: str = LOCAL_ADDRESS) -> Access:
+        """The people-facing operations as ``caller``, calling from ``address`` (the client's IP address
+        over HTTP; ``LOCAL_ADDRESS`` in-process): a wrong current password given for a password change
+        counts as a failed sign-in from there."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Write what is kept in memory for later (when tokens were last used); called once, at shutdown."""

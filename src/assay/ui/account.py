@@ -23,7 +23,7 @@ from assay.services.access import LoginLocked
 from assay.services.tracking import now_ms
 from assay.ui.views import safe_next, templates
 from assay.web import csrf
-from assay.web.auth import SESSION_COOKIE, Svc, app_services
+from assay.web.auth import SESSION_COOKIE, Svc, app_services, client_address
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,7 +75,7 @@ async def login(request: Request) -> Response:
     authorizer = app_services(request).authorizer
     if not request.app.state.auth or authorizer is None:
         return RedirectResponse(target, status_code=303)  # no sign-in on a server without auth
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     try:
         session = await run_in_threadpool(authorizer.login, name, form.get("password", ""), address)
     except LoginLocked as exc:

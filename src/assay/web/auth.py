@@ -41,6 +41,11 @@ _bearer = HTTPBearer(
 )
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address, as the sign-in throttle counts it ("unknown" when the server has none)."""
+    return request.client.host if request.client else "unknown"
+
+
 def app_services(request: Request) -> Services:
     """The services the app was created with, bound to no caller: for signing in and out only."""
     services: Services = request.app.state.services
@@ -58,14 +63,14 @@ async def request_services(
     credential is checked in the threadpool only when it is not cached."""
     root = app_services(request)
     if not request.app.state.auth:
-        return root.as_caller(LOCAL_ADMIN)
+        return root.as_caller(LOCAL_ADMIN, client_address(request))
     authorizer = root.authorizer
     assert authorizer is not None
     if bearer is not None:
         principal = authorizer.cached(bearer.credentials)
         if principal is None:
             principal = await run_in_threadpool(authorizer.authenticate, bearer.credentials)
-        return root.as_caller(principal)
+        return root.as_caller(principal, client_address(request))
     session = request.cookies.get(SESSION_COOKIE)
     if not session:
         raise Unauthenticated(
@@ -77,7 +82,7 @@ async def request_services(
         principal = await run_in_threadpool(authorizer.authenticate_session, session)
     if request.method not in csrf.SAFE_METHODS:
         csrf.check(csrf.token_for(session), await csrf.sent_token(request))
-    return root.as_caller(principal)
+    return root.as_caller(principal, client_address(request))
 
 
 def csrf_token(request: Request) -> str:

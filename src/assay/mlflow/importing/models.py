@@ -23,6 +23,7 @@ from assay.errors import AssayError, NotFound
 from assay.mlflow.importing.plan import VERSION_TAG
 from assay.mlflow.importing.sources import MlflowModel, MlflowModelVersion
 from assay.registry.entities import RegisteredModel
+from assay.registry.uris import qualify
 from assay.services.registry import DESCRIPTOR_FILE
 
 if TYPE_CHECKING:
@@ -44,15 +45,17 @@ def import_models(imp: Importer) -> None:
 
 def _model(imp: Importer, model: MlflowModel) -> None:
     held_model: RegisteredModel | None
-    try:
-        held_model = imp.registry.get_model(model.name)
+    try:  # in the project imported into: names are unique per project only
+        held_model = imp.registry.get_model(qualify(imp.project, model.name))
     except NotFound:
         held_model = None
     held: dict[str, int] = {}
     if held_model is None:
         imp.summary.add("models", imported=1)
         if not imp.dry_run:
-            held_model = imp.registry.create_model(model.name, description=model.description, tags=model.tags)
+            held_model = imp.registry.create_model(
+                model.name, project=imp.project, description=model.description, tags=model.tags
+            )
     else:
         imp.summary.add("models", present=1)
         held = {
@@ -60,8 +63,8 @@ def _model(imp: Importer, model: MlflowModel) -> None:
             for mv in imp.registry.list_versions(held_model.qualified_name)
             if VERSION_TAG in mv.tags
         }
-    # The model found or made, by project/name from here on (names are unique per project only).
-    name = model.name if held_model is None else held_model.qualified_name
+    # The model found or made, by project/name from here on.
+    name = qualify(imp.project, model.name) if held_model is None else held_model.qualified_name
     for mv in model.versions:
         if str(mv.version) in held:
             imp.summary.add("versions", present=1)

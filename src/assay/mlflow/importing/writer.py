@@ -8,7 +8,9 @@ MLflow still shows RUNNING stays RUNNING in assay, and so does a run whose impor
 import run again finds it RUNNING, appends the points MLflow has and assay lacks, copies its artifacts
 again, and ends it once MLflow has. Models and versions go in through the ``Registry`` (``models``).
 
-Experiments map by name (an assay experiment of that name is reused); runs keep their MLflow id.
+Everything goes into one assay project (``project``, default "default"), where names are unique:
+experiments map by name within it (an assay experiment of that name there is reused), and so do registered
+models; another project's experiment or model of the same name is never touched. Runs keep their MLflow id.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay.access import DEFAULT_PROJECT
 from assay.entities import Lifecycle, NewRun, RunEnd, SeriesBatch, WriteBatch
 from assay.errors import InvalidInput, NotFound
 from assay.mlflow.importing.plan import (
@@ -73,8 +76,9 @@ class Prepared:
 
 
 class Importer:
-    """Imports one MLflow source into one assay store (see the module doc). ``dry_run`` reads and counts
-    everything and writes nothing; ``experiments`` limits the import to those MLflow experiment names."""
+    """Imports one MLflow source into ``project`` of one assay store (see the module doc). ``dry_run``
+    reads and counts everything and writes nothing; ``experiments`` limits the import to those MLflow
+    experiment names."""
 
     def __init__(
         self,
@@ -85,10 +89,12 @@ class Importer:
         dry_run: bool = False,
         experiments: Sequence[str] = (),
         batch_points: int = BATCH_POINTS,
+        project: str = DEFAULT_PROJECT,
     ) -> None:
         self.source = source
         self.tracking = tracking
         self.registry = registry
+        self.project = project
         self.dry_run = dry_run
         self.names = list(experiments)
         self.batch_points = batch_points
@@ -102,7 +108,10 @@ class Importer:
 
     def prepare(self) -> Prepared:
         """Read every selected experiment and its runs and decide what to do; writes nothing.
-        ``InvalidInput`` for an ``--experiment`` name the source does not have."""
+        ``NotFound`` for a project that does not exist (or the caller may not read), ``InvalidInput`` for
+        an ``--experiment`` name the source does not have, both before the runs are read."""
+        # Looking up one name in the project is the cheapest call that checks the project.
+        self.tracking.list_experiments(include_deleted=True, project=self.project, name="Default")
         found = self.source.experiments()
         if self.names:
             by_name = {e.name: e for e in found}
@@ -169,12 +178,12 @@ class Importer:
         return self.summary
 
     def _experiment(self, work: ExperimentWork) -> None:
-        """Find or create the assay experiment named as the MLflow one (counted once)."""
+        """Find or create the assay experiment named as the MLflow one in the project (counted once)."""
         if work.skip_reason:
             self.summary.skip("experiments", work.skip_reason)
             return
         name = work.source.name
-        exp = self.tracking.get_experiment_by_name(name)
+        exp = self.tracking.get_experiment_by_name(name, self.project)
         if exp is not None and exp.lifecycle is Lifecycle.DELETED:
             work.skip_reason = f"assay's experiment {name!r} is deleted: restore it to import into it"
             self.summary.skip("experiments", work.skip_reason)
@@ -189,7 +198,8 @@ class Importer:
             work.assay_id = exp.experiment_id
         else:
             self.summary.add("experiments", imported=1)
-            work.assay_id = None if self.dry_run else self.tracking.create_experiment(name).experiment_id
+            made = None if self.dry_run else self.tracking.create_experiment(name, self.project)
+            work.assay_id = None if made is None else made.experiment_id
 
     def _count_plan(self, plan: RunPlan) -> None:
         run = plan.run

@@ -2,10 +2,11 @@
 
 Kept here rather than in a server process's memory so that the limits hold across ``assay server
 --workers N`` and across restarts. Which sign-ins to refuse is decided by
-``assay.embedded.login_throttle``; this module only reads counts and applies a count's update inside one
-short transaction, so two processes counting failures for the same key never lose one: PostgreSQL locks
+``assay.embedded.login_throttle``; this module only reads counts and applies an update of them inside one
+short transaction, so two processes changing the counts of the same key never lose a change, and a sign-in
+that checks the limit and counts itself in one ``update`` is never overtaken by another: PostgreSQL locks
 the keys' rows (``FOR UPDATE``, created first if missing, in key order so two sign-ins never deadlock),
-SQLite's write transaction (``BEGIN IMMEDIATE``) serializes writers. Each failure also deletes a batch of
+SQLite's write transaction (``BEGIN IMMEDIATE``) serializes writers. Each update also deletes a batch of
 rows too old to matter, so the table holds only recent failures.
 """
 
@@ -47,16 +48,17 @@ class LoginAttemptStore:
             rows = conn.execute(select(t).where(t.c.key.in_(sorted(keys)))).all()
         return {row.key: _count(row) for row in rows}
 
-    def record_failure(
+    def update(
         self,
         keys: Collection[str],
-        update_count: Callable[[str, FailedSignIns], FailedSignIns],
+        change: Callable[[Mapping[str, FailedSignIns]], Mapping[str, FailedSignIns]],
         now: float,
         forget_before: float,
     ) -> dict[str, FailedSignIns]:
-        """Replace each key's count by ``update_count(key, count)`` (a key without a row starts from an
-        empty count) in one transaction at ``now``, and delete rows last changed before ``forget_before``.
-        Returns the new counts."""
+        """Replace the counts of ``keys`` by ``change(counts)`` (every key has one: a key without a row
+        starts from an empty count) in one transaction at ``now``, and delete rows last changed before
+        ``forget_before``. A key ``change`` leaves out keeps its count; an empty count deletes its row.
+        An exception raised by ``change`` rolls everything back and propagates. Returns the new counts."""
         ordered = sorted(keys)
         empty = [{"key": k, "failures": "", "locked_until": 0, "updated_at": _ms(now)} for k in ordered]
         read = select(t).where(t.c.key.in_(ordered)).order_by(t.c.key)
@@ -65,21 +67,27 @@ class LoginAttemptStore:
         with self.engine.connect().execution_options(assay_write=True) as conn, conn.begin():
             conn.execute(insert_ignore(self.engine, t, ["key"]), empty)
             found = {row.key: _count(row) for row in conn.execute(read)}
-            new = {k: update_count(k, found.get(k, FailedSignIns())) for k in ordered}
-            conn.execute(
-                update(t).where(t.c.key == bindparam("k")),
-                [
-                    {
-                        "k": k,
-                        "failures": ",".join(str(_ms(s)) for s in c.failures),
-                        "locked_until": _ms(c.locked_until),
-                        "updated_at": _ms(now),
-                    }
-                    for k, c in new.items()
-                ],
-            )
+            new = {k: c for k, c in change(found).items() if k in found}
+            final = {**found, **new}
+            kept = [k for k in new if final[k] != FailedSignIns()]
+            if kept:
+                conn.execute(
+                    update(t).where(t.c.key == bindparam("k")),
+                    [
+                        {
+                            "k": k,
+                            "failures": ",".join(str(_ms(s)) for s in new[k].failures),
+                            "locked_until": _ms(new[k].locked_until),
+                            "updated_at": _ms(now),
+                        }
+                        for k in kept
+                    ],
+                )
+            gone = [k for k in ordered if final[k] == FailedSignIns()]
+            if gone:
+                conn.execute(delete(t).where(t.c.key.in_(gone)))
             conn.execute(delete(t).where(t.c.key.in_(self._stale(forget_before))))
-        return new
+        return final
 
     def _stale(self, before: float) -> Any:
         """Up to a batch of keys last changed before ``before``; on PostgreSQL skipping rows another
