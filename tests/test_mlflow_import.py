@@ -351,6 +351,85 @@ def test_models_and_experiments_are_found_in_the_project_imported_into(
     assert unknown.stderr.strip() == "error: no project named 'nope': list them with `assay projects ls`"
 
 
+def _project_runs(s: Services, project: str) -> dict[str, str]:
+    """Run id -> experiment name, for every run of ``project`` (deleted ones too)."""
+    names = {e.experiment_id: e.name for e in s.tracking.list_experiments(True, project=project)}
+    runs = s.tracking.search_runs(list(names), include_deleted=True) if names else []
+    return {r.info.run_id: names[r.info.experiment_id] for r in runs}
+
+
+def _version_runs(s: Services, model: str) -> list[str]:
+    return sorted(mv.run_id or "" for mv in s.registry.list_versions(model))
+
+
+def test_a_run_is_imported_into_one_project_and_another_is_refused_it(
+    written: Path, target: tuple[str, Services]
+) -> None:
+    """Runs keep their MLflow ids, which are unique in the whole store: the runs imported into "a" are
+    not imported again into "b" (refused in one line, before anything is written), nor counted as
+    "already present" there, nor used by "b"'s model versions. Running the import into "b" again stays
+    refused and writes nothing; into "a" again, it imports nothing twice."""
+    uri, s = target
+    s.access.create_project("a")
+    s.access.create_project("b")
+    source = f"sqlite:///{written / 'mlflow.db'}"
+    view = json.loads((written / "sqlite-view.json").read_text())
+    mlflow_runs = {rid: exp for exp, runs in view["experiments"].items() for rid in runs}
+    run_import(uri, source, "--project", "a")
+    assert _project_runs(s, "a") == mlflow_runs
+    before_b = [e.name for e in s.tracking.list_experiments(True, project="b")]
+    for args in ([], ["--dry-run"], []):  # the same answer every time, dry run or not
+        refused = run_import(uri, source, "--project", "b", *args, code=1)
+        lines = refused.stderr.strip().splitlines()
+        assert lines == [
+            "error: 3 runs of MLflow experiments 'nlp', 'vision' are in project 'a' already: imported "
+            "runs keep their MLflow ids, so each is imported into one project only; import into "
+            "--project a, or choose other experiments with --experiment"
+        ], refused.stderr
+        assert [e.name for e in s.tracking.list_experiments(True, project="b")] == before_b
+        assert _project_runs(s, "b") == {}
+        assert [m.name for m in s.registry.list_models(project="b")] == []
+    assert _project_runs(s, "a") == mlflow_runs
+    assert _version_runs(s, "a/reg") == sorted(
+        v["run_id"] for v in view["models"]["reg"]["versions"].values()
+    )
+    again = counts(run_import(uri, source, "--project", "a"))
+    assert all(c[0] == 0 for c in again.values()), again
+    assert_matches(view, s, project="a")
+
+
+def test_model_versions_register_runs_of_their_own_project_only(
+    written: Path, target: tuple[str, Services]
+) -> None:
+    """MLflow's experiments split between projects ("vision" into "a", "nlp" into "b"): each project holds
+    its experiment's runs, and "reg"'s versions (whose run is in "vision") are registered in "a" only. In
+    "b" they are skipped, saying where their run is, never registered on "a"'s run. Running either import
+    again adds nothing; the whole source into "b" is refused (its "vision" runs are in "a")."""
+    uri, s = target
+    s.access.create_project("a")
+    s.access.create_project("b")
+    source = f"sqlite:///{written / 'mlflow.db'}"
+    view = json.loads((written / "sqlite-view.json").read_text())
+    vision, nlp = set(view["experiments"]["vision"]), set(view["experiments"]["nlp"])
+    parent = view["models"]["reg"]["versions"]["1"]["run_id"]
+    into_a = counts(run_import(uri, source, "--project", "a", "--experiment", "vision"))
+    assert into_a["runs"] == (len(vision), 0, 0) and into_a["versions"] == (2, 0, 0)
+    into_b = run_import(uri, source, "--project", "b", "--experiment", "nlp")
+    assert counts(into_b)["runs"] == (len(nlp), 0, 0)
+    assert counts(into_b)["versions"] == (0, 0, 2)
+    assert f"skipped versions: b/reg v1: its run {parent} is in project 'a', not 'b'" in into_b.stdout
+    assert _project_runs(s, "a") == dict.fromkeys(vision, "vision")
+    assert _project_runs(s, "b") == dict.fromkeys(nlp, "nlp")
+    assert _version_runs(s, "a/reg") == [parent, parent]
+    assert _version_runs(s, "b/reg") == []
+    for project, experiment in (("b", "nlp"), ("a", "vision")):
+        again = counts(run_import(uri, source, "--project", project, "--experiment", experiment))
+        assert all(c[0] == 0 for c in again.values()), (project, again)
+    whole = run_import(uri, source, "--project", "b", code=1)
+    assert "2 runs of MLflow experiment 'vision' are in project 'a' already" in whole.stderr
+    assert _project_runs(s, "b") == dict.fromkeys(nlp, "nlp") and _version_runs(s, "b/reg") == []
+
+
 @pytest.mark.parametrize("tracking_uri", ["http"], indirect=True)
 def test_a_team_server_is_a_target_like_a_store(written: Path, tracking_uri: str) -> None:
     """The target resolved as every command resolves it ($ASSAY_TRACKING_URI and its token): a server
@@ -534,6 +613,34 @@ def test_plan_creates_new_runs_updates_running_ones_and_skips_foreign_ids() -> N
         *(Action.CREATE, Action.PRESENT, Action.UPDATE, Action.SKIP, Action.SKIP, Action.SKIP),
         *(Action.UPDATE, Action.PRESENT),
     ]
+
+
+def test_runs_another_project_holds_are_refused_naming_it() -> None:
+    """Held by another project: refused, naming the first such project, its runs' MLflow experiments and
+    how many more other projects hold. Not counted: runs held by the project imported into, runs deleted in
+    MLflow (skipped anyway), and runs of that id that did not come from MLflow (skipped)."""
+    from assay.errors import Conflict
+    from assay.mlflow.importing.plan import Existing, refuse_held_elsewhere
+
+    def held(project: str, from_mlflow: bool = True) -> Existing:
+        return Existing(RunStatus.FINISHED, from_mlflow=from_mlflow, project=project)
+
+    runs = [_run("a" * 32), _run("b" * 32), _run("c" * 32, deleted=True), _run("d" * 32)]
+    names = {"1": "vision"}
+    ours = {"a" * 32: held("b"), "c" * 32: held("a"), "d" * 32: held("a", from_mlflow=False)}
+    refuse_held_elsewhere(runs, ours, "b", names)
+    refuse_held_elsewhere(runs, {}, "b", names)
+    with pytest.raises(Conflict) as one:
+        refuse_held_elsewhere(runs, {**ours, "b" * 32: held("z")}, "b", names)
+    assert one.value.message.startswith("1 run of MLflow experiment 'vision' is in project 'z' already: ")
+    assert one.value.message.endswith(
+        "; import into --project z, or choose other experiments with --experiment"
+    )
+    with pytest.raises(Conflict) as several:
+        refuse_held_elsewhere(runs, {"a" * 32: held("y"), "b" * 32: held("z")}, "b", names)
+    assert several.value.message.startswith(
+        "1 run of MLflow experiment 'vision' is in project 'y' already (and 1 more in other projects): "
+    )
 
 
 def test_new_points_are_what_assay_lacks_counted_with_multiplicity_and_nan_equal() -> None:

@@ -1,6 +1,13 @@
 """``assay import mlflow SOURCE``: bring an MLflow history into the assay store, with a progress bar and a
 summary table (imported / already present / skipped per kind). Run it again to pick up new runs: nothing
-is imported twice."""
+is imported twice.
+
+Everything goes into one project (``--project``). Runs keep their MLflow ids, and a run id names one run in
+the whole store, so an MLflow run is imported into one project only: an import whose runs another project
+already holds is refused before anything is written, in one line naming that project (import into it
+again, or pick other experiments with ``--experiment``). It is never given copies under new ids, which
+would break every ``runs:/<MLflow run id>/...`` URI and make ``mlflow.run_id`` name two runs, and its model
+versions only ever point at its own runs."""
 
 from __future__ import annotations
 
@@ -49,13 +56,15 @@ def mlflow(
         typer.Option(
             "--project",
             help="The assay project to import into: its experiments and models of MLflow's names are "
-            "reused, other projects' never (default: $ASSAY_PROJECT, else default).",
+            "reused, other projects' never; runs another project holds already are refused "
+            "(default: $ASSAY_PROJECT, else default).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Import experiments, runs (params, tags, every metric point, artifacts), datasets and registered
-    models from MLflow into one project. Runs keep their ids; running it again adds only what is new."""
+    models from MLflow into one project. Runs keep their ids, so a run is imported into one project only
+    (an import of runs another project holds is refused); running it again adds only what is new."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -10,7 +10,9 @@ metadata): it makes the files registrable and browsable in assay; loading the mo
 Each imported version carries the tag ``mlflow.version`` (and ``mlflow.source``), which is how an import
 run again knows it; assay numbers versions itself, so the numbers match MLflow's when the model is new
 to assay and MLflow's versions run 1, 2, 3... Aliases are set to the version their MLflow version became.
-A version whose run was not imported (another experiment left out, or none) is skipped and said why.
+A version whose run was not imported (another experiment left out, or none) is skipped and said why, and
+so is one whose run was imported into another project: a version only ever points at a run of its own
+project.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from assay.errors import AssayError, NotFound
-from assay.mlflow.importing.plan import VERSION_TAG
+from assay.errors import AccessDenied, AssayError, NotFound
+from assay.mlflow.importing.plan import RUN_ID_TAG, VERSION_TAG
 from assay.mlflow.importing.sources import MlflowModel, MlflowModelVersion
 from assay.registry.entities import RegisteredModel
 from assay.registry.uris import qualify
@@ -92,8 +94,8 @@ def _version(imp: Importer, name: str, mv: MlflowModelVersion) -> int | None:
     """Register one MLflow version (its files and descriptor first); its assay number, None in a dry run
     or when skipped."""
     run_id = mv.run_id
-    if not run_id or not _run_present(imp, run_id):
-        why = "it has no run" if not run_id else f"its run {run_id} was not imported"
+    why = _unusable_run(imp, run_id) if run_id else "it has no run"
+    if why or not run_id:
         imp.summary.skip("versions", f"{name} v{mv.version}: {why}")
         return None
     path = _model_path(imp, run_id, mv)
@@ -113,16 +115,24 @@ def _version(imp: Importer, name: str, mv: MlflowModelVersion) -> int | None:
     return created.version
 
 
-def _run_present(imp: Importer, run_id: str) -> bool:
+def _unusable_run(imp: Importer, run_id: str) -> str | None:
+    """Why MLflow's run ``run_id`` cannot carry a version in the project imported into, or None when it
+    can: that run was imported into this project, by this import or an earlier one. A run of that id in
+    another project (its experiment imported there), or one that did not come from MLflow, never does."""
     if run_id in imp.present_runs:
-        return True
-    if imp.dry_run:
-        return False
+        return None
     try:
-        imp.tracking.get_run_info(run_id)
+        run = imp.tracking.get_run(run_id)
     except NotFound:
-        return False
-    return True
+        return f"its run {run_id} was not imported"
+    except AccessDenied:
+        return f"its run {run_id} is in a project you may not read, not {imp.project!r}"
+    if run.tags.get(RUN_ID_TAG) != run_id:
+        return f"assay's run {run_id} was not imported from MLflow"
+    project = imp.project_of(run.info)
+    if project != imp.project:
+        return f"its run {run_id} is in project {project!r}, not {imp.project!r}"
+    return None
 
 
 def _model_path(imp: Importer, run_id: str, mv: MlflowModelVersion) -> str | None:

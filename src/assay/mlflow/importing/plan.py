@@ -12,6 +12,11 @@ carries the tags ``mlflow.run_id`` and ``mlflow.experiment_id``, so an import ru
   MLflow has and assay lacks, compared as (step, timestamp, value) with their multiplicity, so nothing is
   appended twice;
 - a run deleted in MLflow, or whose id assay holds for a run that did not come from MLflow, is skipped.
+
+Those decisions are made in the project imported into. An assay run id is unique in the whole store, so
+an MLflow run is imported into one project only: when runs to import are held (imported earlier) by another
+project, the import is refused before anything is written (``refuse_held_elsewhere``), rather than copied
+under new ids, counted as present, or used by the target project's model versions.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assay.access import DEFAULT_PROJECT
 from assay.entities import MetricHistory, RunStatus
+from assay.errors import Conflict
 from assay.mlflow.importing.sources import MlflowRun, MlflowSeries
 
 #: The tags that tie an assay run to the MLflow run it came from.
@@ -50,6 +57,8 @@ class Existing:
     reaped: bool = False
     #: Deleted in assay since it was imported: left as it is.
     deleted: bool = False
+    #: The assay project holding it.
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,39 @@ def plan_runs(runs: Sequence[MlflowRun], existing: Mapping[str, Existing]) -> li
         else:
             out.append(RunPlan(run, Action.PRESENT))
     return out
+
+
+def refuse_held_elsewhere(
+    runs: Sequence[MlflowRun],
+    existing: Mapping[str, Existing],
+    project: str,
+    experiment_names: Mapping[str, str],
+) -> None:
+    """Raise ``Conflict`` if another project than ``project`` holds runs of ``runs`` imported from MLflow
+    (runs deleted in MLflow aside: they are skipped anyway). The one-line message names that project (the
+    first by name when several do), how many runs it holds, of which MLflow experiments
+    (``experiment_names``: MLflow experiment id -> name), and what to do instead."""
+    elsewhere: dict[str, list[MlflowRun]] = {}
+    for run in runs:
+        have = existing.get(run.run_id)
+        if have is not None and have.from_mlflow and have.project != project and not run.deleted:
+            elsewhere.setdefault(have.project, []).append(run)
+    if not elsewhere:
+        return
+    holder = min(elsewhere)
+    held = elsewhere[holder]
+    names = sorted({experiment_names.get(r.experiment_id, r.experiment_id) for r in held})
+    runs_of = f"{len(held)} runs" if len(held) > 1 else "1 run"
+    experiments = "experiments" if len(names) > 1 else "experiment"
+    verb = "are" if len(held) > 1 else "is"
+    more = sum(len(r) for p, r in elsewhere.items() if p != holder)
+    others = f" (and {more} more in other projects)" if more else ""
+    raise Conflict(
+        f"{runs_of} of MLflow {experiments} {', '.join(map(repr, names))} {verb} in project {holder!r} "
+        f"already{others}: imported runs keep "
+        f"their MLflow ids, so each is imported into one project only; import into --project {holder}, "
+        "or choose other experiments with --experiment"
+    )
 
 
 def final_status(run: MlflowRun) -> RunStatus | None:

@@ -10,7 +10,10 @@ again, and ends it once MLflow has. Models and versions go in through the ``Regi
 
 Everything goes into one assay project (``project``, default "default"), where names are unique:
 experiments map by name within it (an assay experiment of that name there is reused), and so do registered
-models; another project's experiment or model of the same name is never touched. Runs keep their MLflow id.
+models; another project's experiment or model of the same name is never touched. Runs keep their MLflow id,
+which is unique in the whole store, so a run is imported into one project only: ``prepare`` refuses an
+import whose runs another project already holds (``plan.refuse_held_elsewhere``), and a model version is
+registered only on a run of the project imported into (``models``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.access import DEFAULT_PROJECT
-from assay.entities import Lifecycle, NewRun, RunEnd, SeriesBatch, WriteBatch
+from assay.entities import Lifecycle, NewRun, RunEnd, RunInfo, SeriesBatch, WriteBatch
 from assay.errors import InvalidInput, NotFound
 from assay.mlflow.importing.plan import (
     EXPERIMENT_ID_TAG,
@@ -33,6 +36,7 @@ from assay.mlflow.importing.plan import (
     final_status,
     new_points,
     plan_runs,
+    refuse_held_elsewhere,
 )
 from assay.mlflow.importing.sources import MlflowDatasetInput, MlflowExperiment, MlflowRun, MlflowSource
 from assay.mlflow.importing.summary import MAX_NOTES, Summary
@@ -103,6 +107,8 @@ class Importer:
         self.present_runs: set[str] = set()
         #: Points assay holds per run id found by ``prepare`` (for the "already present" count).
         self._held_points: dict[str, int] = {}
+        #: assay experiment id -> its project, as looked up.
+        self._projects: dict[str, str] = {}
 
     # ---- reading and deciding (no writes) -----------------------------------------------------------
 
@@ -123,6 +129,8 @@ class Importer:
                 )
             found = [by_name[n] for n in dict.fromkeys(self.names)]
         prepared = Prepared()
+        every: list[MlflowRun] = []
+        existing: dict[str, Existing] = {}
         for exp in found:
             if exp.deleted:
                 prepared.work.append(
@@ -130,8 +138,12 @@ class Importer:
                 )
                 continue
             runs = self.source.runs(exp.experiment_id)
-            plans = plan_runs(runs, self._existing([r.run_id for r in runs]))
-            prepared.work.append(ExperimentWork(exp, plans))
+            held = self._existing([r.run_id for r in runs])
+            prepared.work.append(ExperimentWork(exp, plan_runs(runs, held)))
+            every += runs
+            existing.update(held)
+        names = {e.experiment_id: e.name for e in found}
+        refuse_held_elsewhere(every, existing, self.project, names)
         return prepared
 
     def _existing(self, run_ids: Sequence[str]) -> dict[str, Existing]:
@@ -151,11 +163,21 @@ class Importer:
                     self._held_points[run.info.run_id] = points
                     i = run.info
                     deleted = i.lifecycle is Lifecycle.DELETED
-                    out[i.run_id] = Existing(i.status, RUN_ID_TAG in run.tags, was_reaped(i), deleted)
+                    out[i.run_id] = Existing(
+                        i.status, RUN_ID_TAG in run.tags, was_reaped(i), deleted, self.project_of(i)
+                    )
                 token = page.next_page_token
                 if not token:
                     break
         return out
+
+    def project_of(self, info: RunInfo) -> str:
+        """The project of an assay run (its experiment's; looked up once per experiment)."""
+        project = self._projects.get(info.experiment_id)
+        if project is None:
+            project = self.tracking.get_experiment(info.experiment_id, with_run_count=False).project
+            self._projects[info.experiment_id] = project
+        return project
 
     # ---- writing ------------------------------------------------------------------------------------
 
