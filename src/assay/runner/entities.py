@@ -97,6 +97,7 @@ class Job:
     #: attempts started so far
     attempt: int = 0
     run_id: str | None = None
+    #: the worker of the current (or last) attempt: kept after it ends, so the history says who ran it
     worker: str | None = None
     lease_expires: int | None = None
     #: a QUEUED job is not claimed before this time (retry backoff)
