@@ -5,9 +5,9 @@ created here with the id the task carries (``Task.run_id``, decided when a job i
 task's tags, and ended here with the status the work earned:
 
 - ``NOTEBOOK``: the notebook runtime (``assay.notebooks.execute``) runs the job's copy of the notebook
-  (``Task.source``, else ``Task.target`` read now) with its parameters, as ``assay run`` would; the
-  kernel's own stdout and stderr join the attempt's output. A run-wide time limit (``timeout_s``) that
-  passes ends the run KILLED and the task TIMED_OUT.
+  (``Task.source``, else ``Task.target`` read now) with its parameters, as ``assay run`` would; what
+  its cells print (stdout and stderr, as they print it) and the kernel's own output join the attempt's.
+  A run-wide time limit (``timeout_s``) that passes ends the run KILLED and the task TIMED_OUT.
 - ``PYTHON``: ``pkg.module:function`` is imported (the task's ``cwd`` first on ``sys.path``) and called
   with the params as keyword arguments, the params being the run's. The run is the process's active run
   meanwhile (``assay.sdk.fluent.activate``): ``assay.log_metric`` inside the function logs into it, and
