@@ -26,6 +26,10 @@ MISSED_POLICIES = (SKIP, CATCHUP)
 JOB_TAG = "assay.job.id"
 ATTEMPT_TAG = "assay.job.attempt"
 SCHEDULE_TAG = "assay.schedule"
+#: Tags linking the two runs of a task an engine ran again after losing it (``assay.runner.rerun``): the
+#: lost execution's run names the run that replaced it, and that run names the one it replaces.
+RERUN_AS_TAG = "assay.rerun.as"
+RERUN_OF_TAG = "assay.rerun.of"
 
 
 class JobState(StrEnum):
