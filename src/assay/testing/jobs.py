@@ -222,6 +222,10 @@ def test_bad_specs_are_refused_before_anything_is_queued(services: Services) -> 
         jobs.add_schedule(ScheduleSpec("s", "0 2 * * *", _spec(), tz="Mars/Olympus"))
     with pytest.raises(InvalidInput, match="policy"):
         jobs.add_schedule(ScheduleSpec("s", "0 2 * * *", _spec(), missed="sometimes"))
+    # A name is one path segment of the schedule's routes: no '/', space, '%' nor a leading '.'.
+    for name in ("a/b", "default/nightly", "..", "a b", "50%", " x", ""):
+        with pytest.raises(InvalidInput, match="use 1-128 letters, digits"):
+            jobs.add_schedule(ScheduleSpec(name, "0 2 * * *", _spec()))
     assert jobs.list_schedules() == []
 
 
