@@ -166,6 +166,7 @@ def dask_cluster(root: Path, workers: int, pythonpath: Sequence[str] = ()) -> It
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(15)
         log.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import assay
@@ -16,6 +17,18 @@ def quadratic(x: float, y: int = 0, shift: float = 0.0, kind: str = "a") -> dict
 def slow_quadratic(x: float, y: int = 0, seconds: float = 0.3) -> dict[str, float]:
     time.sleep(seconds)
     return quadratic(x, y)
+
+
+def dies_once(x: float, marks: str) -> dict[str, float]:
+    """Logs its progress; the first trial to get past it then ends its process at once (a Dask worker
+    dying mid-trial), the others, and that trial run again, end as ``quadratic``."""
+    assay.log_metric("progress", 1.0, step=0)
+    assay.flush()
+    try:
+        os.close(os.open(os.path.join(marks, "died"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return quadratic(x)
+    os._exit(1)
 
 
 def boom(x: float) -> float:

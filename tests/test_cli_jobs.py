@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 from assay import bundle
 from assay.cli.main import app
 from assay.runner.entities import JobState
+from assay.runner.entities import Result as Outcome
 
 runner = CliRunner()
 
@@ -137,6 +138,17 @@ def test_submit_list_show_and_cancel_a_queued_job(workdir: Path) -> None:
     assert "had ended already" in invoke("jobs", "cancel", job_id).stdout
     assert invoke("jobs", "ls", "--state", "running").stderr == "no jobs match\n"
     assert invoke("jobs", "logs", job_id).stdout == ""
+
+
+def test_show_names_the_worker_that_ran_a_finished_job(workdir: Path) -> None:
+    job_id = invoke("submit", "jobmod:train").stdout.split()[2]
+    jobs = bundle.services().jobs
+    [claimed] = jobs.claim("host-a:4242", 1, 30)
+    assert "worker" in invoke("jobs", "show", job_id).stdout  # while it runs
+    jobs.finish(claimed.job_id, "host-a:4242", Outcome.SUCCEEDED)
+    shown = invoke("jobs", "show", job_id).stdout
+    assert "SUCCEEDED" in shown and "ran on" in shown and "host-a:4242" in shown
+    assert json.loads(invoke("jobs", "show", job_id, "--json").stdout)["worker"] == "host-a:4242"
 
 
 @pytest.mark.slow

@@ -44,10 +44,27 @@ def test_heartbeats_renew_only_the_holders_lease() -> None:
         states.heartbeat(job, 1_000 + LEASE + 1, "w1", LEASE)  # too late: the lease passed
 
 
-def test_success_ends_the_job_and_clears_the_lease() -> None:
+def test_success_ends_the_job_and_clears_the_lease_but_keeps_who_ran_it() -> None:
     done = states.finish(_running(_job()), 2_000, "w1", Result.SUCCEEDED)
-    assert done.state is JobState.SUCCEEDED and done.worker is None and done.lease_expires is None
+    assert done.state is JobState.SUCCEEDED and done.lease_expires is None
     assert done.finished_at == 2_000 and done.error is None
+    assert done.worker == "w1" and not states.holds(done, "w1", 2_000)
+
+
+def test_every_end_keeps_the_last_attempts_worker_and_a_new_claim_replaces_it() -> None:
+    job = _running(_job(max_attempts=2, backoff_s=0))
+    retried = states.finish(job, 2_000, "w1", Result.FAILED)
+    assert retried.state is JobState.QUEUED and retried.worker == "w1"
+    assert not states.holds(retried, "w1", 2_000)
+    again = _running(retried, 3_000, worker="w2")
+    assert again.worker == "w2"
+    failed = states.finish(again, 4_000, "w2", Result.TIMED_OUT)
+    assert failed.state is JobState.FAILED and failed.worker == "w2"
+    cancelled = states.finish(states.cancel(_running(_job()), 2_000), 2_500, "w1", Result.CANCELLED)
+    assert cancelled.state is JobState.CANCELLED and cancelled.worker == "w1"
+    lost = states.expire(_running(_job(), worker="w3"), 1_000 + LEASE + 1)
+    assert lost.job.state is JobState.FAILED and lost.job.worker == "w3"
+    assert "'w3' stopped renewing" in (lost.job.error or "")
 
 
 def test_failures_and_timeouts_retry_with_doubling_backoff_then_fail() -> None:

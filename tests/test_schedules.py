@@ -155,6 +155,19 @@ def test_a_job_submit_refuses_is_refused_with_its_message_before_anything_is_sto
     assert bundle.services().jobs.list_schedules() == [] and bundle.services().jobs.list_jobs() == []
 
 
+@pytest.mark.parametrize("name", ["a/b", "default/nightly", "..", "a b"])
+def test_a_name_outside_the_allowed_characters_is_refused_in_one_line(sqlite_uri: str, name: str) -> None:
+    from assay import bundle
+
+    result = invoke("schedule", "add", "json:dumps", "-p", "obj=1", "--cron", "0 2 * * *", "--name", name)
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert result.stderr == (
+        f"error: schedule name {name!r} is not valid: use 1-128 letters, digits, '.', '_', '@' or '-', "
+        "starting with a letter or digit\n"
+    )
+    assert bundle.services().jobs.list_schedules() == []
+
+
 # ---- firing: the policy, pause, delete ---------------------------------------------------------------------
 
 

@@ -67,7 +67,9 @@ def test_jobs_pages(site: Site) -> None:
 
         job = http.get(f"/jobs/{site.running}").text
         assert "time:sleep" in job and "secs" in job and 'id="cancel"' in job
-        assert 'id="cancel"' not in http.get(f"/jobs/{site.done}").text  # done: nothing to cancel
+        done = http.get(f"/jobs/{site.done}").text
+        assert 'id="cancel"' not in done  # done: nothing to cancel
+        assert "on <code>test-worker</code>" in done  # who ran it, after it ended
         log = http.get(f"/jobs/{site.running}/log").json()
         assert log["text"] == "starting <b>\n" and log["attempt"] == 1 and not log["complete"]
         assert (

@@ -226,6 +226,49 @@ def test_the_log_is_readable_while_the_job_runs(
 
 
 @SQLITE
+def test_a_notebooks_cell_output_streams_into_the_live_log(
+    jobs: Jobs, tmp_path: Path, workers: Callable[..., WorkerProcess]
+) -> None:
+    """What a cell prints (stdout and stderr, through the kernel's messages, not its process's output)
+    reaches the job's live log while the notebook still runs, then the stored log."""
+    gate = tmp_path / "gate"
+    book = nbformat.v4.new_notebook()
+    book.cells = [
+        nbformat.v4.new_code_cell(
+            "import sys\nprint('cell says hello')\nprint('cell warns', file=sys.stderr)"
+        ),
+        nbformat.v4.new_code_cell(
+            f"import os, time\nwhile not os.path.exists({str(gate)!r}):\n    time.sleep(0.05)\nprint('past the gate')"
+        ),
+    ]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, tmp_path / "chatty.ipynb")
+    job = submit(jobs, str(tmp_path / "chatty.ipynb"))
+    w = workers()
+
+    def live() -> bool:
+        text = jobs.read_log(job.job_id).data.decode()
+        return "cell says hello" in text and "cell warns" in text
+
+    wait_until("the cell's output in the live log", live, workers=[w])
+    assert jobs.get_job(job.job_id).state is JobState.RUNNING  # the notebook waits at the gate
+    gate.touch()
+    done = wait_until("the job ends", ended(jobs, job), workers=[w])
+    assert done.state is JobState.SUCCEEDED, (done.error, w.output())
+    log = jobs.read_log(job.job_id)
+    assert log.complete and "past the gate" in log.data.decode()
+    assert log.data.decode().count("cell says hello") == 1  # once, not also through the kernel's output
+    printed = subprocess.run(
+        [sys.executable, "-m", "assay.cli.main", "jobs", "logs", job.job_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "cell says hello\n" in printed.stdout and "past the gate\n" in printed.stdout
+    assert "past the gate" in Client().read_artifact(done.run_id or "", LOG_ARTIFACT).decode()
+
+
+@SQLITE
 def test_cancel_reaches_a_running_job_within_seconds_and_a_timeout_stops_one(
     jobs: Jobs, tmp_path: Path, workers: Callable[..., WorkerProcess]
 ) -> None:

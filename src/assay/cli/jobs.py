@@ -357,8 +357,8 @@ def show(
         info.add_row("not before", render.fmt_datetime(job.not_before))
     info.add_row("started", render.fmt_datetime(job.started_at))
     info.add_row("finished", render.fmt_datetime(job.finished_at))
-    if job.worker:
-        info.add_row("worker", Text(job.worker))
+    if job.worker:  # a job no longer RUNNING keeps its last attempt's worker
+        info.add_row("worker" if job.state.value == "RUNNING" else "ran on", Text(job.worker))
     info.add_row("run", job.run_id or render.MISSING)
     if job.schedule:
         due = "" if job.due_at is None else f" for {_local(job.due_at)}"

@@ -77,7 +77,12 @@ def add(
     cron: Annotated[
         str, typer.Option("--cron", help="Five fields, '0 2 * * *' (02:00 daily); a sixth is seconds.")
     ],
-    name: Annotated[str, typer.Option("--name", help="The schedule's name, unique in its project.")],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name", help="The schedule's name, unique in its project: letters, digits, '.', '_', '@', '-'."
+        ),
+    ],
     tz: Annotated[str, typer.Option("--tz", help="IANA time zone the cron times are in.")] = "UTC",
     parameter: Annotated[
         list[str] | None,

@@ -9,7 +9,13 @@ execution in a ``NotebookExecutionManager``, which records each cell's start, en
   ``assay.log_*`` in the notebook logs into the execution's run (``assay.sdk.attach``); after the last, one
   writes what the kernel's assay buffered, so it is stored before the run ends;
 - a run-wide time limit besides papermill's per-cell one: a cell that passes either is interrupted (its
-  traceback stays in the output) and the execution stops.
+  traceback stays in the output) and the execution stops;
+- the cells' stream outputs can be copied, as they arrive, to files (``Execution.stdout``/``stderr``: a
+  job's live log), through papermill's own ``stdout_file``/``stderr_file``. What a cell prints reaches
+  the executor as kernel messages, never through the kernel process's output, so this is the only way it
+  can be followed while the notebook runs. Raw streams rather than papermill's ``log_output`` (its
+  logger): the text arrives as the cell wrote it, with no logging prefix nor extra line breaks, and a
+  cell's displayed values (``log_output`` logs them too) stay in the output notebook only.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from queue import Empty
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
@@ -63,6 +69,8 @@ class Execution:
     timed_out: str | None = None  # which limit stopped it
     nb_man: NotebookExecutionManager | None = None
     finished: dict[int, float] = field(default_factory=dict)  # cell index -> seconds
+    stdout: TextIO | None = None  # where the cells' stdout is copied as it arrives
+    stderr: TextIO | None = None  # and their stderr
 
     def limit(self) -> float | None:
         """The time the running cell may take (nbclient's ``timeout_func``)."""
@@ -175,6 +183,8 @@ class AssayEngine(NBClientEngine):  # type: ignore[misc]
             interrupt_on_timeout=True,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []},
             log=quiet,
+            stdout_file=execution.stdout,
+            stderr_file=execution.stderr,
         )
         nb_man.notebook_start()
         try:

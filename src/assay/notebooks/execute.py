@@ -166,7 +166,14 @@ def _run(
         try:
             kc = kernels.connect(km, options.startup_timeout)
             execution = engine.Execution(
-                km, kc, tracker, handover.handover(run_id), deadline, options.cell_timeout
+                km,
+                kc,
+                tracker,
+                handover.handover(run_id),
+                deadline,
+                options.cell_timeout,
+                stdout=options.stdout,
+                stderr=options.stderr,
             )
             engine.AssayEngine.execute_notebook(nb, kernel_name, execution, options.startup_timeout)
         except KeyboardInterrupt:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
@@ -52,6 +52,11 @@ class Options:
     run_id: str | None = None
     #: The run becomes a child of this one (a sweep's trial).
     parent_run_id: str | None = None
+    #: Where the cells' printed output (stream outputs: stdout, stderr) is also written as it arrives,
+    #: besides the output notebook: a job's live log. The kernel's own process output is not in it (the
+    #: kernel source decides where that goes); None: the output notebook only.
+    stdout: TextIO | None = None
+    stderr: TextIO | None = None
 
 
 def prepare(

@@ -10,7 +10,10 @@ futures with ``concurrent.futures.wait`` / ``as_completed`` whatever the engine:
   worker, so short trials are cheap). A worker whose parent dies (the driver was killed) exits.
 - ``dask``: dask.distributed. Without ``scheduler``, a ``LocalCluster`` of ``parallel`` worker processes
   (one thread each, no dashboard); with ``scheduler="tcp://host:8786"``, that running cluster. Tasks go
-  through ``Client.get_executor`` (Dask's own ``concurrent.futures`` executor).
+  through ``Client.get_executor`` (Dask's own ``concurrent.futures`` executor). Dask runs a task again
+  when the worker running it dies: its tasks are marked ``may_rerun``, and each execution first looks
+  at the task's run in the store (``assay.runner.rerun``: a lost execution's run is ended KILLED and the
+  task runs in a fresh one; a finished one's result is returned as it is).
 
 The task carries the tracking URI (an embedded store's path or a server's URL), so every task logs into
 the same store wherever it runs; an embedded SQLite store is in WAL mode, and several processes write it
@@ -23,6 +26,7 @@ the CLI's ``--engine`` check.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -105,14 +109,19 @@ class ExecutorEngine(Engine):
         executor: Executor,
         runner: Runner,
         on_close: Callable[[], None] | None = None,
+        reruns: bool = False,
     ) -> None:
         self.name = name
         self.parallel = parallel
         self.executor = executor
         self.runner = runner
         self._on_close = on_close
+        #: the executor may run a task more than once (see ``Task.may_rerun``)
+        self.reruns = reruns
 
     def submit(self, task: Task) -> Future[TaskResult]:
+        if self.reruns and not task.may_rerun:
+            task = dataclasses.replace(task, may_rerun=True)
         return self.executor.submit(run_pickled, self.runner, _dumps(task))
 
     def close(self) -> None:
@@ -181,7 +190,7 @@ def _dask(parallel: int, scheduler: str | None, runner: Runner) -> Engine:
         stop = client.close
     executor = client.get_executor(pure=False)
     workers = len(client.scheduler_info().get("workers", {})) if cluster is None else parallel
-    return ExecutorEngine("dask", workers or parallel, executor, runner, stop)
+    return ExecutorEngine("dask", workers or parallel, executor, runner, stop, reruns=True)
 
 
 Factory = Callable[[int, "str | None", Runner], Engine]

@@ -26,6 +26,10 @@ MISSED_POLICIES = (SKIP, CATCHUP)
 JOB_TAG = "assay.job.id"
 ATTEMPT_TAG = "assay.job.attempt"
 SCHEDULE_TAG = "assay.schedule"
+#: Tags linking the two runs of a task an engine ran again after losing it (``assay.runner.rerun``): the
+#: lost execution's run names the run that replaced it, and that run names the one it replaces.
+RERUN_AS_TAG = "assay.rerun.as"
+RERUN_OF_TAG = "assay.rerun.of"
 
 
 class JobState(StrEnum):
@@ -97,6 +101,7 @@ class Job:
     #: attempts started so far
     attempt: int = 0
     run_id: str | None = None
+    #: the worker of the current (or last) attempt: kept after it ends, so the history says who ran it
     worker: str | None = None
     lease_expires: int | None = None
     #: a QUEUED job is not claimed before this time (retry backoff)

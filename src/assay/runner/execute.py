@@ -5,9 +5,9 @@ created here with the id the task carries (``Task.run_id``, decided when a job i
 task's tags, and ended here with the status the work earned:
 
 - ``NOTEBOOK``: the notebook runtime (``assay.notebooks.execute``) runs the job's copy of the notebook
-  (``Task.source``, else ``Task.target`` read now) with its parameters, as ``assay run`` would; the
-  kernel's own stdout and stderr join the attempt's output. A run-wide time limit (``timeout_s``) that
-  passes ends the run KILLED and the task TIMED_OUT.
+  (``Task.source``, else ``Task.target`` read now) with its parameters, as ``assay run`` would; what
+  its cells print (stdout and stderr, as they print it) and the kernel's own output join the attempt's.
+  A run-wide time limit (``timeout_s``) that passes ends the run KILLED and the task TIMED_OUT.
 - ``PYTHON``: ``pkg.module:function`` is imported (the task's ``cwd`` first on ``sys.path``) and called
   with the params as keyword arguments, the params being the run's. The run is the process's active run
   meanwhile (``assay.sdk.fluent.activate``): ``assay.log_metric`` inside the function logs into it, and
@@ -19,6 +19,10 @@ task's tags, and ended here with the status the work earned:
 The attempt's stdout and stderr (``assay.runner.output``) are shipped to the job's log as they come when
 the task is a job's, and stored in every case as the run's artifact ``logs/output.log`` (unless there were
 none: an attempt that printed nothing has no such file, which saves a no-op job a third of its cost).
+
+An engine that may run a task more than once (Dask, after losing a worker) marks it ``may_rerun``: each
+execution first reads the task's run, and an earlier execution's result is returned as it is, or a lost
+one's run is ended KILLED and the task runs in a fresh run (``assay.runner.rerun`` says why).
 
 An engine that has to kill the process running a task (a cancel, a timeout, a lost lease) or finds it
 dead calls ``abandon``: it ends the run and stores the output the process left, as ``run_task`` would have.
@@ -62,9 +66,19 @@ _lock = threading.Lock()
 
 def run_task(task: Task) -> TaskResult:
     """Execute ``task`` in its run (see the module docstring); never raises for a failure of the work."""
+    lost: str | None = None  # the run of a lost execution this one replaces
+    if task.may_rerun:  # an engine that runs a task again after losing it (``assay.runner.rerun``)
+        decided = _decide_rerun(task)
+        if isinstance(decided, TaskResult):
+            return decided
+        if decided.run_id != task.run_id:
+            lost, task = task.run_id, decided
     path = output.path_of(task.run_id)
+    sink = _log_sink(task, _shipped(task) if lost and task.job_id else 0)
     try:
-        with output.Capture(path, _log_sink(task)) as capture, _directory(task.cwd):
+        with output.Capture(path, sink) as capture, _directory(task.cwd):
+            if lost:
+                print(f"assay: the task ran again in run {task.run_id}: the execution in run {lost} was lost")
             try:
                 client = _client(task.tracking_uri)
                 if task.kind == NOTEBOOK:
@@ -282,8 +296,21 @@ def _experiment_id(client: Any, task: Task) -> str:
     return found
 
 
-def _log_sink(task: Task) -> output.Ship | None:
-    """Where the task's output goes as it comes: its job's log, when it is a job's."""
+def _decide_rerun(task: Task) -> Task | TaskResult:
+    from assay.runner import rerun
+
+    try:
+        return rerun.decide(task, _client(task.tracking_uri))
+    except Exception as exc:  # the store is away: the execution goes on, and its end says what happened
+        print(
+            f"assay: could not check for an earlier execution of the task: {_one_line(exc)}", file=sys.stderr
+        )
+        return task
+
+
+def _log_sink(task: Task, base: int = 0) -> output.Ship | None:
+    """Where the task's output goes as it comes: its job's log, when it is a job's (from ``base`` on: a
+    re-run continues the log of the execution it replaces)."""
     if task.job_id is None:
         return None
     job_id, attempt, uri = task.job_id, task.attempt, task.tracking_uri
@@ -291,7 +318,7 @@ def _log_sink(task: Task) -> output.Ship | None:
     def ship(offset: int, data: bytes) -> None:
         from assay import bundle
 
-        bundle.services(uri).jobs.append_log(job_id, attempt, offset, data)
+        bundle.services(uri).jobs.append_log(job_id, attempt, base + offset, data)
 
     return ship
 

@@ -5,6 +5,7 @@ Loaded only for notebook tasks: a worker that only ever runs functions never imp
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,9 @@ def run_notebook(
         experiment_id=experiment_id(client, task),
         run_id=task.run_id,
         parent_run_id=task.parent_run_id,
+        # run_task's capture: what cells print joins the attempt's output (its live log) as it comes
+        stdout=sys.stdout,
+        stderr=sys.stderr,
     )
     source = JobKernels(log, kernel_started)
     try:

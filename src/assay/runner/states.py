@@ -14,6 +14,10 @@ States and transitions (``now`` in ms; an attempt is one claim)::
     QUEUED --cancel--> CANCELLED
     RUNNING --cancel--> RUNNING with cancel_requested (the worker stops it, then finishes it CANCELLED)
 
+An attempt's end clears its lease but keeps its ``worker``: the job's history (``assay jobs show``, the UI)
+still says which worker ran the last attempt. Holding a job takes RUNNING and a live lease as well as the
+name (``holds``), so the name left on an ended job grants nothing; the next claim replaces it.
+
 A finish or heartbeat from a worker that no longer holds the lease (it expired and the job was requeued
 or claimed again) is refused: so a job never has two live attempts, and a late report never overwrites
 a newer attempt. A worker that cannot renew its lease stops the attempt itself before the lease ends.
@@ -98,14 +102,11 @@ def _failed(job: Job, now: int, error: str) -> Job:
         return dataclasses.replace(
             job,
             state=JobState.QUEUED,
-            worker=None,
             lease_expires=None,
             error=error,
             not_before=now + backoff_ms(job),
         )
-    return dataclasses.replace(
-        job, state=JobState.FAILED, worker=None, lease_expires=None, error=error, finished_at=now
-    )
+    return dataclasses.replace(job, state=JobState.FAILED, lease_expires=None, error=error, finished_at=now)
 
 
 def finish(job: Job, now: int, worker: str, result: Result, error: str | None = None) -> Job:
@@ -113,13 +114,12 @@ def finish(job: Job, now: int, worker: str, result: Result, error: str | None = 
     _held(job, worker, now)
     if result is Result.SUCCEEDED:
         return dataclasses.replace(
-            job, state=JobState.SUCCEEDED, worker=None, lease_expires=None, error=None, finished_at=now
+            job, state=JobState.SUCCEEDED, lease_expires=None, error=None, finished_at=now
         )
     if result is Result.CANCELLED:
         return dataclasses.replace(
             job,
             state=JobState.CANCELLED,
-            worker=None,
             lease_expires=None,
             error=error or "cancelled",
             finished_at=now,
@@ -143,7 +143,7 @@ def expire(job: Job, now: int) -> Step:
     lost = f"its worker {job.worker!r} stopped renewing its lease (died, hung or lost the store)"
     if job.cancel_requested:
         after = dataclasses.replace(
-            job, state=JobState.CANCELLED, worker=None, lease_expires=None, error="cancelled", finished_at=now
+            job, state=JobState.CANCELLED, lease_expires=None, error="cancelled", finished_at=now
         )
     else:
         after = _failed(job, now, lost)

@@ -43,6 +43,9 @@ class Task:
     attempt: int = 1
     #: for ``PYTHON``: a callable to call instead of importing ``target`` (pickled by value by Dask)
     function: Callable[..., Any] | None = None
+    #: the engine may run this task more than once (Dask, after losing a worker): each execution first
+    #: looks at its run in the store (``assay.runner.rerun``); set by the engine
+    may_rerun: bool = False
 
 
 @dataclass(frozen=True)

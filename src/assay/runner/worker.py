@@ -89,9 +89,9 @@ class FuturesEngine:
 
     - the task's future is cancelled: a task that has not started on a Dask worker never starts;
     - its run is ended now with the stop's status and reason (created so if the task had not created it
-      yet: a task that starts late finds its run id taken and does not run its work), and the job is
-      finished at once as the queue's state machine decides (CANCELLED; a time limit's TIMED_OUT
-      attempt retried or FAILED);
+      yet: a task that starts late finds its run ended and does not run its work, ``assay.runner.rerun``),
+      and the job is finished at once as the queue's state machine decides (CANCELLED; a time limit's
+      TIMED_OUT attempt retried or FAILED);
     - a task that had started runs on to its end on its Dask worker (that worker's thread stays busy, and
       tasks submitted meanwhile queue behind it), and its result is discarded. Its ended run refuses its
       metrics and its end, but may still get the tags and artifacts it writes (its output log): the run
@@ -99,7 +99,9 @@ class FuturesEngine:
 
     A notebook's own time limit (``timeout_s``, enforced inside the task) does stop it: the worker gives
     it ``NOTEBOOK_GRACE_S`` to do so first. A Python function's limit can only be enforced as above.
-    A task whose engine failed (its Dask worker died, the cluster went away) ends FAILED, its run too.
+    A task whose engine failed (the cluster went away, or Dask gave up after losing workers) ends FAILED,
+    its run too. A task whose Dask worker died is run again by Dask on another: it ends in a fresh run
+    tagged with the job's id and attempt, the lost one KILLED (``assay.runner.rerun``).
     """
 
     def __init__(self, engine: engines.Engine, capacity: int | None = None) -> None:

@@ -32,7 +32,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 def check_name(name: str, what: str) -> str:
-    """A user or project name: 1-128 letters, digits, '.', '_', '@' or '-', starting with a letter or digit."""
+    """A user, project or schedule name: 1-128 letters, digits, '.', '_', '@' or '-', starting with a letter
+    or digit."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(
             f"{what} name {name!r} is not valid: use 1-128 letters, digits, '.', '_', '@' or '-', "

@@ -15,7 +15,10 @@ The contract every implementation keeps (``assay.testing.jobs`` checks it on eac
   and ``assay.job.attempt``; the worker creates the run with that id.
 - **Logs**: ``append_log`` is idempotent by offset (a chunk sent twice is stored once); ``read_log`` reads
   what has arrived, so a reader follows a running attempt.
-- **Schedules** have names unique per project. ``fire_due`` creates one job per due time at most, whatever
+- **Schedules** have names unique per project, of the characters project names take (1-128 letters,
+  digits, '.', '_', '@' or '-', starting with a letter or digit): a name is one path segment of the
+  schedule's routes, and no '/' keeps it from reading as ``project/name``, as models and experiments may
+  be named. ``fire_due`` creates one job per due time at most, whatever
   number of schedulers call it at once: (schedule, due time) is unique in the store, and the schedule's
   ``next_due_at`` moves by compare-and-set.
 
@@ -49,6 +52,7 @@ from assay.runner.entities import (
     ScheduleSpec,
 )
 from assay.services import validation as v
+from assay.services.access import check_name
 
 #: Longest log chunk ``read_log`` returns at once.
 MAX_LOG_READ = 1 << 20
@@ -105,7 +109,7 @@ def check_spec(spec: JobSpec) -> JobSpec:
 
 def check_schedule(spec: ScheduleSpec) -> ScheduleSpec:
     """Refuse (InvalidInput, one line) a schedule whose name, cron, time zone, policy or job is wrong."""
-    v.check_name(spec.name, "schedule")
+    check_name(spec.name, "schedule")  # a project's rule: see the module docstring
     cron.check(spec.cron, spec.tz, spec.missed, spec.max_catchup)
     check_spec(spec.job)
     return spec

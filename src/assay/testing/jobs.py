@@ -59,7 +59,8 @@ def test_claims_follow_priority_then_age_and_never_hand_a_job_out_twice(services
     assert got.state is JobState.RUNNING and got.run_id == first[0].run_id
     done = jobs.finish(high.job_id, w, Result.SUCCEEDED)
     assert done.state is JobState.SUCCEEDED and done.finished_at is not None
-    assert jobs.get_job(high.job_id).state is JobState.SUCCEEDED
+    shown = jobs.get_job(high.job_id)
+    assert shown.state is JobState.SUCCEEDED and shown.worker == w  # who ran it stays known
     # An end carried by the next claim: finished in the claim's transaction; one refused (the job is
     # another worker's) is dropped, and the claim goes on.
     nxt = jobs.submit(_spec(params={"i": 4}))
@@ -221,6 +222,10 @@ def test_bad_specs_are_refused_before_anything_is_queued(services: Services) -> 
         jobs.add_schedule(ScheduleSpec("s", "0 2 * * *", _spec(), tz="Mars/Olympus"))
     with pytest.raises(InvalidInput, match="policy"):
         jobs.add_schedule(ScheduleSpec("s", "0 2 * * *", _spec(), missed="sometimes"))
+    # A name is one path segment of the schedule's routes: no '/', space, '%' nor a leading '.'.
+    for name in ("a/b", "default/nightly", "..", "a b", "50%", " x", ""):
+        with pytest.raises(InvalidInput, match="use 1-128 letters, digits"):
+            jobs.add_schedule(ScheduleSpec(name, "0 2 * * *", _spec()))
     assert jobs.list_schedules() == []
 
 

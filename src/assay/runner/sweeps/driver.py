@@ -266,9 +266,12 @@ class Driver:
             result = future.result()
         except Exception as exc:  # the engine failed (a worker died), not the trial's work
             result = TaskResult(r.task.run_id, Result.FAILED, f"{type(exc).__name__}: {exc}")
+        # The trial's run is the one its result names: not the task's when an engine ran it again after
+        # losing it (``assay.runner.rerun``: the lost execution's run is ended KILLED, as on a resume).
+        run_id = result.run_id
         if cfg.metric is not None:
             value = result.metrics.get(cfg.metric)
-        if r.prune_requested and self._stopped(r.task.run_id):
+        if r.prune_requested and self._stopped(run_id):
             status = PRUNED
         elif result.result is not Result.SUCCEEDED:
             status, error = FAIL, result.error or result.result.value
@@ -279,14 +282,12 @@ class Driver:
             )
         else:
             status = COMPLETE
-        outcome = TrialOutcome(
-            r.proposal.index, r.task.run_id, r.proposal.params, status, value, error, seconds
-        )
+        outcome = TrialOutcome(r.proposal.index, run_id, r.proposal.params, status, value, error, seconds)
         plan.tell(r.proposal, outcome)
         before = state.best
         state.trials.append(outcome)
         with contextlib.suppress(NotFound):  # a trial whose worker died before it created its run
-            self.client.set_tags(r.task.run_id, {c.STATE_TAG: status})
+            self.client.set_tags(run_id, {c.STATE_TAG: status})
         self._record_best(state, outcome, before)
         if self.listener is not None:
             self.listener(state, outcome)

@@ -1,0 +1,186 @@
+"""A task run twice with the same arguments, as Dask does when the worker running it dies (or when the
+worker holding its result dies before the driver fetched it): ``run_task`` called twice on one task, the
+first call in a child process that dies mid-task, or that ran to its end. Real runs in a real store.
+
+The re-run must not fail on its run id being taken, and nothing accepted may be lost, logged twice or
+attached to the other execution's run (see ``assay.runner.rerun``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay import Client, RunStatus, bundle
+from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, PYTHON, RERUN_AS_TAG, RERUN_OF_TAG, JobSpec, Result
+from assay.runner.execute import LOG_ARTIFACT, run_task
+from assay.runner.task import Task
+from assay.runner.worker import task_of
+
+MODULE = """
+import os, pathlib, sys, time
+import assay
+
+def once_lost(marks, x=1.0):
+    '''Logs progress, then, the first time it runs, dies (its process ends at once, as with kill -9).'''
+    assay.log_metric("progress", x, step=0)
+    assay.flush()
+    print("progress logged in", os.getpid(), flush=True)
+    first = pathlib.Path(marks) / "first"
+    if not first.exists():
+        first.write_text(str(os.getpid()))
+        os._exit(9)
+    return {"loss": x * 2}
+
+def counted(marks, x=1.0):
+    '''Counts its executions in a file.'''
+    path = pathlib.Path(marks) / "count"
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    assay.log_metric("progress", x, step=0)
+    return {"loss": x * 2}
+
+def hangs_once(marks):
+    '''Prints a line; the first time it runs it then waits to be killed.'''
+    first = pathlib.Path(marks) / "first"
+    if not first.exists():
+        first.write_text(str(os.getpid()))
+        print("the first execution's line", flush=True)
+        time.sleep(600)
+    print("the second execution's line", flush=True)
+    return 1.0
+"""
+
+#: Runs the pickled task on stdin with ``run_task``, as an engine's worker process does.
+CHILD = (
+    "import pickle, sys; from assay.runner.execute import run_task; run_task(pickle.load(sys.stdin.buffer))"
+)
+
+
+@pytest.fixture
+def workdir(sqlite_uri: str, tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "rerunmod.py").write_text(MODULE)
+    (tmp_path / "marks").mkdir()
+    yield tmp_path
+    sys.modules.pop("rerunmod", None)
+
+
+def trial(uri: str, workdir: Path, target: str) -> Task:
+    """A task as a sweep on the Dask engine sends it: a child of a parent run, that may run twice."""
+    client = Client(uri)
+    exp = client.get_or_create_experiment("sweeps").experiment_id
+    parent = client.create_run(exp, name="parent", log_system_metrics=False).run_id
+    client.flush()
+    return Task(
+        PYTHON,
+        target,
+        {"marks": str(workdir / "marks"), "x": 1.5},
+        uri,
+        uuid.uuid4().hex,
+        experiment="sweeps",
+        cwd=str(workdir),
+        tags={"assay.sweep.trial": "3"},
+        parent_run_id=parent,
+        may_rerun=True,
+    )
+
+
+def start_child(task: Task, workdir: Path) -> subprocess.Popen[bytes]:
+    src = str(Path(__file__).parent.parent / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, cwd=workdir, env=env)
+    assert child.stdin is not None
+    child.stdin.write(pickle.dumps(task))
+    child.stdin.close()
+    return child
+
+
+def history(run_id: str, key: str) -> list[tuple[int, float]]:
+    h = Client().get_metric_history(run_id, key)
+    return list(zip(h.steps.tolist(), h.values.tolist(), strict=True))
+
+
+def test_a_rerun_after_a_lost_execution_logs_into_a_fresh_run(sqlite_uri: str, workdir: Path) -> None:
+    t = trial(sqlite_uri, workdir, "rerunmod:once_lost")
+    assert start_child(t, workdir).wait(60) == 9  # the first execution died mid-task
+    assert Client().get_run(t.run_id).info.end_time is None  # its run was left unended
+
+    again = run_task(t)  # the same task again, as Dask runs it on another worker
+    assert again.result is Result.SUCCEEDED and again.error is None
+    assert again.run_id != t.run_id and again.metrics == {"progress": 1.5, "loss": 3.0}
+
+    lost = Client().get_run(t.run_id)
+    assert lost.info.status is RunStatus.KILLED and lost.info.end_time is not None
+    assert lost.tags[RERUN_AS_TAG] == again.run_id and again.run_id in lost.tags["assay.error"]
+    assert history(t.run_id, "progress") == [(0, 1.5)]  # what it logged stays, once
+    assert "loss" not in lost.metrics
+
+    fresh = Client().get_run(again.run_id)
+    assert fresh.info.status is RunStatus.FINISHED
+    assert fresh.info.parent_run_id == t.parent_run_id and fresh.params == lost.params
+    assert fresh.tags["assay.sweep.trial"] == "3" and fresh.tags[RERUN_OF_TAG] == t.run_id
+    assert history(again.run_id, "progress") == [(0, 1.5)]
+    assert "the task ran again" in Client().read_artifact(again.run_id, LOG_ARTIFACT).decode()
+    children = Client().search_runs(filter=f"attributes.parent_run_id = '{t.parent_run_id}'")
+    assert sorted(r.info.run_id for r in children) == sorted([t.run_id, again.run_id])
+
+
+def test_a_rerun_of_a_finished_task_returns_its_stored_result_and_runs_nothing(
+    sqlite_uri: str, workdir: Path
+) -> None:
+    t = trial(sqlite_uri, workdir, "rerunmod:counted")
+    assert start_child(t, workdir).wait(60) == 0  # ran to its end; its result never reached the driver
+    again = run_task(t)
+    assert again.result is Result.SUCCEEDED and again.run_id == t.run_id
+    assert again.metrics == {"progress": 1.5, "loss": 3.0}
+    assert (workdir / "marks" / "count").read_text() == "1"  # the work did not run twice
+    assert history(t.run_id, "progress") == [(0, 1.5)]
+    assert len(Client().search_runs(filter=f"attributes.parent_run_id = '{t.parent_run_id}'")) == 1
+
+
+def test_a_failed_task_is_not_run_again_either(sqlite_uri: str, workdir: Path) -> None:
+    t = dataclasses.replace(
+        trial(sqlite_uri, workdir, "rerunmod:counted"), params={"marks": "/nonexistent/x"}
+    )
+    first = run_task(t)
+    assert first.result is Result.FAILED
+    again = run_task(t)
+    assert again.result is Result.FAILED and again.run_id == t.run_id and again.error == first.error
+
+
+def test_a_jobs_rerun_continues_its_log_after_the_lost_executions(sqlite_uri: str, workdir: Path) -> None:
+    jobs = bundle.services(sqlite_uri).jobs
+    spec = JobSpec(PYTHON, "rerunmod:hangs_once", {"marks": str(workdir / "marks")}, cwd=str(workdir))
+    job = jobs.submit(spec)
+    [claimed] = jobs.claim("w", 1, 600)
+    t = dataclasses.replace(task_of(claimed, sqlite_uri), may_rerun=True)
+    child = start_child(t, workdir)
+    try:
+        deadline = time.monotonic() + 60
+        while b"first execution" not in jobs.read_log(job.job_id).data:
+            assert time.monotonic() < deadline, "the first execution's line never reached the job's log"
+            assert child.poll() is None
+            time.sleep(0.1)
+    finally:
+        child.send_signal(signal.SIGKILL)  # its worker dies mid-task
+        child.wait(30)
+
+    again = run_task(t)
+    assert again.result is Result.SUCCEEDED and again.run_id != claimed.run_id
+    log = jobs.read_log(job.job_id, 1).data.decode()
+    first, _, rest = log.partition("the first execution's line\n")
+    assert first == "" and "the task ran again" in rest and rest.endswith("the second execution's line\n")
+    fresh = Client().get_run(again.run_id)
+    assert fresh.tags[JOB_TAG] == job.job_id and fresh.tags[ATTEMPT_TAG] == "1"
+    assert fresh.tags[RERUN_OF_TAG] == claimed.run_id
+    assert Client().get_run(claimed.run_id).info.status is RunStatus.KILLED
