@@ -660,7 +660,7 @@ def test_a_password_change_counts_its_failures_under_the_callers_address(team: T
         r = change(guesser, name, "guess-guess", "new-password-1")
         assert _is_error(r, 403, "PERMISSION_DENIED") and "current password is wrong" in r.text
     locked = change(guesser, "vic", "vic-password-1", "vic-password-2")
-    assert _is_error(locked, 401, "UNAUTHENTICATED")
+    assert _is_error(locked, 429, "TOO_MANY_ATTEMPTS")
     assert "too many failed sign-ins for address 10.0.0.1" in locked.text
     assert _sign_in(guesser, "vic", "vic-password-1").status_code == 429
     assert change(other, "vic", "vic-password-1", "vic-password-2").status_code == 204

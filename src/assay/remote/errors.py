@@ -28,6 +28,7 @@ from assay.errors import (
     Unauthenticated,
     Unavailable,
 )
+from assay.services.access import LoginLocked
 
 _BY_CODE: dict[str, type[AssayError]] = {
     cls.code: cls
@@ -40,6 +41,7 @@ _BY_CODE: dict[str, type[AssayError]] = {
         Unauthenticated,
         PermissionDenied,
         Unavailable,
+        LoginLocked,
     )
 }
 

@@ -35,6 +35,7 @@ from assay.errors import (
     Unauthenticated,
     Unavailable,
 )
+from assay.services.access import LoginLocked
 from assay.ui.error_page import error_page
 from assay.web.csrf import FormExpired
 
@@ -47,6 +48,7 @@ STATUS: tuple[tuple[type[AssayError], int], ...] = (
     (Conflict, 409),
     (InvalidState, 409),
     (MissingDependency, 501),
+    (LoginLocked, 429),
     (Unauthenticated, 401),
     (PermissionDenied, 403),
     (Unavailable, 503),

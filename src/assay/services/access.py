@@ -60,7 +60,10 @@ def check_password(password: str) -> str:
 
 class LoginLocked(Unauthenticated):
     """Sign-ins for this user or from this address failed too often lately: refused for a while, even
-    with the right password (the message says for how long)."""
+    with the right password (the message says for how long). HTTP 429 over the API, so a client never
+    takes it for a bad token."""
+
+    code = "TOO_MANY_ATTEMPTS"
 
 
 class Access(ABC):
