@@ -353,8 +353,11 @@ def check_series(b: SeriesBatch) -> None:
     and of the stored types, timestamps within 0 to 2**63 - 1 ms."""
     check_run_id(b.run_id)
     key = v.check_key(b.key, "metric")
-    arrays = {"steps": (b.steps, "i"), "timestamps": (b.timestamps, "i"), "values": (b.values, "f")}
-    for name, (a, kind) in arrays.items():
+    for name, a, kind in (
+        ("steps", b.steps, "i"),
+        ("timestamps", b.timestamps, "i"),
+        ("values", b.values, "f"),
+    ):
         if not isinstance(a, np.ndarray) or a.ndim != 1 or a.dtype.kind != kind or a.dtype.itemsize != 8:
             raise InvalidInput(
                 f"metric {key!r} of run {b.run_id}: {name} must be a 1-d array of 64-bit numbers"
@@ -367,7 +370,7 @@ def check_series(b: SeriesBatch) -> None:
             f"metric {key!r} of run {b.run_id} has {b.steps.shape[0]} steps, {b.timestamps.shape[0]} "
             f"timestamps and {n} values; they must be as many"
         )
-    if int(b.timestamps.min()) < 0:
+    if (int(b.timestamps[0]) if n == 1 else int(b.timestamps.min())) < 0:  # min() of one costs 2 us
         raise InvalidInput(
             f"metric {key!r} of run {b.run_id}: timestamps are ms since the Unix epoch and cannot be negative"
         )

@@ -67,6 +67,10 @@ def summarize(
 ) -> BatchSummary:
     """Summary of one batch. Small batches (the common end-of-run case) skip numpy's per-call overhead."""
     n = int(values.shape[0])
+    if n == 1:  # one point (a metric logged once per run): no lists, no loop
+        x = float(values[0])
+        v = None if math.isnan(x) else x
+        return BatchSummary(v, v, v, int(steps[0]), int(timestamps[0]), 1)
     if n <= 32:
         return _summarize_small(steps.tolist(), timestamps.tolist(), values.tolist())
     # Index of the last occurrence of the highest step.
