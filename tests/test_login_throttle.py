@@ -211,6 +211,51 @@ def test_failures_counted_at_once_through_two_stores_are_all_kept(store_url: str
             s.close()
 
 
+def test_a_count_deleted_while_another_update_waits_for_it_is_counted_again(store_url: str) -> None:
+    """A sign-in whose row another one deletes while it waits for it (a failure taken back to nothing, as a
+    right password does): the waiting update starts that key from an empty count, never misses it (a
+    KeyError, an HTTP 500, on PostgreSQL when the row was created and read by two statements)."""
+    stores = [SqlStore(store_url), SqlStore(store_url)]
+    throttle = LoginThrottle(POLICY)
+    key = ThrottleKey("address:1.2.3.4", 10_000, "address 1.2.3.4")
+    first = stores[0].access.login_attempts
+    first.update(
+        [key.key], lambda counts: {key.key: throttle.failed(key, counts[key.key], 1000.0)}, 1000.0, 0
+    )
+    inside, go = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def take_back(counts: object) -> dict[str, FailedSignIns]:
+        inside.set()  # holding the row (PostgreSQL) or the write lock (SQLite) until told to go on
+        go.wait(10)
+        return {key.key: FailedSignIns()}
+
+    def count_one(store: SqlStore) -> None:
+        try:
+            store.access.login_attempts.update(
+                [key.key], lambda counts: {key.key: throttle.failed(key, counts[key.key], 1001.0)}, 1001.0, 0
+            )
+        except BaseException as exc:  # reported below: a thread's failure must fail the test
+            errors.append(exc)
+
+    holder = threading.Thread(target=lambda: first.update([key.key], take_back, 1000.5, 0))
+    waiter = threading.Thread(target=count_one, args=(stores[1],))
+    try:
+        holder.start()
+        assert inside.wait(10)
+        waiter.start()
+        waiter.join(1.0)  # it waits for the holder's transaction
+        go.set()
+        holder.join()
+        waiter.join()
+        assert errors == []
+        assert first.counts([key.key])[key.key].failures == (1001.0,)
+    finally:
+        go.set()
+        for s in stores:
+            s.close()
+
+
 @pytest.mark.parametrize(
     ("key", "limit"), [("user", POLICY.max_user_failures), ("address", POLICY.max_address_failures)]
 )

@@ -8,8 +8,8 @@ address's failures on others).
 An attempt is counted as a failure before its password is checked, in the transaction that checks the
 limit (``assay.embedded.logins``): checking the limit, then the password (argon2, slow), then counting
 would let every attempt in flight past the limit. So a key locks when the attempt that reaches its limit
-starts, and an attempt whose password proves right takes its failure back (``withdrawn``), lifting a
-lockout it completed.
+starts, and an attempt whose password proves right takes its failure back (``withdrawn``): the key stays
+locked only while the failures left still reach its limit, whichever attempt completed the lockout.
 
 The counts are not kept here: they live in the store (``assay.store.sql.login_attempts``), so every
 server worker and every restart sees the same ones. This module only decides, from the counts it is
@@ -92,8 +92,8 @@ class LoginThrottle:
     @staticmethod
     def withdrawn(key: ThrottleKey, count: FailedSignIns, at: float) -> FailedSignIns:
         """``count`` without the failure counted at ``at`` for an attempt whose password proved right
-        (one failure at that time, to the millisecond the store keeps); a lockout that failure completed
-        is lifted."""
+        (one failure at that time, to the millisecond the store keeps). The lockout is kept only while the
+        failures left still reach the key's limit: the real failures alone decide it."""
         for i, t in enumerate(count.failures):
             if abs(t - at) < _SAME_TIME:
                 failures = count.failures[:i] + count.failures[i + 1 :]

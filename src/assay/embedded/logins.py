@@ -125,8 +125,9 @@ class Logins:
 
     def check_current(self, user: User, current: str | None, address: str) -> None:
         """Refuse a password change whose ``current`` password is wrong: a failed sign-in of ``user``
-        from ``address`` (the client's over HTTP, ``LOCAL_ADDRESS`` in-process), so that guesses from one
-        client lock that client out, and no other."""
+        from ``address`` (the client's over HTTP, ``LOCAL_ADDRESS`` in-process). Guesses count against the
+        user, as wrong sign-ins do (enough of them lock the user's sign-in from every address), and against
+        that address only: another client's address is never locked by them."""
         found = self.store.password_of(user.name)
         stored = None if found is None else found[1]
         if stored is None and current is None:
