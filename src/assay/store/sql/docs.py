@@ -35,8 +35,14 @@ def unpack_kv(doc: bytes | None) -> dict[str, str]:
 
 
 def pack_metrics(rows: Iterable[tuple[Any, ...]]) -> bytes:
-    """Rows of (key, last, min, max, last_step, last_timestamp, count) from ``latest_metrics``."""
-    return bytes(_packb([list(r) for r in rows]))
+    """Rows of (key, last, min, max, last_step, last_timestamp, count) from ``latest_metrics``, in the
+    keys' code point order whatever order they come in (a database's collation may order them otherwise),
+    so a run's metrics list in one order however its document was made."""
+    return bytes(_packb(sorted((list(r) for r in rows), key=_first)))
+
+
+def _first(row: list[Any]) -> Any:
+    return row[0]
 
 
 def unpack_metrics(doc: bytes | None) -> dict[str, MetricSummary]:

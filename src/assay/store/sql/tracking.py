@@ -781,10 +781,10 @@ def _fresh_summaries(
 
 
 def _summary_doc(by_key: Mapping[str, codec.BatchSummary] | None) -> bytes | None:
-    """The metrics document of a new run from its summaries, in key order (as ``summaries_of_run`` reads)."""
+    """The metrics document of a new run from its summaries (``pack_metrics`` puts them in key order)."""
     if not by_key:
         return None
-    return docs.pack_metrics((k, *by_key[k]) for k in sorted(by_key))
+    return docs.pack_metrics((k, *s) for k, s in by_key.items())
 
 
 def _summary_row(pk: int, key: str, s: codec.BatchSummary) -> dict[str, Any]:
