@@ -28,6 +28,7 @@ from tests.processes import free_port
 from typer.testing import CliRunner, Result
 
 from assay import bundle
+from assay.access import Role
 from assay.cli.main import app
 from assay.entities import RunStatus
 from assay.services import Services
@@ -444,6 +445,56 @@ def test_a_team_server_is_a_target_like_a_store(written: Path, tracking_uri: str
     assert all(c[0] == 0 for c in counts(again).values()), again.stdout
 
 
+def _import_as(token: str, monkeypatch: pytest.MonkeyPatch, *args: str, code: int = 0) -> Result:
+    """``assay import mlflow ARGS`` against the server of ``$ASSAY_TRACKING_URI`` with ``token``."""
+    monkeypatch.setenv("ASSAY_TRACKING_TOKEN", token)
+    bundle.reset()  # the client of a URL is cached with the token it was made with
+    result = runner.invoke(app, ["import", "mlflow", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+@pytest.mark.parametrize("tracking_uri", ["http"], indirect=True)
+def test_runs_of_a_project_the_importer_may_not_read_are_refused_before_writing(
+    written: Path, tracking_uri: str, store_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team server shows a caller only the runs of projects it reads. Alice imports MLflow's "vision"
+    into "hidden", where the tester (owner of "default" only) holds no role. The tester's import of "nlp"
+    into "default" goes ahead (its model's versions skipped: their run is alice's); the tester's import
+    of the whole source is refused in one line that does not name "hidden", dry run or not, and writes
+    nothing: not the experiments, runs and models it would otherwise make before failing half-way."""
+    admin = store_services
+    tester = os.environ["ASSAY_TRACKING_TOKEN"]
+    admin.access.create_project("hidden")
+    alice = admin.access.create_user("alice").secret
+    admin.access.set_member("hidden", "alice", Role.OWNER)
+    source = f"sqlite:///{written / 'mlflow.db'}"
+    view = json.loads((written / "sqlite-view.json").read_text())
+    vision, nlp = set(view["experiments"]["vision"]), set(view["experiments"]["nlp"])
+    _import_as(alice, monkeypatch, source, "--project", "hidden", "--experiment", "vision")
+    assert _project_runs(admin, "hidden") == dict.fromkeys(vision, "vision")
+    split = _import_as(tester, monkeypatch, source, "--experiment", "nlp")
+    assert counts(split)["runs"] == (len(nlp), 0, 0) and counts(split)["versions"] == (0, 0, 2)
+    parent = view["models"]["reg"]["versions"]["1"]["run_id"]
+    assert f"its run {parent} is in a project you may not read, not 'default'" in split.stdout
+    experiments = sorted(e.name for e in admin.tracking.list_experiments(True, project="default"))
+    models = [m.name for m in admin.registry.list_models(project="default")]
+    for args in ([], ["--dry-run"], []):
+        refused = _import_as(tester, monkeypatch, source, *args, code=1)
+        assert refused.stderr.strip().splitlines() == [
+            f"error: {len(vision)} runs of MLflow experiment 'vision' are already in a project you may "
+            "not read: imported runs keep their MLflow ids, so each is imported into one project only; "
+            "ask an admin which project holds them and for a role there to import into it with "
+            "--project, or choose other experiments with --experiment"
+        ], refused.stderr
+        assert sorted(e.name for e in admin.tracking.list_experiments(True, project="default")) == (
+            experiments
+        )
+        assert _project_runs(admin, "default") == dict.fromkeys(nlp, "nlp")
+        assert [m.name for m in admin.registry.list_models(project="default")] == models
+    assert _project_runs(admin, "hidden") == dict.fromkeys(vision, "vision")
+
+
 def _refused(uri: str, s: Services, source: str, message: str) -> None:
     result = run_import(uri, source, code=1)
     lines = result.stderr.strip().splitlines()
@@ -640,6 +691,30 @@ def test_runs_another_project_holds_are_refused_naming_it() -> None:
         refuse_held_elsewhere(runs, {"a" * 32: held("y"), "b" * 32: held("z")}, "b", names)
     assert several.value.message.startswith(
         "1 run of MLflow experiment 'vision' is in project 'y' already (and 1 more in other projects): "
+    )
+
+
+def test_runs_a_project_the_caller_may_not_read_holds_are_refused_without_naming_it() -> None:
+    """Runs held where the caller may not read (found by the writer's probe, absent from ``existing``):
+    refused, saying so and naming no project, unless a readable project holds runs too (that one is
+    named, the unreadable ones counted among the others). Runs deleted in MLflow are not counted."""
+    from assay.errors import Conflict
+    from assay.mlflow.importing.plan import Existing, refuse_held_elsewhere
+
+    runs = [_run("a" * 32), _run("b" * 32), _run("c" * 32, deleted=True)]
+    names = {"1": "vision"}
+    refuse_held_elsewhere(runs, {}, "b", names, unreadable={"c" * 32})
+    with pytest.raises(Conflict) as hidden:
+        refuse_held_elsewhere(runs, {}, "b", names, unreadable={"a" * 32, "b" * 32, "c" * 32})
+    assert hidden.value.message.startswith(
+        "2 runs of MLflow experiment 'vision' are already in a project you may not read: "
+    )
+    assert hidden.value.message.endswith(", or choose other experiments with --experiment")
+    held = {"a" * 32: Existing(RunStatus.FINISHED, from_mlflow=True, project="z")}
+    with pytest.raises(Conflict) as both:
+        refuse_held_elsewhere(runs, held, "b", names, unreadable={"b" * 32})
+    assert both.value.message.startswith(
+        "1 run of MLflow experiment 'vision' is in project 'z' already (and 1 more in other projects): "
     )
 
 

@@ -5,9 +5,9 @@ is imported twice.
 Everything goes into one project (``--project``). Runs keep their MLflow ids, and a run id names one run in
 the whole store, so an MLflow run is imported into one project only: an import whose runs another project
 already holds is refused before anything is written, in one line naming that project (import into it
-again, or pick other experiments with ``--experiment``). It is never given copies under new ids, which
-would break every ``runs:/<MLflow run id>/...`` URI and make ``mlflow.run_id`` name two runs, and its model
-versions only ever point at its own runs."""
+again, or pick other experiments with ``--experiment``); a project the caller may not read is not named.
+It is never given copies under new ids, which would break every ``runs:/<MLflow run id>/...`` URI and
+make ``mlflow.run_id`` name two runs, and its model versions only ever point at its own runs."""
 
 from __future__ import annotations
 

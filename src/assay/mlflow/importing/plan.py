@@ -16,14 +16,16 @@ carries the tags ``mlflow.run_id`` and ``mlflow.experiment_id``, so an import ru
 Those decisions are made in the project imported into. An assay run id is unique in the whole store, so
 an MLflow run is imported into one project only: when runs to import are held (imported earlier) by another
 project, the import is refused before anything is written (``refuse_held_elsewhere``), rather than copied
-under new ids, counted as present, or used by the target project's model versions.
+under new ids, counted as present, or used by the target project's model versions. That holds for runs of a
+project the caller may not read as well: the writer finds them apart (a search shows readable runs only)
+and they are refused without naming their project.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,32 +96,48 @@ def refuse_held_elsewhere(
     existing: Mapping[str, Existing],
     project: str,
     experiment_names: Mapping[str, str],
+    unreadable: Collection[str] = (),
 ) -> None:
     """Raise ``Conflict`` if another project than ``project`` holds runs of ``runs`` imported from MLflow
-    (runs deleted in MLflow aside: they are skipped anyway). The one-line message names that project (the
-    first by name when several do), how many runs it holds, of which MLflow experiments
-    (``experiment_names``: MLflow experiment id -> name), and what to do instead."""
+    (runs deleted in MLflow aside: they are skipped anyway), or if a project the caller may not read holds
+    runs of ``runs`` (``unreadable``: their MLflow run ids). The one-line message names that project (the
+    first by name when several do; never one the caller may not read), how many runs it holds, of which
+    MLflow experiments (``experiment_names``: MLflow experiment id -> name), and what to do instead."""
     elsewhere: dict[str, list[MlflowRun]] = {}
+    hidden: list[MlflowRun] = []
     for run in runs:
         have = existing.get(run.run_id)
-        if have is not None and have.from_mlflow and have.project != project and not run.deleted:
+        if run.deleted:
+            continue
+        if have is not None and have.from_mlflow and have.project != project:
             elsewhere.setdefault(have.project, []).append(run)
-    if not elsewhere:
-        return
-    holder = min(elsewhere)
-    held = elsewhere[holder]
+        elif have is None and run.run_id in unreadable:
+            hidden.append(run)
+    if elsewhere:
+        holder = min(elsewhere)
+        more = sum(len(r) for p, r in elsewhere.items() if p != holder) + len(hidden)
+        others = f" (and {more} more in other projects)" if more else ""
+        raise Conflict(
+            f"{_runs_of(elsewhere[holder], experiment_names)} in project {holder!r} already{others}: "
+            "imported runs keep their MLflow ids, so each is imported into one project only; import into "
+            f"--project {holder}, or choose other experiments with --experiment"
+        )
+    if hidden:
+        raise Conflict(
+            f"{_runs_of(hidden, experiment_names)} already in a project you may not read: imported runs "
+            "keep their MLflow ids, so each is imported into one project only; ask an admin which project "
+            "holds them and for a role there to import into it with --project, or choose other "
+            "experiments with --experiment"
+        )
+
+
+def _runs_of(held: Sequence[MlflowRun], experiment_names: Mapping[str, str]) -> str:
+    """A refusal's subject: "2 runs of MLflow experiments 'a', 'b' are" (or "1 run of ... is")."""
     names = sorted({experiment_names.get(r.experiment_id, r.experiment_id) for r in held})
     runs_of = f"{len(held)} runs" if len(held) > 1 else "1 run"
     experiments = "experiments" if len(names) > 1 else "experiment"
     verb = "are" if len(held) > 1 else "is"
-    more = sum(len(r) for p, r in elsewhere.items() if p != holder)
-    others = f" (and {more} more in other projects)" if more else ""
-    raise Conflict(
-        f"{runs_of} of MLflow {experiments} {', '.join(map(repr, names))} {verb} in project {holder!r} "
-        f"already{others}: imported runs keep "
-        f"their MLflow ids, so each is imported into one project only; import into --project {holder}, "
-        "or choose other experiments with --experiment"
-    )
+    return f"{runs_of} of MLflow {experiments} {', '.join(map(repr, names))} {verb}"
 
 
 def final_status(run: MlflowRun) -> RunStatus | None:

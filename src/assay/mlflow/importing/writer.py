@@ -12,8 +12,9 @@ Everything goes into one assay project (``project``, default "default"), where n
 experiments map by name within it (an assay experiment of that name there is reused), and so do registered
 models; another project's experiment or model of the same name is never touched. Runs keep their MLflow id,
 which is unique in the whole store, so a run is imported into one project only: ``prepare`` refuses an
-import whose runs another project already holds (``plan.refuse_held_elsewhere``), and a model version is
-registered only on a run of the project imported into (``models``).
+import whose runs another project already holds (``plan.refuse_held_elsewhere``), one the caller may not
+read included (``Importer._unreadable``), and a model version is registered only on a run of the project
+imported into (``models``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.access import DEFAULT_PROJECT
-from assay.entities import Lifecycle, NewRun, RunEnd, RunInfo, SeriesBatch, WriteBatch
-from assay.errors import InvalidInput, NotFound
+from assay.entities import Lifecycle, NewRun, Run, RunEnd, RunInfo, SeriesBatch, WriteBatch
+from assay.errors import InvalidInput, NotFound, PermissionDenied
 from assay.mlflow.importing.plan import (
     EXPERIMENT_ID_TAG,
     RUN_ID_TAG,
@@ -130,7 +131,7 @@ class Importer:
             found = [by_name[n] for n in dict.fromkeys(self.names)]
         prepared = Prepared()
         every: list[MlflowRun] = []
-        existing: dict[str, Existing] = {}
+        runs_of: list[tuple[ExperimentWork, list[MlflowRun]]] = []
         for exp in found:
             if exp.deleted:
                 prepared.work.append(
@@ -138,16 +139,20 @@ class Importer:
                 )
                 continue
             runs = self.source.runs(exp.experiment_id)
-            held = self._existing([r.run_id for r in runs])
-            prepared.work.append(ExperimentWork(exp, plan_runs(runs, held)))
+            work = ExperimentWork(exp, [])
+            prepared.work.append(work)
+            runs_of.append((work, runs))
             every += runs
-            existing.update(held)
+        existing = self._existing([r.run_id for r in every])
+        unreadable = self._unreadable(every, existing)
         names = {e.experiment_id: e.name for e in found}
-        refuse_held_elsewhere(every, existing, self.project, names)
+        refuse_held_elsewhere(every, existing, self.project, names, unreadable)
+        for work, runs in runs_of:
+            work.plans = plan_runs(runs, existing)
         return prepared
 
     def _existing(self, run_ids: Sequence[str]) -> dict[str, Existing]:
-        """What assay holds under these ids (in any experiment, deleted ones too)."""
+        """What assay holds under these ids (in any experiment, deleted ones too) that the caller may read."""
         out: dict[str, Existing] = {}
         ids = [r for r in run_ids if r.isascii() and r.isalnum()]
         for start in range(0, len(ids), IDS_PER_LOOKUP):
@@ -159,17 +164,42 @@ class Importer:
                     filter=f"attributes.run_id in ({quoted})", include_deleted=True, page_token=token
                 )
                 for run in page:
-                    points = sum(s.num_points for s in run.metric_summaries.values())
-                    self._held_points[run.info.run_id] = points
-                    i = run.info
-                    deleted = i.lifecycle is Lifecycle.DELETED
-                    out[i.run_id] = Existing(
-                        i.status, RUN_ID_TAG in run.tags, was_reaped(i), deleted, self.project_of(i)
-                    )
+                    out[run.info.run_id] = self._held(run)
                 token = page.next_page_token
                 if not token:
                     break
         return out
+
+    def _unreadable(self, runs: Sequence[MlflowRun], existing: dict[str, Existing]) -> set[str]:
+        """The ids of ``runs`` to be created that assay holds in a project the caller may not read.
+
+        A search shows only the runs of projects the caller reads (a team server's non-admin token), so
+        such a run looks new, and creating it would fail half-way through the import, after its
+        experiments were made. Each id the search did not find is asked for by itself (the tracking
+        service has no lookup of many ids): ``PermissionDenied`` means held there, ``NotFound`` free. So
+        the cost is one cheap call per run to be created, none for runs assay showed. A run readable after
+        all (created since the search) is added to ``existing``."""
+        out: set[str] = set()
+        for plan in plan_runs(runs, existing):
+            if plan.action is not Action.CREATE:
+                continue
+            run_id = plan.run.run_id
+            try:
+                self.tracking.get_run_info(run_id)
+            except NotFound:
+                continue
+            except PermissionDenied:
+                out.add(run_id)
+                continue
+            existing[run_id] = self._held(self.tracking.get_run(run_id))
+        return out
+
+    def _held(self, run: Run) -> Existing:
+        """What ``run`` (assay's) means to the plan; its points counted for the "already present" column."""
+        i = run.info
+        self._held_points[i.run_id] = sum(s.num_points for s in run.metric_summaries.values())
+        deleted = i.lifecycle is Lifecycle.DELETED
+        return Existing(i.status, RUN_ID_TAG in run.tags, was_reaped(i), deleted, self.project_of(i))
 
     def project_of(self, info: RunInfo) -> str:
         """The project of an assay run (its experiment's; looked up once per experiment)."""
