@@ -21,8 +21,10 @@ the task is a job's, and stored in every case as the run's artifact ``logs/outpu
 none: an attempt that printed nothing has no such file, which saves a no-op job a third of its cost).
 
 An engine that may run a task more than once (Dask, after losing a worker) marks it ``may_rerun``: each
-execution first reads the task's run, and an earlier execution's result is returned as it is, or a lost
-one's run is ended KILLED and the task runs in a fresh run (``assay.runner.rerun`` says why).
+execution first follows the task's chain of runs (a lost execution's run names the run that replaced it)
+to its last run: an ended one's result is returned as the store holds it; an unended one (running, or
+reaped for a silent heartbeat) is ended KILLED and the task runs in a fresh run (``assay.runner.rerun``
+says why).
 
 An engine that has to kill the process running a task (a cancel, a timeout, a lost lease) or finds it
 dead calls ``abandon``: it ends the run and stores the output the process left, as ``run_task`` would have.
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from assay.entities import RunStatus
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.runner import output
-from assay.runner.entities import NOTEBOOK, PYTHON, Result, default_run_name
+from assay.runner.entities import NOTEBOOK, PYTHON, RERUN_OF_TAG, Result, default_run_name
 from assay.runner.task import Task, TaskResult
 
 if TYPE_CHECKING:
@@ -71,8 +73,8 @@ def run_task(task: Task) -> TaskResult:
         decided = _decide_rerun(task)
         if isinstance(decided, TaskResult):
             return decided
-        if decided.run_id != task.run_id:
-            lost, task = task.run_id, decided
+        if decided.run_id != task.run_id:  # the run of the chain it replaces is tagged on it
+            lost, task = decided.tags[RERUN_OF_TAG], decided
     path = output.path_of(task.run_id)
     sink = _log_sink(task, _shipped(task) if lost and task.job_id else 0)
     try:
