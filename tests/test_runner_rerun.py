@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,11 @@ import pytest
 from assay import Client, RunStatus, bundle
 from assay.embedded.tracking import TrackingService
 from assay.entities import Run
-from assay.runner import rerun
+from assay.runner import engines, execute, rerun
 from assay.runner.entities import ATTEMPT_TAG, JOB_TAG, PYTHON, RERUN_AS_TAG, RERUN_OF_TAG, JobSpec, Result
 from assay.runner.execute import LOG_ARTIFACT, run_task
-from assay.runner.task import Task
-from assay.runner.worker import task_of
+from assay.runner.task import Task, TaskResult
+from assay.runner.worker import UNSTOPPED_TAG, FuturesEngine, task_of
 from assay.services.tracking import was_reaped
 
 MODULE = """
@@ -325,7 +326,7 @@ def test_a_rerun_lost_before_it_created_its_run_runs_under_the_id_it_was_given(
 
 
 def test_a_chain_of_reruns_that_loops_or_is_too_long_runs_nothing(
-    sqlite_uri: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_uri: str, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     t = trial(sqlite_uri, workdir, "rerunmod:dies", times=0)
     client = Client()
@@ -338,6 +339,8 @@ def test_a_chain_of_reruns_that_loops_or_is_too_long_runs_nothing(
     client.flush()
     looped = run_task(t)
     assert looped.result is Result.FAILED and "in a loop" in (looped.error or "")
+    execute.abandon(t, RunStatus.KILLED, "cancelled", output_here=False)  # says so, and raises nothing
+    assert "in a loop" in capsys.readouterr().err
 
     client.delete_tag(ids[2], RERUN_AS_TAG)  # three runs, two links
     monkeypatch.setattr(rerun, "MAX_HOPS", 1)
@@ -345,3 +348,74 @@ def test_a_chain_of_reruns_that_loops_or_is_too_long_runs_nothing(
     assert too_long.result is Result.FAILED and "more than 1 links" in (too_long.error or "")
     assert not (workdir / "marks" / "count").exists()  # the work never ran
     assert all(client.get_run(run_id).info.status is RunStatus.RUNNING for run_id in ids)
+
+
+# ---- the worker's engine over Dask: a stop ends the task's current run ------------------------------
+
+
+class HeldEngine(engines.Engine):
+    """An engine as the worker sees Dask's: a task's future is pending until the test settles it (Dask's
+    can be cancelled while the task runs); the executions are child processes the test starts, as Dask's
+    workers would run them."""
+
+    name = "dask"
+    parallel = 1
+
+    def __init__(self) -> None:
+        self.futures: list[Future[TaskResult]] = []
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        self.futures.append(Future())
+        return self.futures[-1]
+
+    def close(self) -> None:
+        pass
+
+
+def job_task(uri: str, workdir: Path, target: str, **params: object) -> Task:
+    """The task of a claimed job, as ``assay worker`` hands it to its engine."""
+    jobs = bundle.services(uri).jobs
+    jobs.submit(JobSpec(PYTHON, target, {"marks": str(workdir / "marks"), **params}, cwd=str(workdir)))
+    [claimed] = jobs.claim("w", 1, 600)
+    return task_of(claimed, uri)
+
+
+def test_a_job_cancelled_after_its_rerun_started_ends_the_reruns_run(sqlite_uri: str, workdir: Path) -> None:
+    task = job_task(sqlite_uri, workdir, "rerunmod:lost_then_waits")
+    engine = FuturesEngine(HeldEngine())
+    engine.start("job", task)
+    executed = dataclasses.replace(task, may_rerun=True)  # as the Dask engine submits it
+    assert start_child(executed, workdir).wait(60) == 9  # its Dask worker died mid-task
+    rerun_child = start_child(executed, workdir)  # Dask runs it again on another worker
+    try:
+        until("the re-run started", lambda: (workdir / "marks" / "started").exists())
+        done = engine.stop("job", Result.CANCELLED, "cancelled by its owner")
+        assert done is not None and done.result.result is Result.CANCELLED
+        (workdir / "marks" / "go").write_text("")  # the re-run goes on: Dask cannot kill it
+        assert rerun_child.wait(60) == 0
+    finally:
+        if rerun_child.poll() is None:
+            rerun_child.kill()
+            rerun_child.wait(30)
+    first, fresh = chain(task.run_id)
+    assert first.info.status is RunStatus.KILLED and fresh.info.run_id in first.tags["assay.error"]
+    assert fresh.info.status is RunStatus.KILLED and fresh.tags[RERUN_OF_TAG] == task.run_id
+    assert fresh.tags["assay.error"] == "cancelled by its owner" and UNSTOPPED_TAG in fresh.tags
+    assert fresh.metrics == {"progress": 1.0}  # what it logged after the stop was refused
+
+
+def test_a_job_whose_rerun_dask_gave_up_on_ends_the_reruns_run_failed(sqlite_uri: str, workdir: Path) -> None:
+    task = job_task(sqlite_uri, workdir, "rerunmod:dies", times=2)
+    held = HeldEngine()
+    engine = FuturesEngine(held)
+    engine.start("job", task)
+    executed = dataclasses.replace(task, may_rerun=True)
+    assert start_child(executed, workdir).wait(60) == 9  # its Dask worker died mid-task
+    assert start_child(executed, workdir).wait(60) == 9  # the re-run's too: Dask gives up on it
+    [future] = held.futures
+    future.set_exception(RuntimeError("KilledWorker: the task's workers died 2 times"))
+    [done] = engine.wait(0)
+    assert done.result.result is Result.FAILED and "lost the task" in (done.result.error or "")
+    first, fresh = chain(task.run_id)
+    assert first.info.status is RunStatus.KILLED
+    assert fresh.info.status is RunStatus.FAILED and "KilledWorker" in fresh.tags["assay.error"]
