@@ -12,8 +12,9 @@ futures with ``concurrent.futures.wait`` / ``as_completed`` whatever the engine:
   (one thread each, no dashboard); with ``scheduler="tcp://host:8786"``, that running cluster. Tasks go
   through ``Client.get_executor`` (Dask's own ``concurrent.futures`` executor). Dask runs a task again
   when the worker running it dies: its tasks are marked ``may_rerun``, and each execution first looks
-  at the task's run in the store (``assay.runner.rerun``: a lost execution's run is ended KILLED and the
-  task runs in a fresh one; a finished one's result is returned as it is).
+  at the task's current run in the store, the last of its chain of re-runs (``assay.runner.rerun``: a
+  lost execution's run is ended KILLED and the task runs in a fresh one; an ended one's result is
+  returned as the store holds it).
 
 The task carries the tracking URI (an embedded store's path or a server's URL), so every task logs into
 the same store wherever it runs; an embedded SQLite store is in WAL mode, and several processes write it

@@ -21,11 +21,14 @@ the task is a job's, and stored in every case as the run's artifact ``logs/outpu
 none: an attempt that printed nothing has no such file, which saves a no-op job a third of its cost).
 
 An engine that may run a task more than once (Dask, after losing a worker) marks it ``may_rerun``: each
-execution first reads the task's run, and an earlier execution's result is returned as it is, or a lost
-one's run is ended KILLED and the task runs in a fresh run (``assay.runner.rerun`` says why).
+execution first follows the task's chain of runs (a lost execution's run names the run that replaced it)
+to its last run: an ended one's result is returned as the store holds it; an unended one (running, or
+reaped for a silent heartbeat) is ended KILLED and the task runs in a fresh run (``assay.runner.rerun``
+says why).
 
 An engine that has to kill the process running a task (a cancel, a timeout, a lost lease) or finds it
-dead calls ``abandon``: it ends the run and stores the output the process left, as ``run_task`` would have.
+dead calls ``abandon``: it ends the task's current run (the last of its chain) and stores the output the
+process left, as ``run_task`` would have.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from assay.entities import RunStatus
 from assay.errors import AssayError, Conflict, InvalidInput, NotFound
 from assay.runner import output
-from assay.runner.entities import NOTEBOOK, PYTHON, Result, default_run_name
+from assay.runner.entities import NOTEBOOK, PYTHON, RERUN_OF_TAG, Result, default_run_name
 from assay.runner.task import Task, TaskResult
 
 if TYPE_CHECKING:
@@ -71,8 +74,8 @@ def run_task(task: Task) -> TaskResult:
         decided = _decide_rerun(task)
         if isinstance(decided, TaskResult):
             return decided
-        if decided.run_id != task.run_id:
-            lost, task = task.run_id, decided
+        if decided.run_id != task.run_id:  # the run of the chain it replaces is tagged on it
+            lost, task = decided.tags[RERUN_OF_TAG], decided
     path = output.path_of(task.run_id)
     sink = _log_sink(task, _shipped(task) if lost and task.job_id else 0)
     try:
@@ -113,14 +116,22 @@ def abandon(
     output_here: bool = True,
     started_tags: Mapping[str, str] | None = None,
 ) -> None:
-    """End the run of a task whose process was killed or died (``status``, with ``reason`` as its
+    """End the current run of a task whose process was killed or died (``status``, with ``reason`` as its
     ``assay.error``; a run the process never got to write is created so, to say what happened), ship
-    and store the output it left. A run that ended already keeps its status.
+    and store the output it left. A run that ended already keeps its status; a run reaped for a silent
+    heartbeat has not ended (it may come back) and is ended so for good.
+
+    The current run is the last of the task's chain (``assay.runner.rerun.follow``): once an engine ran
+    the task again after losing it, the task's own run has ended KILLED and names the run that replaced
+    it (``assay.rerun.as``); a replacing run not created yet is created so, tagged ``assay.rerun.of``.
 
     ``output_here=False``: the task ran elsewhere (a Dask worker), its output file is not this process's
     to read: only the run is ended. ``started_tags`` are set on the run too when the task had started it
-    (the run was found running), to say what may still happen to it."""
+    (the run was found unended), to say what may still happen to it."""
+    from assay.runner import rerun
+
     path = output.path_of(task.run_id)
+    run_id = task.run_id
     try:
         if output_here:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,38 +143,41 @@ def abandon(
                 shipper.sent = _shipped(task)
                 shipper.close()
         client = _client(task.tracking_uri)
+        end = rerun.follow(client, task.run_id)
+        run_id = end.run_id
         extra: Mapping[str, str] = {}
-        try:
-            running = client.get_run(task.run_id).info.status is RunStatus.RUNNING
+        if end.run is not None:
+            running = rerun.unended(end.run.info)
             extra = (started_tags or {}) if running else {}
-        except NotFound:
+        else:
+            tags = dict(task.tags) if end.of is None else {**task.tags, RERUN_OF_TAG: end.of}
             try:
                 client.create_run(
                     _experiment_id(client, task),
                     name=task.name or default_name(task),
                     params=task.params,
-                    tags=dict(task.tags),
+                    tags=tags,
                     parent_run_id=task.parent_run_id,
                     capture_git=False,
                     capture_environment=False,
                     log_system_metrics=False,
-                    run_id=task.run_id,
+                    run_id=run_id,
                 )
                 client.flush()
             except Conflict:  # the task created it meanwhile: it has started
-                running = client.get_run(task.run_id).info.status is RunStatus.RUNNING
+                running = rerun.unended(client.get_run(run_id).info)
                 extra = (started_tags or {}) if running else {}
             else:
                 running = True
         if running:
-            client.set_tags(task.run_id, {"assay.error": reason[:8000], **extra})
-            client.set_terminated(task.run_id, status)
+            client.set_tags(run_id, {"assay.error": reason[:8000], **extra})
+            client.set_terminated(run_id, status)
         if output_here:
-            client.writer.artifact(_log_write(task.run_id, path.read_bytes()))
+            client.writer.artifact(_log_write(run_id, path.read_bytes()))
         client.flush()
     except AssayError as exc:
         print(
-            f"assay: the run {task.run_id} of a stopped task could not be ended: {exc.message}",
+            f"assay: the run {run_id} of a stopped task could not be ended: {exc.message}",
             file=sys.stderr,
         )
     finally:

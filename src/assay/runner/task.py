@@ -44,7 +44,7 @@ class Task:
     #: for ``PYTHON``: a callable to call instead of importing ``target`` (pickled by value by Dask)
     function: Callable[..., Any] | None = None
     #: the engine may run this task more than once (Dask, after losing a worker): each execution first
-    #: looks at its run in the store (``assay.runner.rerun``); set by the engine
+    #: looks at the last run of its chain of re-runs in the store (``assay.runner.rerun``); set by the engine
     may_rerun: bool = False
 
 

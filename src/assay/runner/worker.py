@@ -88,10 +88,11 @@ class FuturesEngine:
     Dask cannot kill one running task, so ``stop`` (a cancel, a time limit, a lost lease) is best effort:
 
     - the task's future is cancelled: a task that has not started on a Dask worker never starts;
-    - its run is ended now with the stop's status and reason (created so if the task had not created it
-      yet: a task that starts late finds its run ended and does not run its work, ``assay.runner.rerun``),
-      and the job is finished at once as the queue's state machine decides (CANCELLED; a time limit's
-      TIMED_OUT attempt retried or FAILED);
+    - its current run is ended now with the stop's status and reason: the job's run, or once Dask ran the
+      task again after losing a worker, the run of that re-run (``execute.abandon`` follows the task's
+      chain of runs). It is created so if the task had not created it yet: a task that starts late finds
+      its run ended and does not run its work (``assay.runner.rerun``). The job is finished at once as
+      the queue's state machine decides (CANCELLED; a time limit's TIMED_OUT attempt retried or FAILED);
     - a task that had started runs on to its end on its Dask worker (that worker's thread stays busy, and
       tasks submitted meanwhile queue behind it), and its result is discarded. Its ended run refuses its
       metrics and its end, but may still get the tags and artifacts it writes (its output log): the run
@@ -100,8 +101,8 @@ class FuturesEngine:
     A notebook's own time limit (``timeout_s``, enforced inside the task) does stop it: the worker gives
     it ``NOTEBOOK_GRACE_S`` to do so first. A Python function's limit can only be enforced as above.
     A task whose engine failed (the cluster went away, or Dask gave up after losing workers) ends FAILED,
-    its run too. A task whose Dask worker died is run again by Dask on another: it ends in a fresh run
-    tagged with the job's id and attempt, the lost one KILLED (``assay.runner.rerun``).
+    its current run too. A task whose Dask worker died is run again by Dask on another: it ends in a fresh
+    run tagged with the job's id and attempt, the lost one KILLED (``assay.runner.rerun``).
     """
 
     def __init__(self, engine: engines.Engine, capacity: int | None = None) -> None:

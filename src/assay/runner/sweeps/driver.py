@@ -267,7 +267,8 @@ class Driver:
         except Exception as exc:  # the engine failed (a worker died), not the trial's work
             result = TaskResult(r.task.run_id, Result.FAILED, f"{type(exc).__name__}: {exc}")
         # The trial's run is the one its result names: not the task's when an engine ran it again after
-        # losing it (``assay.runner.rerun``: the lost execution's run is ended KILLED, as on a resume).
+        # losing it, but the last run of the task's chain of re-runs (``assay.runner.rerun``: the lost
+        # executions' runs are ended KILLED, and a resume skips them).
         run_id = result.run_id
         if cfg.metric is not None:
             value = result.metrics.get(cfg.metric)
