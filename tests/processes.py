@@ -188,20 +188,41 @@ def spool_child_env(server: ServerProcess, home: Path, **extra: str) -> dict[str
 def spooling_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     """A started server over a SQLite store, the tracking URI of this process (whose home, and so spool,
     is tmp_path/home): the spool tests stop and restart it under a writing process."""
-    from assay.testing.fixtures import reset_sdk
-
     (tmp_path / "server").mkdir()
     srv = ServerProcess(
         tmp_path / "server", str(tmp_path / "server" / "assay.db"), str(tmp_path / "server" / "a")
     )
-    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
     monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    srv.start()
-    monkeypatch.setenv("ASSAY_TRACKING_URI", srv.url)
+    with serving(srv, tmp_path, monkeypatch):
+        yield srv
+
+
+@contextmanager
+def serving(server: ServerProcess, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """Start ``server`` and make it this process's tracking URI (system metrics off, working in ``cwd``);
+    the SDK is reset after it starts and again before it stops, so its writers flush while it is up."""
+    from assay.testing.fixtures import reset_sdk
+
+    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
+    monkeypatch.chdir(cwd)
+    server.start()
+    monkeypatch.setenv("ASSAY_TRACKING_URI", server.url)
     reset_sdk()
     try:
-        yield srv
+        yield server
     finally:
         reset_sdk()
-        srv.stop()
+        server.stop()
+
+
+def start_script(args: Sequence[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """``python args...`` in ``cwd`` with ``env`` (and PATH), its standard streams piped to the test."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -38,8 +38,7 @@ from assay.sdk.policy import Action, decide
 from assay.sdk.session import writer_for
 from assay.server.main import build_services
 from assay.services.tracking import Tracking
-from conftest import reset_sdk
-from processes import ServerProcess
+from processes import ServerProcess, serving
 
 
 def new_server(root: Path, workers: int = 1) -> ServerProcess:
@@ -52,17 +51,8 @@ def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Ite
     """A started server, set as the tracking URI; the SDK is reset before it stops."""
     bundle.register("http", remote_services)
     (tmp_path / "server").mkdir()
-    server = new_server(tmp_path / "server", workers)
-    monkeypatch.setenv("ASSAY_SYSTEM_METRICS", "0")
-    monkeypatch.chdir(tmp_path)
-    server.start()
-    monkeypatch.setenv("ASSAY_TRACKING_URI", server.url)
-    reset_sdk()
-    try:
+    with serving(new_server(tmp_path / "server", workers), tmp_path, monkeypatch) as server:
         yield server
-    finally:
-        reset_sdk()  # flush and close the writers while the server is still up
-        server.stop()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from assay.sdk.client import render_figure
 from assay.server.main import build_services
 from assay.services.tracking import Tracking
 from conftest import reset_sdk
-from processes import ServerProcess, assay_cli, spool_child_env
+from processes import ServerProcess, assay_cli, spool_child_env, start_script
 
 BIG = 3 << 20  # beyond what a spool record holds inline: copied into blobs/
 
@@ -50,15 +50,7 @@ def _files(c: assay.Client | Tracking, run_id: str, path: str | None = None) -> 
 @contextmanager
 def _script(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     """A Python script in a child process talking through pipes; killed and reaped if still running."""
-    child = subprocess.Popen(
-        [sys.executable, *args],
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_script(args, env, cwd)
     try:
         yield child
     finally:

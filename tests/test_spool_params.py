@@ -6,9 +6,7 @@ stopped mid-run and started again; and on the embedded store, where they cost no
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from assay.sdk.spool import SpoolFile, decode_record, encode_record, pending_by_
 from assay.sdk.writer import BackgroundWriter
 from assay.services.tracking import new_run
 from conftest import reset_sdk
-from processes import ServerProcess, assay_cli, spool_child_env
+from processes import ServerProcess, assay_cli, spool_child_env, start_script
 
 QUIET = {"capture_git": False, "capture_environment": False}
 
@@ -46,15 +44,7 @@ def _expect(child: subprocess.Popen[str], line: str) -> None:
 
 def _start(script: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     """Run ``script`` in ``cwd`` with ``env`` (and PATH), its standard streams piped to this test."""
-    return subprocess.Popen(
-        [sys.executable, script],
-        env={"PATH": os.environ["PATH"], **env},
-        cwd=cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_script([script], env, cwd)
 
 
 def _spool_files(home: Path) -> list[Path]:
